@@ -1,0 +1,129 @@
+package codec
+
+import (
+	"encoding"
+	"errors"
+	"reflect"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ErrDecode is wrapped by every error that Decode and DecodeOrdered return.
+var ErrDecode = errors.New("codec: cannot decode")
+
+// ErrEncode is wrapped by the error value that Append panics with when the
+// msgpack library cannot encode a value (a chan, a func, or a failing
+// EncodeMsgpack method). Append has no error result because every fast path
+// is infallible; the task runner turns the panic into a task failure.
+var ErrEncode = errors.New("codec: cannot encode")
+
+// Codec encodes and decodes values of T; each value is one complete msgpack
+// value. Both functions are safe for concurrent use.
+type Codec[T any] struct {
+	// Append appends the msgpack encoding of v to dst and returns the
+	// extended slice.
+	Append func(dst []byte, v T) []byte
+	// Decode decodes exactly one value occupying all of b. Trailing bytes,
+	// truncation or a wrong msgpack type is an error wrapping ErrDecode.
+	// The result never aliases b.
+	Decode func(b []byte) (T, error)
+}
+
+// For returns the Codec for T: a hand-written fast path when T's kind has
+// one, msgpack reflection otherwise. Call it once per type and keep the
+// result; the fallback's pools live in the returned Codec.
+func For[T any]() Codec[T] {
+	t := reflect.TypeFor[T]()
+	if c, ok := fastFor[T](t); ok {
+		return c
+	}
+	return fallbackFor[T](t)
+}
+
+// fastFor picks the fast path by kind, so that named types such as
+// time.Duration get it too, unless T customises its encoding.
+func fastFor[T any](t reflect.Type) (Codec[T], bool) {
+	if customised(t) {
+		return Codec[T]{}, false
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return retype[T](Codec[string]{appendString, decodeString}), true
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return retype[T](Codec[[]byte]{appendBytes, decodeBytes}), true
+		}
+	case reflect.Bool:
+		return retype[T](Codec[bool]{appendBool, decodeBool}), true
+	case reflect.Int:
+		return retype[T](Codec[int]{appendInt, decodeInt}), true
+	case reflect.Int8:
+		return retype[T](Codec[int8]{appendInt8, decodeInt8}), true
+	case reflect.Int16:
+		return retype[T](Codec[int16]{appendInt16, decodeInt16}), true
+	case reflect.Int32:
+		return retype[T](Codec[int32]{appendInt32, decodeInt32}), true
+	case reflect.Int64:
+		return retype[T](Codec[int64]{appendInt64, decodeInt64}), true
+	case reflect.Uint:
+		return retype[T](Codec[uint]{appendUint, decodeUint}), true
+	case reflect.Uint8:
+		return retype[T](Codec[uint8]{appendUint8, decodeUint8}), true
+	case reflect.Uint16:
+		return retype[T](Codec[uint16]{appendUint16, decodeUint16}), true
+	case reflect.Uint32:
+		return retype[T](Codec[uint32]{appendUint32, decodeUint32}), true
+	case reflect.Uint64:
+		return retype[T](Codec[uint64]{appendUint64, decodeUint64}), true
+	case reflect.Float32:
+		return retype[T](Codec[float32]{appendFloat32, decodeFloat32}), true
+	case reflect.Float64:
+		return retype[T](Codec[float64]{appendFloat64, decodeFloat64}), true
+	}
+	return Codec[T]{}, false
+}
+
+// customised reports whether msgpack would encode or decode t through a
+// method rather than by kind. The method set of *t includes t's, so one
+// check per interface covers both receivers. Extensions registered with
+// msgpack.RegisterExt are not visible from outside the library; a named
+// basic type that needs one must also get a method listed here.
+func customised(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	for _, i := range [...]reflect.Type{
+		reflect.TypeFor[msgpack.CustomEncoder](),
+		reflect.TypeFor[msgpack.CustomDecoder](),
+		reflect.TypeFor[msgpack.Marshaler](),
+		reflect.TypeFor[msgpack.Unmarshaler](),
+		reflect.TypeFor[encoding.BinaryMarshaler](),
+		reflect.TypeFor[encoding.BinaryUnmarshaler](),
+		reflect.TypeFor[encoding.TextMarshaler](),
+		reflect.TypeFor[encoding.TextUnmarshaler](),
+	} {
+		if p.Implements(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// retype adapts the codec of a basic type B to T, whose underlying type has
+// the same kind and therefore the same memory layout.
+func retype[T, B any](c Codec[B]) Codec[T] {
+	if same, ok := any(c).(Codec[T]); ok {
+		return same
+	}
+	if reflect.TypeFor[T]().Size() != reflect.TypeFor[B]().Size() {
+		panic("codec: retype between types of different size")
+	}
+	return Codec[T]{
+		Append: func(dst []byte, v T) []byte {
+			return c.Append(dst, *(*B)(unsafe.Pointer(&v)))
+		},
+		Decode: func(b []byte) (T, error) {
+			v, err := c.Decode(b)
+			return *(*T)(unsafe.Pointer(&v)), err
+		},
+	}
+}
