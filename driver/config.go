@@ -1,0 +1,70 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/units"
+)
+
+// Config configures a Session.
+type Config struct {
+	Parallelism  int          // task slots in local mode
+	Memory       int64        // per-task buffer budget before spilling to disk
+	CacheMemory  int64        // bytes of cached partitions per executor
+	ShuffleCodec block.Codec  // compression of shuffle and spill files
+	LocalDir     string       // parent of the session's scratch directory
+	Logger       *slog.Logger // nil discards
+}
+
+// DefaultConfig returns the settings a driver program starts from.
+func DefaultConfig() Config {
+	return Config{
+		Parallelism:  runtime.NumCPU(), // one slot per core
+		Memory:       256 << 20,        // per task: with a map-side combiner this holds millions of distinct keys
+		CacheMemory:  512 << 20,        // serialized partitions
+		ShuffleCodec: block.S2,         // fastest here by measurement: see BENCHMARKS.md
+		LocalDir:     "",               // the system's temporary directory
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Parallelism < 1 {
+		return fmt.Errorf("--parallelism must be at least 1, not %d", c.Parallelism)
+	}
+	if c.Memory < 1<<20 {
+		return fmt.Errorf("--memory must be at least 1MiB, not %s", units.FormatBytes(c.Memory))
+	}
+	if c.CacheMemory < 0 {
+		return errors.New("cache memory must not be negative")
+	}
+	return nil
+}
+
+// Flags registers the flags that every driver program shares on fs and
+// returns a function that reads them into a Config once fs is parsed.
+func Flags(fs *pflag.FlagSet) func() (Config, error) {
+	def := DefaultConfig()
+	parallelism := fs.Int("parallelism", def.Parallelism, "task slots in local mode (default: cores)")
+	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
+	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
+	localDir := fs.String("local-dir", "", "directory for shuffle and spill files (default: under the temp dir; removed at exit)")
+	return func() (Config, error) {
+		cfg := def
+		cfg.Parallelism = *parallelism
+		cfg.LocalDir = *localDir
+		var err error
+		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {
+			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+		if cfg.ShuffleCodec, err = block.ParseCodec(*codec); err != nil {
+			return cfg, fmt.Errorf("--shuffle-codec: %w", err)
+		}
+		return cfg, cfg.validate()
+	}
+}

@@ -1,0 +1,298 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// ErrClosed is returned by a job run on a closed Session.
+var ErrClosed = errors.New("driver: session closed")
+
+// Session runs jobs: it is the rdd.Runner that actions take. In local mode
+// it runs tasks on an in-process executor with one slot per core, through
+// the same scheduler, task runner and shuffle files a cluster uses.
+type Session struct {
+	cfg  Config
+	log  *slog.Logger
+	dir  string
+	exec *worker.Executor
+
+	submit  chan *jobRun
+	done    chan taskDone
+	commits chan commitAsk
+	cancel  chan int
+	tasks   chan *worker.TaskSpec
+	quit    chan struct{}
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	mu        sync.Mutex
+	graphs    map[*rdd.Graph]int
+	nextJob   int
+}
+
+var _ rdd.Runner = (*Session)(nil)
+
+type jobRun struct {
+	id    int
+	graph int
+	job   *rdd.Job
+	reply chan error
+	err   error // the first error from the job's Result callback
+}
+
+type taskDone struct {
+	res worker.TaskResult
+}
+
+type commitAsk struct {
+	stage, part, attempt int
+	reply                chan bool
+}
+
+// localWorker names the in-process executor in the scheduler.
+const localWorker = "local"
+
+// NewSession starts a local-mode session with cfg. Close it to stop its
+// goroutines and remove its scratch directory.
+func NewSession(cfg Config) (*Session, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LocalDir != "" {
+		if err := os.MkdirAll(cfg.LocalDir, 0o755); err != nil {
+			return nil, fmt.Errorf("driver: --local-dir: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(cfg.LocalDir, "sluice-")
+	if err != nil {
+		return nil, fmt.Errorf("driver: scratch directory: %w", err)
+	}
+	s := &Session{
+		cfg: cfg, log: log, dir: dir,
+		submit:  make(chan *jobRun),
+		done:    make(chan taskDone, cfg.Parallelism),
+		commits: make(chan commitAsk),
+		cancel:  make(chan int),
+		tasks:   make(chan *worker.TaskSpec, cfg.Parallelism),
+		quit:    make(chan struct{}),
+		graphs:  map[*rdd.Graph]int{},
+	}
+	s.exec, err = worker.NewExecutor(worker.ExecutorConfig{
+		Name: localWorker, Dir: filepath.Join(dir, "executor"), Codec: cfg.ShuffleCodec,
+		TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, Committer: committer{s}, Logger: log,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// Slots stop when quit closes; a running task sees ctx cancelled.
+	ctx, stop := context.WithCancel(context.Background())
+	for range cfg.Parallelism {
+		s.wg.Go(func() { s.slot(ctx) })
+	}
+	s.wg.Go(func() {
+		defer stop()
+		s.loop()
+	})
+	return s, nil
+}
+
+// Config returns the session's settings.
+func (s *Session) Config() Config { return s.cfg }
+
+// Close stops the session, waits for its goroutines and removes its
+// scratch directory.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		s.wg.Wait()
+	})
+	return os.RemoveAll(s.dir)
+}
+
+// RunJob runs job and returns when it has ended: every partition delivered
+// and the output committed, or the first error.
+func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
+	s.mu.Lock()
+	gid, ok := s.graphs[job.Graph]
+	if !ok {
+		gid = len(s.graphs) + 1
+		s.graphs[job.Graph] = gid
+	}
+	s.nextJob++
+	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1)}
+	s.mu.Unlock()
+
+	select {
+	case s.submit <- jr:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-jr.reply:
+		return err
+	case <-ctx.Done():
+		select {
+		case s.cancel <- jr.id:
+		case <-s.quit:
+		}
+		return <-jr.reply
+	case <-s.quit:
+		return ErrClosed
+	}
+}
+
+// loop owns the scheduler: every event goes through here, one at a time.
+func (s *Session) loop() {
+	sched := scheduler.New(scheduler.DefaultConfig())
+	jobs := map[int]*jobRun{}
+	s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: localWorker, Slots: s.cfg.Parallelism}))
+	for {
+		select {
+		case jr := <-s.submit:
+			jobs[jr.id] = jr
+			g := jr.job.Graph
+			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
+			s.apply(sched, jobs, sched.Step(scheduler.JobSubmitted{
+				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
+			}))
+		case d := <-s.done:
+			s.apply(sched, jobs, sched.Step(s.event(d.res)))
+		case c := <-s.commits:
+			c.reply <- sched.CanCommit(c.stage, c.part, c.attempt)
+		case id := <-s.cancel:
+			if jr := jobs[id]; jr != nil {
+				s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: id}))
+				s.endJob(jobs, jr, context.Canceled)
+			}
+		case <-s.quit:
+			for _, jr := range jobs {
+				s.endJob(jobs, jr, ErrClosed)
+			}
+			return
+		}
+	}
+}
+
+func (s *Session) event(r worker.TaskResult) scheduler.Event {
+	switch r.Status {
+	case worker.TaskSucceeded:
+		return scheduler.TaskSucceeded{TaskID: r.TaskID, MapStatus: r.MapStatus, Result: r.Result}
+	case worker.TaskLost:
+		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
+		return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err, Lost: true}
+	}
+	if r.Stack != "" {
+		s.log.Error("task failed", "taskid", r.TaskID, "err", r.Err, "stack", r.Stack)
+	} else {
+		s.log.Warn("task failed", "taskid", r.TaskID, "err", r.Err)
+	}
+	return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err}
+}
+
+func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts []scheduler.Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case scheduler.LaunchTask:
+			jr := jobs[a.Task.Job]
+			if jr == nil {
+				continue
+			}
+			g := jr.job.Graph
+			spec := &worker.TaskSpec{Invocation: g.Invocation(), GraphDigest: g.Digest(), States: g.States(), Task: a.Task}
+			if a.Task.Kind == scheduler.ResultTask {
+				spec.Action = jr.job.Action
+			}
+			// Never blocks: the scheduler launches no more than the free slots.
+			s.tasks <- spec
+		case scheduler.DeliverResult:
+			jr := jobs[a.Job]
+			if jr == nil || jr.err != nil {
+				continue
+			}
+			if err := jr.job.Result(a.Partition, a.Data); err != nil {
+				jr.err = err
+				s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: a.Job}))
+				s.endJob(jobs, jr, err)
+			}
+		case scheduler.JobSucceeded:
+			jr := jobs[a.Job]
+			if jr == nil {
+				continue
+			}
+			var err error
+			if jr.job.Commit != nil {
+				err = jr.job.Commit()
+			}
+			s.endJob(jobs, jr, err)
+		case scheduler.JobFailed:
+			if jr := jobs[a.Job]; jr != nil {
+				s.endJob(jobs, jr, a.Err)
+			}
+		}
+	}
+}
+
+func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
+	delete(jobs, jr.id)
+	if err != nil && jr.job.Abort != nil {
+		jr.job.Abort()
+	}
+	if err != nil {
+		s.log.Debug("job failed", "job", jr.id, "err", err)
+	}
+	jr.reply <- err
+}
+
+// slot runs tasks one at a time.
+func (s *Session) slot(ctx context.Context) {
+	for {
+		select {
+		case spec := <-s.tasks:
+			res := s.exec.Run(ctx, spec)
+			select {
+			case s.done <- taskDone{res}:
+			case <-s.quit:
+				return
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// committer asks the loop's scheduler whether an attempt may commit.
+type committer struct{ s *Session }
+
+func (c committer) CanCommit(ctx context.Context, stage, part, attempt int) (bool, error) {
+	reply := make(chan bool, 1)
+	select {
+	case c.s.commits <- commitAsk{stage, part, attempt, reply}:
+	case <-c.s.quit:
+		return false, ErrClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case ok := <-reply:
+		return ok, nil
+	case <-c.s.quit:
+		return false, ErrClosed
+	}
+}

@@ -1,0 +1,454 @@
+package rdd
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sluicehq/sluice/internal/block"
+)
+
+// ErrEmpty is returned by Reduce on an RDD with no elements.
+var ErrEmpty = errors.New("rdd: empty RDD")
+
+// ErrCommitDenied fails a task attempt whose output another attempt of the
+// same partition committed first.
+var ErrCommitDenied = errors.New("rdd: output commit denied")
+
+func (r *RDD[T]) runResult(ctx context.Context, tc *TaskContext, part int, a Action) ([]byte, error) {
+	switch a.Kind {
+	case ActCollect:
+		var buf []byte
+		err := r.iterate(ctx, tc, part, func(t T) bool { buf = r.codec.put(buf, t); return true })
+		return buf, err
+	case ActCount:
+		var n uint64
+		err := r.iterate(ctx, tc, part, func(T) bool { n++; return true })
+		return binary.AppendUvarint(nil, n), err
+	case ActTake:
+		var buf []byte
+		n := 0
+		if a.N <= 0 {
+			return nil, nil
+		}
+		err := r.iterate(ctx, tc, part, func(t T) bool {
+			buf = r.codec.put(buf, t)
+			n++
+			return n < a.N
+		})
+		return buf, err
+	case ActSample:
+		// Reservoir sampling, seeded by the action and the partition so that
+		// every attempt draws the same sample.
+		rng := rand.New(rand.NewPCG(uint64(a.Seed), uint64(part)))
+		var res []T
+		seen := 0
+		err := r.iterate(ctx, tc, part, func(t T) bool {
+			seen++
+			if len(res) < a.N {
+				res = append(res, t)
+			} else if j := rng.IntN(seen); j < a.N {
+				res[j] = t
+			}
+			return true
+		})
+		var buf []byte
+		for _, t := range res {
+			buf = r.codec.put(buf, t)
+		}
+		return buf, err
+	case ActCountByKey:
+		if r.codec.key == nil {
+			return nil, fmt.Errorf("rdd: CountByKey on %s, whose elements are not pairs", r.n.name)
+		}
+		idx := map[string]int{}
+		var keys []string
+		var counts []uint64
+		var kb []byte
+		err := r.iterate(ctx, tc, part, func(t T) bool {
+			kb = r.codec.key(kb[:0], t)
+			if i, ok := idx[string(kb)]; ok {
+				counts[i]++
+				return true
+			}
+			idx[string(kb)] = len(keys)
+			keys, counts = append(keys, string(kb)), append(counts, 1)
+			return true
+		})
+		var buf []byte
+		for i, k := range keys {
+			buf = appendFrame(buf, []byte(k))
+			buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
+		}
+		return buf, err
+	case ActSave:
+		return nil, r.savePartition(ctx, tc, part, a.Path)
+	}
+	return nil, fmt.Errorf("rdd: unknown action %d", a.Kind)
+}
+
+// The output layout of Hadoop's v1 FileOutputCommitter: attempts write
+// under _temporary/0/_temporary/attempt_*, a task commit renames the
+// attempt's directory to _temporary/0/task_*, and the job commit moves the
+// part files into the output directory and writes _SUCCESS.
+func partName(part int) string { return fmt.Sprintf("part-%05d", part) }
+
+func attemptDir(dir string, stage, part, attempt int) string {
+	return filepath.Join(dir, "_temporary", "0", "_temporary", fmt.Sprintf("attempt_%d_%05d_%d", stage, part, attempt))
+}
+
+func taskDir(dir string, part int) string {
+	return filepath.Join(dir, "_temporary", "0", fmt.Sprintf("task_%05d", part))
+}
+
+func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, dir string) error {
+	ad := attemptDir(dir, tc.Stage, part, tc.Attempt)
+	if err := os.MkdirAll(ad, 0o755); err != nil {
+		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	}
+	err := r.writePart(ctx, tc, part, filepath.Join(ad, partName(part)))
+	if err == nil {
+		var ok bool
+		ok, err = tc.Commit.CanCommit(ctx, tc.Stage, part, tc.Attempt)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: partition %d attempt %d", ErrCommitDenied, part, tc.Attempt)
+		}
+	}
+	if err == nil {
+		if err = os.Rename(ad, taskDir(dir, part)); err != nil {
+			err = fmt.Errorf("rdd: SaveAsTextFile: committing partition %d: %w", part, err)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(ad)
+	}
+	return err
+}
+
+func (r *RDD[T]) writePart(ctx context.Context, tc *TaskContext, part int, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	var line []byte
+	var werr error
+	err = r.iterate(ctx, tc, part, func(t T) bool {
+		line = appendText(line[:0], t)
+		line = append(line, '\n')
+		_, werr = w.Write(line)
+		return werr == nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// textAppender is implemented by Pair, which formats as key<TAB>value.
+type textAppender interface{ appendText([]byte) []byte }
+
+func (p Pair[K, V]) appendText(dst []byte) []byte {
+	dst = appendText(dst, p.Key)
+	dst = append(dst, '\t')
+	return appendText(dst, p.Value)
+}
+
+// appendText formats v for a text file: strings and bytes as they are,
+// numbers as strconv does, others as fmt's %v.
+func appendText[T any](dst []byte, v T) []byte {
+	switch x := any(v).(type) {
+	case string:
+		return append(dst, x...)
+	case []byte:
+		return append(dst, x...)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case float64:
+		return strconv.AppendFloat(dst, x, 'g', -1, 64)
+	case textAppender:
+		return x.appendText(dst)
+	}
+	return fmt.Append(dst, v)
+}
+
+// runJob prepares what the job needs (range partitioners' samples) and
+// runs it.
+func runJob(ctx context.Context, run Runner, g *Graph, n *node, a Action, result func(int, []byte) error, parts ...int) error {
+	if err := g.prepare(ctx, run, n); err != nil {
+		return err
+	}
+	if parts == nil {
+		parts = make([]int, n.parts)
+		for i := range parts {
+			parts[i] = i
+		}
+	}
+	return run.RunJob(ctx, &Job{Graph: g, Node: n.id, Partitions: parts, Action: a, Result: result})
+}
+
+// Collect returns every element of r, partition after partition.
+func Collect[T any](ctx context.Context, run Runner, r *RDD[T]) ([]T, error) {
+	g, err := r.Graph()
+	if err != nil {
+		return nil, err
+	}
+	parts := make([][]T, r.n.parts)
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(p int, data []byte) error {
+		return r.codec.each(data, func(t T) bool { parts[p] = append(parts[p], t); return true })
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// Count returns the number of elements of r.
+func Count[T any](ctx context.Context, run Runner, r *RDD[T]) (int64, error) {
+	g, err := r.Graph()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCount}, func(_ int, data []byte) error {
+		n, k := binary.Uvarint(data)
+		if k <= 0 {
+			return fmt.Errorf("rdd: Count: bad result")
+		}
+		total += int64(n)
+		return nil
+	})
+	return total, err
+}
+
+// Take returns the first n elements of r. Like Spark, it computes one
+// partition first and then four times as many at each step until it has
+// n elements.
+func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error) {
+	g, err := r.Graph()
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	next, batch := 0, 1
+	for len(out) < n && next < r.n.parts {
+		var parts []int
+		for i := next; i < min(next+batch, r.n.parts); i++ {
+			parts = append(parts, i)
+		}
+		got := make([][]T, len(parts))
+		err := runJob(ctx, run, g, r.n, Action{Kind: ActTake, N: n - len(out)}, func(p int, data []byte) error {
+			return r.codec.each(data, func(t T) bool { got[p-next] = append(got[p-next], t); return true })
+		}, parts...)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range got {
+			out = append(out, g...)
+		}
+		next += len(parts)
+		batch *= 4
+	}
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, nil
+}
+
+// Reduce folds the elements of r with f, which must be associative and
+// commutative. The elements travel to the driver, which applies f there:
+// Go cannot ship the closure to executors. It returns ErrEmpty when r has
+// no elements.
+func Reduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T) (T, error) {
+	var zero T
+	g, err := r.Graph()
+	if err != nil {
+		return zero, err
+	}
+	partial := make([]*T, r.n.parts)
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(p int, data []byte) error {
+		return r.codec.each(data, func(t T) bool {
+			if partial[p] == nil {
+				partial[p] = &t
+			} else {
+				*partial[p] = f(*partial[p], t)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return zero, err
+	}
+	var acc *T
+	for _, p := range partial {
+		switch {
+		case p == nil:
+		case acc == nil:
+			acc = p
+		default:
+			*acc = f(*acc, *p)
+		}
+	}
+	if acc == nil {
+		return zero, ErrEmpty
+	}
+	return *acc, nil
+}
+
+// ForEach calls f on every element of r, in the driver, one partition at a
+// time as partitions finish.
+func ForEach[T any](ctx context.Context, run Runner, r *RDD[T], f func(T)) error {
+	g, err := r.Graph()
+	if err != nil {
+		return err
+	}
+	return runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(_ int, data []byte) error {
+		return r.codec.each(data, func(t T) bool { f(t); return true })
+	})
+}
+
+// CountByKey returns the number of elements of r for each key.
+func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pair[K, V]]) (map[K]int64, error) {
+	g, err := r.Graph()
+	if err != nil {
+		return nil, err
+	}
+	kc := codecOf[K]()
+	out := map[K]int64{}
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCountByKey}, func(_ int, data []byte) error {
+		for len(data) > 0 {
+			kf, rest, err := block.NextFrame(data)
+			if err != nil {
+				return err
+			}
+			cf, rest, err := block.NextFrame(rest)
+			if err != nil {
+				return err
+			}
+			// The key frame holds the bare encoding; re-frame it for the codec.
+			k, _, err := kc.get(appendFrame(nil, kf))
+			if err != nil {
+				return err
+			}
+			n, _ := binary.Uvarint(cf)
+			out[k] += int64(n)
+			data = rest
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SaveAsTextFile writes r as text into the directory dir: one file
+// part-NNNNN per partition, one line per element (a Pair as key<TAB>value),
+// then an empty _SUCCESS file. dir must not exist or be empty. Task attempts
+// write under dir/_temporary and exactly one attempt per partition commits;
+// on failure dir is left as it was (removed if SaveAsTextFile created it).
+func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir string) error {
+	if dir == "" {
+		return errors.New("rdd: SaveAsTextFile: empty output directory name")
+	}
+	g, err := r.Graph()
+	if err != nil {
+		return err
+	}
+	created, err := prepareOutputDir(dir)
+	if err != nil {
+		return err
+	}
+	abort := func() {
+		os.RemoveAll(filepath.Join(dir, "_temporary"))
+		if created {
+			os.Remove(dir)
+		}
+	}
+	if err := g.prepare(ctx, run, r.n); err != nil {
+		abort()
+		return err
+	}
+	parts := make([]int, r.n.parts)
+	for i := range parts {
+		parts[i] = i
+	}
+	return run.RunJob(ctx, &Job{
+		Graph: g, Node: r.n.id, Partitions: parts,
+		Action: Action{Kind: ActSave, Path: dir},
+		Result: func(int, []byte) error { return nil },
+		Commit: func() error { return commitOutput(dir, len(parts)) },
+		Abort:  abort,
+	})
+}
+
+// prepareOutputDir refuses an output directory that holds anything, and
+// creates it otherwise. It reports whether it created it.
+func prepareOutputDir(dir string) (bool, error) {
+	st, err := os.Stat(dir)
+	created := false
+	switch {
+	case err == nil && !st.IsDir():
+		return false, fmt.Errorf("rdd: SaveAsTextFile: output %s exists and is not a directory", dir)
+	case err == nil:
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+		}
+		if len(ents) > 0 {
+			return false, fmt.Errorf("rdd: SaveAsTextFile: output directory %s already exists and is not empty", dir)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+		}
+		created = true
+	default:
+		return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "_temporary", "0"), 0o755); err != nil {
+		if created {
+			os.RemoveAll(dir)
+		}
+		return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	}
+	return created, nil
+}
+
+// commitOutput is the job commit: every committed task's part file moves
+// into dir, _temporary goes, and _SUCCESS is written last.
+func commitOutput(dir string, parts int) error {
+	for p := range parts {
+		src := filepath.Join(taskDir(dir, p), partName(p))
+		if err := os.Rename(src, filepath.Join(dir, partName(p))); err != nil {
+			return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "_temporary")); err != nil {
+		return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "_SUCCESS"))
+	if err != nil {
+		return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,444 @@
+package rdd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/spill"
+)
+
+// shuffleParts picks the number of reduce partitions: the option when
+// given, else the largest parent's, as Spark's default partitioner does.
+func shuffleParts(opts []Option, parents ...*node) int {
+	if o := buildOptions(opts); o.parts > 0 {
+		return o.parts
+	}
+	n := 1
+	for _, p := range parents {
+		n = max(n, p.parts)
+	}
+	return n
+}
+
+// Aggregator says how CombineByKey folds values into combiners.
+type Aggregator[V, C any] struct {
+	Create         func(V) C    // a combiner from a key's first value
+	MergeValue     func(C, V) C // fold one more value in
+	MergeCombiners func(C, C) C // merge two combiners (across map outputs and spills)
+}
+
+// CombineByKey combines the values of each key with agg, combining on the
+// map side before the shuffle, then across map outputs.
+func CombineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], agg Aggregator[V, C], opts ...Option) *RDD[Pair[K, C]] {
+	return combineByKey("CombineByKey", r, agg, opts)
+}
+
+// ReduceByKey merges the values of each key with f, which must be
+// associative and commutative.
+func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, opts ...Option) *RDD[Pair[K, V]] {
+	return combineByKey("ReduceByKey", r, Aggregator[V, V]{
+		Create:         func(v V) V { return v },
+		MergeValue:     f,
+		MergeCombiners: f,
+	}, opts)
+}
+
+// AggregateByKey folds the values of each key into zero with seq, and
+// merges partial results with comb.
+func AggregateByKey[K comparable, V, U any](r *RDD[Pair[K, V]], zero U, seq func(U, V) U, comb func(U, U) U, opts ...Option) *RDD[Pair[K, U]] {
+	return combineByKey("AggregateByKey", r, Aggregator[V, U]{
+		Create:         func(v V) U { return seq(zero, v) },
+		MergeValue:     seq,
+		MergeCombiners: comb,
+	}, opts)
+}
+
+func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], opts []Option) *RDD[Pair[K, C]] {
+	s := &shuffleDep{parent: r.n, parts: shuffleParts(opts, r.n)}
+	kc, cc := codec.For[K](), codec.For[C]()
+	mergeBytes := func(a, b []byte) ([]byte, error) {
+		ca, err := cc.Decode(a)
+		if err != nil {
+			return nil, err
+		}
+		cb, err := cc.Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return cc.Append(nil, agg.MergeCombiners(ca, cb)), nil
+	}
+	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+		half := memoryOf(tc) / 2
+		so, err := newSorter(tc, half, true)
+		if err != nil {
+			return err
+		}
+		defer so.Close()
+		idx := make(map[K]int32)
+		var (
+			keys    []K
+			vals    []C
+			mem     int64
+			kb, vb  []byte
+			dumpErr error
+		)
+		dump := func() error {
+			for i, k := range keys {
+				kb = kc.Append(kb[:0], k)
+				vb = cc.Append(vb[:0], vals[i])
+				if err := so.Add(hashPart(kb, s.parts), kb, vb); err != nil {
+					return err
+				}
+			}
+			clear(idx)
+			clear(keys)
+			clear(vals)
+			keys, vals, mem = keys[:0], vals[:0], 0
+			return nil
+		}
+		var zeroC C
+		entry := int64(48) + sizeOf(zeroC)
+		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			if i, ok := idx[p.Key]; ok {
+				vals[i] = agg.MergeValue(vals[i], p.Value)
+				return true
+			}
+			k := cloneKey(p.Key)
+			idx[k] = int32(len(keys))
+			keys = append(keys, k)
+			vals = append(vals, agg.Create(p.Value))
+			mem += entry + sizeOf(k)
+			if mem > half {
+				dumpErr = dump()
+				return dumpErr == nil
+			}
+			return true
+		})
+		if err == nil {
+			err = dumpErr
+		}
+		if err == nil {
+			err = dump()
+		}
+		if err != nil {
+			return err
+		}
+		it, err := so.Iter()
+		if err != nil {
+			return err
+		}
+		return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
+	}
+
+	out := newRDD(name, s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, C]) bool) error {
+		half := memoryOf(tc) / 2
+		idx := make(map[string]int32)
+		var (
+			kbs   []string
+			keys  []K
+			vals  []C
+			mem   int64
+			so    *spill.Sorter
+			vb    []byte
+			zeroC C
+		)
+		entry := int64(64) + sizeOf(zeroC)
+		dump := func() error {
+			if so == nil {
+				var err error
+				if so, err = newSorter(tc, half, true); err != nil {
+					return err
+				}
+			}
+			for i, kb := range kbs {
+				vb = cc.Append(vb[:0], vals[i])
+				if err := so.Add(0, []byte(kb), vb); err != nil {
+					return err
+				}
+			}
+			clear(idx)
+			clear(keys)
+			clear(vals)
+			kbs, keys, vals, mem = kbs[:0], keys[:0], vals[:0], 0
+			return nil
+		}
+		defer func() {
+			if so != nil {
+				so.Close()
+			}
+		}()
+		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
+			c, err := cc.Decode(vf)
+			if err != nil {
+				return fmt.Errorf("rdd: %s: %w", name, err)
+			}
+			if i, ok := idx[string(kf)]; ok {
+				vals[i] = agg.MergeCombiners(vals[i], c)
+				return nil
+			}
+			k, err := kc.Decode(kf)
+			if err != nil {
+				return fmt.Errorf("rdd: %s: %w", name, err)
+			}
+			ks := string(kf)
+			idx[ks] = int32(len(keys))
+			kbs, keys, vals = append(kbs, ks), append(keys, k), append(vals, c)
+			mem += entry + int64(len(ks)) + sizeOf(k)
+			if mem > half {
+				return dump()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if so == nil {
+			// Everything fit: yield in first-seen order, which is
+			// deterministic because map outputs are read in map order.
+			for i, k := range keys {
+				if !yield(Pair[K, C]{k, vals[i]}) {
+					return nil
+				}
+			}
+			return nil
+		}
+		if err := dump(); err != nil {
+			return err
+		}
+		it, err := so.Iter()
+		if err != nil {
+			return err
+		}
+		return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
+			var acc C
+			first := true
+			var derr error
+			vfs(func(vf []byte) bool {
+				c, err := cc.Decode(vf)
+				if err != nil {
+					derr = err
+					return false
+				}
+				if first {
+					acc, first = c, false
+				} else {
+					acc = agg.MergeCombiners(acc, c)
+				}
+				return true
+			})
+			if derr != nil {
+				return false, derr
+			}
+			k, err := kc.Decode(kf)
+			if err != nil {
+				return false, err
+			}
+			return yield(Pair[K, C]{k, acc}), nil
+		})
+	}, &dep{parent: r.n, shuffle: s})
+	return out
+}
+
+// groupSorted calls f once per run of equal keys of a key-sorted stream,
+// with the key and an iterator over the run's values. f returns false to
+// stop.
+func groupSorted(it *spill.Iterator, f func(key []byte, vals func(func([]byte) bool)) (bool, error)) error {
+	ok := it.Next()
+	var key []byte
+	for ok {
+		key = append(key[:0], it.Key()...)
+		done := false
+		vals := func(y func([]byte) bool) {
+			for !done {
+				if !y(it.Value()) {
+					break
+				}
+				ok = it.Next()
+				if !ok || string(it.Key()) != string(key) {
+					done = true
+				}
+			}
+		}
+		more, err := f(key, vals)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		// Skip what f did not read of this run.
+		for !done {
+			ok = it.Next()
+			if !ok || string(it.Key()) != string(key) {
+				done = true
+			}
+		}
+	}
+	return it.Err()
+}
+
+// plainShuffle makes the map side of a shuffle without map-side combining:
+// records keyed by the msgpack encoding of K, hash partitioned.
+func plainShuffle[K, V any](r *RDD[Pair[K, V]], parts int) *shuffleDep {
+	s := &shuffleDep{parent: r.n, parts: parts}
+	kc, vc := codec.For[K](), codec.For[V]()
+	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
+			kb = kc.Append(kb, p.Key)
+			return kb, vc.Append(vb, p.Value), hashPart(kb, s.parts)
+		})
+	}
+	return s
+}
+
+// GroupByKey groups the values of each key into one slice. The values of a
+// key are kept in memory together; the keys of a partition are sorted on
+// disk when they do not fit. Prefer ReduceByKey or AggregateByKey when the
+// values can be combined.
+func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]] {
+	s := plainShuffle(r, shuffleParts(opts, r.n))
+	kc, vc := codec.For[K](), codec.For[V]()
+	return newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
+		so, err := newSorter(tc, memoryOf(tc), true)
+		if err != nil {
+			return err
+		}
+		defer so.Close()
+		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
+			return err
+		}
+		it, err := so.Iter()
+		if err != nil {
+			return err
+		}
+		return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
+			k, err := kc.Decode(kf)
+			if err != nil {
+				return false, err
+			}
+			var vs []V
+			var derr error
+			vfs(func(vf []byte) bool {
+				v, err := vc.Decode(vf)
+				if err != nil {
+					derr = err
+					return false
+				}
+				vs = append(vs, v)
+				return true
+			})
+			if derr != nil {
+				return false, derr
+			}
+			return yield(Pair[K, []V]{k, vs}), nil
+		})
+	}, &dep{parent: r.n, shuffle: s})
+}
+
+// PartitionBy hash-partitions a pair RDD into n partitions by key; records
+// keep their input order within a partition.
+func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
+	s := plainShuffle(r, max(n, 1))
+	kc, vc := codec.For[K](), codec.For[V]()
+	return newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
+		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
+			k, err := kc.Decode(kf)
+			if err != nil {
+				return err
+			}
+			v, err := vc.Decode(vf)
+			if err != nil {
+				return err
+			}
+			if !yield(Pair[K, V]{k, v}) {
+				return errStop
+			}
+			return nil
+		})
+		if err == errStop {
+			return nil
+		}
+		return err
+	}, &dep{parent: r.n, shuffle: s})
+}
+
+// Distinct returns each distinct element of r once.
+func Distinct[T comparable](r *RDD[T], opts ...Option) *RDD[T] {
+	pairs := Map(r, func(t T) Pair[T, bool] { return Pair[T, bool]{t, true} })
+	first := func(a, _ bool) bool { return a }
+	out := Keys(combineByKey("Distinct", pairs, Aggregator[bool, bool]{
+		Create: func(v bool) bool { return v }, MergeValue: first, MergeCombiners: first,
+	}, opts))
+	out.n.name = "Distinct"
+	return out
+}
+
+// Join returns, for every key in both a and b, every pair of a value from a
+// and a value from b (an inner join). The values of one key from a are held
+// in memory together; keys are sorted on disk when they do not fit.
+func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[V, W]]] {
+	parts := shuffleParts(opts, a.n, b.n)
+	sa, sb := plainShuffle(a, parts), plainShuffle(b, parts)
+	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
+	return newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
+		so, err := newSorter(tc, memoryOf(tc), true)
+		if err != nil {
+			return err
+		}
+		defer so.Close()
+		// A msgpack value is never a prefix of another, so key||side sorts
+		// by key first and puts a's values before b's within a key.
+		var tk []byte
+		for side, s := range []*shuffleDep{sa, sb} {
+			err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error {
+				tk = append(append(tk[:0], k...), byte(side))
+				return so.Add(0, tk, v)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		it, err := so.Iter()
+		if err != nil {
+			return err
+		}
+		var (
+			curKey []byte
+			k      K
+			left   []V
+		)
+		for it.Next() {
+			tkey := it.Key()
+			kf, side := tkey[:len(tkey)-1], tkey[len(tkey)-1]
+			if string(kf) != string(curKey) {
+				curKey = append(curKey[:0], kf...)
+				left = left[:0]
+				if k, err = kc.Decode(kf); err != nil {
+					return err
+				}
+			}
+			if side == 0 {
+				v, err := vc.Decode(it.Value())
+				if err != nil {
+					return err
+				}
+				left = append(left, v)
+				continue
+			}
+			if len(left) == 0 {
+				continue
+			}
+			w, err := wc.Decode(it.Value())
+			if err != nil {
+				return err
+			}
+			for _, v := range left {
+				if !yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}}) {
+					return nil
+				}
+			}
+		}
+		return it.Err()
+	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+}

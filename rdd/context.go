@@ -1,0 +1,103 @@
+package rdd
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/sluicehq/sluice/internal/block"
+)
+
+// TaskContext is what a running task gets from the runtime that runs it:
+// where it may spill, how much memory it may hold, and the services
+// (shuffle, cache, output commit) that the runtime implements.
+type TaskContext struct {
+	Stage     int
+	Partition int
+	Attempt   int
+	Memory    int64       // bytes a task may hold in its buffers before spilling
+	TempDir   string      // private scratch directory for spills
+	Codec     block.Codec // compression for shuffle and spill files
+	Shuffle   ShuffleIO
+	Cache     CacheStore // nil disables caching
+	Commit    Committer
+	Log       *slog.Logger
+}
+
+// ShuffleIO reaches shuffle storage. Shuffles are named by the ids a Graph
+// gives them.
+type ShuffleIO interface {
+	// Create returns the writer for this task's map output of shuffle.
+	Create(ctx context.Context, shuffle, numPartitions int) (ShuffleWriter, error)
+	// Open streams the blocks of reduce partition part of shuffle, from
+	// every map output in map-partition order.
+	Open(ctx context.Context, shuffle, part int) (BlockReader, error)
+}
+
+// ShuffleWriter writes one map output: records of framed key and value,
+// partition after partition in ascending order.
+type ShuffleWriter interface {
+	Partition(p int) error
+	Frame(b []byte)
+	EndRecord() error
+	Commit() error
+	Abort()
+}
+
+// BlockReader yields block payloads; io.EOF ends them.
+type BlockReader interface {
+	Next() ([]byte, error)
+	Close() error
+}
+
+// CacheStore keeps cached partitions as framed records.
+type CacheStore interface {
+	Get(node, part int) ([]byte, bool)
+	Put(node, part int, data []byte)
+	Limit() int64 // the largest partition worth storing
+}
+
+// Committer authorises output commits: exactly one attempt per partition
+// of an output may commit, as Hadoop's and Spark's commit coordinators do.
+type Committer interface {
+	CanCommit(ctx context.Context, stage, part, attempt int) (bool, error)
+}
+
+// ActionKind says what a result task does with its partition.
+type ActionKind uint8
+
+// The result-task kinds.
+const (
+	ActCollect    ActionKind = iota + 1 // every element, framed
+	ActCount                            // the number of elements
+	ActTake                             // the first N elements
+	ActCountByKey                       // a Pair RDD's (key, count) frames
+	ActSave                             // write a part file under Path
+	ActSample                           // a seeded reservoir sample of N elements
+)
+
+// Action is a result task's instruction, sent with each task.
+type Action struct {
+	Kind ActionKind
+	N    int    // ActTake, ActSample
+	Path string // ActSave: the output directory
+	Seed int64  // ActSample
+}
+
+// Job is one action's work, handed to a Runner.
+type Job struct {
+	Graph      *Graph
+	Node       int   // the node whose partitions the action reads
+	Partitions []int // the partitions to compute
+	Action     Action
+	// Result receives the encoded result of each partition, once.
+	Result func(part int, data []byte) error
+	// Commit, when set, runs after every partition succeeded (output
+	// commit); Abort when the job failed.
+	Commit func() error
+	Abort  func()
+}
+
+// Runner runs jobs: the driver's session in local or cluster mode.
+type Runner interface {
+	RunJob(ctx context.Context, job *Job) error
+}

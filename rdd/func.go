@@ -1,0 +1,162 @@
+package rdd
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/codec"
+)
+
+// ErrUnknownFunc is returned when an invocation names a Func that this
+// binary does not register: the driver and executor run different code.
+var ErrUnknownFunc = errors.New("rdd: unknown Func")
+
+// Invocation names a lineage so that any copy of the binary can rebuild
+// it: the key of a registered Func and its msgpack-encoded argument.
+type Invocation struct {
+	Key  string
+	Args []byte
+}
+
+// FuncOf is a registered lineage builder; see Func.
+type FuncOf[A, T any] struct {
+	key  string
+	fn   func(A) *RDD[T]
+	args codec.Codec[A]
+}
+
+type registered struct {
+	key    string
+	sig    string
+	invoke func(args []byte) (anyRDD, error)
+}
+
+// registry is the one global the design needs: every copy of a binary
+// registers the same Funcs at init, in the same order.
+var registry struct {
+	sync.Mutex
+	byKey  map[string]*registered
+	keys   []string
+	sealed bool
+}
+
+// Func registers fn, which builds a lineage from an argument, and returns
+// a handle whose Invoke builds it. Go cannot ship closures, so Sluice ships
+// the binary instead: call Func only to initialize a package-level variable,
+// so that every process running this binary registers the same Funcs, and
+// executors rebuild the driver's lineage from (key, argument). The argument
+// must survive a msgpack round trip; fn must build the same lineage from
+// the same argument every time.
+func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
+	pc, file, line, _ := runtime.Caller(1)
+	name := "unknown"
+	if f := runtime.FuncForPC(pc); f != nil {
+		name = f.Name()
+	}
+	key := fmt.Sprintf("%s:%d", name, line)
+	if file == "" {
+		key = name
+	}
+	f := &FuncOf[A, T]{fn: fn, args: codec.For[A]()}
+	sig := reflect.TypeOf(fn).String()
+
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.sealed {
+		panic("rdd: Func called after the first Invoke; declare Funcs as package-level variables so every process registers them")
+	}
+	if registry.byKey == nil {
+		registry.byKey = make(map[string]*registered)
+	}
+	for base, i := key, 2; registry.byKey[key] != nil; i++ {
+		key = fmt.Sprintf("%s#%d", base, i)
+	}
+	f.key = key
+	registry.byKey[key] = &registered{key: key, sig: sig, invoke: func(b []byte) (anyRDD, error) {
+		a, err := f.args.Decode(b)
+		if err != nil {
+			return nil, fmt.Errorf("rdd: decoding the argument of Func %s: %w", key, err)
+		}
+		return f.call(a), nil
+	}}
+	registry.keys = append(registry.keys, key)
+	return f
+}
+
+// Key returns f's registry key.
+func (f *FuncOf[A, T]) Key() string { return f.key }
+
+// Invoke builds the lineage for args. Executors rebuild it from the
+// encoded argument, so Invoke runs fn on the decoded copy too: what the
+// driver plans is exactly what executors run.
+func (f *FuncOf[A, T]) Invoke(args A) *RDD[T] {
+	registry.Lock()
+	registry.sealed = true
+	registry.Unlock()
+
+	b := f.args.Append(nil, args)
+	a, err := f.args.Decode(b)
+	if err != nil {
+		r := newRDD[T]("Invoke", 0, nil)
+		r.n.err = fmt.Errorf("rdd: the argument of Func %s does not survive encoding: %w", f.key, err)
+		return r
+	}
+	r := f.call(a)
+	r.inv = &Invocation{Key: f.key, Args: b}
+	return r
+}
+
+// call runs fn and returns a fresh handle on its result, so that two
+// invocations never share graph state even if fn returns a shared RDD.
+func (f *FuncOf[A, T]) call(a A) *RDD[T] {
+	r := f.fn(a)
+	if r == nil {
+		r = newRDD[T]("Invoke", 0, nil)
+		r.n.err = fmt.Errorf("rdd: Func %s returned a nil RDD", f.key)
+		return r
+	}
+	return &RDD[T]{n: r.n, compute: r.compute, codec: r.codec}
+}
+
+// RegistryDigest returns a digest of every registered Func's key and type,
+// which executors compare with the driver's before running anything.
+func RegistryDigest() string {
+	registry.Lock()
+	defer registry.Unlock()
+	h := sha256.New()
+	keys := slices.Clone(registry.keys)
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s %s\n", k, registry.byKey[k].sig)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Rebuild rebuilds the lineage that inv names, on an executor.
+func Rebuild(inv Invocation) (*Graph, error) {
+	registry.Lock()
+	reg := registry.byKey[inv.Key]
+	registry.sealed = true
+	registry.Unlock()
+	if reg == nil {
+		return nil, fmt.Errorf("%w %q: the executor's binary differs from the driver's", ErrUnknownFunc, inv.Key)
+	}
+	r, err := reg.invoke(inv.Args)
+	if err != nil {
+		return nil, err
+	}
+	return newGraph(r.base(), inv)
+}
+
+func funcKeys() string {
+	registry.Lock()
+	defer registry.Unlock()
+	return strings.Join(registry.keys, ", ")
+}

@@ -1,0 +1,275 @@
+package rdd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// ErrNotInvoked is returned by an action on an RDD that no Func built:
+// executors could not rebuild its lineage.
+var ErrNotInvoked = errors.New("rdd: RDD not built by Func.Invoke")
+
+// Graph is a lineage with stable ids: nodes and shuffles are numbered from
+// 1 in a depth-first walk from the root, parents before children, so every
+// process that builds the same lineage numbers it the same way.
+type Graph struct {
+	inv      Invocation
+	nodes    []*node // nodes[id-1]
+	shuffles map[int]*shuffleDep
+	digest   string
+
+	mu     sync.Mutex
+	states map[int][]byte // prepared shuffle state by shuffle id
+}
+
+// NodeInfo describes a node for the scheduler.
+type NodeInfo struct {
+	ID            int
+	Name          string
+	Partitions    int
+	Deps          []DepInfo
+	Cached        bool
+	Indeterminate bool
+}
+
+// DepInfo is an edge to a parent node: narrow when Shuffle is 0, otherwise
+// through the shuffle with that id.
+type DepInfo struct {
+	Parent  int
+	Shuffle int
+}
+
+// walk returns the nodes reachable from root, parents first.
+func walk(root *node) []*node {
+	var out []*node
+	seen := map[*node]bool{}
+	var visit func(n *node)
+	visit = func(n *node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, d := range n.deps {
+			visit(d.parent)
+		}
+		for _, a := range n.aux {
+			visit(a)
+		}
+		out = append(out, n)
+	}
+	visit(root)
+	return out
+}
+
+func newGraph(root *node, inv Invocation) (*Graph, error) {
+	g := &Graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
+	nodes := walk(root)
+	for _, n := range nodes {
+		if n.err != nil {
+			return nil, n.err
+		}
+	}
+	next := 1
+	for _, n := range nodes {
+		for _, d := range n.deps {
+			if d.shuffle != nil && d.shuffle.id == 0 {
+				d.shuffle.id = next
+				next++
+				g.shuffles[d.shuffle.id] = d.shuffle
+			}
+		}
+		n.id = next
+		next++
+	}
+	// Ids share one counter, so nodes[] is indexed by position instead.
+	g.nodes = nodes
+	h := sha256.New()
+	for _, n := range g.Nodes() {
+		fmt.Fprintf(h, "%d %s %d %v %v %v\n", n.ID, n.Name, n.Partitions, n.Deps, n.Cached, n.Indeterminate)
+	}
+	g.digest = hex.EncodeToString(h.Sum(nil))[:16]
+	return g, nil
+}
+
+// Graph returns the lineage of r with stable ids, built once. Only an RDD returned by
+// Func.Invoke has one.
+func (r *RDD[T]) Graph() (*Graph, error) {
+	r.gOnce.Do(func() {
+		if err := r.Err(); err != nil {
+			r.gErr = err
+			return
+		}
+		if r.inv == nil {
+			r.gErr = fmt.Errorf("%w: call actions on the RDD that a Func's Invoke returns, and build the whole lineage inside that Func", ErrNotInvoked)
+			return
+		}
+		r.g, r.gErr = newGraph(r.n, *r.inv)
+	})
+	return r.g, r.gErr
+}
+
+// Invocation returns how to rebuild g.
+func (g *Graph) Invocation() Invocation { return g.inv }
+
+// Digest returns a digest of g's shape, which an executor compares with the
+// driver's to catch a Func that does not build the same lineage twice.
+func (g *Graph) Digest() string { return g.digest }
+
+// Nodes describes every node, parents first.
+func (g *Graph) Nodes() []NodeInfo {
+	out := make([]NodeInfo, 0, len(g.nodes))
+	for _, n := range g.nodes {
+		ni := NodeInfo{ID: n.id, Name: n.name, Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
+		for _, d := range n.deps {
+			di := DepInfo{Parent: d.parent.id}
+			if d.shuffle != nil {
+				di.Shuffle = d.shuffle.id
+			}
+			ni.Deps = append(ni.Deps, di)
+		}
+		out = append(out, ni)
+	}
+	return out
+}
+
+func (g *Graph) node(id int) (*node, error) {
+	for _, n := range g.nodes {
+		if n.id == id {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("rdd: no node %d in the lineage of %s", id, g.inv.Key)
+}
+
+// RunMap runs map partition mapPart of shuffle, writing its output through
+// tc.Shuffle.
+func (g *Graph) RunMap(ctx context.Context, tc *TaskContext, shuffle, mapPart int) error {
+	s := g.shuffles[shuffle]
+	if s == nil {
+		return fmt.Errorf("rdd: no shuffle %d in the lineage of %s", shuffle, g.inv.Key)
+	}
+	if err := g.ensureState(s); err != nil {
+		return err
+	}
+	return s.runMap(ctx, tc, mapPart)
+}
+
+// RunResult computes partition part of node and applies a to it, returning
+// the encoded result.
+func (g *Graph) RunResult(ctx context.Context, tc *TaskContext, node, part int, a Action) ([]byte, error) {
+	n, err := g.node(node)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range g.shufflesBelow(n) {
+		if err := g.ensureState(s); err != nil {
+			return nil, err
+		}
+	}
+	return n.self.runResult(ctx, tc, part, a)
+}
+
+func (g *Graph) ensureState(s *shuffleDep) error {
+	if s.prepare == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !s.ready {
+		return fmt.Errorf("rdd: shuffle %d (%s) ran before the driver prepared it", s.id, s.parent.name)
+	}
+	return nil
+}
+
+// shufflesBelow returns the shuffles that n's stage reads, transitively
+// through narrow dependencies only.
+func (g *Graph) shufflesBelow(n *node) []*shuffleDep {
+	var out []*shuffleDep
+	seen := map[*node]bool{}
+	var visit func(n *node)
+	visit = func(n *node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, d := range n.deps {
+			if d.shuffle != nil {
+				out = append(out, d.shuffle)
+			} else {
+				visit(d.parent)
+			}
+		}
+	}
+	visit(n)
+	return out
+}
+
+// States returns the state the driver prepared for shuffles (range bounds
+// from a sample), keyed by shuffle id, to send with tasks.
+func (g *Graph) States() map[int][]byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[int][]byte, len(g.states))
+	for k, v := range g.states {
+		out[k] = v
+	}
+	return out
+}
+
+// SetStates installs prepared state received from the driver.
+func (g *Graph) SetStates(states map[int][]byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]int, 0, len(states))
+	for id := range states {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		s := g.shuffles[id]
+		if s == nil || s.setState == nil {
+			return fmt.Errorf("rdd: state for shuffle %d, which takes none", id)
+		}
+		if s.ready {
+			continue
+		}
+		if err := s.setState(states[id]); err != nil {
+			return fmt.Errorf("rdd: state of shuffle %d: %w", id, err)
+		}
+		s.ready = true
+		g.states[id] = states[id]
+	}
+	return nil
+}
+
+// prepare readies every shuffle that node depends on, upstream first, by
+// running their preparation jobs (samples for range partitioning).
+func (g *Graph) prepare(ctx context.Context, run Runner, root *node) error {
+	for _, n := range walk(root) {
+		for _, d := range n.deps {
+			s := d.shuffle
+			if s == nil || s.prepare == nil {
+				continue
+			}
+			g.mu.Lock()
+			ready := s.ready
+			g.mu.Unlock()
+			if ready {
+				continue
+			}
+			state, err := s.prepare(ctx, run, g)
+			if err != nil {
+				return err
+			}
+			if err := g.SetStates(map[int][]byte{s.id: state}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

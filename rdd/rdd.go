@@ -1,0 +1,157 @@
+package rdd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// RDD is a typed, lazily evaluated, partitioned dataset. Transformations
+// build new RDDs; actions such as Collect or SaveAsTextFile run the lineage
+// through a Runner.
+type RDD[T any] struct {
+	n       *node
+	compute func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error
+	codec   *elemCodec[T]
+
+	// inv is set on the RDD that Func.Invoke returns: it names how every
+	// process can rebuild this lineage.
+	inv *Invocation
+	// g is the graph built from this RDD at its first action.
+	g     *Graph
+	gOnce sync.Once
+	gErr  error
+}
+
+// node is the untyped part of an RDD that the scheduler sees.
+type node struct {
+	name          string
+	parts         int
+	deps          []*dep
+	aux           []*node // nodes the driver runs jobs on for preparation (samples)
+	err           error   // a construction error, reported by the first action
+	cached        bool
+	indeterminate bool // output order depends on input order
+	self          anyRDD
+
+	id int // assigned when a Graph is built
+}
+
+// dep is an edge to a parent. A nil shuffle means a narrow dependency that
+// the child computes in the same task by calling the parent's iterator.
+type dep struct {
+	parent  *node
+	shuffle *shuffleDep
+}
+
+// anyRDD is what the task runner needs of a typed RDD.
+type anyRDD interface {
+	base() *node
+	runResult(ctx context.Context, tc *TaskContext, part int, a Action) ([]byte, error)
+}
+
+func (r *RDD[T]) base() *node { return r.n }
+
+// Name returns a short description of the operation that made r.
+func (r *RDD[T]) Name() string { return r.n.name }
+
+// NumPartitions returns the number of partitions of r.
+func (r *RDD[T]) NumPartitions() int { return r.n.parts }
+
+// Cache keeps r's partitions in executor memory once computed, as
+// serialized blocks, so later jobs read them instead of recomputing. A
+// partition that does not fit the cache budget is recomputed when needed,
+// as Spark's MEMORY_ONLY_SER does.
+func (r *RDD[T]) Cache() *RDD[T] {
+	r.n.cached = true
+	return r
+}
+
+// Persist is Cache; Sluice has one storage level.
+func (r *RDD[T]) Persist() *RDD[T] { return r.Cache() }
+
+// Err returns the error, if any, that building r's lineage ran into (a
+// missing input path, say). Actions return it too.
+func (r *RDD[T]) Err() error {
+	for _, n := range walk(r.n) {
+		if n.err != nil {
+			return n.err
+		}
+	}
+	return nil
+}
+
+// newRDD makes an RDD with one node.
+func newRDD[T any](name string, parts int, compute func(context.Context, *TaskContext, int, func(T) bool) error, deps ...*dep) *RDD[T] {
+	r := &RDD[T]{
+		n:       &node{name: name, parts: parts, deps: deps},
+		compute: compute,
+		codec:   codecOf[T](),
+	}
+	r.n.self = r
+	return r
+}
+
+// iterate computes partition part, reading it from the cache when r is
+// cached and the partition is there, and storing it when it is not.
+func (r *RDD[T]) iterate(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+	if !r.n.cached || tc.Cache == nil {
+		return r.compute(ctx, tc, part, yield)
+	}
+	if data, ok := tc.Cache.Get(r.n.id, part); ok {
+		return r.codec.each(data, yield)
+	}
+	var (
+		buf      []byte
+		budget   = tc.Cache.Limit()
+		complete = true
+		tooBig   = false
+	)
+	err := r.compute(ctx, tc, part, func(t T) bool {
+		if !tooBig {
+			buf = r.codec.put(buf, t)
+			if int64(len(buf)) > budget {
+				tooBig, buf = true, nil
+			}
+		}
+		if !yield(t) {
+			complete = false
+			return false
+		}
+		return true
+	})
+	if err == nil && complete && !tooBig {
+		tc.Cache.Put(r.n.id, part, buf)
+	}
+	return err
+}
+
+// Pair is a key and a value: the element type of by-key operations.
+type Pair[K, V any] struct {
+	Key   K
+	Value V
+}
+
+// KV returns the Pair of k and v.
+func KV[K, V any](k K, v V) Pair[K, V] { return Pair[K, V]{Key: k, Value: v} }
+
+// String formats p as Hadoop's TextOutputFormat does: key, a tab, value.
+func (p Pair[K, V]) String() string { return fmt.Sprint(p.Key) + "\t" + fmt.Sprint(p.Value) }
+
+// Option changes how an RDD is built.
+type Option func(*options)
+
+type options struct {
+	parts int
+}
+
+// Partitions sets the number of partitions of the RDD being built.
+func Partitions(n int) Option { return func(o *options) { o.parts = n } }
+
+func buildOptions(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}

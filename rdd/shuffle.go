@@ -1,0 +1,208 @@
+package rdd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unsafe"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/spill"
+)
+
+// DefaultTaskMemory is the per-task buffer budget when the runtime sets none.
+const DefaultTaskMemory = 256 << 20
+
+// shuffleDep is a wide dependency: a map stage over parent writes one
+// output per map partition, cut into parts reduce partitions.
+type shuffleDep struct {
+	id     int
+	parent *node
+	parts  int
+	runMap func(ctx context.Context, tc *TaskContext, mapPart int) error
+
+	// prepare, when set, runs on the driver before the map stage (a range
+	// partitioner's sample) and returns state that setState installs in
+	// every process. ready is guarded by the Graph's mutex.
+	prepare  func(ctx context.Context, run Runner, g *Graph) ([]byte, error)
+	setState func([]byte) error
+	ready    bool
+}
+
+func memoryOf(tc *TaskContext) int64 {
+	if tc.Memory > 0 {
+		return tc.Memory
+	}
+	return DefaultTaskMemory
+}
+
+func newSorter(tc *TaskContext, budget int64, byKey bool) (*spill.Sorter, error) {
+	return spill.NewSorter(spill.Config{Dir: tc.TempDir, Budget: budget, Codec: tc.Codec, ByKey: byKey})
+}
+
+// hashPart is the hash partitioner: a fixed function of the key's bytes, the
+// same in every process and attempt.
+func hashPart(kb []byte, n int) int { return int(codec.Hash(kb) % uint64(n)) }
+
+// sizeOf estimates the bytes a value holds, for memory budgets.
+func sizeOf[T any](v T) int64 {
+	if s, ok := any(v).(string); ok {
+		return int64(len(s)) + int64(unsafe.Sizeof(v))
+	}
+	return int64(unsafe.Sizeof(v))
+}
+
+// cloneKey copies a string key so that a map entry does not keep alive the
+// whole input chunk the string was cut from.
+func cloneKey[K any](k K) K {
+	if s, ok := any(k).(string); ok {
+		return any(strings.Clone(s)).(K)
+	}
+	return k
+}
+
+// writeSorted writes a sorter's stream to a shuffle writer. When merge is
+// set, adjacent records with the same partition and key are merged into
+// one (the map-side combine after spills).
+func writeSorted(it *spill.Iterator, w ShuffleWriter, merge func(a, b []byte) ([]byte, error)) error {
+	cur := -1
+	var pk, pv []byte
+	pp, pending := 0, false
+	flush := func() error {
+		if !pending {
+			return nil
+		}
+		if pp != cur {
+			if err := w.Partition(pp); err != nil {
+				return err
+			}
+			cur = pp
+		}
+		w.Frame(pk)
+		w.Frame(pv)
+		return w.EndRecord()
+	}
+	for it.Next() {
+		p, k, v := it.Part(), it.Key(), it.Value()
+		if merge != nil && pending && p == pp && bytes.Equal(k, pk) {
+			m, err := merge(pv, v)
+			if err != nil {
+				return err
+			}
+			pv = append(pv[:0], m...)
+			continue
+		}
+		if merge == nil {
+			// Nothing to merge: write straight through.
+			if p != cur {
+				if err := w.Partition(p); err != nil {
+					return err
+				}
+				cur = p
+			}
+			w.Frame(k)
+			w.Frame(v)
+			if err := w.EndRecord(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		pp, pending = p, true
+		pk = append(pk[:0], k...)
+		pv = append(pv[:0], v...)
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// eachRecord calls f with the key and value frames of every record of a
+// reduce partition.
+func eachRecord(ctx context.Context, tc *TaskContext, shuffle, part int, f func(k, v []byte) error) error {
+	rd, err := tc.Shuffle.Open(ctx, shuffle, part)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	for {
+		p, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for len(p) > 0 {
+			k, rest, err := block.NextFrame(p)
+			if err != nil {
+				return fmt.Errorf("rdd: shuffle %d partition %d: %w", shuffle, part, err)
+			}
+			v, rest, err := block.NextFrame(rest)
+			if err != nil {
+				return fmt.Errorf("rdd: shuffle %d partition %d: %w", shuffle, part, err)
+			}
+			if err := f(k, v); err != nil {
+				return err
+			}
+			p = rest
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// errStop ends an iteration early without being an error.
+var errStop = errors.New("rdd: stop")
+
+// writeMapOutput runs write against a fresh shuffle writer and commits it,
+// or aborts it on any error.
+func writeMapOutput(ctx context.Context, tc *TaskContext, s *shuffleDep, write func(w ShuffleWriter) error) error {
+	w, err := tc.Shuffle.Create(ctx, s.id, s.parts)
+	if err != nil {
+		return err
+	}
+	if err := write(w); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+// plainMap writes every record of parent partition mapPart, partitioned by
+// part, in input order within each partition.
+func plainMap[T any](ctx context.Context, tc *TaskContext, s *shuffleDep, parent *RDD[T], mapPart int,
+	encode func(kb, vb []byte, t T) ([]byte, []byte, int)) error {
+	so, err := newSorter(tc, memoryOf(tc), false)
+	if err != nil {
+		return err
+	}
+	defer so.Close()
+	var kb, vb []byte
+	var addErr error
+	err = parent.iterate(ctx, tc, mapPart, func(t T) bool {
+		var p int
+		kb, vb, p = encode(kb[:0], vb[:0], t)
+		addErr = so.Add(p, kb, vb)
+		return addErr == nil
+	})
+	if err == nil {
+		err = addErr
+	}
+	if err != nil {
+		return err
+	}
+	it, err := so.Iter()
+	if err != nil {
+		return err
+	}
+	return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error { return writeSorted(it, w, nil) })
+}

@@ -1,0 +1,106 @@
+package rdd
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sort"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/codec"
+)
+
+// sampleSize is how many keys per output partition the range partitioner
+// samples, as Spark's RangePartitioner does.
+const sampleSize = 20
+
+// SortByKey sorts a pair RDD by key, ascending, across partitions:
+// partition i holds keys no greater than those of partition i+1. The
+// partition bounds come from a seeded sample of the keys, taken by a job
+// the first action runs, so they are the same in every process and
+// attempt. Records with equal keys keep their input order.
+func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, V]] {
+	parts := shuffleParts(opts, r.n)
+	keys := Keys(r)
+	appendOrd, decodeOrd := codec.OrderedFor[K]()
+	vc := codec.For[V]()
+
+	var bounds []K // installed by setState before any map task runs
+	s := &shuffleDep{parent: r.n, parts: parts}
+	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
+			i := sort.Search(len(bounds), func(i int) bool { return cmp.Compare(p.Key, bounds[i]) <= 0 })
+			return appendOrd(kb, p.Key), vc.Append(vb, p.Value), i
+		})
+	}
+	s.prepare = func(ctx context.Context, run Runner, g *Graph) ([]byte, error) {
+		per := (3*sampleSize*parts + keys.n.parts - 1) / max(keys.n.parts, 1)
+		var sample []K
+		err := runJob(ctx, run, g, keys.n, Action{Kind: ActSample, N: per, Seed: int64(s.id)}, func(_ int, data []byte) error {
+			return keys.codec.each(data, func(k K) bool { sample = append(sample, k); return true })
+		})
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(sample, cmp.Compare[K])
+		var state []byte
+		var last []byte
+		for i := 1; i < parts && len(sample) > 0; i++ {
+			b := sample[i*len(sample)/parts]
+			kb := appendOrd(nil, b)
+			if last != nil && string(kb) == string(last) {
+				continue
+			}
+			last = kb
+			state = appendFrame(state, kb)
+		}
+		return state, nil
+	}
+	s.setState = func(state []byte) error {
+		var bs []K
+		for len(state) > 0 {
+			f, rest, err := block.NextFrame(state)
+			if err != nil {
+				return err
+			}
+			k, err := decodeOrd(f)
+			if err != nil {
+				return err
+			}
+			bs, state = append(bs, k), rest
+		}
+		bounds = bs
+		return nil
+	}
+
+	out := newRDD("SortByKey", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
+		so, err := newSorter(tc, memoryOf(tc), true)
+		if err != nil {
+			return err
+		}
+		defer so.Close()
+		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
+			return err
+		}
+		it, err := so.Iter()
+		if err != nil {
+			return err
+		}
+		for it.Next() {
+			k, err := decodeOrd(it.Key())
+			if err != nil {
+				return err
+			}
+			v, err := vc.Decode(it.Value())
+			if err != nil {
+				return err
+			}
+			if !yield(Pair[K, V]{k, v}) {
+				return nil
+			}
+		}
+		return it.Err()
+	}, &dep{parent: r.n, shuffle: s})
+	out.n.aux = []*node{keys.n}
+	return out
+}

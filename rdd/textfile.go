@@ -1,0 +1,271 @@
+package rdd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Split sizes, as in Hadoop's FileInputFormat: a split is at most
+// maxSplitSize bytes, smaller when that gives fewer than the minimum number
+// of partitions, and the last split of a file may run splitSlop over.
+const (
+	maxSplitSize   = 32 << 20
+	minSplitSize   = 1 << 10
+	splitSlop      = 1.1
+	maxLineLength  = 64 << 20 // a longer "line" (binary input) fails the task
+	readChunkBytes = 1 << 20
+)
+
+// FileSplit is a byte range of one file that one task reads.
+type FileSplit struct {
+	Path       string
+	Start, End int64
+}
+
+// TextOptions sets how TextFileWith splits its input.
+type TextOptions struct {
+	MinPartitions int   // at least this many splits when the input is large enough (default 2)
+	MaxSplitBytes int64 // no split larger than this (default 32 MiB)
+}
+
+// TextFile reads lines of text from files, directories (every file under
+// them, skipping names that start with "." or "_", as Hadoop does) and
+// glob patterns. Lines end at "\n"; a trailing "\r" is dropped; a last line
+// without a newline is a line. Each file is cut into byte ranges and each
+// line belongs to the range its first byte is in, as Hadoop's
+// LineRecordReader does, so no line is lost or read twice at a cut.
+func TextFile(paths ...string) *RDD[string] {
+	return TextFileWith(TextOptions{}, paths...)
+}
+
+// TextFileWith is TextFile with options.
+func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
+	splits, err := PlanSplits(opt, paths...)
+	parts := max(len(splits), 1)
+	r := newRDD("TextFile", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(string) bool) error {
+		if part >= len(splits) {
+			return nil
+		}
+		return ReadLines(ctx, splits[part], yield)
+	})
+	r.n.err = err
+	return r
+}
+
+// PlanSplits expands paths and cuts the files into splits.
+func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("rdd: TextFile needs at least one path")
+	}
+	type file struct {
+		path string
+		size int64
+	}
+	var files []file
+	seen := map[string]bool{}
+	add := func(p string, size int64) {
+		if !seen[p] {
+			seen[p] = true
+			files = append(files, file{p, size})
+		}
+	}
+	for _, p := range paths {
+		matches := []string{p}
+		if strings.ContainsAny(p, "*?[") {
+			m, err := filepath.Glob(p)
+			if err != nil {
+				return nil, fmt.Errorf("rdd: TextFile: bad pattern %q: %w", p, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("rdd: TextFile: no files match %s", p)
+			}
+			matches = m
+		}
+		for _, m := range matches {
+			st, err := os.Stat(m)
+			if err != nil {
+				return nil, fmt.Errorf("rdd: TextFile: %w", err)
+			}
+			if !st.IsDir() {
+				if !st.Mode().IsRegular() {
+					// Opening a FIFO or device could block forever.
+					return nil, fmt.Errorf("rdd: TextFile: %s is not a regular file", m)
+				}
+				if err := checkReadable(m); err != nil {
+					return nil, err
+				}
+				add(m, st.Size())
+				continue
+			}
+			err = filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				name := d.Name()
+				if path != m && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+					if d.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+				if d.IsDir() || !d.Type().IsRegular() {
+					return nil
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				if err := checkReadable(path); err != nil {
+					return err
+				}
+				add(path, info.Size())
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("rdd: TextFile: %w", err)
+			}
+		}
+	}
+	slices.SortStableFunc(files, func(a, b file) int { return strings.Compare(a.path, b.path) })
+
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	minParts := int64(opt.MinPartitions)
+	if minParts <= 0 {
+		minParts = 2
+	}
+	maxSplit := opt.MaxSplitBytes
+	if maxSplit <= 0 {
+		maxSplit = maxSplitSize
+	}
+	size := min(maxSplit, max(minSplitSize, (total+minParts-1)/minParts))
+
+	var splits []FileSplit
+	for _, f := range files {
+		for off := int64(0); off < f.size; {
+			n := min(size, f.size-off)
+			if float64(f.size-off) <= float64(size)*splitSlop {
+				n = f.size - off
+			}
+			splits = append(splits, FileSplit{Path: f.path, Start: off, End: off + n})
+			off += n
+		}
+	}
+	return splits, nil
+}
+
+func checkReadable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("rdd: TextFile: %w", err)
+	}
+	return f.Close()
+}
+
+// ReadLines yields the lines of s: those whose first byte lies in
+// [s.Start, s.End). It reads a line that starts in the range to its end,
+// past s.End if need be, and skips a line that began before s.Start.
+func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error {
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return fmt.Errorf("rdd: TextFile: %w", err)
+	}
+	defer f.Close()
+
+	// pos is the file offset of buf[0]. Starting one byte early tells
+	// whether s.Start begins a line: it does when that byte is a newline.
+	pos := s.Start
+	skip := false
+	if s.Start > 0 {
+		pos, skip = s.Start-1, true
+	}
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		return fmt.Errorf("rdd: TextFile: %w", err)
+	}
+	// Small splits get small buffers; the buffer grows for long lines.
+	buf := make([]byte, 0, min(readChunkBytes, s.End-pos+4096))
+	eof := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !eof {
+			if len(buf) == cap(buf) {
+				if cap(buf) >= maxLineLength {
+					return fmt.Errorf("rdd: TextFile: %s: a line at byte %d is longer than %d MiB; is this a text file?", s.Path, pos, maxLineLength>>20)
+				}
+				buf = slices.Grow(buf, cap(buf))
+			}
+			n, err := f.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				eof = true
+			} else if err != nil {
+				return fmt.Errorf("rdd: TextFile: %s: %w", s.Path, err)
+			}
+		}
+		if skip {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				if eof {
+					return nil
+				}
+				pos += int64(len(buf))
+				buf = buf[:0]
+				continue
+			}
+			pos += int64(i + 1)
+			buf = buf[:copy(buf, buf[i+1:])]
+			skip = false
+		}
+		if pos >= s.End {
+			return nil
+		}
+		last := bytes.LastIndexByte(buf, '\n')
+		if last < 0 && !(eof && len(buf) > 0) {
+			if eof {
+				return nil
+			}
+			continue
+		}
+		// One string per chunk: the lines are substrings of it, so a chunk
+		// costs one allocation however many lines it holds.
+		end := last + 1
+		if eof && end < len(buf) {
+			end = len(buf)
+		}
+		chunk := string(buf[:end])
+		for len(chunk) > 0 {
+			if pos >= s.End {
+				return nil
+			}
+			i := strings.IndexByte(chunk, '\n')
+			var line string
+			if i < 0 {
+				line, chunk = chunk, ""
+				pos += int64(len(line))
+			} else {
+				line, chunk = chunk[:i], chunk[i+1:]
+				pos += int64(i + 1)
+			}
+			line = strings.TrimSuffix(line, "\r")
+			if !yield(line) {
+				return nil
+			}
+		}
+		buf = buf[:copy(buf, buf[end:])]
+		if eof && len(buf) == 0 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package rdd
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// wantLines is the naive reading of a file as lines.
+func wantLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
+}
+
+func readSplits(t *testing.T, path string, cuts []int64, size int64) []string {
+	t.Helper()
+	var got []string
+	bounds := append(append([]int64{0}, cuts...), size)
+	for i := 0; i+1 < len(bounds); i++ {
+		if bounds[i] == bounds[i+1] {
+			continue
+		}
+		err := ReadLines(context.Background(), FileSplit{path, bounds[i], bounds[i+1]}, func(l string) bool {
+			got = append(got, l)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
+var lineFiles = []string{
+	"",
+	"\n",
+	"\n\n\n",
+	"a",
+	"a\n",
+	"hello world\nfoo bar\n",
+	"no final newline\nlast",
+	"crlf\r\nlines\r\n\r\nend\r\n",
+	"\r\n\r",
+	"x\n\ny\n\n\nz",
+	"tabs\tand  runs   of blanks\n\t\n",
+	"é ü 日本\n\xff\xfe binary\x00\n",
+}
+
+// TestReadLinesEveryCut cuts small files in two and in three at every byte
+// offset and checks that every line is read exactly once.
+func TestReadLinesEveryCut(t *testing.T) {
+	dir := t.TempDir()
+	for fi, content := range lineFiles {
+		path := filepath.Join(dir, "f")
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := wantLines(content)
+		n := int64(len(content))
+		for i := int64(0); i <= n; i++ {
+			if got := readSplits(t, path, []int64{i}, n); !slices.Equal(got, want) {
+				t.Fatalf("file %d %q cut at %d: got %q, want %q", fi, content, i, got, want)
+			}
+			for j := i; j <= n; j++ {
+				if got := readSplits(t, path, []int64{i, j}, n); !slices.Equal(got, want) {
+					t.Fatalf("file %d %q cut at %d,%d: got %q, want %q", fi, content, i, j, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestReadLinesRandom reads random files, with lines longer than the read
+// chunk, through random splits.
+func TestReadLinesRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := t.TempDir()
+	for iter := range 20 {
+		var b strings.Builder
+		for range rng.IntN(50) {
+			n := rng.IntN(40)
+			if rng.IntN(40) == 0 {
+				n = readChunkBytes + rng.IntN(readChunkBytes) // longer than a chunk
+			}
+			for range n {
+				b.WriteByte("ab \t\r"[rng.IntN(5)])
+			}
+			b.WriteString([]string{"\n", "\r\n", "\n"}[rng.IntN(3)])
+		}
+		if rng.IntN(2) == 0 {
+			b.WriteString("tail")
+		}
+		content := b.String()
+		path := filepath.Join(dir, "r")
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		splits, err := PlanSplits(TextOptions{MaxSplitBytes: int64(1 + rng.IntN(64<<10))}, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range splits {
+			if err := ReadLines(context.Background(), s, func(l string) bool { got = append(got, l); return true }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := wantLines(content); !slices.Equal(got, want) {
+			t.Fatalf("iteration %d: %d lines, want %d", iter, len(got), len(want))
+		}
+	}
+}
+
+func TestPlanSplits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, size int) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("in/a.txt", 100<<10)
+	write("in/b.txt", 0)
+	write("in/sub/c.txt", 10)
+	write("in/_SUCCESS", 10)
+	write("in/.hidden", 10)
+
+	splits, err := PlanSplits(TextOptions{}, filepath.Join(dir, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	var total int64
+	for _, s := range splits {
+		if len(files) == 0 || files[len(files)-1] != s.Path {
+			files = append(files, s.Path)
+		}
+		total += s.End - s.Start
+	}
+	wantFiles := []string{filepath.Join(dir, "in/a.txt"), filepath.Join(dir, "in/sub/c.txt")}
+	if !slices.Equal(files, wantFiles) || total != 100<<10+10 {
+		t.Fatalf("splits %v: files %v, total %d", splits, files, total)
+	}
+	if len(splits) < 2 {
+		t.Fatalf("want at least 2 splits of a 100KiB input, got %d", len(splits))
+	}
+
+	glob, err := PlanSplits(TextOptions{}, filepath.Join(dir, "in", "*.txt"))
+	if err != nil || len(glob) == 0 || glob[0].Path != wantFiles[0] {
+		t.Fatalf("glob: %v, %v", glob, err)
+	}
+
+	for _, bad := range []string{filepath.Join(dir, "missing"), filepath.Join(dir, "nomatch*")} {
+		_, err := PlanSplits(TextOptions{}, bad)
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("PlanSplits(%s) = %v, want an error naming it", bad, err)
+		}
+	}
+}

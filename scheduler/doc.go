@@ -1,0 +1,26 @@
+// Package scheduler turns jobs into stages and tasks and follows them to
+// the end. Stages are cut at shuffle dependencies and narrow dependencies
+// are pipelined in one task; a map stage whose outputs all exist is skipped,
+// and stages shared by several jobs run once.
+//
+// The Scheduler is a state machine in the manner of etcd's raft: events in
+// (a job submitted, a task finished or failed, a worker offered slots),
+// actions out (launch a task, deliver a result, end a job). It runs no
+// goroutines, reads no clock and does no I/O; the driver owns those and
+// feeds the events in.
+//
+//	s := scheduler.New(scheduler.DefaultConfig())
+//	acts := s.Step(scheduler.WorkerAdded{Worker: "local", Slots: 2})
+//	acts = s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: g.Nodes(), Node: final, Partitions: parts})
+//	for _, a := range acts {
+//		switch a := a.(type) {
+//		case scheduler.LaunchTask:
+//			// run a.Task on a.Worker, then Step its TaskSucceeded or TaskFailed
+//		}
+//	}
+//
+// A task that fails (the user's error or panic) is retried until it has
+// failed Config.MaxTaskFailures times, then its jobs fail with its message.
+// A task that is lost (infrastructure) is retried without counting against
+// that limit, up to Config.MaxTaskLosses.
+package scheduler

@@ -1,0 +1,116 @@
+package scheduler
+
+import "github.com/sluicehq/sluice/rdd"
+
+// Event is an input to the Scheduler.
+type Event interface{ isEvent() }
+
+// JobSubmitted starts a job: compute Partitions of node Node of graph
+// Graph, whose nodes are Nodes (parents first, as rdd.Graph.Nodes gives).
+type JobSubmitted struct {
+	Job        int
+	Graph      int
+	Nodes      []rdd.NodeInfo
+	Node       int
+	Partitions []int
+}
+
+// TaskSucceeded reports a finished attempt. A map task carries its output's
+// location and sizes; a result task its encoded result.
+type TaskSucceeded struct {
+	TaskID    int64
+	MapStatus *MapStatus
+	Result    []byte
+}
+
+// TaskFailed reports an attempt that did not succeed. Lost means the
+// infrastructure failed (a worker died, a connection broke): it is retried
+// without counting against the task's failure limit.
+type TaskFailed struct {
+	TaskID int64
+	Err    string
+	Lost   bool
+}
+
+// WorkerAdded offers a worker's task slots.
+type WorkerAdded struct {
+	Worker string
+	Slots  int
+}
+
+// JobCancelled ends a job early: its tasks stop being launched and its
+// results are dropped.
+type JobCancelled struct{ Job int }
+
+func (JobSubmitted) isEvent()  {}
+func (JobCancelled) isEvent()  {}
+func (TaskSucceeded) isEvent() {}
+func (TaskFailed) isEvent()    {}
+func (WorkerAdded) isEvent()   {}
+
+// Action is an output of the Scheduler for its caller to carry out.
+type Action interface{ isAction() }
+
+// LaunchTask runs Task on Worker.
+type LaunchTask struct {
+	Task   Task
+	Worker string
+}
+
+// DeliverResult hands a result partition to the job's action, once per
+// partition whatever the number of attempts.
+type DeliverResult struct {
+	Job       int
+	Partition int
+	Data      []byte
+}
+
+// JobSucceeded ends a job whose partitions were all delivered.
+type JobSucceeded struct{ Job int }
+
+// JobFailed ends a job with an error.
+type JobFailed struct {
+	Job int
+	Err error
+}
+
+func (LaunchTask) isAction()    {}
+func (DeliverResult) isAction() {}
+func (JobSucceeded) isAction()  {}
+func (JobFailed) isAction()     {}
+
+// TaskKind says whether a task writes a shuffle or computes a result.
+type TaskKind uint8
+
+// The task kinds.
+const (
+	MapTask TaskKind = iota + 1
+	ResultTask
+)
+
+// Task is one attempt at one partition of a stage.
+type Task struct {
+	ID        int64 // unique per attempt
+	Job       int   // the job that caused the launch
+	Stage     int
+	Graph     int
+	Kind      TaskKind
+	Node      int // result tasks: the node to compute
+	Shuffle   int // map tasks: the shuffle to write
+	Partition int
+	Attempt   int // 0 for the first attempt of this partition in this stage
+	Inputs    []ShuffleInput
+}
+
+// ShuffleInput locates the map outputs of a shuffle a task reads.
+type ShuffleInput struct {
+	Shuffle int
+	Maps    []MapStatus // by map partition
+}
+
+// MapStatus says where a map output lives and how large each of its
+// reduce partitions is.
+type MapStatus struct {
+	Worker string
+	Sizes  []int64
+}

@@ -1,0 +1,486 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sluicehq/sluice/rdd"
+)
+
+// ErrTaskFailed is wrapped by the error of a job whose task failed too
+// many times.
+var ErrTaskFailed = errors.New("scheduler: task failed")
+
+// ErrTaskLost is wrapped by the error of a job whose task was lost too many
+// times.
+var ErrTaskLost = errors.New("scheduler: task lost")
+
+// Config tunes a Scheduler.
+type Config struct {
+	MaxTaskFailures int // attempts of one task that may fail before its job fails (Spark's spark.task.maxFailures)
+	MaxTaskLosses   int // losses of one task before its job fails, so nothing loops forever
+}
+
+// DefaultConfig returns the production settings.
+func DefaultConfig() Config {
+	return Config{
+		MaxTaskFailures: 4,  // as Spark and Hadoop
+		MaxTaskLosses:   16, // far above what a sane cluster loses, well below forever
+	}
+}
+
+// Scheduler turns jobs into stages and tasks and tracks them to the end. It
+// is a state machine: Step takes an event and returns the actions to carry
+// out. It has no goroutines, clock or I/O, so callers own time and the
+// network and tests script every event.
+type Scheduler struct {
+	cfg        Config
+	nextStage  int
+	nextTask   int64
+	jobs       map[int]*job
+	mapStages  map[shuffleKey]*stage
+	outputs    map[shuffleKey][]*MapStatus
+	running    map[int64]*attempt
+	queue      []*attempt // launchable, waiting for a slot, FIFO
+	workers    map[string]*worker
+	commits    map[commitKey]int // authorised attempt per result partition
+	stagesByID map[int]*stage
+}
+
+type shuffleKey struct{ graph, shuffle int }
+
+type commitKey struct{ stage, part int }
+
+type worker struct {
+	slots, busy int
+}
+
+type job struct {
+	id    int
+	final *stage
+	left  int
+	done  bool
+}
+
+type stage struct {
+	id      int
+	graph   int
+	node    int // the last node of the stage's pipeline
+	shuffle int // the shuffle a map stage writes; 0 for a result stage
+	parts   int // map stages: the node's partitions; result stages: len(resultParts)
+	name    string
+
+	resultParts []int // result stages: the node partition of each task index
+	job         *job  // result stages: their job
+	parents     []*stage
+	jobs        map[int]bool // active jobs that need this stage
+
+	pending  map[int]bool // task indices queued or running
+	attempts []int        // launches per task index
+	failures []int
+	losses   []int
+	done     []bool // result stages: delivered partitions
+	waiting  bool   // submitted, waiting for parents
+}
+
+type attempt struct {
+	task   Task
+	stage  *stage
+	index  int // task index within the stage
+	worker string
+}
+
+// New returns a Scheduler with cfg; zero fields take DefaultConfig values.
+func New(cfg Config) *Scheduler {
+	def := DefaultConfig()
+	if cfg.MaxTaskFailures <= 0 {
+		cfg.MaxTaskFailures = def.MaxTaskFailures
+	}
+	if cfg.MaxTaskLosses <= 0 {
+		cfg.MaxTaskLosses = def.MaxTaskLosses
+	}
+	return &Scheduler{
+		cfg:        cfg,
+		jobs:       map[int]*job{},
+		mapStages:  map[shuffleKey]*stage{},
+		outputs:    map[shuffleKey][]*MapStatus{},
+		running:    map[int64]*attempt{},
+		workers:    map[string]*worker{},
+		commits:    map[commitKey]int{},
+		stagesByID: map[int]*stage{},
+	}
+}
+
+// Step applies ev and returns the actions it calls for, in order.
+func (s *Scheduler) Step(ev Event) []Action {
+	var out []Action
+	switch ev := ev.(type) {
+	case JobSubmitted:
+		out = s.submitJob(ev, out)
+	case TaskSucceeded:
+		out = s.taskSucceeded(ev, out)
+	case TaskFailed:
+		out = s.taskFailed(ev, out)
+	case JobCancelled:
+		if j := s.jobs[ev.Job]; j != nil {
+			s.endJob(j)
+		}
+	case WorkerAdded:
+		w := s.workers[ev.Worker]
+		if w == nil {
+			w = &worker{}
+			s.workers[ev.Worker] = w
+		}
+		w.slots = ev.Slots
+	}
+	return s.launch(out)
+}
+
+// Running returns the number of attempts running.
+func (s *Scheduler) Running() int { return len(s.running) }
+
+// ActiveJobs returns the number of jobs not yet ended.
+func (s *Scheduler) ActiveJobs() int { return len(s.jobs) }
+
+// CanCommit answers an attempt's request to commit its output partition:
+// the first attempt to ask wins, and every other attempt of that partition
+// is denied while the winner lives (Spark's OutputCommitCoordinator).
+func (s *Scheduler) CanCommit(stageID, part, attemptNum int) bool {
+	st := s.stagesByID[stageID]
+	if st == nil || st.shuffle != 0 {
+		return false
+	}
+	k := commitKey{stageID, part}
+	if a, ok := s.commits[k]; ok {
+		return a == attemptNum
+	}
+	for i, p := range st.resultParts {
+		if p == part && st.done[i] {
+			return false
+		}
+	}
+	s.commits[k] = attemptNum
+	return true
+}
+
+func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
+	nodes := map[int]rdd.NodeInfo{}
+	for _, n := range ev.Nodes {
+		nodes[n.ID] = n
+	}
+	j := &job{id: ev.Job, left: len(ev.Partitions)}
+	s.jobs[j.id] = j
+	final := s.newStage(ev.Graph, nodes[ev.Node], 0, len(ev.Partitions))
+	final.resultParts = slices.Clone(ev.Partitions)
+	final.done = make([]bool, len(ev.Partitions))
+	final.job = j
+	j.final = final
+	final.parents = s.parentStages(ev.Graph, nodes, ev.Node)
+	if j.left == 0 {
+		delete(s.jobs, j.id)
+		return append(out, JobSucceeded{Job: j.id})
+	}
+	s.markJob(final, j.id)
+	return s.submit(final, out)
+}
+
+func (s *Scheduler) newStage(graph int, n rdd.NodeInfo, shuffle, parts int) *stage {
+	st := &stage{
+		id: s.nextStage, graph: graph, node: n.ID, shuffle: shuffle, parts: parts, name: n.Name,
+		jobs: map[int]bool{}, pending: map[int]bool{},
+		attempts: make([]int, parts), failures: make([]int, parts), losses: make([]int, parts),
+	}
+	s.nextStage++
+	s.stagesByID[st.id] = st
+	return st
+}
+
+// parentStages returns the map stages of the shuffles that node reads
+// through narrow dependencies, creating them (and theirs) once per shuffle.
+func (s *Scheduler) parentStages(graph int, nodes map[int]rdd.NodeInfo, node int) []*stage {
+	var parents []*stage
+	for _, sh := range shufflesRead(nodes, node) {
+		k := shuffleKey{graph, sh.Shuffle}
+		st := s.mapStages[k]
+		if st == nil {
+			p := nodes[sh.Parent]
+			st = s.newStage(graph, p, sh.Shuffle, p.Partitions)
+			st.parents = s.parentStages(graph, nodes, p.ID)
+			s.mapStages[k] = st
+			if s.outputs[k] == nil {
+				s.outputs[k] = make([]*MapStatus, p.Partitions)
+			}
+		}
+		parents = append(parents, st)
+	}
+	return parents
+}
+
+// shufflesRead returns the shuffle dependencies reachable from node through
+// narrow dependencies: what one task of node's stage reads.
+func shufflesRead(nodes map[int]rdd.NodeInfo, node int) []rdd.DepInfo {
+	var out []rdd.DepInfo
+	seen := map[int]bool{}
+	var visit func(id int)
+	visit = func(id int) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		for _, d := range nodes[id].Deps {
+			if d.Shuffle != 0 {
+				out = append(out, d)
+			} else {
+				visit(d.Parent)
+			}
+		}
+	}
+	visit(node)
+	return out
+}
+
+func (s *Scheduler) markJob(st *stage, jobID int) {
+	st.jobs[jobID] = true
+	for _, p := range st.parents {
+		s.markJob(p, jobID)
+	}
+}
+
+func (s *Scheduler) available(st *stage) bool {
+	if st.shuffle == 0 {
+		return false
+	}
+	for _, m := range s.outputs[shuffleKey{st.graph, st.shuffle}] {
+		if m == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// submit runs st when its parents' outputs are all available, and submits
+// the missing parents otherwise.
+func (s *Scheduler) submit(st *stage, out []Action) []Action {
+	missing := false
+	for _, p := range st.parents {
+		if !s.available(p) {
+			missing = true
+			if !p.waiting && len(p.pending) == 0 {
+				out = s.submit(p, out)
+			}
+		}
+	}
+	if missing {
+		st.waiting = true
+		return out
+	}
+	st.waiting = false
+	s.enqueueMissing(st)
+	return out
+}
+
+// enqueueMissing queues a task for every partition of st that has no
+// output yet and no attempt queued or running.
+func (s *Scheduler) enqueueMissing(st *stage) {
+	var outs []*MapStatus
+	if st.shuffle != 0 {
+		outs = s.outputs[shuffleKey{st.graph, st.shuffle}]
+	}
+	for i := 0; i < st.parts; i++ {
+		if st.pending[i] || (outs != nil && outs[i] != nil) || (st.done != nil && st.done[i]) {
+			continue
+		}
+		s.enqueue(st, i)
+	}
+}
+
+func (s *Scheduler) enqueue(st *stage, i int) {
+	s.nextTask++
+	t := Task{
+		ID: s.nextTask, Stage: st.id, Graph: st.graph, Partition: i, Attempt: st.attempts[i],
+	}
+	for jid := range st.jobs {
+		if t.Job == 0 || jid < t.Job {
+			t.Job = jid
+		}
+	}
+	if st.shuffle != 0 {
+		t.Kind, t.Shuffle = MapTask, st.shuffle
+	} else {
+		t.Kind, t.Node, t.Partition = ResultTask, st.node, st.resultParts[i]
+	}
+	st.attempts[i]++
+	st.pending[i] = true
+	s.queue = append(s.queue, &attempt{task: t, stage: st, index: i})
+}
+
+// launch assigns queued attempts to free slots, first come first served,
+// each to the worker with the most free slots (ties by name).
+func (s *Scheduler) launch(out []Action) []Action {
+	names := make([]string, 0, len(s.workers))
+	for n := range s.workers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	kept := s.queue[:0]
+	for _, a := range s.queue {
+		if len(a.stage.jobs) == 0 {
+			delete(a.stage.pending, a.index)
+			continue
+		}
+		best := ""
+		for _, n := range names {
+			w := s.workers[n]
+			if w.busy < w.slots && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
+				best = n
+			}
+		}
+		if best == "" {
+			kept = append(kept, a)
+			continue
+		}
+		s.workers[best].busy++
+		a.worker = best
+		a.task.Inputs = s.inputs(a.stage)
+		s.running[a.task.ID] = a
+		out = append(out, LaunchTask{Task: a.task, Worker: best})
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	return out
+}
+
+func (s *Scheduler) inputs(st *stage) []ShuffleInput {
+	var in []ShuffleInput
+	for _, p := range st.parents {
+		maps := make([]MapStatus, 0, p.parts)
+		for _, m := range s.outputs[shuffleKey{p.graph, p.shuffle}] {
+			maps = append(maps, *m)
+		}
+		in = append(in, ShuffleInput{Shuffle: p.shuffle, Maps: maps})
+	}
+	return in
+}
+
+func (s *Scheduler) finish(id int64) *attempt {
+	a := s.running[id]
+	if a == nil {
+		return nil
+	}
+	delete(s.running, id)
+	if w := s.workers[a.worker]; w != nil {
+		w.busy--
+	}
+	delete(a.stage.pending, a.index)
+	return a
+}
+
+func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
+	a := s.finish(ev.TaskID)
+	if a == nil {
+		return out // a stale report
+	}
+	st := a.stage
+	if st.shuffle != 0 {
+		outs := s.outputs[shuffleKey{st.graph, st.shuffle}]
+		if outs[a.index] == nil && ev.MapStatus != nil {
+			ms := *ev.MapStatus
+			outs[a.index] = &ms
+		}
+		if !s.available(st) {
+			return out
+		}
+		// The stage is complete: start the stages that waited on it.
+		var ready []*stage
+		for _, w := range s.stagesByID {
+			if w.waiting && slices.Contains(w.parents, st) && len(w.jobs) > 0 {
+				ready = append(ready, w)
+			}
+		}
+		slices.SortFunc(ready, func(a, b *stage) int { return a.id - b.id })
+		for _, w := range ready {
+			out = s.submit(w, out)
+		}
+		return out
+	}
+	if st.done[a.index] || st.job.done {
+		return out
+	}
+	st.done[a.index] = true
+	j := st.job
+	out = append(out, DeliverResult{Job: j.id, Partition: st.resultParts[a.index], Data: ev.Result})
+	j.left--
+	if j.left == 0 {
+		out = append(out, JobSucceeded{Job: j.id})
+		s.endJob(j)
+	}
+	return out
+}
+
+func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
+	a := s.finish(ev.TaskID)
+	if a == nil {
+		return out
+	}
+	st := a.stage
+	if st.shuffle == 0 {
+		k := commitKey{st.id, a.task.Partition}
+		if c, ok := s.commits[k]; ok && c == a.task.Attempt {
+			delete(s.commits, k) // the authorised attempt died: let another commit
+		}
+	}
+	var err error
+	if ev.Lost {
+		st.losses[a.index]++
+		if st.losses[a.index] >= s.cfg.MaxTaskLosses {
+			err = fmt.Errorf("%w: task %d of stage %d (%s) was lost %d times; last: %s",
+				ErrTaskLost, a.task.Partition, st.id, st.name, st.losses[a.index], ev.Err)
+		}
+	} else {
+		st.failures[a.index]++
+		if st.failures[a.index] >= s.cfg.MaxTaskFailures {
+			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times; last error: %s",
+				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], ev.Err)
+		}
+	}
+	if err != nil {
+		for jid := range st.jobs {
+			if j := s.jobs[jid]; j != nil {
+				out = append(out, JobFailed{Job: jid, Err: err})
+				s.endJob(j)
+			}
+		}
+		return out
+	}
+	if len(st.jobs) > 0 {
+		s.enqueue(st, a.index)
+	}
+	return out
+}
+
+// endJob forgets a job; stages that no other job needs stop launching.
+func (s *Scheduler) endJob(j *job) {
+	if j.done {
+		return
+	}
+	j.done = true
+	delete(s.jobs, j.id)
+	var unmark func(st *stage)
+	unmark = func(st *stage) {
+		delete(st.jobs, j.id)
+		if len(st.jobs) == 0 {
+			st.waiting = false
+		}
+		for _, p := range st.parents {
+			unmark(p)
+		}
+	}
+	unmark(j.final)
+	delete(s.stagesByID, j.final.id)
+	for k := range s.commits {
+		if k.stage == j.final.id {
+			delete(s.commits, k)
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package scheduler_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
+)
+
+// fakeCluster runs a Scheduler against scripted task outcomes: every
+// launched task ends, in launch order, as outcome says.
+type fakeCluster struct {
+	t        *testing.T
+	s        *scheduler.Scheduler
+	queue    []scheduler.LaunchTask
+	launched []scheduler.Task
+	results  map[int]map[int]string // job -> partition -> data
+	ended    map[int]error          // job -> nil on success
+	outcome  func(task scheduler.Task) scheduler.Event
+}
+
+func newFake(t *testing.T, slots int, outcome func(scheduler.Task) scheduler.Event) *fakeCluster {
+	f := &fakeCluster{t: t, s: scheduler.New(scheduler.DefaultConfig()), results: map[int]map[int]string{}, ended: map[int]error{}, outcome: outcome}
+	f.step(scheduler.WorkerAdded{Worker: "w1", Slots: slots})
+	return f
+}
+
+func succeed(task scheduler.Task) scheduler.Event {
+	if task.Kind == scheduler.MapTask {
+		return scheduler.TaskSucceeded{TaskID: task.ID, MapStatus: &scheduler.MapStatus{Worker: "w1", Sizes: []int64{1, 1, 1, 1}}}
+	}
+	return scheduler.TaskSucceeded{TaskID: task.ID, Result: []byte(fmt.Sprintf("p%d", task.Partition))}
+}
+
+func (f *fakeCluster) step(ev scheduler.Event) {
+	for _, a := range f.s.Step(ev) {
+		switch a := a.(type) {
+		case scheduler.LaunchTask:
+			f.queue = append(f.queue, a)
+			f.launched = append(f.launched, a.Task)
+		case scheduler.DeliverResult:
+			if f.results[a.Job] == nil {
+				f.results[a.Job] = map[int]string{}
+			}
+			if _, dup := f.results[a.Job][a.Partition]; dup {
+				f.t.Fatalf("partition %d of job %d delivered twice", a.Partition, a.Job)
+			}
+			f.results[a.Job][a.Partition] = string(a.Data)
+		case scheduler.JobSucceeded:
+			f.ended[a.Job] = nil
+		case scheduler.JobFailed:
+			f.ended[a.Job] = a.Err
+		}
+	}
+}
+
+// run completes queued tasks until nothing is left (bounded).
+func (f *fakeCluster) run() {
+	for i := 0; len(f.queue) > 0; i++ {
+		if i > 10000 {
+			f.t.Fatal("the scheduler keeps launching tasks")
+		}
+		l := f.queue[0]
+		f.queue = f.queue[1:]
+		f.step(f.outcome(l.Task))
+	}
+}
+
+func (f *fakeCluster) submit(job int, nodes []rdd.NodeInfo, final int, parts ...int) {
+	f.step(scheduler.JobSubmitted{Job: job, Graph: 1, Nodes: nodes, Node: final, Partitions: parts})
+}
+
+func (f *fakeCluster) count(kind scheduler.TaskKind, part int) int {
+	n := 0
+	for _, t := range f.launched {
+		if t.Kind == kind && t.Partition == part {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWordCountRunsMapsThenResults(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 2, succeed)
+	f.submit(1, nodes, final, 0, 1)
+	if len(f.queue) != 2 || f.queue[0].Task.Kind != scheduler.MapTask {
+		t.Fatalf("want two map tasks launched on two slots, got %+v", f.queue)
+	}
+	f.run()
+	if err, ok := f.ended[1]; !ok || err != nil {
+		t.Fatalf("job ended %v, %v", ok, err)
+	}
+	if got := f.results[1]; got[0] != "p0" || got[1] != "p1" {
+		t.Fatalf("results %v", got)
+	}
+	var maps, results int
+	for _, task := range f.launched {
+		switch task.Kind {
+		case scheduler.MapTask:
+			maps++
+		case scheduler.ResultTask:
+			results++
+			if len(task.Inputs) != 1 || len(task.Inputs[0].Maps) != 3 {
+				t.Fatalf("result task inputs %+v, want one shuffle of 3 map outputs", task.Inputs)
+			}
+		}
+	}
+	if maps != 3 || results != 2 {
+		t.Fatalf("%d map and %d result tasks, want 3 and 2", maps, results)
+	}
+}
+
+func TestTaskFailures(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		fails    int  // failures of map partition 1 before it succeeds
+		lost     bool // losses instead of failures
+		wantErr  error
+		attempts int
+	}{
+		{"fails three times then succeeds", 3, false, nil, 4},
+		{"fails four times", 100, false, scheduler.ErrTaskFailed, 4},
+		{"lost five times then succeeds", 5, true, nil, 6},
+		{"lost forever", 1000, true, scheduler.ErrTaskLost, 16},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+			tries := 0
+			f := newFake(t, 2, func(task scheduler.Task) scheduler.Event {
+				if task.Kind == scheduler.MapTask && task.Partition == 1 && tries < c.fails {
+					tries++
+					return scheduler.TaskFailed{TaskID: task.ID, Err: "user code: boom", Lost: c.lost}
+				}
+				return succeed(task)
+			})
+			f.submit(1, nodes, final, 0, 1)
+			f.run()
+			err, ok := f.ended[1]
+			if !ok {
+				t.Fatal("job did not end")
+			}
+			if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
+				t.Fatalf("job error %v, want %v", err, c.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "boom") {
+				t.Fatalf("job error %q does not carry the task's message", err)
+			}
+			if got := f.count(scheduler.MapTask, 1); got != c.attempts {
+				t.Fatalf("map partition 1 ran %d times, want %d", got, c.attempts)
+			}
+		})
+	}
+}
+
+func TestAttemptNumbers(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	failed := false
+	f := newFake(t, 1, func(task scheduler.Task) scheduler.Event {
+		if task.Partition == 2 && !failed {
+			failed = true
+			return scheduler.TaskFailed{TaskID: task.ID, Err: "x"}
+		}
+		return succeed(task)
+	})
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	f.run()
+	var attempts []int
+	for _, task := range f.launched {
+		if task.Partition == 2 {
+			attempts = append(attempts, task.Attempt)
+		}
+	}
+	if fmt.Sprint(attempts) != "[0 1]" {
+		t.Fatalf("attempts of partition 2: %v, want [0 1]", attempts)
+	}
+}
+
+func TestSecondJobSkipsAvailableMapStage(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 4, succeed)
+	f.submit(1, nodes, final, 0, 1)
+	f.run()
+	before := len(f.launched)
+	f.submit(2, nodes, final, 1)
+	f.run()
+	if err, ok := f.ended[2]; !ok || err != nil {
+		t.Fatalf("job 2 ended %v, %v", ok, err)
+	}
+	extra := f.launched[before:]
+	if len(extra) != 1 || extra[0].Kind != scheduler.ResultTask || extra[0].Partition != 1 {
+		t.Fatalf("job 2 launched %+v, want only result partition 1", extra)
+	}
+}
+
+func TestSharedStageRunsOnce(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 1, succeed)
+	f.submit(1, nodes, final, 0)
+	f.submit(2, nodes, final, 1) // submitted while job 1's maps run
+	f.run()
+	for j := 1; j <= 2; j++ {
+		if err, ok := f.ended[j]; !ok || err != nil {
+			t.Fatalf("job %d ended %v, %v", j, ok, err)
+		}
+	}
+	for p := range 3 {
+		if n := f.count(scheduler.MapTask, p); n != 1 {
+			t.Fatalf("map partition %d ran %d times, want once", p, n)
+		}
+	}
+}
+
+func TestStaleReportsIgnored(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	f := newFake(t, 4, succeed)
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	f.run()
+	for _, ev := range []scheduler.Event{
+		scheduler.TaskSucceeded{TaskID: f.launched[0].ID, Result: []byte("late")},
+		scheduler.TaskFailed{TaskID: f.launched[1].ID, Err: "late"},
+		scheduler.TaskSucceeded{TaskID: 999},
+	} {
+		if acts := f.s.Step(ev); len(acts) != 0 {
+			t.Fatalf("%T for a finished task gave actions %+v", ev, acts)
+		}
+	}
+}
+
+func TestJobCancelledStopsLaunching(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	f := newFake(t, 1, succeed)
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	f.step(scheduler.JobCancelled{Job: 1})
+	f.run()
+	if len(f.launched) != 1 || len(f.results[1]) != 0 || f.s.ActiveJobs() != 0 {
+		t.Fatalf("after cancel: %d launched, results %v, %d active jobs", len(f.launched), f.results[1], f.s.ActiveJobs())
+	}
+}
+
+func TestCanCommit(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	f := newFake(t, 4, succeed)
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	stage := f.queue[0].Task.Stage
+	if !f.s.CanCommit(stage, 0, 0) {
+		t.Fatal("first attempt denied")
+	}
+	if f.s.CanCommit(stage, 0, 1) {
+		t.Fatal("second attempt allowed while the first holds the commit")
+	}
+	if !f.s.CanCommit(stage, 0, 0) {
+		t.Fatal("the authorised attempt asking again was denied")
+	}
+	// The authorised attempt of partition 0 is the first task launched: it
+	// fails, so a later attempt may commit.
+	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: "died"})
+	f.queue = f.queue[1:]
+	if !f.s.CanCommit(stage, 0, 1) {
+		t.Fatal("attempt 1 denied after the authorised attempt failed")
+	}
+	if f.s.CanCommit(stage+100, 0, 0) {
+		t.Fatal("an unknown stage may commit")
+	}
+}

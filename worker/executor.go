@@ -1,0 +1,263 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
+	"github.com/sluicehq/sluice/shuffle"
+)
+
+// ExecutorConfig configures an Executor.
+type ExecutorConfig struct {
+	Name        string        // the worker name map outputs are registered under
+	Dir         string        // shuffle files and task scratch space; must exist
+	Codec       block.Codec   // shuffle and spill compression
+	TaskMemory  int64         // per-task buffer budget; 0 means rdd.DefaultTaskMemory
+	CacheMemory int64         // bytes of cached partitions; 0 disables the cache
+	Committer   rdd.Committer // authorises output commits
+	Logger      *slog.Logger  // nil discards
+}
+
+// TaskSpec is everything an executor needs to run one task attempt.
+type TaskSpec struct {
+	Invocation  rdd.Invocation
+	GraphDigest string
+	States      map[int][]byte
+	Task        scheduler.Task
+	Action      rdd.Action // result tasks: what to do with the partition
+}
+
+// TaskStatus is how an attempt ended.
+type TaskStatus uint8
+
+// The task statuses.
+const (
+	TaskSucceeded TaskStatus = iota + 1
+	TaskFailed               // the user's code failed: counts against the task's attempts
+	TaskLost                 // the infrastructure failed: retried freely
+)
+
+// TaskResult is the outcome of one attempt.
+type TaskResult struct {
+	TaskID    int64
+	Status    TaskStatus
+	Err       string
+	Stack     string // a panic's stack
+	MapStatus *scheduler.MapStatus
+	Result    []byte
+}
+
+// Executor runs tasks: it rebuilds each lineage from its invocation once,
+// through the Func registry, and runs map and result tasks against the
+// shuffle files in its directory. Local mode runs one in-process; in a
+// cluster each worker runs one per application.
+type Executor struct {
+	cfg   ExecutorConfig
+	log   *slog.Logger
+	cache *memCache
+
+	mu     sync.Mutex
+	graphs map[string]*graphEntry
+}
+
+type graphEntry struct {
+	once  sync.Once
+	g     *rdd.Graph
+	err   error
+	index int // distinguishes cache entries of different graphs
+}
+
+// NewExecutor returns an Executor for cfg.
+func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("worker: executor needs a directory")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[string]*graphEntry{}}, nil
+}
+
+func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
+	key := spec.Invocation.Key + "\x00" + string(spec.Invocation.Args)
+	e.mu.Lock()
+	ent := e.graphs[key]
+	if ent == nil {
+		ent = &graphEntry{index: len(e.graphs)}
+		e.graphs[key] = ent
+	}
+	e.mu.Unlock()
+	ent.once.Do(func() { ent.g, ent.err = rdd.Rebuild(spec.Invocation) })
+	if ent.err != nil {
+		return nil, 0, ent.err
+	}
+	if spec.GraphDigest != "" && ent.g.Digest() != spec.GraphDigest {
+		return nil, 0, fmt.Errorf("worker: Func %s built a different lineage here than in the driver (digest %s, driver %s): a Func must build the same lineage from the same argument",
+			spec.Invocation.Key, ent.g.Digest(), spec.GraphDigest)
+	}
+	if err := ent.g.SetStates(spec.States); err != nil {
+		return nil, 0, err
+	}
+	return ent.g, ent.index, nil
+}
+
+// Run runs one task attempt and reports how it ended. A panic in user code
+// is a failure carrying the panic's stack.
+func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
+	t := spec.Task
+	res.TaskID = t.ID
+	defer func() {
+		if p := recover(); p != nil {
+			res = TaskResult{TaskID: t.ID, Status: TaskFailed, Err: fmt.Sprintf("panic: %v", p), Stack: string(debug.Stack())}
+		}
+	}()
+	g, gi, err := e.graph(spec)
+	if err != nil {
+		return TaskResult{TaskID: t.ID, Status: TaskFailed, Err: err.Error()}
+	}
+	tmp := filepath.Join(e.cfg.Dir, "tmp", fmt.Sprintf("task-%d", t.ID))
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return TaskResult{TaskID: t.ID, Status: TaskLost, Err: err.Error()}
+	}
+	defer os.RemoveAll(tmp)
+	sio := &shuffleIO{e: e, task: &t}
+	tc := &rdd.TaskContext{
+		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
+		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
+		Shuffle: sio, Commit: e.cfg.Committer,
+		Log: e.log.With("task", t.Partition, "stage", t.Stage, "attempt", t.Attempt),
+	}
+	if e.cfg.CacheMemory > 0 {
+		tc.Cache = e.cache.view(gi)
+	}
+	switch t.Kind {
+	case scheduler.MapTask:
+		err = g.RunMap(ctx, tc, t.Shuffle, t.Partition)
+		if err == nil {
+			res.MapStatus = &scheduler.MapStatus{Worker: e.cfg.Name, Sizes: sio.sizes}
+		}
+	case scheduler.ResultTask:
+		res.Result, err = g.RunResult(ctx, tc, t.Node, t.Partition, spec.Action)
+	default:
+		err = fmt.Errorf("worker: unknown task kind %d", t.Kind)
+	}
+	if err != nil {
+		status := TaskFailed
+		if ctx.Err() != nil {
+			status = TaskLost
+		}
+		return TaskResult{TaskID: t.ID, Status: status, Err: err.Error()}
+	}
+	res.Status = TaskSucceeded
+	return res
+}
+
+// shuffleIO is an Executor's rdd.ShuffleIO for one task: map outputs go to
+// files in the executor's directory, named by graph, shuffle and map
+// partition; reduce inputs are read from the map outputs the task lists.
+type shuffleIO struct {
+	e     *Executor
+	task  *scheduler.Task
+	sizes []int64
+}
+
+// MapOutputPaths returns the data and index files of a map output.
+func MapOutputPaths(dir string, graph, shuffle, mapPart int) (data, index string) {
+	base := filepath.Join(dir, "shuffle", fmt.Sprintf("g%d_s%d_m%d", graph, shuffle, mapPart))
+	return base + ".data", base + ".index"
+}
+
+func (s *shuffleIO) Create(ctx context.Context, shuffleID, numPartitions int) (rdd.ShuffleWriter, error) {
+	data, index := MapOutputPaths(s.e.cfg.Dir, s.task.Graph, shuffleID, s.task.Partition)
+	if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
+		return nil, err
+	}
+	w, err := shuffle.Create(data, index, numPartitions, s.e.cfg.Codec)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingWriter{Writer: w, sizes: &s.sizes}, nil
+}
+
+type recordingWriter struct {
+	*shuffle.Writer
+	sizes *[]int64
+}
+
+func (w *recordingWriter) Commit() error {
+	sizes, err := w.Writer.Commit()
+	*w.sizes = sizes
+	return err
+}
+
+func (s *shuffleIO) Open(ctx context.Context, shuffleID, part int) (rdd.BlockReader, error) {
+	for _, in := range s.task.Inputs {
+		if in.Shuffle == shuffleID {
+			return &chainReader{ctx: ctx, s: s, shuffle: shuffleID, part: part, maps: in.Maps}, nil
+		}
+	}
+	return nil, fmt.Errorf("worker: task %d reads shuffle %d but was given no map outputs for it", s.task.ID, shuffleID)
+}
+
+// chainReader reads one reduce partition from every map output in map
+// order, skipping outputs whose partition is empty.
+type chainReader struct {
+	ctx     context.Context
+	s       *shuffleIO
+	shuffle int
+	part    int
+	maps    []scheduler.MapStatus
+	next    int
+	cur     *shuffle.PartitionReader
+}
+
+func (c *chainReader) Next() ([]byte, error) {
+	for {
+		if c.cur != nil {
+			b, err := c.cur.Next()
+			if err != io.EOF {
+				return b, err
+			}
+			c.cur.Close()
+			c.cur = nil
+		}
+		if c.next >= len(c.maps) {
+			return nil, io.EOF
+		}
+		i := c.next
+		c.next++
+		if m := c.maps[i]; c.part < len(m.Sizes) && m.Sizes[c.part] == 0 {
+			continue
+		}
+		if err := c.ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, index := MapOutputPaths(c.s.e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
+		r, err := shuffle.OpenPartition(data, index, c.part)
+		if err != nil {
+			return nil, fmt.Errorf("worker: map output %d of shuffle %d: %w", i, c.shuffle, err)
+		}
+		c.cur = r
+	}
+}
+
+func (c *chainReader) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
+}
