@@ -1,0 +1,41 @@
+// Command sluice is Sluice's command-line tool.
+//
+//	sluice version    print the version
+//
+// Cluster commands (worker, up, chaos, history) come with cluster mode.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/sluicehq/sluice/internal/version"
+)
+
+const usage = `usage: sluice COMMAND
+
+commands:
+  version    print the version of sluice
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Printf("sluice %s %s %s/%s\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n%s", args[0], usage)
+	return 2
+}
