@@ -88,6 +88,17 @@ const (
 	ResultTask
 )
 
+// String returns "map" or "result".
+func (k TaskKind) String() string {
+	switch k {
+	case MapTask:
+		return "map"
+	case ResultTask:
+		return "result"
+	}
+	return "unknown"
+}
+
 // Task is one attempt at one partition of a stage.
 type Task struct {
 	ID        int64 // unique per attempt

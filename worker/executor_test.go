@@ -1,0 +1,101 @@
+package worker_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// extraStep makes unstableF build a different lineage once set: a Func that
+// depends on state outside its argument.
+var extraStep atomic.Bool
+
+var unstableF = rdd.Func(func(n int) *rdd.RDD[int] {
+	r := rdd.Parallelize([]int{1, 2, 3}, rdd.Partitions(n))
+	if extraStep.Load() {
+		r = rdd.Map(r, func(x int) int { return x })
+	}
+	return r
+})
+
+var panicky = rdd.Func(func(n int) *rdd.RDD[int] {
+	return rdd.Map(rdd.Parallelize([]int{1, 2, 3}, rdd.Partitions(n)), func(x int) int {
+		if x == 2 {
+			panic("two is right out")
+		}
+		return x
+	})
+})
+
+func newExecutor(t *testing.T) *worker.Executor {
+	t.Helper()
+	ex, err := worker.NewExecutor(worker.ExecutorConfig{Name: "w", Dir: t.TempDir(), Codec: block.S2, Committer: allowAll{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+func resultSpec(t *testing.T, r *rdd.RDD[int], part int) *worker.TaskSpec {
+	t.Helper()
+	g, err := r.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := g.Nodes()
+	return &worker.TaskSpec{
+		Invocation: g.Invocation(), GraphDigest: g.Digest(),
+		Task:   scheduler.Task{ID: 7, Kind: scheduler.ResultTask, Node: nodes[len(nodes)-1].ID, Partition: part},
+		Action: rdd.Action{Kind: rdd.ActCollect},
+	}
+}
+
+func TestExecutorRefusesADifferentLineage(t *testing.T) {
+	extraStep.Store(false)
+	spec := resultSpec(t, unstableF.Invoke(1), 0)
+	extraStep.Store(true)
+	defer extraStep.Store(false)
+	res := newExecutor(t).Run(context.Background(), spec)
+	if res.Status != worker.TaskFailed || !strings.Contains(res.Err, "different lineage") {
+		t.Fatalf("status %d, err %q; want a failure naming the lineage mismatch", res.Status, res.Err)
+	}
+}
+
+func TestExecutorUnknownFunc(t *testing.T) {
+	spec := resultSpec(t, unstableF.Invoke(1), 0)
+	spec.Invocation.Key = "main.init:999"
+	res := newExecutor(t).Run(context.Background(), spec)
+	if res.Status != worker.TaskFailed || !strings.Contains(res.Err, "main.init:999") {
+		t.Fatalf("status %d, err %q", res.Status, res.Err)
+	}
+}
+
+func TestExecutorPanicIsAFailureWithStack(t *testing.T) {
+	ex := newExecutor(t)
+	res := ex.Run(context.Background(), resultSpec(t, panicky.Invoke(3), 1))
+	if res.Status != worker.TaskFailed || !strings.Contains(res.Err, "two is right out") || !strings.Contains(res.Stack, "worker_test") {
+		t.Fatalf("status %d, err %q, stack %q", res.Status, res.Err, res.Stack)
+	}
+	if res := ex.Run(context.Background(), resultSpec(t, panicky.Invoke(3), 0)); res.Status != worker.TaskSucceeded {
+		t.Fatalf("a good partition after a panic: %+v", res)
+	}
+}
+
+func TestExecutorCancelledTaskIsLost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := newExecutor(t).Run(ctx, resultSpec(t, textF.Invoke("executor_test.go"), 0))
+	if res.Status != worker.TaskLost {
+		t.Fatalf("a task whose context was cancelled ended %d (%s), want lost", res.Status, res.Err)
+	}
+}
+
+var textF = rdd.Func(func(path string) *rdd.RDD[int] {
+	return rdd.Map(rdd.TextFile(path), func(s string) int { return len(s) })
+})
