@@ -70,20 +70,48 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 	}
 	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
 		half := memoryOf(tc) / 2
-		so, err := newSorter(tc, half, true)
-		if err != nil {
-			return err
+		// The table holds each key's combiner and first-seen rank: ranks
+		// make the output deterministic without sorting, and reading them
+		// back walks the table in memory order instead of probing it.
+		type slot struct {
+			c    C
+			rank int32
 		}
-		defer so.Close()
-		idx := make(map[K]int32)
+		// Sized like the largest table an earlier task of this shuffle built
+		// here: growing a large table rehashes it several times.
+		table := make(map[K]slot, s.sizeHint.Load())
+		defer func() {
+			if n := int64(len(table)); n > s.sizeHint.Load() {
+				s.sizeHint.Store(n)
+			}
+		}()
 		var (
-			keys    []K
-			vals    []C
 			mem     int64
+			so      *spill.Sorter
 			kb, vb  []byte
 			dumpErr error
 		)
+		defer func() {
+			if so != nil {
+				so.Close()
+			}
+		}()
+		ranked := func() ([]K, []C) {
+			keys, vals := make([]K, len(table)), make([]C, len(table))
+			for k, sl := range table {
+				keys[sl.rank], vals[sl.rank] = k, sl.c
+			}
+			return keys, vals
+		}
+		// dump moves the table into the sorter, which spills sorted runs.
 		dump := func() error {
+			if so == nil {
+				var err error
+				if so, err = newSorter(tc, half, true); err != nil {
+					return err
+				}
+			}
+			keys, vals := ranked()
 			for i, k := range keys {
 				kb = kc.Append(kb[:0], k)
 				vb = cc.Append(vb[:0], vals[i])
@@ -91,23 +119,23 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 					return err
 				}
 			}
-			clear(idx)
-			clear(keys)
-			clear(vals)
-			keys, vals, mem = keys[:0], vals[:0], 0
+			s.sizeHint.Store(int64(len(table)))
+			clear(table)
+			mem = 0
 			return nil
 		}
 		var zeroC C
 		entry := int64(48) + sizeOf(zeroC)
-		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
-			if i, ok := idx[p.Key]; ok {
-				vals[i] = agg.MergeValue(vals[i], p.Value)
+		err := r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			// Two map operations on one key: the second finds the slot in
+			// cache, which costs less than a cache miss into a side array.
+			if sl, ok := table[p.Key]; ok {
+				sl.c = agg.MergeValue(sl.c, p.Value)
+				table[p.Key] = sl
 				return true
 			}
 			k := cloneKey(p.Key)
-			idx[k] = int32(len(keys))
-			keys = append(keys, k)
-			vals = append(vals, agg.Create(p.Value))
+			table[k] = slot{agg.Create(p.Value), int32(len(table))}
 			mem += entry + sizeOf(k)
 			if mem > half {
 				dumpErr = dump()
@@ -118,10 +146,18 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		if err == nil {
 			err = dumpErr
 		}
-		if err == nil {
-			err = dump()
-		}
 		if err != nil {
+			return err
+		}
+		if so == nil {
+			keys, vals := ranked()
+			return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error {
+				return writeTable(w, s.parts, len(keys),
+					func(dst []byte, i int) []byte { return kc.Append(dst, keys[i]) },
+					func(dst []byte, i int) []byte { return cc.Append(dst, vals[i]) })
+			})
+		}
+		if err := dump(); err != nil {
 			return err
 		}
 		it, err := so.Iter()
@@ -133,17 +169,22 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 
 	out := newRDD(name, s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, C]) bool) error {
 		half := memoryOf(tc) / 2
-		idx := make(map[string]int32)
+		// Keyed by the key's encoding: what the partitioner hashed, so
+		// grouping agrees with partitioning whatever K's equality says.
+		type slot struct {
+			k    K
+			c    C
+			rank int32
+		}
+		table := make(map[string]slot)
 		var (
-			kbs   []string
-			keys  []K
-			vals  []C
 			mem   int64
 			so    *spill.Sorter
 			vb    []byte
 			zeroC C
+			zeroK K
 		)
-		entry := int64(64) + sizeOf(zeroC)
+		entry := int64(64) + sizeOf(zeroC) + sizeOf(zeroK)
 		dump := func() error {
 			if so == nil {
 				var err error
@@ -151,16 +192,14 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 					return err
 				}
 			}
-			for i, kb := range kbs {
-				vb = cc.Append(vb[:0], vals[i])
+			for kb, sl := range table {
+				vb = cc.Append(vb[:0], sl.c)
 				if err := so.Add(0, []byte(kb), vb); err != nil {
 					return err
 				}
 			}
-			clear(idx)
-			clear(keys)
-			clear(vals)
-			kbs, keys, vals, mem = kbs[:0], keys[:0], vals[:0], 0
+			clear(table)
+			mem = 0
 			return nil
 		}
 		defer func() {
@@ -173,8 +212,9 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			if err != nil {
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
-			if i, ok := idx[string(kf)]; ok {
-				vals[i] = agg.MergeCombiners(vals[i], c)
+			if sl, ok := table[string(kf)]; ok {
+				sl.c = agg.MergeCombiners(sl.c, c)
+				table[string(kf)] = sl
 				return nil
 			}
 			k, err := kc.Decode(kf)
@@ -182,8 +222,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
 			ks := string(kf)
-			idx[ks] = int32(len(keys))
-			kbs, keys, vals = append(kbs, ks), append(keys, k), append(vals, c)
+			table[ks] = slot{k, c, int32(len(table))}
 			mem += entry + int64(len(ks)) + sizeOf(k)
 			if mem > half {
 				return dump()
@@ -196,8 +235,13 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		if so == nil {
 			// Everything fit: yield in first-seen order, which is
 			// deterministic because map outputs are read in map order.
-			for i, k := range keys {
-				if !yield(Pair[K, C]{k, vals[i]}) {
+			ranked := make([]slot, len(table))
+			for _, sl := range table {
+				ranked[sl.rank] = sl
+			}
+			clear(table)
+			for _, sl := range ranked {
+				if !yield(Pair[K, C]{sl.k, sl.c}) {
 					return nil
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
@@ -31,6 +32,10 @@ type shuffleDep struct {
 	prepare  func(ctx context.Context, run Runner, g *Graph) ([]byte, error)
 	setState func([]byte) error
 	ready    bool
+
+	// sizeHint is the largest map-side table a task of this shuffle has
+	// built in this process: a performance hint, never part of the output.
+	sizeHint atomic.Int64
 }
 
 func memoryOf(tc *TaskContext) int64 {
@@ -205,4 +210,51 @@ func plainMap[T any](ctx context.Context, tc *TaskContext, s *shuffleDep, parent
 		return err
 	}
 	return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error { return writeSorted(it, w, nil) })
+}
+
+// writeTable writes a combined table that fit in memory: partition by
+// partition, each in the keys' first-seen order. A counting sort by
+// partition is all the ordering it needs.
+func writeTable(w ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte) error {
+	var buf []byte
+	ends := make([]int, 2*n) // end of key i, end of value i
+	part := make([]int32, n)
+	count := make([]int, parts+1)
+	for i := range n {
+		start := len(buf)
+		buf = appendKey(buf, i)
+		p := hashPart(buf[start:], parts)
+		part[i] = int32(p)
+		count[p+1]++
+		ends[2*i] = len(buf)
+		buf = appendVal(buf, i)
+		ends[2*i+1] = len(buf)
+	}
+	for p := 1; p <= parts; p++ {
+		count[p] += count[p-1]
+	}
+	order := make([]int32, n)
+	for i, p := range part {
+		order[count[p]] = int32(i)
+		count[p]++
+	}
+	cur := -1
+	for _, i := range order {
+		if p := int(part[i]); p != cur {
+			if err := w.Partition(p); err != nil {
+				return err
+			}
+			cur = p
+		}
+		start := 0
+		if i > 0 {
+			start = ends[2*i-1]
+		}
+		w.Frame(buf[start:ends[2*i]])
+		w.Frame(buf[ends[2*i]:ends[2*i+1]])
+		if err := w.EndRecord(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
