@@ -37,8 +37,8 @@ func (c *Config) validate() error {
 	if c.Parallelism < 1 {
 		return fmt.Errorf("--parallelism must be at least 1, not %d", c.Parallelism)
 	}
-	if c.Memory < 1<<20 {
-		return fmt.Errorf("--memory must be at least 1MiB, not %s", units.FormatBytes(c.Memory))
+	if c.Memory < 64<<10 {
+		return fmt.Errorf("--memory must be at least 64KiB, not %s", units.FormatBytes(c.Memory))
 	}
 	if c.CacheMemory < 0 {
 		return errors.New("cache memory must not be negative")

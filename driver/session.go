@@ -36,6 +36,7 @@ type Session struct {
 
 	closeOnce sync.Once
 	mu        sync.Mutex
+	metrics   Metrics
 	graphs    map[*rdd.Graph]int
 	nextJob   int
 }
@@ -190,7 +191,28 @@ func (s *Session) loop() {
 	}
 }
 
+// Metrics counts what the session's tasks did.
+type Metrics struct {
+	Tasks       int64 // attempts that ended, however they ended
+	TasksFailed int64 // attempts that failed or were lost
+	Spills      int64 // sorted runs spilled to disk
+}
+
+// Metrics returns the totals so far.
+func (s *Session) Metrics() Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metrics
+}
+
 func (s *Session) event(r worker.TaskResult) scheduler.Event {
+	s.mu.Lock()
+	s.metrics.Tasks++
+	if r.Status != worker.TaskSucceeded {
+		s.metrics.TasksFailed++
+	}
+	s.metrics.Spills += r.Metrics.Spills
+	s.mu.Unlock()
 	switch r.Status {
 	case worker.TaskSucceeded:
 		return scheduler.TaskSucceeded{TaskID: r.TaskID, MapStatus: r.MapStatus, Result: r.Result}

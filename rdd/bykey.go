@@ -93,7 +93,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		)
 		defer func() {
 			if so != nil {
-				so.Close()
+				tc.closeSorter(so)
 			}
 		}()
 		ranked := func() ([]K, []C) {
@@ -204,7 +204,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		}
 		defer func() {
 			if so != nil {
-				so.Close()
+				tc.closeSorter(so)
 			}
 		}()
 		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
@@ -348,7 +348,7 @@ func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]]
 		if err != nil {
 			return err
 		}
-		defer so.Close()
+		defer tc.closeSorter(so)
 		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
 			return err
 		}
@@ -430,7 +430,7 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 		if err != nil {
 			return err
 		}
-		defer so.Close()
+		defer tc.closeSorter(so)
 		// A msgpack value is never a prefix of another, so key||side sorts
 		// by key first and puts a's values before b's within a key.
 		var tk []byte

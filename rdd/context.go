@@ -21,6 +21,12 @@ type TaskContext struct {
 	Cache     CacheStore // nil disables caching
 	Commit    Committer
 	Log       *slog.Logger
+	Metrics   TaskMetrics // filled in as the task runs
+}
+
+// TaskMetrics counts what a task did.
+type TaskMetrics struct {
+	Spills int64 // sorted runs written to disk because buffers passed the memory budget
 }
 
 // ShuffleIO reaches shuffle storage. Shuffles are named by the ids a Graph

@@ -104,17 +104,20 @@ func TestByKeyAgainstNaive(t *testing.T) {
 		t.Run(budget, func(t *testing.T) {
 			s := newSession(t, func(c *driver.Config) {
 				if budget == "tiny" {
-					c.Memory = 1 << 20
+					c.Memory = 64 << 10
 				}
 			})
 			rng := rand.New(rand.NewPCG(7, uint64(len(budget))))
 			for iter := range 12 {
 				n, keys := rng.IntN(300), 1+rng.IntN(50)
 				if budget == "tiny" && iter == 0 {
-					n, keys = 20000, 15000 // enough distinct keys to pass 1MiB
+					n, keys = 20000, 15000 // enough distinct keys to pass 64KiB
 				}
 				a := randomArgs(rng, n, keys)
 				checkOps(t, s, a)
+			}
+			if spills := s.Metrics().Spills; (budget == "tiny") != (spills > 0) {
+				t.Fatalf("%d spills with the %s budget", spills, budget)
 			}
 		})
 	}

@@ -45,6 +45,13 @@ func memoryOf(tc *TaskContext) int64 {
 	return DefaultTaskMemory
 }
 
+// closeSorter counts a sorter's spills in the task's metrics and removes
+// its files.
+func (tc *TaskContext) closeSorter(so *spill.Sorter) {
+	tc.Metrics.Spills += int64(so.Spills())
+	so.Close()
+}
+
 func newSorter(tc *TaskContext, budget int64, byKey bool) (*spill.Sorter, error) {
 	return spill.NewSorter(spill.Config{Dir: tc.TempDir, Budget: budget, Codec: tc.Codec, ByKey: byKey})
 }
@@ -190,7 +197,7 @@ func plainMap[T any](ctx context.Context, tc *TaskContext, s *shuffleDep, parent
 	if err != nil {
 		return err
 	}
-	defer so.Close()
+	defer tc.closeSorter(so)
 	var kb, vb []byte
 	var addErr error
 	err = parent.iterate(ctx, tc, mapPart, func(t T) bool {

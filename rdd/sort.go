@@ -78,7 +78,7 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 		if err != nil {
 			return err
 		}
-		defer so.Close()
+		defer tc.closeSorter(so)
 		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
 			return err
 		}

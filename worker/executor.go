@@ -55,6 +55,7 @@ type TaskResult struct {
 	Stack     string // a panic's stack
 	MapStatus *scheduler.MapStatus
 	Result    []byte
+	Metrics   rdd.TaskMetrics
 }
 
 // Executor runs tasks: it rebuilds each lineage from its invocation once,
@@ -155,12 +156,13 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 	default:
 		err = fmt.Errorf("worker: unknown task kind %d", t.Kind)
 	}
+	res.Metrics = tc.Metrics
 	if err != nil {
-		status := TaskFailed
+		res.Status, res.Err, res.Result, res.MapStatus = TaskFailed, err.Error(), nil, nil
 		if ctx.Err() != nil {
-			status = TaskLost
+			res.Status = TaskLost
 		}
-		return TaskResult{TaskID: t.ID, Status: status, Err: err.Error()}
+		return res
 	}
 	res.Status = TaskSucceeded
 	return res
