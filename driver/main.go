@@ -63,6 +63,8 @@ func main(run func(ctx context.Context, s *Session) error, args []string) int {
 		return 1
 	}
 	err = run(ctx, s)
+	m := s.Metrics()
+	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes)
 	if cerr := s.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

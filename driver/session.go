@@ -193,9 +193,10 @@ func (s *Session) loop() {
 
 // Metrics counts what the session's tasks did.
 type Metrics struct {
-	Tasks       int64 // attempts that ended, however they ended
-	TasksFailed int64 // attempts that failed or were lost
-	Spills      int64 // sorted runs spilled to disk
+	Tasks        int64 // attempts that ended, however they ended
+	TasksFailed  int64 // attempts that failed or were lost
+	Spills       int64 // sorted runs spilled to disk
+	ShuffleBytes int64 // bytes of map output written (compressed)
 }
 
 // Metrics returns the totals so far.
@@ -212,6 +213,11 @@ func (s *Session) event(r worker.TaskResult) scheduler.Event {
 		s.metrics.TasksFailed++
 	}
 	s.metrics.Spills += r.Metrics.Spills
+	if r.MapStatus != nil {
+		for _, n := range r.MapStatus.Sizes {
+			s.metrics.ShuffleBytes += n
+		}
+	}
 	s.mu.Unlock()
 	switch r.Status {
 	case worker.TaskSucceeded:
