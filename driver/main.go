@@ -18,10 +18,10 @@ import (
 // and exits: 0 when run returns nil, 1 with the error on one line of stderr
 // otherwise. SIGINT and SIGTERM cancel run's context.
 func Main(run func(ctx context.Context, s *Session) error) {
-	os.Exit(main(run, os.Args[1:]))
+	os.Exit(runMain(run, os.Args[1:]))
 }
 
-func main(run func(ctx context.Context, s *Session) error, args []string) int {
+func runMain(run func(ctx context.Context, s *Session) error, args []string) int {
 	prog := filepath.Base(os.Args[0])
 	fs := pflag.CommandLine
 	config := Flags(fs)

@@ -240,6 +240,8 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 		case scheduler.LaunchTask:
 			jr := jobs[a.Task.Job]
 			if jr == nil {
+				// Cannot happen: the scheduler launches tasks for active jobs.
+				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: "driver: task for an unknown job", Lost: true}))
 				continue
 			}
 			g := jr.job.Graph
@@ -264,11 +266,7 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 			if jr == nil {
 				continue
 			}
-			var err error
-			if jr.job.Commit != nil {
-				err = jr.job.Commit()
-			}
-			s.endJob(jobs, jr, err)
+			s.endJob(jobs, jr, nil)
 		case scheduler.JobFailed:
 			if jr := jobs[a.Job]; jr != nil {
 				s.endJob(jobs, jr, a.Err)
@@ -279,9 +277,6 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 
 func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 	delete(jobs, jr.id)
-	if err != nil && jr.job.Abort != nil {
-		jr.job.Abort()
-	}
 	if err != nil {
 		s.log.Debug("job failed", "job", jr.id, "err", err)
 	}

@@ -392,13 +392,18 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	for i := range parts {
 		parts[i] = i
 	}
-	return run.RunJob(ctx, &Job{
+	err = run.RunJob(ctx, &Job{
 		Graph: g, Node: r.n.id, Partitions: parts,
 		Action: Action{Kind: ActSave, Path: dir},
 		Result: func(int, []byte) error { return nil },
-		Commit: func() error { return commitOutput(dir, len(parts)) },
-		Abort:  abort,
 	})
+	if err == nil {
+		err = commitOutput(dir, len(parts))
+	}
+	if err != nil {
+		abort()
+	}
+	return err
 }
 
 // prepareOutputDir refuses an output directory that holds anything, and

@@ -95,12 +95,9 @@ type Job struct {
 	Node       int   // the node whose partitions the action reads
 	Partitions []int // the partitions to compute
 	Action     Action
-	// Result receives the encoded result of each partition, once.
+	// Result receives the encoded result of each partition, once, from
+	// one goroutine at a time. An error ends the job with that error.
 	Result func(part int, data []byte) error
-	// Commit, when set, runs after every partition succeeded (output
-	// commit); Abort when the job failed.
-	Commit func() error
-	Abort  func()
 }
 
 // Runner runs jobs: the driver's session in local or cluster mode.

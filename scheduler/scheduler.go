@@ -300,11 +300,6 @@ func (s *Scheduler) enqueue(st *stage, i int) {
 	t := Task{
 		ID: s.nextTask, Stage: st.id, Graph: st.graph, Partition: i, Attempt: st.attempts[i],
 	}
-	for jid := range st.jobs {
-		if t.Job == 0 || jid < t.Job {
-			t.Job = jid
-		}
-	}
 	if st.shuffle != 0 {
 		t.Kind, t.Shuffle = MapTask, st.shuffle
 	} else {
@@ -342,6 +337,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 		}
 		s.workers[best].busy++
 		a.worker = best
+		a.task.Job = firstJob(a.stage)
 		a.task.Inputs = s.inputs(a.stage)
 		s.running[a.task.ID] = a
 		out = append(out, LaunchTask{Task: a.task, Worker: best})
@@ -349,6 +345,18 @@ func (s *Scheduler) launch(out []Action) []Action {
 	clear(s.queue[len(kept):])
 	s.queue = kept
 	return out
+}
+
+// firstJob returns the oldest active job that needs st: the one a task is
+// launched for, whose lineage the driver sends with it.
+func firstJob(st *stage) int {
+	first := 0
+	for jid := range st.jobs {
+		if first == 0 || jid < first {
+			first = jid
+		}
+	}
+	return first
 }
 
 func (s *Scheduler) inputs(st *stage) []ShuffleInput {

@@ -266,3 +266,22 @@ func TestCanCommit(t *testing.T) {
 		t.Fatal("an unknown stage may commit")
 	}
 }
+
+// A task queued for a shared stage is launched for a job that is still
+// active, even when the job that queued it has ended.
+func TestQueuedTaskOutlivesItsFirstJob(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 1, succeed)
+	f.submit(1, nodes, final, 0)
+	f.submit(2, nodes, final, 1)
+	f.step(scheduler.JobCancelled{Job: 1})
+	f.run()
+	if err, ok := f.ended[2]; !ok || err != nil {
+		t.Fatalf("job 2 ended %v, %v", ok, err)
+	}
+	for _, task := range f.launched[1:] {
+		if task.Job != 2 {
+			t.Fatalf("task %+v launched for job %d after job 1 ended", task, task.Job)
+		}
+	}
+}
