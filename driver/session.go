@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
@@ -37,7 +39,13 @@ type Session struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	metrics   Metrics
-	graphs    map[*rdd.Graph]int
+	// graphs numbers the lineages jobs ran on. Weak keys let a lineage the
+	// program dropped be collected; a cleanup then forgets its map stages
+	// and deletes its shuffle files, as Spark's ContextCleaner does.
+	graphs    map[weak.Pointer[rdd.Graph]]int
+	nextGraph int
+	forgotten []int
+	forget    chan struct{}
 	nextJob   int
 }
 
@@ -90,7 +98,8 @@ func NewSession(cfg Config) (*Session, error) {
 		cancel:  make(chan int),
 		tasks:   make(chan *worker.TaskSpec, cfg.Parallelism),
 		quit:    make(chan struct{}),
-		graphs:  map[*rdd.Graph]int{},
+		graphs:  map[weak.Pointer[rdd.Graph]]int{},
+		forget:  make(chan struct{}, 1),
 	}
 	s.exec, err = worker.NewExecutor(worker.ExecutorConfig{
 		Name: localWorker, Dir: filepath.Join(dir, "executor"), Codec: cfg.ShuffleCodec,
@@ -129,10 +138,13 @@ func (s *Session) Close() error {
 // and the output committed, or the first error.
 func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
 	s.mu.Lock()
-	gid, ok := s.graphs[job.Graph]
+	wp := weak.Make(job.Graph)
+	gid, ok := s.graphs[wp]
 	if !ok {
-		gid = len(s.graphs) + 1
-		s.graphs[job.Graph] = gid
+		s.nextGraph++
+		gid = s.nextGraph
+		s.graphs[wp] = gid
+		runtime.AddCleanup(job.Graph, s.forgetGraph, gid)
 	}
 	s.nextJob++
 	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1)}
@@ -159,6 +171,22 @@ func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
 	}
 }
 
+// forgetGraph runs when a graph was collected. It must not block.
+func (s *Session) forgetGraph(gid int) {
+	s.mu.Lock()
+	for wp, id := range s.graphs {
+		if id == gid {
+			delete(s.graphs, wp)
+		}
+	}
+	s.forgotten = append(s.forgotten, gid)
+	s.mu.Unlock()
+	select {
+	case s.forget <- struct{}{}:
+	default:
+	}
+}
+
 // loop owns the scheduler: every event goes through here, one at a time.
 func (s *Session) loop() {
 	sched := scheduler.New(scheduler.DefaultConfig())
@@ -175,6 +203,17 @@ func (s *Session) loop() {
 			}))
 		case d := <-s.done:
 			s.apply(sched, jobs, sched.Step(s.event(d.res)))
+		case <-s.forget:
+			s.mu.Lock()
+			gids := s.forgotten
+			s.forgotten = nil
+			s.mu.Unlock()
+			for _, gid := range gids {
+				s.apply(sched, jobs, sched.Step(scheduler.GraphForgotten{Graph: gid}))
+				if err := s.exec.ForgetGraph(gid); err != nil {
+					s.log.Warn("removing shuffle files", "graph", gid, "err", err)
+				}
+			}
 		case c := <-s.commits:
 			c.reply <- sched.CanCommit(c.stage, c.part, c.attempt)
 		case id := <-s.cancel:

@@ -42,11 +42,16 @@ type WorkerAdded struct {
 // results are dropped.
 type JobCancelled struct{ Job int }
 
-func (JobSubmitted) isEvent()  {}
-func (JobCancelled) isEvent()  {}
-func (TaskSucceeded) isEvent() {}
-func (TaskFailed) isEvent()    {}
-func (WorkerAdded) isEvent()   {}
+// GraphForgotten drops what the scheduler keeps for a lineage the driver
+// no longer holds: its map stages and map-output table.
+type GraphForgotten struct{ Graph int }
+
+func (GraphForgotten) isEvent() {}
+func (JobSubmitted) isEvent()   {}
+func (JobCancelled) isEvent()   {}
+func (TaskSucceeded) isEvent()  {}
+func (TaskFailed) isEvent()     {}
+func (WorkerAdded) isEvent()    {}
 
 // Action is an output of the Scheduler for its caller to carry out.
 type Action interface{ isAction() }

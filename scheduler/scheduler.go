@@ -126,6 +126,14 @@ func (s *Scheduler) Step(ev Event) []Action {
 		if j := s.jobs[ev.Job]; j != nil {
 			s.endJob(j)
 		}
+	case GraphForgotten:
+		for k, st := range s.mapStages {
+			if k.graph == ev.Graph && len(st.jobs) == 0 {
+				delete(s.mapStages, k)
+				delete(s.outputs, k)
+				delete(s.stagesByID, st.id)
+			}
+		}
 	case WorkerAdded:
 		w := s.workers[ev.Worker]
 		if w == nil {
@@ -136,6 +144,9 @@ func (s *Scheduler) Step(ev Event) []Action {
 	}
 	return s.launch(out)
 }
+
+// MapStages returns the number of map stages the scheduler keeps.
+func (s *Scheduler) MapStages() int { return len(s.mapStages) }
 
 // Running returns the number of attempts running.
 func (s *Scheduler) Running() int { return len(s.running) }

@@ -54,3 +54,15 @@ func (v cacheView) Limit() int64 {
 	defer v.c.mu.Unlock()
 	return v.c.limit - v.c.used
 }
+
+// dropGraph forgets every partition of one graph.
+func (c *memCache) dropGraph(graph int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, b := range c.parts {
+		if k.graph == graph {
+			c.used -= int64(len(b))
+			delete(c.parts, k)
+		}
+	}
+}

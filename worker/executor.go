@@ -67,9 +67,15 @@ type Executor struct {
 	log   *slog.Logger
 	cache *memCache
 
-	mu     sync.Mutex
-	graphs map[string]*graphEntry
+	mu        sync.Mutex
+	graphs    map[string]*graphEntry
+	order     []string // keys of graphs, oldest first
+	nextGraph int
 }
+
+// maxGraphs bounds the lineages an executor keeps rebuilt; the oldest goes
+// first, with its cached partitions.
+const maxGraphs = 64
 
 type graphEntry struct {
 	once  sync.Once
@@ -98,8 +104,16 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 	e.mu.Lock()
 	ent := e.graphs[key]
 	if ent == nil {
-		ent = &graphEntry{index: len(e.graphs)}
+		if len(e.order) >= maxGraphs {
+			old := e.order[0]
+			e.order = e.order[1:]
+			e.cache.dropGraph(e.graphs[old].index)
+			delete(e.graphs, old)
+		}
+		e.nextGraph++
+		ent = &graphEntry{index: e.nextGraph}
 		e.graphs[key] = ent
+		e.order = append(e.order, key)
 	}
 	e.mu.Unlock()
 	ent.once.Do(func() { ent.g, ent.err = rdd.Rebuild(spec.Invocation) })
@@ -175,6 +189,18 @@ type shuffleIO struct {
 	e     *Executor
 	task  *scheduler.Task
 	sizes []int64
+}
+
+// ForgetGraph removes the map outputs of a lineage that the driver (which
+// numbers graphs) no longer holds.
+func (e *Executor) ForgetGraph(graph int) error {
+	files, err := filepath.Glob(filepath.Join(e.cfg.Dir, "shuffle", fmt.Sprintf("g%d_s*", graph)))
+	for _, f := range files {
+		if rerr := os.Remove(f); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // MapOutputPaths returns the data and index files of a map output.
