@@ -344,39 +344,29 @@ func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]]
 	s := plainShuffle(r, shuffleParts(opts, r.n))
 	kc, vc := codec.For[K](), codec.For[V]()
 	return newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
-		so, err := newSorter(tc, memoryOf(tc), true)
-		if err != nil {
-			return err
-		}
-		defer tc.closeSorter(so)
-		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
-			return err
-		}
-		it, err := so.Iter()
-		if err != nil {
-			return err
-		}
-		return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
-			k, err := kc.Decode(kf)
-			if err != nil {
-				return false, err
-			}
-			var vs []V
-			var derr error
-			vfs(func(vf []byte) bool {
-				v, err := vc.Decode(vf)
+		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
+			return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
+				k, err := kc.Decode(kf)
 				if err != nil {
-					derr = err
-					return false
+					return false, err
 				}
-				vs = append(vs, v)
-				return true
+				var vs []V
+				var derr error
+				vfs(func(vf []byte) bool {
+					v, err := vc.Decode(vf)
+					if err != nil {
+						derr = err
+						return false
+					}
+					vs = append(vs, v)
+					return true
+				})
+				if derr != nil {
+					return false, derr
+				}
+				return yield(Pair[K, []V]{k, vs}), nil
 			})
-			if derr != nil {
-				return false, derr
-			}
-			return yield(Pair[K, []V]{k, vs}), nil
-		})
+		}, s.id)
 	}, &dep{parent: r.n, shuffle: s})
 }
 
@@ -426,63 +416,45 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 	sa, sb := plainShuffle(a, parts), plainShuffle(b, parts)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
 	return newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
-		so, err := newSorter(tc, memoryOf(tc), true)
-		if err != nil {
-			return err
-		}
-		defer tc.closeSorter(so)
-		// A msgpack value is never a prefix of another, so key||side sorts
-		// by key first and puts a's values before b's within a key.
-		var tk []byte
-		for side, s := range []*shuffleDep{sa, sb} {
-			err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error {
-				tk = append(append(tk[:0], k...), byte(side))
-				return so.Add(0, tk, v)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		it, err := so.Iter()
-		if err != nil {
-			return err
-		}
-		var (
-			curKey []byte
-			k      K
-			left   []V
-		)
-		for it.Next() {
-			tkey := it.Key()
-			kf, side := tkey[:len(tkey)-1], tkey[len(tkey)-1]
-			if string(kf) != string(curKey) {
-				curKey = append(curKey[:0], kf...)
-				left = left[:0]
-				if k, err = kc.Decode(kf); err != nil {
-					return err
+		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
+			var (
+				curKey []byte
+				k      K
+				left   []V
+			)
+			for it.Next() {
+				tkey := it.Key()
+				kf, side := tkey[:len(tkey)-1], tkey[len(tkey)-1]
+				if string(kf) != string(curKey) {
+					curKey = append(curKey[:0], kf...)
+					left = left[:0]
+					var err error
+					if k, err = kc.Decode(kf); err != nil {
+						return err
+					}
 				}
-			}
-			if side == 0 {
-				v, err := vc.Decode(it.Value())
+				if side == 0 {
+					v, err := vc.Decode(it.Value())
+					if err != nil {
+						return err
+					}
+					left = append(left, v)
+					continue
+				}
+				if len(left) == 0 {
+					continue
+				}
+				w, err := wc.Decode(it.Value())
 				if err != nil {
 					return err
 				}
-				left = append(left, v)
-				continue
-			}
-			if len(left) == 0 {
-				continue
-			}
-			w, err := wc.Decode(it.Value())
-			if err != nil {
-				return err
-			}
-			for _, v := range left {
-				if !yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}}) {
-					return nil
+				for _, v := range left {
+					if !yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}}) {
+						return nil
+					}
 				}
 			}
-		}
-		return it.Err()
+			return it.Err()
+		}, sa.id, sb.id)
 	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
 }

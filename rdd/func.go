@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/codec"
@@ -153,10 +152,4 @@ func Rebuild(inv Invocation) (*Graph, error) {
 		return nil, err
 	}
 	return newGraph(r.base(), inv)
-}
-
-func funcKeys() string {
-	registry.Lock()
-	defer registry.Unlock()
-	return strings.Join(registry.keys, ", ")
 }

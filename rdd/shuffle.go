@@ -265,3 +265,34 @@ func writeTable(w ShuffleWriter, parts, n int, appendKey, appendVal func([]byte,
 	}
 	return nil
 }
+
+// sortedInput sorts reduce partition part of one or more shuffles by key
+// bytes on disk if need be, and hands f the sorted stream. With several
+// shuffles (a join) each key gets its shuffle's index appended: a msgpack
+// value is never a prefix of another, so key||index sorts by key first and
+// by shuffle within a key.
+func sortedInput(ctx context.Context, tc *TaskContext, part int, f func(*spill.Iterator) error, shuffles ...int) error {
+	so, err := newSorter(tc, memoryOf(tc), true)
+	if err != nil {
+		return err
+	}
+	defer tc.closeSorter(so)
+	var tk []byte
+	for side, sh := range shuffles {
+		err := eachRecord(ctx, tc, sh, part, func(k, v []byte) error {
+			if len(shuffles) > 1 {
+				tk = append(append(tk[:0], k...), byte(side))
+				k = tk
+			}
+			return so.Add(0, k, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	it, err := so.Iter()
+	if err != nil {
+		return err
+	}
+	return f(it)
+}

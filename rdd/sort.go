@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/spill"
 )
 
 // sampleSize is how many keys per output partition the range partitioner
@@ -74,32 +75,22 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 	}
 
 	out := newRDD("SortByKey", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
-		so, err := newSorter(tc, memoryOf(tc), true)
-		if err != nil {
-			return err
-		}
-		defer tc.closeSorter(so)
-		if err := eachRecord(ctx, tc, s.id, part, func(k, v []byte) error { return so.Add(0, k, v) }); err != nil {
-			return err
-		}
-		it, err := so.Iter()
-		if err != nil {
-			return err
-		}
-		for it.Next() {
-			k, err := decodeOrd(it.Key())
-			if err != nil {
-				return err
+		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
+			for it.Next() {
+				k, err := decodeOrd(it.Key())
+				if err != nil {
+					return err
+				}
+				v, err := vc.Decode(it.Value())
+				if err != nil {
+					return err
+				}
+				if !yield(Pair[K, V]{k, v}) {
+					return nil
+				}
 			}
-			v, err := vc.Decode(it.Value())
-			if err != nil {
-				return err
-			}
-			if !yield(Pair[K, V]{k, v}) {
-				return nil
-			}
-		}
-		return it.Err()
+			return it.Err()
+		}, s.id)
 	}, &dep{parent: r.n, shuffle: s})
 	out.n.aux = []*node{keys.n}
 	return out
