@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/codec"
 )
 
 // ErrEmpty is returned by Reduce on an RDD with no elements.
@@ -136,6 +137,12 @@ func (r *RDD[T]) writePart(ctx context.Context, tc *TaskContext, part int, path 
 	if err != nil {
 		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
 	}
+	closed := false
+	defer func() {
+		if !closed {
+			f.Close() // user code panicked
+		}
+	}()
 	w := bufio.NewWriterSize(f, 256<<10)
 	var line []byte
 	var werr error
@@ -151,6 +158,7 @@ func (r *RDD[T]) writePart(ctx context.Context, tc *TaskContext, part int, path 
 	if err == nil {
 		err = w.Flush()
 	}
+	closed = true
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -335,7 +343,7 @@ func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pai
 	if err != nil {
 		return nil, err
 	}
-	kc := codecOf[K]()
+	kc := codec.For[K]()
 	out := map[K]int64{}
 	err = runJob(ctx, run, g, r.n, Action{Kind: ActCountByKey}, func(_ int, data []byte) error {
 		for len(data) > 0 {
@@ -347,12 +355,14 @@ func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pai
 			if err != nil {
 				return err
 			}
-			// The key frame holds the bare encoding; re-frame it for the codec.
-			k, _, err := kc.get(appendFrame(nil, kf))
+			k, err := kc.Decode(kf)
 			if err != nil {
 				return err
 			}
-			n, _ := binary.Uvarint(cf)
+			n, w := binary.Uvarint(cf)
+			if w <= 0 {
+				return fmt.Errorf("rdd: CountByKey: bad count")
+			}
 			out[k] += int64(n)
 			data = rest
 		}

@@ -126,17 +126,28 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		}
 		var zeroC C
 		entry := int64(48) + sizeOf(zeroC)
+		grows := growable[C]()
 		err := r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
 			// Two map operations on one key: the second finds the slot in
 			// cache, which costs less than a cache miss into a side array.
 			if sl, ok := table[p.Key]; ok {
+				if grows {
+					mem -= sizeOf(sl.c)
+				}
 				sl.c = agg.MergeValue(sl.c, p.Value)
 				table[p.Key] = sl
+				if grows {
+					if mem += sizeOf(sl.c); mem > half {
+						dumpErr = dump()
+						return dumpErr == nil
+					}
+				}
 				return true
 			}
 			k := cloneKey(p.Key)
-			table[k] = slot{agg.Create(p.Value), int32(len(table))}
-			mem += entry + sizeOf(k)
+			c := cloneKey(agg.Create(p.Value))
+			table[k] = slot{c, int32(len(table))}
+			mem += entry + sizeOf(k) + sizeOf(c) - sizeOf(zeroC)
 			if mem > half {
 				dumpErr = dump()
 				return dumpErr == nil
@@ -181,10 +192,10 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			mem   int64
 			so    *spill.Sorter
 			vb    []byte
-			zeroC C
 			zeroK K
 		)
-		entry := int64(64) + sizeOf(zeroC) + sizeOf(zeroK)
+		entry := int64(64) + sizeOf(zeroK)
+		grows := growable[C]()
 		dump := func() error {
 			if so == nil {
 				var err error
@@ -213,8 +224,16 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
 			if sl, ok := table[string(kf)]; ok {
+				if grows {
+					mem -= sizeOf(sl.c)
+				}
 				sl.c = agg.MergeCombiners(sl.c, c)
 				table[string(kf)] = sl
+				if grows {
+					if mem += sizeOf(sl.c); mem > half {
+						return dump()
+					}
+				}
 				return nil
 			}
 			k, err := kc.Decode(kf)
@@ -223,7 +242,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			}
 			ks := string(kf)
 			table[ks] = slot{k, c, int32(len(table))}
-			mem += entry + int64(len(ks)) + sizeOf(k)
+			mem += entry + int64(len(ks)) + sizeOf(k) + sizeOf(c)
 			if mem > half {
 				return dump()
 			}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/rdd"
@@ -357,5 +358,85 @@ func TestSaveAsTextFile(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Fatalf("after a failed save, %s: %v; want it gone", bad, err)
+	}
+}
+
+var growF = rdd.Func(func(n int) *rdd.RDD[rdd.Pair[string, []int]] {
+	data := make([]kv, n)
+	for i := range data {
+		data[i] = rdd.KV(fmt.Sprint("k", i%2), i)
+	}
+	return rdd.AggregateByKey(rdd.Parallelize(data, rdd.Partitions(2)), []int(nil),
+		func(acc []int, v int) []int { return append(acc, v) },
+		func(x, y []int) []int { return append(x, y...) })
+})
+
+// Combiners that grow (AggregateByKey into a slice) count against the
+// budget as they grow, so two keys with many values still spill.
+func TestGrowingCombinersSpill(t *testing.T) {
+	s := newSession(t, func(c *driver.Config) { c.Memory = 64 << 10 })
+	got := collect(t, s, growF.Invoke(200000))
+	total := 0
+	for _, g := range got {
+		total += len(g.Value)
+	}
+	if len(got) != 2 || total != 200000 {
+		t.Fatalf("%d keys, %d values; want 2 and 200000", len(got), total)
+	}
+	if s.Metrics().Spills == 0 {
+		t.Fatal("no spills: growing combiners were not counted against the budget")
+	}
+}
+
+var countPairKeyF = rdd.Func(func(n int) *rdd.RDD[rdd.Pair[rdd.Pair[string, int], int]] {
+	return rdd.Parallelize([]rdd.Pair[rdd.Pair[string, int], int]{
+		rdd.KV(rdd.KV("a", 1), 1), rdd.KV(rdd.KV("a", 1), 2), rdd.KV(rdd.KV("b", 2), 3),
+	}, rdd.Partitions(n))
+})
+
+func TestCountByKeyCompositeKey(t *testing.T) {
+	s := newSession(t)
+	got, err := rdd.CountByKey(context.Background(), s, countPairKeyF.Invoke(2))
+	if err != nil || got[rdd.KV("a", 1)] != 2 || got[rdd.KV("b", 2)] != 1 {
+		t.Fatalf("CountByKey = %v, %v", got, err)
+	}
+}
+
+var nestedF = rdd.Func(func(n int) *rdd.RDD[int] {
+	return rdd.Parallelize([]int{1, 2, 3, 4}, rdd.Partitions(n))
+})
+
+// ForEach's function may run another action on the same session.
+func TestForEachRunsNestedAction(t *testing.T) {
+	s := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var counts []int64
+	err := rdd.ForEach(ctx, s, nestedF.Invoke(2), func(int) {
+		n, err := rdd.Count(ctx, s, nestedF.Invoke(3))
+		if err != nil {
+			t.Error(err)
+		}
+		counts = append(counts, n)
+	})
+	if err != nil || len(counts) != 4 || counts[0] != 4 {
+		t.Fatalf("ForEach: %v, counts %v", err, counts)
+	}
+}
+
+var slowF = rdd.Func(func(ms int) *rdd.RDD[int] {
+	return rdd.Map(rdd.Parallelize([]int{1, 2}, rdd.Partitions(2)), func(x int) int {
+		time.Sleep(time.Duration(ms) * time.Millisecond) // the work a cancelled job is doing
+		return x
+	})
+})
+
+func TestCancelledJobReturnsContextError(t *testing.T) {
+	s := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := rdd.Collect(ctx, s, slowF.Invoke(300))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Collect past its deadline: %v, want DeadlineExceeded", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -60,12 +61,30 @@ func newSorter(tc *TaskContext, budget int64, byKey bool) (*spill.Sorter, error)
 // same in every process and attempt.
 func hashPart(kb []byte, n int) int { return int(codec.Hash(kb) % uint64(n)) }
 
-// sizeOf estimates the bytes a value holds, for memory budgets.
+// sizeOf estimates the bytes a value holds, for memory budgets: its own
+// size plus, for strings and slices, what they point to (one level deep).
 func sizeOf[T any](v T) int64 {
-	if s, ok := any(v).(string); ok {
-		return int64(len(s)) + int64(unsafe.Sizeof(v))
+	n := int64(unsafe.Sizeof(v))
+	switch x := any(v).(type) {
+	case string:
+		return n + int64(len(x))
+	case []byte:
+		return n + int64(cap(x))
 	}
-	return int64(unsafe.Sizeof(v))
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return n + int64(rv.Cap())*int64(rv.Type().Elem().Size())
+	}
+	return n
+}
+
+// growable reports whether values of T can grow as they are combined
+// (slices, strings, maps): their size must be re-measured after merges.
+func growable[T any]() bool {
+	switch reflect.TypeFor[T]().Kind() {
+	case reflect.Slice, reflect.String, reflect.Map:
+		return true
+	}
+	return false
 }
 
 // cloneKey copies a string key so that a map entry does not keep alive the
@@ -182,10 +201,16 @@ func writeMapOutput(ctx context.Context, tc *TaskContext, s *shuffleDep, write f
 	if err != nil {
 		return err
 	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Abort() // an error, or a panic in user code
+		}
+	}()
 	if err := write(w); err != nil {
-		w.Abort()
 		return err
 	}
+	committed = true
 	return w.Commit()
 }
 

@@ -46,7 +46,15 @@ type JobCancelled struct{ Job int }
 // no longer holds: its map stages and map-output table.
 type GraphForgotten struct{ Graph int }
 
+// WorkerRemoved withdraws a worker: it gets no more tasks, and the
+// attempts running on it are lost.
+type WorkerRemoved struct {
+	Worker string
+	Reason string
+}
+
 func (GraphForgotten) isEvent() {}
+func (WorkerRemoved) isEvent()  {}
 func (JobSubmitted) isEvent()   {}
 func (JobCancelled) isEvent()   {}
 func (TaskSucceeded) isEvent()  {}

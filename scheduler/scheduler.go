@@ -134,6 +134,18 @@ func (s *Scheduler) Step(ev Event) []Action {
 				delete(s.stagesByID, st.id)
 			}
 		}
+	case WorkerRemoved:
+		delete(s.workers, ev.Worker)
+		var lost []int64
+		for id, a := range s.running {
+			if a.worker == ev.Worker {
+				lost = append(lost, id)
+			}
+		}
+		slices.Sort(lost)
+		for _, id := range lost {
+			out = s.taskFailed(TaskFailed{TaskID: id, Err: "worker " + ev.Worker + " lost: " + ev.Reason, Lost: true}, out)
+		}
 	case WorkerAdded:
 		w := s.workers[ev.Worker]
 		if w == nil {
@@ -277,7 +289,10 @@ func (s *Scheduler) submit(st *stage, out []Action) []Action {
 	for _, p := range st.parents {
 		if !s.available(p) {
 			missing = true
-			if !p.waiting && len(p.pending) == 0 {
+			if !p.waiting {
+				// Partitions already queued or running are skipped; the
+				// rest (say, one that failed while no job needed the stage)
+				// are queued again.
 				out = s.submit(p, out)
 			}
 		}
@@ -358,6 +373,22 @@ func (s *Scheduler) launch(out []Action) []Action {
 	return out
 }
 
+// forgotten reports whether st is a map stage of a forgotten graph.
+func (s *Scheduler) forgotten(st *stage) bool {
+	return st.shuffle != 0 && s.mapStages[shuffleKey{st.graph, st.shuffle}] != st
+}
+
+// GraphBusy reports whether attempts of graph are running: the driver
+// waits for them before deleting the graph's files.
+func (s *Scheduler) GraphBusy(graph int) bool {
+	for _, a := range s.running {
+		if a.stage.graph == graph {
+			return true
+		}
+	}
+	return false
+}
+
 // firstJob returns the oldest active job that needs st: the one a task is
 // launched for, whose lineage the driver sends with it.
 func firstJob(st *stage) int {
@@ -401,6 +432,9 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 		return out // a stale report
 	}
 	st := a.stage
+	if s.forgotten(st) {
+		return out
+	}
 	if st.shuffle != 0 {
 		outs := s.outputs[shuffleKey{st.graph, st.shuffle}]
 		if outs[a.index] == nil && ev.MapStatus != nil {
@@ -439,7 +473,7 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 
 func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 	a := s.finish(ev.TaskID)
-	if a == nil {
+	if a == nil || s.forgotten(a.stage) {
 		return out
 	}
 	st := a.stage
@@ -464,7 +498,12 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 		}
 	}
 	if err != nil {
+		jids := make([]int, 0, len(st.jobs))
 		for jid := range st.jobs {
+			jids = append(jids, jid)
+		}
+		slices.Sort(jids)
+		for _, jid := range jids {
 			if j := s.jobs[jid]; j != nil {
 				out = append(out, JobFailed{Job: jid, Err: err})
 				s.endJob(j)

@@ -285,3 +285,78 @@ func TestQueuedTaskOutlivesItsFirstJob(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerRemovedLosesItsTasks(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	f := newFake(t, 2, succeed)
+	f.step(scheduler.WorkerAdded{Worker: "w2", Slots: 2})
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	var onW2 []scheduler.LaunchTask
+	for _, l := range f.queue {
+		if l.Worker == "w2" {
+			onW2 = append(onW2, l)
+		}
+	}
+	if len(onW2) != 2 {
+		t.Fatalf("%d tasks on w2, want 2", len(onW2))
+	}
+	f.step(scheduler.WorkerRemoved{Worker: "w2", Reason: "killed"})
+	// The attempts that ran on w2 report late; they are stale.
+	var kept []scheduler.LaunchTask
+	for _, l := range f.queue {
+		if l.Worker != "w2" {
+			kept = append(kept, l)
+		}
+	}
+	f.queue = kept
+	f.run()
+	if err, ok := f.ended[1]; !ok || err != nil {
+		t.Fatalf("job ended %v, %v", ok, err)
+	}
+	for _, task := range f.launched[4:] {
+		if task.Attempt != 1 {
+			t.Fatalf("relaunch %+v: want attempt 1", task)
+		}
+	}
+	if len(f.launched) != 6 {
+		t.Fatalf("%d launches, want 6 (4 + 2 relaunched)", len(f.launched))
+	}
+}
+
+// A map partition that failed while no job needed its stage runs again
+// when a later job needs the stage.
+func TestRetriedJobResubmitsFailedPartition(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 2, succeed)
+	f.submit(1, nodes, final, 0, 1)
+	// Map tasks 0 and 1 are running; job 1 ends, then task 0 fails.
+	first, second := f.queue[0], f.queue[1]
+	f.queue = nil
+	f.step(scheduler.JobCancelled{Job: 1})
+	f.step(scheduler.TaskFailed{TaskID: first.Task.ID, Err: "boom"})
+	f.submit(2, nodes, final, 0, 1)
+	f.step(succeed(second.Task))
+	f.run()
+	if err, ok := f.ended[2]; !ok || err != nil {
+		t.Fatalf("the retried job ended %v, %v; want success", ok, err)
+	}
+}
+
+// A map task that ends after its graph was forgotten is ignored.
+func TestLateTaskOfForgottenGraph(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	f := newFake(t, 2, succeed)
+	f.submit(1, nodes, final, 0, 1)
+	running := f.queue
+	f.queue = nil
+	f.step(scheduler.JobCancelled{Job: 1})
+	if !f.s.GraphBusy(1) {
+		t.Fatal("graph 1 has running tasks but is not busy")
+	}
+	f.step(scheduler.GraphForgotten{Graph: 1})
+	f.step(succeed(running[0].Task))
+	f.step(scheduler.TaskFailed{TaskID: running[1].Task.ID, Err: "x"})
+	if f.s.GraphBusy(1) {
+		t.Fatal("graph 1 still busy")
+	}
+}
