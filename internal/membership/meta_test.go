@@ -1,0 +1,116 @@
+package membership
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+)
+
+func TestMetaRoundTrip(t *testing.T) {
+	for _, m := range []Meta{
+		{Role: RoleCore, State: StateAlive, Slots: 16, RPC: "10.1.2.3:7070", Version: "v0.4.1"},
+		{Role: RoleTask, State: StateDraining, Slots: 2, RPC: "[fd00::1]:7070", Version: "devel"},
+		{Role: RoleDriver, State: StateAlive, Version: "v0.4.1", App: "app-20250101-abcdef"},
+	} {
+		for _, leaving := range []bool{false, true} {
+			w := wireMeta{Meta: m, Instance: 0xfedcba9876543211, Leaving: leaving}
+			_, b, err := w.encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeMeta(b)
+			if err != nil || got != w {
+				t.Errorf("decode(encode(%+v)) = %+v, %v", w, got, err)
+			}
+			t.Logf("%s meta, leaving=%v: %d bytes", m.Role, leaving, len(b))
+		}
+	}
+}
+
+func TestMetaDefaultsAndChecks(t *testing.T) {
+	m, err := Meta{Role: RoleCore}.normalize()
+	if err != nil || m.State != StateAlive {
+		t.Errorf("normalize of a Meta without State = %+v, %v; want state alive", m, err)
+	}
+	for _, bad := range []Meta{{}, {Role: "worker"}, {Role: RoleCore, State: "dead"}, {Role: RoleCore, Slots: -1}} {
+		if _, _, err := (wireMeta{Meta: bad}).encode(); !errors.Is(err, ErrInvalidMeta) {
+			t.Errorf("encode(%+v) = %v, want ErrInvalidMeta", bad, err)
+		}
+	}
+}
+
+func TestMetaTooLarge(t *testing.T) {
+	m := Meta{Role: RoleCore, RPC: strings.Repeat("x", memberlist.MetaMaxSize)}
+	_, _, err := wireMeta{Meta: m}.encode()
+	if !errors.Is(err, ErrMetaTooLarge) || !strings.Contains(err.Error(), strconv.Itoa(memberlist.MetaMaxSize)) {
+		t.Fatalf("encode of a %d-byte RPC = %v, want ErrMetaTooLarge naming the limit", len(m.RPC), err)
+	}
+	cfg := DefaultConfig()
+	cfg.BindAddr = "127.0.0.1:0"
+	cfg.Meta = m
+	if _, err := Start(cfg); !errors.Is(err, ErrMetaTooLarge) {
+		t.Errorf("Start with oversized meta = %v, want ErrMetaTooLarge", err)
+	}
+}
+
+func TestDecodeMetaMalformed(t *testing.T) {
+	for _, b := range [][]byte{nil, {0xc1}, {0x81, 0xa1, 'r', 0xcc}, []byte("not msgpack at all"), {0x92, 0x01, 0x02}} {
+		w, err := decodeMeta(b)
+		m := w.Meta
+		if err == nil && m.Role != RoleUnknown {
+			continue // some bytes decode to an empty map; that too is unknown
+		}
+		if m.Role != RoleUnknown {
+			t.Errorf("decodeMeta(%x) = %+v, %v; want role unknown", b, m, err)
+		}
+	}
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	_, b, _ := wireMeta{Meta: Meta{Role: RoleTask, Slots: 4, RPC: "10.0.0.1:7070", Version: "v1"}, Instance: 42, Leaving: true}.encode()
+	f.Add(b)
+	f.Add([]byte{0xc1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := decodeMeta(b)
+		m := w.Meta
+		if err != nil && m.Role != RoleUnknown {
+			t.Errorf("decodeMeta(%x) failed with %v but gave role %q", b, err, m.Role)
+		}
+		if m.Role == "" || m.State == "" {
+			t.Errorf("decodeMeta(%x) = %+v with an empty role or state", b, m)
+		}
+	})
+}
+
+func TestConfigValidation(t *testing.T) {
+	valid := DefaultConfig()
+	valid.BindAddr = "127.0.0.1:0"
+	valid.Meta = Meta{Role: RoleCore}
+	for name, mutate := range map[string]func(*Config){
+		"bind host":          func(c *Config) { c.BindAddr = "localhost:7946" },
+		"bind port":          func(c *Config) { c.BindAddr = "127.0.0.1" },
+		"advertise":          func(c *Config) { c.AdvertiseAddr = "10.0.0.1:x" },
+		"zero probe":         func(c *Config) { c.ProbeInterval = 0 },
+		"timeout ≥ interval": func(c *Config) { c.ProbeTimeout = c.ProbeInterval },
+		"zero mult":          func(c *Config) { c.SuspicionMult = 0 },
+		"negative reconnect": func(c *Config) { c.ReconnectInterval = -1 },
+		"zero tcp timeout":   func(c *Config) { c.TCPTimeout = 0 },
+	} {
+		cfg := valid
+		mutate(&cfg)
+		if _, err := Start(cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: Start = %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	a, b := Config{}.withDefaults(), Config{}.withDefaults()
+	if a.Name == "" || a.Name == b.Name {
+		t.Errorf("default names %q and %q, want two different non-empty names", a.Name, b.Name)
+	}
+}
