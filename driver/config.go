@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -20,6 +22,14 @@ type Config struct {
 	ShuffleCodec block.Codec  // compression of shuffle and spill files
 	LocalDir     string       // parent of the session's scratch directory
 	Logger       *slog.Logger // nil discards
+
+	// Cluster mode, when Join is set.
+	Join        []string      // gossip addresses of cluster members
+	Listen      string        // the driver's own gossip address; empty: loopback for a loopback cluster, else all interfaces, port 0
+	MinWorkers  int           // workers that must be ready before jobs run
+	Wait        time.Duration // how long to wait for them
+	TaskTimeout time.Duration // the longest one task attempt may run
+	Secret      []byte        // the cluster secret (from $SLUICE_SECRET)
 }
 
 // DefaultConfig returns the settings a driver program starts from.
@@ -30,6 +40,9 @@ func DefaultConfig() Config {
 		CacheMemory:  512 << 20,        // serialized partitions
 		ShuffleCodec: block.S2,         // fastest here by measurement: see BENCHMARKS.md
 		LocalDir:     "",               // the system's temporary directory
+		MinWorkers:   1,                // a cluster job needs somewhere to run
+		Wait:         30 * time.Second, // workers started together with the driver are up well within this
+		TaskTimeout:  time.Hour,        // far above a healthy task on a 32 MiB split; ends a hung call
 	}
 }
 
@@ -39,6 +52,9 @@ func (c *Config) validate() error {
 	}
 	if c.Memory < 64<<10 {
 		return fmt.Errorf("--memory must be at least 64KiB, not %s", units.FormatBytes(c.Memory))
+	}
+	if len(c.Join) > 0 && c.MinWorkers < 1 {
+		return fmt.Errorf("--min-workers must be at least 1, not %d", c.MinWorkers)
 	}
 	if c.CacheMemory < 0 {
 		return errors.New("cache memory must not be negative")
@@ -54,10 +70,17 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
 	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
 	localDir := fs.String("local-dir", "", "directory for shuffle and spill files (default: under the temp dir; removed at exit)")
+	join := fs.StringSlice("join", nil, "run on the cluster that this member belongs to (HOST:PORT[,HOST:PORT...])")
+	listen := fs.String("listen", "", "the driver's gossip address in cluster mode (default: loopback for a loopback cluster, else all interfaces; port 0)")
+	minWorkers := fs.Int("min-workers", def.MinWorkers, "cluster mode: workers that must be ready before jobs run")
+	wait := fs.Duration("wait", def.Wait, "cluster mode: how long to wait for --min-workers")
+	taskTimeout := fs.Duration("task-timeout", def.TaskTimeout, "cluster mode: the longest one task attempt may run")
 	return func() (Config, error) {
 		cfg := def
 		cfg.Parallelism = *parallelism
 		cfg.LocalDir = *localDir
+		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
+		cfg.Secret = []byte(os.Getenv("SLUICE_SECRET"))
 		var err error
 		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {
 			return cfg, fmt.Errorf("--memory: %w", err)

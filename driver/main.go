@@ -11,13 +11,21 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/worker"
 )
 
 // Main runs a driver program: it parses the command line (the program's
 // own pflag flags and the shared ones of Flags), opens a Session, calls run,
 // and exits: 0 when run returns nil, 1 with the error on one line of stderr
 // otherwise. SIGINT and SIGTERM cancel run's context.
+//
+// A worker starts the same binary as an executor; then Main serves tasks
+// instead of calling run, so it must come first in main.
 func Main(run func(ctx context.Context, s *Session) error) {
+	if worker.IsExecutor() {
+		os.Exit(worker.RunExecutor())
+	}
 	os.Exit(runMain(run, os.Args[1:]))
 }
 
@@ -64,7 +72,7 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	}
 	err = run(ctx, s)
 	m := s.Metrics()
-	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes)
+	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes, "tasks_by_worker", m.TasksByWorker)
 	if cerr := s.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

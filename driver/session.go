@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,16 +24,16 @@ var ErrClosed = errors.New("driver: session closed")
 // it runs tasks on an in-process executor with one slot per core, through
 // the same scheduler, task runner and shuffle files a cluster uses.
 type Session struct {
-	cfg  Config
-	log  *slog.Logger
-	dir  string
-	exec *worker.Executor
+	cfg     Config
+	log     *slog.Logger
+	dir     string
+	backend backend
 
 	submit  chan *jobRun
 	done    chan taskDone
 	commits chan commitAsk
 	cancel  chan int
-	tasks   chan *worker.TaskSpec
+	members chan memberChange
 	quit    chan struct{}
 	wg      sync.WaitGroup
 
@@ -56,7 +57,39 @@ type jobRun struct {
 	graph int
 	job   *rdd.Job
 	reply chan error
-	err   error // the first error from the job's Result callback
+
+	// Results wait here for RunJob's goroutine, which calls job.Result:
+	// never the loop, so a slow or re-entrant callback (ForEach running
+	// another action) cannot stall or deadlock the session. At most one
+	// entry per partition.
+	mu      sync.Mutex
+	results []scheduler.DeliverResult
+	notify  chan struct{}
+}
+
+// deliver queues a result for RunJob's goroutine.
+func (jr *jobRun) deliver(r scheduler.DeliverResult) {
+	jr.mu.Lock()
+	jr.results = append(jr.results, r)
+	jr.mu.Unlock()
+	select {
+	case jr.notify <- struct{}{}:
+	default:
+	}
+}
+
+// drain hands queued results to the job's Result callback.
+func (jr *jobRun) drain() error {
+	jr.mu.Lock()
+	rs := jr.results
+	jr.results = nil
+	jr.mu.Unlock()
+	for _, r := range rs {
+		if err := jr.job.Result(r.Partition, r.Data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type taskDone struct {
@@ -68,8 +101,85 @@ type commitAsk struct {
 	reply                chan bool
 }
 
+// backend runs tasks: in-process (local mode) or on a cluster's executors.
+type backend interface {
+	// launch runs spec on the named worker and sends its result to the
+	// session's done channel.
+	launch(spec *worker.TaskSpec, worker string)
+	// forgetGraph removes the map outputs of a dropped lineage.
+	forgetGraph(gid int)
+	// close stops the backend and waits for its goroutines.
+	close()
+}
+
+// memberChange tells the loop that a worker can take tasks (slots > 0) or
+// is gone.
+type memberChange struct {
+	worker string
+	slots  int
+	reason string
+}
+
 // localWorker names the in-process executor in the scheduler.
 const localWorker = "local"
+
+// local runs tasks on an in-process executor with a fixed number of slots.
+type local struct {
+	s     *Session
+	exec  *worker.Executor
+	tasks chan *worker.TaskSpec
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+func newLocal(s *Session) (*local, error) {
+	exec, err := worker.NewExecutor(worker.ExecutorConfig{
+		Name: localWorker, Dir: filepath.Join(s.dir, "executor"), Codec: s.cfg.ShuffleCodec,
+		TaskMemory: s.cfg.Memory, CacheMemory: s.cfg.CacheMemory, Committer: committer{s}, Logger: s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	l := &local{s: s, exec: exec, tasks: make(chan *worker.TaskSpec, s.cfg.Parallelism), stop: stop}
+	for range s.cfg.Parallelism {
+		l.wg.Go(func() { l.slot(ctx) })
+	}
+	// Slots are offered once the loop runs; the channel has room.
+	s.members <- memberChange{worker: localWorker, slots: s.cfg.Parallelism}
+	return l, nil
+}
+
+// launch never blocks: the scheduler launches no more than the free slots.
+func (l *local) launch(spec *worker.TaskSpec, _ string) { l.tasks <- spec }
+
+func (l *local) forgetGraph(gid int) {
+	if err := l.exec.ForgetGraph(gid); err != nil {
+		l.s.log.Warn("removing shuffle files", "graph", gid, "err", err)
+	}
+}
+
+func (l *local) close() {
+	l.stop()
+	l.wg.Wait()
+}
+
+// slot runs tasks one at a time.
+func (l *local) slot(ctx context.Context) {
+	for {
+		select {
+		case spec := <-l.tasks:
+			res := l.exec.Run(ctx, spec)
+			select {
+			case l.s.done <- taskDone{res}:
+			case <-l.s.quit:
+				return
+			}
+		case <-l.s.quit:
+			return
+		}
+	}
+}
 
 // NewSession starts a local-mode session with cfg. Close it to stop its
 // goroutines and remove its scratch directory.
@@ -96,28 +206,21 @@ func NewSession(cfg Config) (*Session, error) {
 		done:    make(chan taskDone, cfg.Parallelism),
 		commits: make(chan commitAsk),
 		cancel:  make(chan int),
-		tasks:   make(chan *worker.TaskSpec, cfg.Parallelism),
+		members: make(chan memberChange, 16),
 		quit:    make(chan struct{}),
 		graphs:  map[weak.Pointer[rdd.Graph]]int{},
 		forget:  make(chan struct{}, 1),
 	}
-	s.exec, err = worker.NewExecutor(worker.ExecutorConfig{
-		Name: localWorker, Dir: filepath.Join(dir, "executor"), Codec: cfg.ShuffleCodec,
-		TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, Committer: committer{s}, Logger: log,
-	})
+	if len(cfg.Join) > 0 {
+		s.backend, err = newCluster(s)
+	} else {
+		s.backend, err = newLocal(s)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	// Slots stop when quit closes; a running task sees ctx cancelled.
-	ctx, stop := context.WithCancel(context.Background())
-	for range cfg.Parallelism {
-		s.wg.Go(func() { s.slot(ctx) })
-	}
-	s.wg.Go(func() {
-		defer stop()
-		s.loop()
-	})
+	s.wg.Go(s.loop)
 	return s, nil
 }
 
@@ -130,6 +233,7 @@ func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		s.wg.Wait()
+		s.backend.close()
 	})
 	return os.RemoveAll(s.dir)
 }
@@ -147,7 +251,7 @@ func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
 		runtime.AddCleanup(job.Graph, s.forgetGraph, gid)
 	}
 	s.nextJob++
-	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1)}
+	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1), notify: make(chan struct{}, 1)}
 	s.mu.Unlock()
 
 	select {
@@ -157,17 +261,31 @@ func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case err := <-jr.reply:
-		return err
-	case <-ctx.Done():
+	stop := func(err error) error {
 		select {
 		case s.cancel <- jr.id:
 		case <-s.quit:
+			return err
 		}
-		return <-jr.reply
-	case <-s.quit:
-		return ErrClosed
+		<-jr.reply
+		return err
+	}
+	for {
+		select {
+		case <-jr.notify:
+			if err := jr.drain(); err != nil {
+				return stop(err)
+			}
+		case err := <-jr.reply:
+			if derr := jr.drain(); err == nil {
+				err = derr
+			}
+			return err
+		case <-ctx.Done():
+			return stop(ctx.Err())
+		case <-s.quit:
+			return ErrClosed
+		}
 	}
 }
 
@@ -191,9 +309,17 @@ func (s *Session) forgetGraph(gid int) {
 func (s *Session) loop() {
 	sched := scheduler.New(scheduler.DefaultConfig())
 	jobs := map[int]*jobRun{}
-	s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: localWorker, Slots: s.cfg.Parallelism}))
+	var pendingForget []int // dropped graphs whose tasks still run
 	for {
 		select {
+		case m := <-s.members:
+			if m.slots > 0 {
+				s.log.Info("worker ready", "worker", m.worker, "slots", m.slots)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: m.worker, Slots: m.slots}))
+			} else {
+				s.log.Warn("worker lost", "worker", m.worker, "reason", m.reason)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: m.worker, Reason: m.reason}))
+			}
 		case jr := <-s.submit:
 			jobs[jr.id] = jr
 			g := jr.job.Graph
@@ -202,18 +328,20 @@ func (s *Session) loop() {
 				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
 			}))
 		case d := <-s.done:
+			if d.res.WorkerLost {
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: d.res.Worker, Reason: d.res.Err}))
+			}
 			s.apply(sched, jobs, sched.Step(s.event(d.res)))
+			if len(pendingForget) > 0 {
+				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
+			}
 		case <-s.forget:
 			s.mu.Lock()
 			gids := s.forgotten
 			s.forgotten = nil
 			s.mu.Unlock()
-			for _, gid := range gids {
-				s.apply(sched, jobs, sched.Step(scheduler.GraphForgotten{Graph: gid}))
-				if err := s.exec.ForgetGraph(gid); err != nil {
-					s.log.Warn("removing shuffle files", "graph", gid, "err", err)
-				}
-			}
+			pendingForget = append(pendingForget, gids...)
+			pendingForget = s.forgetIdle(sched, jobs, pendingForget)
 		case c := <-s.commits:
 			c.reply <- sched.CanCommit(c.stage, c.part, c.attempt)
 		case id := <-s.cancel:
@@ -232,17 +360,35 @@ func (s *Session) loop() {
 
 // Metrics counts what the session's tasks did.
 type Metrics struct {
-	Tasks        int64 // attempts that ended, however they ended
-	TasksFailed  int64 // attempts that failed or were lost
-	Spills       int64 // sorted runs spilled to disk
-	ShuffleBytes int64 // bytes of map output written (compressed)
+	Tasks         int64            // attempts that ended, however they ended
+	TasksFailed   int64            // attempts that failed or were lost
+	Spills        int64            // sorted runs spilled to disk
+	ShuffleBytes  int64            // bytes of map output written (compressed)
+	TasksByWorker map[string]int64 // attempts that succeeded, by the worker that ran them
 }
 
 // Metrics returns the totals so far.
 func (s *Session) Metrics() Metrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.metrics
+	m := s.metrics
+	m.TasksByWorker = maps.Clone(s.metrics.TasksByWorker)
+	return m
+}
+
+// forgetIdle forgets the graphs with no running task and returns the rest:
+// deleting files a task still writes would leave orphans behind.
+func (s *Session) forgetIdle(sched *scheduler.Scheduler, jobs map[int]*jobRun, gids []int) []int {
+	busy := gids[:0]
+	for _, gid := range gids {
+		if sched.GraphBusy(gid) {
+			busy = append(busy, gid)
+			continue
+		}
+		s.apply(sched, jobs, sched.Step(scheduler.GraphForgotten{Graph: gid}))
+		s.backend.forgetGraph(gid)
+	}
+	return busy
 }
 
 func (s *Session) event(r worker.TaskResult) scheduler.Event {
@@ -250,6 +396,11 @@ func (s *Session) event(r worker.TaskResult) scheduler.Event {
 	s.metrics.Tasks++
 	if r.Status != worker.TaskSucceeded {
 		s.metrics.TasksFailed++
+	} else {
+		if s.metrics.TasksByWorker == nil {
+			s.metrics.TasksByWorker = map[string]int64{}
+		}
+		s.metrics.TasksByWorker[r.Worker]++
 	}
 	s.metrics.Spills += r.Metrics.Spills
 	if r.MapStatus != nil {
@@ -288,17 +439,10 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 			if a.Task.Kind == scheduler.ResultTask {
 				spec.Action = jr.job.Action
 			}
-			// Never blocks: the scheduler launches no more than the free slots.
-			s.tasks <- spec
+			s.backend.launch(spec, a.Worker)
 		case scheduler.DeliverResult:
-			jr := jobs[a.Job]
-			if jr == nil || jr.err != nil {
-				continue
-			}
-			if err := jr.job.Result(a.Partition, a.Data); err != nil {
-				jr.err = err
-				s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: a.Job}))
-				s.endJob(jobs, jr, err)
+			if jr := jobs[a.Job]; jr != nil {
+				jr.deliver(a)
 			}
 		case scheduler.JobSucceeded:
 			jr := jobs[a.Job]
@@ -320,23 +464,6 @@ func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 		s.log.Debug("job failed", "job", jr.id, "err", err)
 	}
 	jr.reply <- err
-}
-
-// slot runs tasks one at a time.
-func (s *Session) slot(ctx context.Context) {
-	for {
-		select {
-		case spec := <-s.tasks:
-			res := s.exec.Run(ctx, spec)
-			select {
-			case s.done <- taskDone{res}:
-			case <-s.quit:
-				return
-			}
-		case <-s.quit:
-			return
-		}
-	}
 }
 
 // committer asks the loop's scheduler whether an attempt may commit.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/block"
@@ -25,7 +26,15 @@ type ExecutorConfig struct {
 	TaskMemory  int64         // per-task buffer budget; 0 means rdd.DefaultTaskMemory
 	CacheMemory int64         // bytes of cached partitions; 0 disables the cache
 	Committer   rdd.Committer // authorises output commits
+	Fetcher     Fetcher       // reads map outputs other workers hold; nil in local mode
+	App         string        // the application, named in fetch requests
 	Logger      *slog.Logger  // nil discards
+}
+
+// Fetcher streams one reduce partition of a map output from the worker at
+// addr that holds it.
+type Fetcher interface {
+	Fetch(ctx context.Context, addr string, req FetchRequest) (io.ReadCloser, error)
 }
 
 // TaskSpec is everything an executor needs to run one task attempt.
@@ -34,7 +43,8 @@ type TaskSpec struct {
 	GraphDigest string
 	States      map[int][]byte
 	Task        scheduler.Task
-	Action      rdd.Action // result tasks: what to do with the partition
+	Action      rdd.Action        // result tasks: what to do with the partition
+	Addrs       map[string]string // RPC addresses of the workers holding the task's map outputs
 }
 
 // TaskStatus is how an attempt ended.
@@ -49,13 +59,17 @@ const (
 
 // TaskResult is the outcome of one attempt.
 type TaskResult struct {
-	TaskID    int64
-	Status    TaskStatus
-	Err       string
-	Stack     string // a panic's stack
-	MapStatus *scheduler.MapStatus
-	Result    []byte
-	Metrics   rdd.TaskMetrics
+	TaskID int64
+	Worker string // where it ran
+	// WorkerLost says the attempt was lost with its worker: the driver
+	// withdraws the worker before retrying, so the retry goes elsewhere.
+	WorkerLost bool
+	Status     TaskStatus
+	Err        string
+	Stack      string // a panic's stack
+	MapStatus  *scheduler.MapStatus
+	Result     []byte
+	Metrics    rdd.TaskMetrics
 }
 
 // Executor runs tasks: it rebuilds each lineage from its invocation once,
@@ -67,10 +81,9 @@ type Executor struct {
 	log   *slog.Logger
 	cache *memCache
 
-	mu        sync.Mutex
-	graphs    map[string]*graphEntry
-	order     []string // keys of graphs, oldest first
-	nextGraph int
+	mu     sync.Mutex
+	graphs map[int]*graphEntry // by the driver's graph number
+	order  []int               // graph numbers, oldest first
 }
 
 // maxGraphs bounds the lineages an executor keeps rebuilt; the oldest goes
@@ -96,24 +109,26 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[string]*graphEntry{}}, nil
+	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[int]*graphEntry{}}, nil
 }
 
 func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
-	key := spec.Invocation.Key + "\x00" + string(spec.Invocation.Args)
+	// Keyed by the driver's graph number, not the invocation: the same Func
+	// invoked twice with the same argument is a new lineage (its input
+	// files may have changed) and must be rebuilt.
+	gid := spec.Task.Graph
 	e.mu.Lock()
-	ent := e.graphs[key]
+	ent := e.graphs[gid]
 	if ent == nil {
 		if len(e.order) >= maxGraphs {
 			old := e.order[0]
 			e.order = e.order[1:]
-			e.cache.dropGraph(e.graphs[old].index)
 			delete(e.graphs, old)
+			e.cache.dropGraph(old)
 		}
-		e.nextGraph++
-		ent = &graphEntry{index: e.nextGraph}
-		e.graphs[key] = ent
-		e.order = append(e.order, key)
+		ent = &graphEntry{index: gid}
+		e.graphs[gid] = ent
+		e.order = append(e.order, gid)
 	}
 	e.mu.Unlock()
 	ent.once.Do(func() { ent.g, ent.err = rdd.Rebuild(spec.Invocation) })
@@ -134,22 +149,22 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 // is a failure carrying the panic's stack.
 func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 	t := spec.Task
-	res.TaskID = t.ID
+	res.TaskID, res.Worker = t.ID, e.cfg.Name
 	defer func() {
 		if p := recover(); p != nil {
-			res = TaskResult{TaskID: t.ID, Status: TaskFailed, Err: fmt.Sprintf("panic: %v", p), Stack: string(debug.Stack())}
+			res = TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskFailed, Err: fmt.Sprintf("panic: %v", p), Stack: string(debug.Stack())}
 		}
 	}()
 	g, gi, err := e.graph(spec)
 	if err != nil {
-		return TaskResult{TaskID: t.ID, Status: TaskFailed, Err: err.Error()}
+		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskFailed, Err: err.Error()}
 	}
 	tmp := filepath.Join(e.cfg.Dir, "tmp", fmt.Sprintf("task-%d", t.ID))
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return TaskResult{TaskID: t.ID, Status: TaskLost, Err: err.Error()}
+		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Err: err.Error()}
 	}
 	defer os.RemoveAll(tmp)
-	sio := &shuffleIO{e: e, task: &t}
+	sio := &shuffleIO{e: e, task: &t, spec: spec}
 	tc := &rdd.TaskContext{
 		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
 		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
@@ -188,12 +203,20 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 type shuffleIO struct {
 	e     *Executor
 	task  *scheduler.Task
+	spec  *TaskSpec
 	sizes []int64
 }
 
 // ForgetGraph removes the map outputs of a lineage that the driver (which
 // numbers graphs) no longer holds.
 func (e *Executor) ForgetGraph(graph int) error {
+	e.mu.Lock()
+	if e.graphs[graph] != nil {
+		delete(e.graphs, graph)
+		e.order = slices.DeleteFunc(e.order, func(g int) bool { return g == graph })
+	}
+	e.mu.Unlock()
+	e.cache.dropGraph(graph)
 	files, err := filepath.Glob(filepath.Join(e.cfg.Dir, "shuffle", fmt.Sprintf("g%d_s*", graph)))
 	for _, f := range files {
 		if rerr := os.Remove(f); rerr != nil && err == nil {
@@ -250,7 +273,7 @@ type chainReader struct {
 	part    int
 	maps    []scheduler.MapStatus
 	next    int
-	cur     *shuffle.PartitionReader
+	cur     rdd.BlockReader
 }
 
 func (c *chainReader) Next() ([]byte, error) {
@@ -274,13 +297,35 @@ func (c *chainReader) Next() ([]byte, error) {
 		if err := c.ctx.Err(); err != nil {
 			return nil, err
 		}
-		data, index := MapOutputPaths(c.s.e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
-		r, err := shuffle.OpenPartition(data, index, c.part)
+		r, err := c.open(i)
 		if err != nil {
 			return nil, fmt.Errorf("worker: map output %d of shuffle %d: %w", i, c.shuffle, err)
 		}
 		c.cur = r
 	}
+}
+
+// open reads map output i from local disk when this worker holds it, and
+// from the worker that does otherwise.
+func (c *chainReader) open(i int) (rdd.BlockReader, error) {
+	m, e := c.maps[i], c.s.e
+	if m.Worker == e.cfg.Name || e.cfg.Fetcher == nil {
+		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
+		return shuffle.OpenPartition(data, index, c.part)
+	}
+	addr, ok := c.s.spec.Addrs[m.Worker]
+	if !ok {
+		return nil, fmt.Errorf("worker: no address for worker %s", m.Worker)
+	}
+	rc, err := e.cfg.Fetcher.Fetch(c.ctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
+	if err != nil {
+		return nil, err
+	}
+	var size int64 = -1
+	if c.part < len(m.Sizes) {
+		size = m.Sizes[c.part]
+	}
+	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, m.Worker)), nil
 }
 
 func (c *chainReader) Close() error {

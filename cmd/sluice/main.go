@@ -2,7 +2,8 @@
 //
 //	sluice version    print the version
 //
-// Cluster commands (worker, up, chaos, history) come with cluster mode.
+//	sluice worker     run a worker daemon (see sluice worker --help)
+//	sluice up         start a local cluster of workers on loopback
 package main
 
 import (
@@ -16,6 +17,8 @@ import (
 const usage = `usage: sluice COMMAND
 
 commands:
+  worker     run a worker daemon: --listen, --join, --role core|task, --slots, --dir
+  up         start a local cluster on loopback: --core N --task M [--dir DIR]
   version    print the version of sluice
 `
 
@@ -32,6 +35,10 @@ func run(args []string) int {
 	case "version", "--version", "-v":
 		fmt.Printf("sluice %s %s %s/%s\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
+	case "worker":
+		return runWorker(args[1:])
+	case "up":
+		return runUp(args[1:])
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0

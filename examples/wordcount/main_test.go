@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/worker"
 )
 
 // The test binary doubles as wordcount: run with this variable set, it runs
@@ -20,11 +22,16 @@ import (
 const asMain = "SLUICE_WORDCOUNT_RUN_MAIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" {
+	// A worker starts this binary as an executor, with its own environment.
+	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if sluiceDir != "" {
+		os.RemoveAll(sluiceDir)
+	}
+	os.Exit(code)
 }
 
 type result struct {
@@ -35,7 +42,12 @@ type result struct {
 // run runs wordcount with args, killed by PID if it outlives its deadline.
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runWithin(t, 2*time.Minute, args...)
+}
+
+func runWithin(t *testing.T, limit time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asMain+"=1")

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// runUp is `sluice up`: a local cluster of worker processes on loopback
+// for development. It prints the join address on stdout and stops every
+// worker on SIGINT or SIGTERM.
+func runUp(args []string) int {
+	// Children get SIGTERM when the thread that started them exits (Pdeathsig);
+	// keep it the same thread for the life of the command.
+	runtime.LockOSThread()
+	fs := pflag.NewFlagSet("sluice up", pflag.ContinueOnError)
+	cores := fs.Int("core", 1, "core workers")
+	tasks := fs.Int("task", 2, "task workers")
+	slots := fs.Int("slots", 0, "task slots per worker (default: the machine's cores shared among the workers, at least 1)")
+	dir := fs.String("dir", "", "directory for the workers' files (default: a temporary directory, removed at exit)")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
+		return 2
+	}
+	if *cores < 1 || *tasks < 0 {
+		fmt.Fprintln(os.Stderr, "sluice up: need --core at least 1 and --task at least 0")
+		return 2
+	}
+	if *slots <= 0 {
+		// The workers share one machine: more slots than cores only adds
+		// contention.
+		*slots = max(1, runtime.NumCPU()/(*cores+*tasks))
+	}
+	base := *dir
+	if base == "" {
+		d, err := os.MkdirTemp("", "sluice-up-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		base = d
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var procs []*exec.Cmd
+	defer func() { stopAll(procs) }()
+	join := ""
+	for i := range *cores + *tasks {
+		role := "core"
+		if i >= *cores {
+			role = "task"
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
+			return 1
+		}
+		args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(*slots),
+			"--dir", filepath.Join(base, fmt.Sprintf("%s-%d", role, i))}
+		if join != "" {
+			args = append(args, "--join", join)
+		}
+		cmd := exec.Command(self, args...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice up: starting a worker: %v\n", err)
+			return 1
+		}
+		procs = append(procs, cmd)
+		if err := awaitListening(ctx, addr, 30*time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice up: worker %d at %s: %v\n", i, addr, err)
+			return 1
+		}
+		if join == "" {
+			join = addr
+		}
+	}
+	fmt.Fprintf(os.Stderr, "sluice up: %d core and %d task workers; run drivers with --join %s; Ctrl-C stops them\n", *cores, *tasks, join)
+	fmt.Println(join)
+	<-ctx.Done()
+	return 0
+}
+
+// freeAddr returns a loopback address whose port is free for TCP and UDP
+// now; a worker binds it right after.
+func freeAddr() (string, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return addr, nil
+	}
+	return "", fmt.Errorf("no free port on 127.0.0.1")
+}
+
+// awaitListening polls until addr accepts TCP connections.
+func awaitListening(ctx context.Context, addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening after %v", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stopAll sends SIGTERM to every worker, then SIGKILL to those still
+// running after a grace period, and reaps them all.
+func stopAll(procs []*exec.Cmd) {
+	done := make(chan struct{})
+	for _, p := range procs {
+		p.Process.Signal(syscall.SIGTERM)
+	}
+	go func() {
+		for _, p := range procs {
+			p.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		for _, p := range procs {
+			p.Process.Kill()
+		}
+		<-done
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/internal/version"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// runWorker is `sluice worker`: a daemon that joins the cluster and runs
+// tasks until SIGINT or SIGTERM.
+func runWorker(args []string) int {
+	def := worker.DefaultDaemonConfig()
+	fs := pflag.NewFlagSet("sluice worker", pflag.ContinueOnError)
+	listen := fs.String("listen", def.Listen, "gossip address (TCP and UDP), HOST:PORT")
+	advertise := fs.String("advertise", "", "gossip address other members use, HOST:PORT (for NAT and containers)")
+	join := fs.StringSlice("join", nil, "members to join, HOST:PORT[,HOST:PORT...]; none starts a new cluster")
+	role := fs.String("role", def.Role, "core (runs tasks, keeps data) or task (runs tasks, may vanish)")
+	slots := fs.Int("slots", def.Slots, "task slots (default: cores)")
+	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
+	name := fs.String("name", "", "member name (default: the gossip address)")
+	verbose := fs.BoolP("verbose", "v", false, "log debug events")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg := def
+	cfg.Listen, cfg.Advertise, cfg.Join, cfg.Role, cfg.Slots, cfg.Name = *listen, *advertise, *join, *role, *slots, *name
+	cfg.Dir = *dir
+	if cfg.Dir == "" {
+		_, port, _ := net.SplitHostPort(cfg.Listen)
+		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
+	}
+	cfg.Secret = []byte(os.Getenv(worker.EnvSecret))
+	cfg.Version = version.Version
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	d, err := worker.NewDaemon(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
+		return 1
+	}
+	return 0
+}

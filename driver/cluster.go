@@ -1,0 +1,358 @@
+package driver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/membership"
+	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/units"
+	"github.com/sluicehq/sluice/internal/version"
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/worker"
+)
+
+// cluster runs tasks on the executors of workers found by gossip. The
+// driver joins the cluster as a member with role driver, uploads its own
+// binary to each worker once (by sha256), has each start one executor for
+// this application, and calls RunTask on the executors.
+type cluster struct {
+	s      *Session
+	app    string
+	node   *membership.Node
+	client *rpc.Client
+	sha    string
+	bin    []byte
+	addr   string // the driver's RPC address
+
+	stopServe context.CancelFunc
+	served    chan error
+	ctx       context.Context // cancelled by close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[string]*remote // ready or being set up, by member name
+}
+
+// remote is one worker's executor.
+type remote struct {
+	name   string
+	rpc    string // the worker's address: shuffle fetches
+	exec   string // the executor's address: tasks
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newCluster(s *Session) (*cluster, error) {
+	cfg := s.cfg
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("driver: finding this program's binary: %w", err)
+	}
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		return nil, fmt.Errorf("driver: reading this program's binary: %w", err)
+	}
+	if len(bin) > worker.MaxBinary {
+		return nil, fmt.Errorf("driver: this program's binary %s is %s, over the %s workers accept", self, units.FormatBytes(int64(len(bin))), units.FormatBytes(worker.MaxBinary))
+	}
+	sum := sha256.Sum256(bin)
+	var id [6]byte
+	rand.Read(id[:])
+	c := &cluster{
+		s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
+		client: rpc.NewClient(rpc.ClientConfig{Secret: cfg.Secret, Logger: s.log, MaxBody: worker.MaxBinary}),
+		sha:    hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+
+	host := listenHost(cfg)
+	ln, err := rpc.Listen(net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, err
+	}
+	c.addr = ln.Addr().String()
+	srv := rpc.NewServer(rpc.ServerConfig{Secret: cfg.Secret, Logger: s.log})
+	rpc.Handle(srv, worker.MethodCanCommit, func(ctx context.Context, req *worker.CanCommitRequest) (*worker.CanCommitResponse, error) {
+		if req.App != c.app {
+			return nil, fmt.Errorf("driver: commit request for application %s, not %s", req.App, c.app)
+		}
+		ok, err := committer{s}.CanCommit(ctx, req.Stage, req.Part, req.Attempt)
+		return &worker.CanCommitResponse{OK: ok}, err
+	})
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	c.stopServe, c.served = stopServe, make(chan error, 1)
+	go func() { c.served <- srv.Serve(serveCtx, ln) }()
+
+	mcfg := membership.DefaultConfig()
+	mcfg.Name = "driver-" + c.app
+	mcfg.BindAddr = cfg.Listen
+	if mcfg.BindAddr == "" {
+		mcfg.BindAddr = net.JoinHostPort(host, "0")
+	}
+	mcfg.Secret, mcfg.Logger = cfg.Secret, s.log
+	mcfg.Meta = membership.Meta{Role: worker.RoleDriver, State: worker.StateAlive, RPC: c.addr, Version: version.Version, App: c.app}
+	if c.node, err = membership.Start(mcfg); err != nil {
+		c.close()
+		return nil, err
+	}
+	if err := c.join(); err != nil {
+		c.close()
+		return nil, err
+	}
+	c.wg.Go(c.watch)
+	if err := c.awaitWorkers(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// listenHost picks the driver's address: loopback when the cluster is on
+// loopback, so that a local cluster never talks over a real interface.
+func listenHost(cfg Config) string {
+	if cfg.Listen != "" {
+		h, _, _ := net.SplitHostPort(cfg.Listen)
+		return h
+	}
+	for _, j := range cfg.Join {
+		h, _, err := net.SplitHostPort(j)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
+			return "127.0.0.1"
+		}
+	}
+	return "0.0.0.0"
+}
+
+// join retries until a member answers or --wait passes.
+func (c *cluster) join() error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.Wait)
+	defer cancel()
+	var err error
+	for {
+		if _, err = c.node.Join(ctx, c.s.cfg.Join); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.s.cfg.Join, c.s.cfg.Wait, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// awaitWorkers waits until --min-workers executors are ready.
+func (c *cluster) awaitWorkers() error {
+	deadline := time.NewTimer(c.s.cfg.Wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n := c.ready(); n >= c.s.cfg.MinWorkers {
+			return nil
+		}
+		select {
+		case <-deadline.C:
+			return fmt.Errorf("driver: %d of --min-workers %d workers ready at %v after --wait %v",
+				c.ready(), c.s.cfg.MinWorkers, c.s.cfg.Join, c.s.cfg.Wait)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *cluster) ready() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.workers {
+		if r.exec != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// watch follows membership: workers that appear get an executor, workers
+// that go are withdrawn from the scheduler.
+func (c *cluster) watch() {
+	for _, m := range c.node.Members() {
+		c.added(m)
+	}
+	for {
+		select {
+		case ev := <-c.node.Events():
+			switch ev.Kind {
+			case membership.Joined, membership.Updated:
+				c.added(ev.Member)
+			case membership.Left, membership.Failed:
+				c.gone(ev.Member.Name, "it "+ev.Kind.String())
+			}
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *cluster) added(m membership.Member) {
+	if m.Meta.Role != worker.RoleCore && m.Meta.Role != worker.RoleTask {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.workers[m.Name] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	r := &remote{name: m.Name, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
+	c.workers[m.Name] = r
+	c.wg.Go(func() { c.setup(r, m.Meta.Slots) })
+}
+
+// setup ships the binary if the worker lacks it and starts the executor.
+func (c *cluster) setup(r *remote, slots int) {
+	ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.Wait+time.Minute)
+	defer cancel()
+	addr, err := c.startExecutor(ctx, r)
+	if err != nil {
+		c.s.log.Warn("cannot use worker", "worker", r.name, "err", err)
+		c.gone(r.name, err.Error())
+		return
+	}
+	c.mu.Lock()
+	r.exec = addr
+	c.mu.Unlock()
+	select {
+	case c.s.members <- memberChange{worker: r.name, slots: slots}:
+	case <-c.s.quit:
+	}
+}
+
+func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) {
+	has, err := rpc.Call[worker.HasBinaryRequest, worker.HasBinaryResponse](ctx, c.client, r.rpc, worker.MethodHasBinary, &worker.HasBinaryRequest{SHA256: c.sha})
+	if err != nil {
+		return "", err
+	}
+	if !has.Have {
+		c.s.log.Info("uploading binary", "worker", r.name, "size", units.FormatBytes(int64(len(c.bin))))
+		if _, err := rpc.Call[worker.PutBinaryRequest, worker.Empty](ctx, c.client, r.rpc, worker.MethodPutBinary,
+			&worker.PutBinaryRequest{SHA256: c.sha, Data: c.bin}); err != nil {
+			return "", err
+		}
+	}
+	cfg := c.s.cfg
+	wd, _ := os.Getwd()
+	resp, err := rpc.Call[worker.StartExecutorRequest, worker.StartExecutorResponse](ctx, c.client, r.rpc, worker.MethodStartExecutor,
+		&worker.StartExecutorRequest{
+			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(),
+			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: rdd.RegistryDigest(), WorkDir: wd,
+		})
+	if err != nil {
+		return "", err
+	}
+	return resp.Addr, nil
+}
+
+// gone withdraws a worker: its running calls are cancelled (their tasks
+// are lost) and the scheduler stops offering it tasks.
+func (c *cluster) gone(name, reason string) {
+	c.mu.Lock()
+	r := c.workers[name]
+	delete(c.workers, name)
+	c.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.cancel()
+	if r.exec == "" {
+		return // the scheduler never heard of it
+	}
+	go func() {
+		select {
+		case c.s.members <- memberChange{worker: name, reason: reason}:
+		case <-c.s.quit:
+		}
+	}()
+}
+
+func (c *cluster) launch(spec *worker.TaskSpec, name string) {
+	c.mu.Lock()
+	r := c.workers[name]
+	addrs := make(map[string]string, len(c.workers))
+	for n, w := range c.workers {
+		addrs[n] = w.rpc
+	}
+	c.mu.Unlock()
+	spec.Addrs = addrs
+	c.wg.Go(func() {
+		var res worker.TaskResult
+		if r == nil || r.exec == "" {
+			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
+		} else {
+			ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.TaskTimeout)
+			out, err := rpc.Call[worker.TaskSpec, worker.TaskResult](ctx, c.client, r.exec, worker.MethodRunTask, spec)
+			cancel()
+			switch {
+			case err == nil:
+				res = *out
+			default:
+				res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, Err: err.Error()}
+				if errors.Is(err, rpc.ErrRefused) || r.ctx.Err() != nil {
+					// A refused connection makes the worker suspect at once.
+					c.gone(name, "its executor refused a connection")
+					res.WorkerLost = true
+				}
+			}
+		}
+		select {
+		case c.s.done <- taskDone{res}:
+		case <-c.s.quit:
+		}
+	})
+}
+
+// forgetGraph leaves a dropped lineage's map outputs on the workers; they
+// go with the application's directory when the driver ends.
+func (c *cluster) forgetGraph(int) {}
+
+// close stops the application on every worker, leaves the cluster and
+// waits for the backend's goroutines.
+func (c *cluster) close() {
+	c.mu.Lock()
+	var addrs []string
+	for _, r := range c.workers {
+		addrs = append(addrs, r.rpc)
+	}
+	c.mu.Unlock()
+	slices.Sort(addrs)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Go(func() {
+			rpc.Call[worker.StopAppRequest, worker.Empty](ctx, c.client, a, worker.MethodStopApp, &worker.StopAppRequest{App: c.app})
+		})
+	}
+	wg.Wait()
+	c.cancel()
+	if c.node != nil {
+		c.node.Leave(ctx)
+		c.node.Shutdown()
+	}
+	c.wg.Wait()
+	c.stopServe()
+	<-c.served
+	c.client.Close()
+}

@@ -1,0 +1,188 @@
+// Package clustertest starts real `sluice worker` processes on loopback
+// for tests: each on a free port, each killed by its PID when the test
+// ends.
+//
+//	bin := clustertest.BuildSluice(t)
+//	c := clustertest.Start(t, bin, clustertest.Options{Core: 1, Task: 2})
+//	// run a driver with --join c.Join
+//	c.Workers[1].Kill()
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BuildSluice builds cmd/sluice into a temporary directory of t and
+// returns the binary's path.
+func BuildSluice(t testing.TB) string {
+	t.Helper()
+	return BuildSluiceInto(t, t.TempDir())
+}
+
+// BuildSluiceInto builds cmd/sluice into dir and returns the binary's path.
+func BuildSluiceInto(t testing.TB, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "sluice")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/sluicehq/sluice/cmd/sluice")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building sluice: %v\n%s", err, b)
+	}
+	return out
+}
+
+// Options says what cluster to start.
+type Options struct {
+	Core, Task int // workers of each role
+	Slots      int // per worker; default 2
+	Env        []string
+}
+
+// Cluster is a set of running worker processes.
+type Cluster struct {
+	Join    string // the first worker's gossip address
+	Workers []*Worker
+}
+
+// Worker is one `sluice worker` process.
+type Worker struct {
+	Role string
+	Addr string
+	Dir  string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+
+	once   sync.Once
+	exited chan struct{}
+}
+
+// Start starts the workers, one after another, each joining the first,
+// and registers cleanups that kill them by PID.
+func Start(t testing.TB, bin string, o Options) *Cluster {
+	t.Helper()
+	if o.Slots == 0 {
+		o.Slots = 2
+	}
+	c := &Cluster{}
+	for i := range o.Core + o.Task {
+		role := "core"
+		if i >= o.Core {
+			role = "task"
+		}
+		addr := FreeAddr(t)
+		w := &Worker{Role: role, Addr: addr, Dir: filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i)), log: &syncBuffer{}, exited: make(chan struct{})}
+		args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(o.Slots), "--dir", w.Dir}
+		if c.Join != "" {
+			args = append(args, "--join", c.Join)
+		}
+		w.cmd = exec.Command(bin, args...)
+		w.cmd.Env = append(os.Environ(), o.Env...)
+		w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+		w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := w.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { w.cmd.Wait(); close(w.exited) }()
+		t.Cleanup(func() {
+			w.Kill()
+			if t.Failed() {
+				t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.log.String())
+			}
+		})
+		if err := awaitListening(addr, 30*time.Second, w.exited); err != nil {
+			t.Fatalf("worker %s: %v\n%s", addr, err, w.log.String())
+		}
+		if c.Join == "" {
+			c.Join = addr
+		}
+		c.Workers = append(c.Workers, w)
+	}
+	return c
+}
+
+// Kill sends SIGKILL to the worker's process (by PID) and waits for it.
+func (w *Worker) Kill() {
+	w.once.Do(func() {
+		w.cmd.Process.Kill()
+		<-w.exited
+	})
+}
+
+// Signal sends sig to the worker's process.
+func (w *Worker) Signal(sig os.Signal) error { return w.cmd.Process.Signal(sig) }
+
+// Exited is closed when the worker's process has ended.
+func (w *Worker) Exited() <-chan struct{} { return w.exited }
+
+// Log returns what the worker printed so far.
+func (w *Worker) Log() string { return w.log.String() }
+
+// FreeAddr returns a 127.0.0.1 address whose port is free for TCP and UDP.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if pc, err := net.ListenPacket("udp", addr); err == nil {
+			pc.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port on 127.0.0.1")
+	return ""
+}
+
+func awaitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening after %v", limit)
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before listening")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 {
+		return len(p), nil // keep the first MiB: enough to debug, bounded
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

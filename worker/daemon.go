@@ -1,0 +1,448 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/membership"
+	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/shuffle"
+)
+
+// The roles of cluster members.
+const (
+	RoleCore   = "core"   // runs tasks and keeps data that must survive
+	RoleTask   = "task"   // runs tasks only; may vanish at any moment
+	RoleDriver = "driver" // a driver program: never given tasks
+)
+
+// MaxBinary is the largest driver binary a worker accepts.
+const MaxBinary = 512 << 20
+
+// The states a worker gossips.
+const (
+	StateAlive    = "alive"
+	StateDraining = "draining"
+)
+
+// DaemonConfig configures a worker daemon.
+type DaemonConfig struct {
+	Name         string        // unique member name; default: host:port of Listen
+	Listen       string        // gossip address, TCP and UDP
+	Advertise    string        // gossip address others use; empty: Listen
+	Join         []string      // members to join; empty: start a new cluster
+	Role         string        // RoleCore or RoleTask
+	Slots        int           // task slots
+	Dir          string        // shuffle files, cached binaries, executor scratch space
+	Secret       []byte        // the cluster secret
+	Version      string        // gossiped so drivers can tell versions apart
+	StartTimeout time.Duration // how long an executor may take to start serving
+	JoinTimeout  time.Duration // how long to keep trying Join
+	Logger       *slog.Logger  // nil discards
+}
+
+// DefaultDaemonConfig returns the defaults of `sluice worker`.
+func DefaultDaemonConfig() DaemonConfig {
+	return DaemonConfig{
+		Listen:       "127.0.0.1:7946",
+		Role:         RoleTask,         // the safe assumption: may vanish
+		Slots:        runtime.NumCPU(), // one per core
+		StartTimeout: 30 * time.Second, // a large binary on a slow disk still starts well within this
+		JoinTimeout:  30 * time.Second, // covers seeds that start a little after this worker
+	}
+}
+
+func (c *DaemonConfig) validate() error {
+	switch {
+	case c.Role != RoleCore && c.Role != RoleTask:
+		return fmt.Errorf("--role must be core or task, not %q", c.Role)
+	case c.Slots < 1:
+		return fmt.Errorf("--slots must be at least 1, not %d", c.Slots)
+	case c.Dir == "":
+		return errors.New("--dir is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: %v", c.Listen, err)
+	}
+	return nil
+}
+
+// Daemon is a worker: a cluster member that starts one executor per
+// application, stores map outputs and serves them to reducers.
+type Daemon struct {
+	cfg  DaemonConfig
+	log  *slog.Logger
+	node *membership.Node
+	addr string // the RPC address
+
+	mu   sync.Mutex
+	apps map[string]*app
+	wg   sync.WaitGroup
+}
+
+type app struct {
+	id    string
+	dir   string
+	addr  string
+	cmd   *exec.Cmd
+	ready chan struct{} // closed once addr or err is set
+	err   error
+	done  chan struct{} // closed when the process has exited
+}
+
+// validApp keeps application ids usable as directory names.
+var validApp = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// NewDaemon checks cfg and prepares a daemon; Run starts it.
+func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"bin", "apps"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("--dir: %w", err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Daemon{cfg: cfg, log: log, apps: map[string]*app{}}, nil
+}
+
+// Run joins the cluster and serves until ctx is done, then stops its
+// executors, leaves the cluster and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	host, _, _ := net.SplitHostPort(d.cfg.Listen)
+	ln, err := rpc.Listen(net.JoinHostPort(host, "0"))
+	if err != nil {
+		return err
+	}
+	d.addr = ln.Addr().String()
+	if d.cfg.Advertise != "" {
+		ahost, _, _ := net.SplitHostPort(d.cfg.Advertise)
+		_, port, _ := net.SplitHostPort(d.addr)
+		d.addr = net.JoinHostPort(ahost, port)
+	}
+	// Room for a driver's binary in one PutBinary call.
+	srv := rpc.NewServer(rpc.ServerConfig{Secret: d.cfg.Secret, Logger: d.log, MaxBody: MaxBinary})
+	d.register(srv)
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	defer func() {
+		stopServe()
+		<-served
+	}()
+
+	mcfg := membership.DefaultConfig()
+	mcfg.Name = d.cfg.Name
+	if mcfg.Name == "" {
+		mcfg.Name = d.cfg.Listen
+		if d.cfg.Advertise != "" {
+			mcfg.Name = d.cfg.Advertise
+		}
+	}
+	mcfg.BindAddr, mcfg.AdvertiseAddr, mcfg.Secret, mcfg.Logger = d.cfg.Listen, d.cfg.Advertise, d.cfg.Secret, d.log
+	mcfg.Meta = membership.Meta{Role: d.cfg.Role, State: StateAlive, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version}
+	d.node, err = membership.Start(mcfg)
+	if err != nil {
+		return err
+	}
+	defer d.node.Shutdown()
+	if len(d.cfg.Join) > 0 {
+		if err := d.join(ctx); err != nil {
+			return err
+		}
+	}
+	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
+
+	for {
+		select {
+		case ev := <-d.node.Events():
+			// An application ends with its driver.
+			if ev.Member.Meta.Role == RoleDriver && (ev.Kind == membership.Left || ev.Kind == membership.Failed) {
+				d.stopApp(ev.Member.Meta.App)
+			}
+		case <-ctx.Done():
+			d.stopAll()
+			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.node.Leave(lctx)
+			cancel()
+			d.wg.Wait()
+			return nil
+		}
+	}
+}
+
+// join retries until a member answers or JoinTimeout passes: seeds may
+// start a moment after this worker.
+func (d *Daemon) join(ctx context.Context) error {
+	jctx, cancel := context.WithTimeout(ctx, d.cfg.JoinTimeout)
+	defer cancel()
+	for {
+		_, err := d.node.Join(jctx, d.cfg.Join)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-jctx.Done():
+			return fmt.Errorf("worker: cannot join %v within %v: %w", d.cfg.Join, d.cfg.JoinTimeout, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Addr returns the daemon's RPC address once Run has started serving.
+func (d *Daemon) Addr() string { return d.addr }
+
+func (d *Daemon) register(srv *rpc.Server) {
+	rpc.Handle(srv, MethodHasBinary, func(ctx context.Context, req *HasBinaryRequest) (*HasBinaryResponse, error) {
+		_, err := os.Stat(d.binPath(req.SHA256))
+		return &HasBinaryResponse{Have: err == nil}, nil
+	})
+	rpc.Handle(srv, MethodPutBinary, func(ctx context.Context, req *PutBinaryRequest) (*Empty, error) {
+		return &Empty{}, d.putBinary(req)
+	})
+	rpc.Handle(srv, MethodStartExecutor, func(ctx context.Context, req *StartExecutorRequest) (*StartExecutorResponse, error) {
+		addr, err := d.startApp(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return &StartExecutorResponse{Addr: addr, Slots: d.cfg.Slots}, nil
+	})
+	rpc.Handle(srv, MethodStopApp, func(ctx context.Context, req *StopAppRequest) (*Empty, error) {
+		d.stopApp(req.App)
+		return &Empty{}, nil
+	})
+	rpc.HandleStream(srv, MethodFetch, d.fetch)
+}
+
+func (d *Daemon) binPath(sha string) string {
+	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return filepath.Join(d.cfg.Dir, "bin", "invalid")
+	}
+	return filepath.Join(d.cfg.Dir, "bin", sha)
+}
+
+// putBinary stores a driver's binary under its sha256, checked, written
+// to a temporary file and renamed so a partial upload never looks cached.
+func (d *Daemon) putBinary(req *PutBinaryRequest) error {
+	sum := sha256.Sum256(req.Data)
+	if hex.EncodeToString(sum[:]) != req.SHA256 {
+		return fmt.Errorf("worker: uploaded binary does not match its sha256 %s", req.SHA256)
+	}
+	path := d.binPath(req.SHA256)
+	f, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(req.Data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o755)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// startApp starts the executor of an application, once, and returns its
+// address.
+func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (string, error) {
+	if !validApp.MatchString(req.App) {
+		return "", fmt.Errorf("worker: bad application id %q", req.App)
+	}
+	bin := d.binPath(req.SHA256)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("worker: no binary %s: upload it first", req.SHA256)
+	}
+	d.mu.Lock()
+	a := d.apps[req.App]
+	if a == nil {
+		a = &app{id: req.App, dir: filepath.Join(d.cfg.Dir, "apps", req.App), ready: make(chan struct{}), done: make(chan struct{})}
+		d.apps[req.App] = a
+		d.wg.Add(1)
+		go d.runExecutor(a, bin, req)
+	}
+	d.mu.Unlock()
+	select {
+	case <-a.ready:
+		return a.addr, a.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// runExecutor starts and waits for an executor process. It keeps its OS
+// thread locked: Pdeathsig fires when the thread that started the child
+// exits, and the child must die with the worker, not with a thread.
+func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
+	defer d.wg.Done()
+	runtime.LockOSThread()
+	defer close(a.done)
+	fail := func(err error) {
+		a.err = err
+		close(a.ready)
+		d.mu.Lock()
+		delete(d.apps, a.id)
+		d.mu.Unlock()
+	}
+	if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		fail(err)
+		return
+	}
+	host, _, _ := net.SplitHostPort(d.addr)
+	cmd := exec.Command(bin)
+	cmd.Dir = a.dir
+	if st, err := os.Stat(req.WorkDir); err == nil && st.IsDir() && filepath.IsAbs(req.WorkDir) {
+		cmd.Dir = req.WorkDir
+	}
+	cmd.Env = append(os.Environ(),
+		EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
+		envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
+		envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
+		envRegistryDigest+"="+req.RegistryDigest, EnvSecret+"="+string(d.cfg.Secret))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		fail(fmt.Errorf("worker: starting executor: %w", err))
+		return
+	}
+	d.mu.Lock()
+	a.cmd = cmd
+	d.mu.Unlock()
+	d.log.Info("executor started", "app", a.id, "pid", cmd.Process.Pid)
+
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		first := true
+		for sc.Scan() {
+			if first {
+				lines <- sc.Text()
+				first = false
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "executor %s: %s\n", a.id, sc.Text())
+		}
+		if first {
+			close(lines)
+		}
+		io.Copy(io.Discard, out)
+	}()
+	timer := time.NewTimer(d.cfg.StartTimeout)
+	select {
+	case line, ok := <-lines:
+		timer.Stop()
+		if addr, found := strings.CutPrefix(line, listeningPrefix); ok && found {
+			a.addr = addr
+			close(a.ready)
+		} else {
+			cmd.Process.Kill()
+			fail(fmt.Errorf("worker: executor for %s exited before serving (see the worker's log)", a.id))
+		}
+	case <-timer.C:
+		cmd.Process.Kill()
+		fail(fmt.Errorf("worker: executor for %s did not start within %v", a.id, d.cfg.StartTimeout))
+	}
+	err = cmd.Wait()
+	d.log.Info("executor exited", "app", a.id, "err", err)
+	d.mu.Lock()
+	if d.apps[a.id] == a {
+		delete(d.apps, a.id)
+	}
+	d.mu.Unlock()
+}
+
+// stopApp stops an application's executor and removes its files.
+func (d *Daemon) stopApp(id string) {
+	d.mu.Lock()
+	a := d.apps[id]
+	delete(d.apps, id)
+	d.mu.Unlock()
+	if a == nil {
+		return
+	}
+	d.stop(a)
+	os.RemoveAll(a.dir)
+}
+
+func (d *Daemon) stop(a *app) {
+	<-a.ready
+	d.mu.Lock()
+	cmd := a.cmd
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-a.done
+	}
+}
+
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	ids := make([]string, 0, len(d.apps))
+	for id := range d.apps {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	for _, id := range ids {
+		d.stopApp(id)
+	}
+}
+
+// fetch streams one reduce partition of a map output this worker holds.
+func (d *Daemon) fetch(ctx context.Context, req *FetchRequest, w io.Writer) error {
+	if !validApp.MatchString(req.App) {
+		return fmt.Errorf("worker: bad application id %q", req.App)
+	}
+	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
+	offsets, err := shuffle.ReadIndex(index)
+	if err != nil {
+		return err
+	}
+	if req.Part < 0 || req.Part+1 >= len(offsets) {
+		return fmt.Errorf("worker: partition %d out of range", req.Part)
+	}
+	f, err := os.Open(data)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, io.NewSectionReader(f, offsets[req.Part], offsets[req.Part+1]-offsets[req.Part]))
+	return err
+}

@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/rdd"
+)
+
+// The environment a worker gives an executor process. EnvExecutor puts a
+// driver binary into executor mode (see IsExecutor).
+const (
+	EnvExecutor       = "SLUICE_EXECUTOR"
+	envApp            = "SLUICE_APP"
+	envDir            = "SLUICE_DIR"
+	envDriver         = "SLUICE_DRIVER"
+	envWorker         = "SLUICE_WORKER_NAME"
+	envHost           = "SLUICE_HOST"
+	envCodec          = "SLUICE_CODEC"
+	envTaskMemory     = "SLUICE_TASK_MEMORY"
+	envCacheMemory    = "SLUICE_CACHE_MEMORY"
+	envRegistryDigest = "SLUICE_REGISTRY_DIGEST"
+	// EnvSecret holds the cluster secret for every Sluice process.
+	EnvSecret = "SLUICE_SECRET"
+)
+
+// listeningPrefix starts the line an executor prints on stdout once it
+// serves, followed by its address.
+const listeningPrefix = "SLUICE_EXECUTOR_LISTENING "
+
+// IsExecutor reports whether a worker started this process as an executor.
+func IsExecutor() bool { return os.Getenv(EnvExecutor) == "1" }
+
+// RunExecutor serves tasks until the worker stops this process, and returns
+// the exit status. driver.Main calls it when IsExecutor.
+func RunExecutor() int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("app", os.Getenv(envApp))
+	if err := runExecutor(log); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice executor: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runExecutor(log *slog.Logger) error {
+	if want, have := os.Getenv(envRegistryDigest), rdd.RegistryDigest(); want != have {
+		return fmt.Errorf("the Func registry of this binary (%s) differs from the driver's (%s): run the same binary", have, want)
+	}
+	codec, err := block.ParseCodec(os.Getenv(envCodec))
+	if err != nil {
+		return err
+	}
+	taskMem, _ := strconv.ParseInt(os.Getenv(envTaskMemory), 10, 64)
+	cacheMem, _ := strconv.ParseInt(os.Getenv(envCacheMemory), 10, 64)
+	secret := []byte(os.Getenv(EnvSecret))
+	app, driver := os.Getenv(envApp), os.Getenv(envDriver)
+
+	client := rpc.NewClient(rpc.ClientConfig{Secret: secret, Logger: log})
+	defer client.Close()
+	ex, err := NewExecutor(ExecutorConfig{
+		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
+		TaskMemory: taskMem, CacheMemory: cacheMem,
+		Committer: driverCommitter{client: client, driver: driver, app: app},
+		Fetcher:   rpcFetcher{client}, App: app, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret, Logger: log})
+	rpc.Handle(srv, MethodRunTask, func(ctx context.Context, spec *TaskSpec) (*TaskResult, error) {
+		res := ex.Run(ctx, spec)
+		return &res, nil
+	})
+	ln, err := rpc.Listen(os.Getenv(envHost) + ":0")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Printf("%s%s\n", listeningPrefix, ln.Addr())
+	return srv.Serve(ctx, ln)
+}
+
+// driverCommitter asks the driver over RPC whether an attempt may commit.
+type driverCommitter struct {
+	client      *rpc.Client
+	driver, app string
+}
+
+func (c driverCommitter) CanCommit(ctx context.Context, stage, part, attempt int) (bool, error) {
+	resp, err := rpc.Call[CanCommitRequest, CanCommitResponse](ctx, c.client, c.driver, MethodCanCommit,
+		&CanCommitRequest{App: c.app, Stage: stage, Part: part, Attempt: attempt})
+	if err != nil {
+		return false, err
+	}
+	return resp.OK, nil
+}
+
+// rpcFetcher streams map outputs from the workers that hold them.
+type rpcFetcher struct{ client *rpc.Client }
+
+func (f rpcFetcher) Fetch(ctx context.Context, addr string, req FetchRequest) (io.ReadCloser, error) {
+	return f.client.Stream(ctx, addr, MethodFetch, &req)
+}

@@ -1,0 +1,70 @@
+package worker
+
+// The RPC methods of the cluster. Workers serve the first five, executors
+// RunTask, and drivers CanCommit.
+const (
+	MethodHasBinary     = "HasBinary"
+	MethodPutBinary     = "PutBinary"
+	MethodStartExecutor = "StartExecutor"
+	MethodStopApp       = "StopApp"
+	MethodFetch         = "FetchShuffle"
+	MethodRunTask       = "RunTask"
+	MethodCanCommit     = "CanCommit"
+)
+
+// HasBinaryRequest asks whether a worker caches a binary.
+type HasBinaryRequest struct{ SHA256 string }
+
+// HasBinaryResponse answers HasBinaryRequest.
+type HasBinaryResponse struct{ Have bool }
+
+// PutBinaryRequest uploads a driver's binary, named by its sha256.
+type PutBinaryRequest struct {
+	SHA256 string
+	Data   []byte
+}
+
+// Empty is the response of calls that return nothing.
+type Empty struct{}
+
+// StartExecutorRequest asks a worker to start an application's executor:
+// the driver's binary, run in executor mode.
+type StartExecutorRequest struct {
+	App            string
+	SHA256         string
+	Driver         string // the driver's RPC address, for commit requests
+	Codec          string
+	TaskMemory     int64
+	CacheMemory    int64
+	RegistryDigest string // the driver's rdd.RegistryDigest, checked by the executor
+	// WorkDir is the driver's working directory. The executor runs there
+	// when the worker has it (same machine or a shared file system), so
+	// relative input paths mean what they mean to the driver.
+	WorkDir string
+}
+
+// StartExecutorResponse gives the executor's RPC address.
+type StartExecutorResponse struct {
+	Addr  string
+	Slots int
+}
+
+// StopAppRequest ends an application on a worker: its executor stops and
+// its files go.
+type StopAppRequest struct{ App string }
+
+// FetchRequest asks for one reduce partition of one map output; the
+// response streams its blocks.
+type FetchRequest struct {
+	App                       string
+	Graph, Shuffle, Map, Part int
+}
+
+// CanCommitRequest asks the driver whether an attempt may commit.
+type CanCommitRequest struct {
+	App                  string
+	Stage, Part, Attempt int
+}
+
+// CanCommitResponse answers CanCommitRequest.
+type CanCommitResponse struct{ OK bool }
