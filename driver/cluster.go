@@ -42,6 +42,7 @@ type cluster struct {
 
 	mu      sync.Mutex
 	workers map[string]*remote // ready or being set up, by member name
+	lastErr error              // why the last worker could not be used
 }
 
 // remote is one worker's executor.
@@ -166,8 +167,15 @@ func (c *cluster) awaitWorkers() error {
 		}
 		select {
 		case <-deadline.C:
-			return fmt.Errorf("driver: %d of --min-workers %d workers ready at %v after --wait %v",
+			c.mu.Lock()
+			last := c.lastErr
+			c.mu.Unlock()
+			err := fmt.Errorf("driver: %d of --min-workers %d workers ready at %v after --wait %v",
 				c.ready(), c.s.cfg.MinWorkers, c.s.cfg.Join, c.s.cfg.Wait)
+			if last != nil {
+				err = fmt.Errorf("%w; last failure: %w", err, last)
+			}
+			return err
 		case <-tick.C:
 		}
 	}
@@ -228,6 +236,9 @@ func (c *cluster) setup(r *remote, slots int) {
 	addr, err := c.startExecutor(ctx, r)
 	if err != nil {
 		c.s.log.Warn("cannot use worker", "worker", r.name, "err", err)
+		c.mu.Lock()
+		c.lastErr = fmt.Errorf("worker %s: %w", r.name, err)
+		c.mu.Unlock()
 		c.gone(r.name, err.Error())
 		return
 	}

@@ -363,10 +363,15 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	select {
 	case line, ok := <-lines:
 		timer.Stop()
-		if addr, found := strings.CutPrefix(line, listeningPrefix); ok && found {
+		addr, found := strings.CutPrefix(line, listeningPrefix)
+		switch reason, failed := strings.CutPrefix(line, failedPrefix); {
+		case ok && found:
 			a.addr = addr
 			close(a.ready)
-		} else {
+		case ok && failed:
+			cmd.Process.Kill()
+			fail(fmt.Errorf("worker: executor for %s refused to start: %s", a.id, reason))
+		default:
 			cmd.Process.Kill()
 			fail(fmt.Errorf("worker: executor for %s exited before serving (see the worker's log)", a.id))
 		}

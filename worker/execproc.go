@@ -36,6 +36,9 @@ const (
 // serves, followed by its address.
 const listeningPrefix = "SLUICE_EXECUTOR_LISTENING "
 
+// failedPrefix starts the line an executor prints when it cannot start.
+const failedPrefix = "SLUICE_EXECUTOR_FAILED "
+
 // IsExecutor reports whether a worker started this process as an executor.
 func IsExecutor() bool { return os.Getenv(EnvExecutor) == "1" }
 
@@ -44,6 +47,9 @@ func IsExecutor() bool { return os.Getenv(EnvExecutor) == "1" }
 func RunExecutor() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("app", os.Getenv(envApp))
 	if err := runExecutor(log); err != nil {
+		// The first stdout line is the worker's to read: it relays the
+		// reason to the driver.
+		fmt.Printf("%s%v\n", failedPrefix, err)
 		fmt.Fprintf(os.Stderr, "sluice executor: %v\n", err)
 		return 1
 	}

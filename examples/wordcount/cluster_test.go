@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/rdd"
 )
 
 var (
@@ -160,4 +162,138 @@ func (s *syncLog) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// asGated runs a test driver whose tasks wait for a gate file: a job that
+// stays running until the test lets it end.
+const asGated = "SLUICE_WORDCOUNT_GATED"
+
+type gateArgs struct {
+	Gate  string
+	Tasks int
+}
+
+// gatedF is registered in this test binary, which is also the executors'
+// binary, so executors rebuild it like any lineage.
+var gatedF = rdd.Func(func(a gateArgs) *rdd.RDD[int] {
+	return rdd.Map(rdd.Parallelize(make([]int, a.Tasks), rdd.Partitions(a.Tasks)), func(x int) int {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(a.Gate); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // a task's work: wait for the gate
+		}
+		return x
+	})
+})
+
+func runGated(gate string) {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		_, err := rdd.Count(ctx, s, gatedF.Invoke(gateArgs{Gate: gate, Tasks: 8}))
+		return err
+	})
+}
+
+// startDriver starts this test binary as a driver with env and args.
+func startDriver(t *testing.T, ctx context.Context, env string, args ...string) (*syncLog, chan error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr syncLog
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return &stderr, exited
+}
+
+// awaitLog polls a log until it holds want.
+func awaitLog(t *testing.T, log *syncLog, exited chan error, want string) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(log.String(), want) {
+		select {
+		case err := <-exited:
+			t.Fatalf("driver ended (%v) before logging %q:\n%s", err, want, log.String())
+		case <-deadline:
+			t.Fatalf("driver did not log %q:\n%s", want, log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestClusterWorkerJoinsMidJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1})
+	gate := filepath.Join(t.TempDir(), "gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "1")
+	awaitLog(t, log, exited, "job submitted")
+	late := c.Add(t, "task")
+	awaitLog(t, log, exited, `msg="worker ready" worker=`+late.Addr)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("driver: %v\n%s", err, log.String())
+	}
+	m := tasksByWorker.FindStringSubmatch(log.String())
+	if m == nil || !strings.Contains(m[1], late.Addr+":") {
+		t.Fatalf("the worker that joined mid-job ran no task: %v\n%s", m, log.String())
+	}
+}
+
+// Executors die with their worker, and an application's files go when it
+// ends.
+func TestClusterExecutorsAndFilesLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
+	dir := t.TempDir()
+	paths := writeCorpus(t, dir, 2, 20000, 3)
+	r := runWithin(t, 3*time.Minute, append([]string{"--join", c.Join, "--min-workers", "2", "--output", filepath.Join(dir, "out")}, paths...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, w := range c.Workers {
+		pollUntil(t, "the application's files removed on "+w.Addr, func() bool {
+			ents, err := os.ReadDir(filepath.Join(w.Dir, "apps"))
+			return err == nil && len(ents) == 0
+		})
+	}
+
+	// A job that stays running, then SIGKILL to a worker: its executor
+	// must not outlive it.
+	gate := filepath.Join(t.TempDir(), "gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "2")
+	awaitLog(t, log, exited, "job submitted")
+	victim := c.Workers[1]
+	var pids []int
+	pollUntil(t, "an executor on "+victim.Addr, func() bool { pids = victim.ExecutorPIDs(); return len(pids) == 2 })
+	victim.Kill()
+	pollUntil(t, "the executor to die with its worker", func() bool { return syscall.Kill(pids[1], 0) != nil })
+	os.WriteFile(gate, nil, 0o644)
+	if err := <-exited; err != nil {
+		t.Fatalf("driver after losing a worker: %v\n%s", err, log.String())
+	}
+}
+
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	if gate := os.Getenv(asGated); gate != "" {
+		runGated(gate)
+		return
+	}
 	code := m.Run()
 	if sluiceDir != "" {
 		os.RemoveAll(sluiceDir)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -54,6 +55,8 @@ type Options struct {
 type Cluster struct {
 	Join    string // the first worker's gossip address
 	Workers []*Worker
+	bin     string
+	opts    Options
 }
 
 // Worker is one `sluice worker` process.
@@ -75,41 +78,49 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 	if o.Slots == 0 {
 		o.Slots = 2
 	}
-	c := &Cluster{}
+	c := &Cluster{bin: bin, opts: o}
 	for i := range o.Core + o.Task {
 		role := "core"
 		if i >= o.Core {
 			role = "task"
 		}
-		addr := FreeAddr(t)
-		w := &Worker{Role: role, Addr: addr, Dir: filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i)), log: &syncBuffer{}, exited: make(chan struct{})}
-		args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(o.Slots), "--dir", w.Dir}
-		if c.Join != "" {
-			args = append(args, "--join", c.Join)
-		}
-		w.cmd = exec.Command(bin, args...)
-		w.cmd.Env = append(os.Environ(), o.Env...)
-		w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
-		w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := w.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { w.cmd.Wait(); close(w.exited) }()
-		t.Cleanup(func() {
-			w.Kill()
-			if t.Failed() {
-				t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.log.String())
-			}
-		})
-		if err := awaitListening(addr, 30*time.Second, w.exited); err != nil {
-			t.Fatalf("worker %s: %v\n%s", addr, err, w.log.String())
-		}
-		if c.Join == "" {
-			c.Join = addr
-		}
-		c.Workers = append(c.Workers, w)
+		c.Add(t, role)
 	}
 	return c
+}
+
+// Add starts one more worker with role, joining the cluster.
+func (c *Cluster) Add(t testing.TB, role string) *Worker {
+	t.Helper()
+	i := len(c.Workers)
+	addr := FreeAddr(t)
+	w := &Worker{Role: role, Addr: addr, Dir: filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i)), log: &syncBuffer{}, exited: make(chan struct{})}
+	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(c.opts.Slots), "--dir", w.Dir}
+	if c.Join != "" {
+		args = append(args, "--join", c.Join)
+	}
+	w.cmd = exec.Command(c.bin, args...)
+	w.cmd.Env = append(os.Environ(), c.opts.Env...)
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.cmd.Wait(); close(w.exited) }()
+	t.Cleanup(func() {
+		w.Kill()
+		if t.Failed() {
+			t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.log.String())
+		}
+	})
+	if err := awaitListening(addr, 30*time.Second, w.exited); err != nil {
+		t.Fatalf("worker %s: %v\n%s", addr, err, w.log.String())
+	}
+	if c.Join == "" {
+		c.Join = addr
+	}
+	c.Workers = append(c.Workers, w)
+	return w
 }
 
 // Kill sends SIGKILL to the worker's process (by PID) and waits for it.
@@ -125,6 +136,20 @@ func (w *Worker) Signal(sig os.Signal) error { return w.cmd.Process.Signal(sig) 
 
 // Exited is closed when the worker's process has ended.
 func (w *Worker) Exited() <-chan struct{} { return w.exited }
+
+// ExecutorPIDs returns the PIDs of the executors the worker started, from
+// its log.
+func (w *Worker) ExecutorPIDs() []int {
+	var pids []int
+	for _, m := range executorPID.FindAllStringSubmatch(w.Log(), -1) {
+		if pid, err := strconv.Atoi(m[1]); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+var executorPID = regexp.MustCompile(`msg="executor started".* pid=(\d+)`)
 
 // Log returns what the worker printed so far.
 func (w *Worker) Log() string { return w.log.String() }

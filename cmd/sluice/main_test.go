@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/membership"
+)
+
+// The test binary doubles as sluice: with this variable set it runs main,
+// and so do the worker processes that `sluice up` starts from it.
+const asMain = "SLUICE_CMD_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMain) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestVersion(t *testing.T) {
+	out, err := sluice(t, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "sluice 0.") {
+		t.Fatalf("sluice version: %q, %v", out, err)
+	}
+}
+
+func sluice(t *testing.T, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+func TestUpStartsAndStopsACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	up := sluice(t, "up", "--core", "1", "--task", "1", "--dir", t.TempDir())
+	stdout, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	t.Cleanup(func() { up.Process.Kill() })
+
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var join string
+	select {
+	case join = <-lines:
+	case err := <-exited:
+		t.Fatalf("sluice up exited: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("sluice up printed no join address")
+	}
+	if _, _, err := net.SplitHostPort(join); err != nil || !strings.HasPrefix(join, "127.0.0.1:") {
+		t.Fatalf("join address %q", join)
+	}
+
+	// A member joining at that address sees both workers.
+	cfg := membership.DefaultConfig()
+	cfg.BindAddr = "127.0.0.1:0"
+	cfg.Meta = membership.Meta{Role: "driver", State: "alive"}
+	node, err := membership.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := node.Join(ctx, []string{join}); err != nil {
+		t.Fatal(err)
+	}
+	var workers []membership.Member
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		workers = workers[:0]
+		for _, m := range node.Members() {
+			if m.Meta.Role == "core" || m.Meta.Role == "task" {
+				workers = append(workers, m)
+			}
+		}
+		if len(workers) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(workers) != 2 {
+		t.Fatalf("members %v, want a core and a task worker", node.Members())
+	}
+
+	up.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("sluice up after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("sluice up did not stop on SIGTERM")
+	}
+	for _, w := range workers {
+		if c, err := net.DialTimeout("tcp", w.Addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("worker %s still listening after sluice up stopped", w.Addr)
+		}
+	}
+}
