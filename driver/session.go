@@ -412,6 +412,9 @@ func (s *Session) event(r worker.TaskResult) scheduler.Event {
 	switch r.Status {
 	case worker.TaskSucceeded:
 		return scheduler.TaskSucceeded{TaskID: r.TaskID, MapStatus: r.MapStatus, Result: r.Result}
+	case worker.TaskFetchFailed:
+		s.log.Warn("fetch failed", "taskid", r.TaskID, "err", r.Err)
+		return scheduler.FetchFailed{TaskID: r.TaskID, Shuffle: r.FetchShuffle, Map: r.FetchMap, Worker: r.FetchWorker, Gen: r.FetchGen, Err: r.Err}
 	case worker.TaskLost:
 		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
 		return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err, Lost: true}

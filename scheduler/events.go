@@ -32,6 +32,21 @@ type TaskFailed struct {
 	Lost   bool
 }
 
+// FetchFailed reports an attempt that could not read a map output: the
+// output is gone or corrupt. The output is unregistered (when the report
+// is not stale) and recomputed; the failure counts against the reading
+// stage, not the task.
+type FetchFailed struct {
+	TaskID  int64
+	Shuffle int
+	Map     int    // the map partition
+	Worker  string // where the task looked for it
+	Gen     int64  // the MapStatus generation the task was given
+	Err     string
+}
+
+func (FetchFailed) isEvent() {}
+
 // WorkerAdded offers a worker's task slots.
 type WorkerAdded struct {
 	Worker string
@@ -137,4 +152,7 @@ type ShuffleInput struct {
 type MapStatus struct {
 	Worker string
 	Sizes  []int64
+	// Gen numbers registrations: a fetch failure that names an older
+	// generation than the registered one is stale and unregisters nothing.
+	Gen int64
 }

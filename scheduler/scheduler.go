@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/sluicehq/sluice/rdd"
 )
@@ -16,17 +17,23 @@ var ErrTaskFailed = errors.New("scheduler: task failed")
 // times.
 var ErrTaskLost = errors.New("scheduler: task lost")
 
+// ErrStageFailed is wrapped by the error of a job whose stage failed too
+// many times in a row (its inputs kept disappearing).
+var ErrStageFailed = errors.New("scheduler: stage failed")
+
 // Config tunes a Scheduler.
 type Config struct {
-	MaxTaskFailures int // attempts of one task that may fail before its job fails (Spark's spark.task.maxFailures)
-	MaxTaskLosses   int // losses of one task before its job fails, so nothing loops forever
+	MaxTaskFailures  int // attempts of one task that may fail before its job fails (Spark's spark.task.maxFailures)
+	MaxTaskLosses    int // losses of one task before its job fails, so nothing loops forever
+	MaxStageFailures int // fetch failures of one stage in a row before its jobs fail
 }
 
 // DefaultConfig returns the production settings.
 func DefaultConfig() Config {
 	return Config{
-		MaxTaskFailures: 4,  // as Spark and Hadoop
-		MaxTaskLosses:   16, // far above what a sane cluster loses, well below forever
+		MaxTaskFailures:  4,  // as Spark and Hadoop
+		MaxTaskLosses:    16, // far above what a sane cluster loses, well below forever
+		MaxStageFailures: 4,  // as Spark's spark.stage.maxConsecutiveAttempts
 	}
 }
 
@@ -46,6 +53,9 @@ type Scheduler struct {
 	workers    map[string]*worker
 	commits    map[commitKey]int // authorised attempt per result partition
 	stagesByID map[int]*stage
+	nextGen    int64
+	lost       []string // workers lost so far, for error messages
+	recomputed int      // map tasks launched for outputs that had been lost
 }
 
 type shuffleKey struct{ graph, shuffle int }
@@ -82,6 +92,9 @@ type stage struct {
 	losses   []int
 	done     []bool // result stages: delivered partitions
 	waiting  bool   // submitted, waiting for parents
+
+	fetchFailures int          // in a row; reset when the stage completes
+	lostOutputs   map[int]bool // map partitions whose output was lost: their relaunch is a recomputation
 }
 
 type attempt struct {
@@ -99,6 +112,9 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.MaxTaskLosses <= 0 {
 		cfg.MaxTaskLosses = def.MaxTaskLosses
+	}
+	if cfg.MaxStageFailures <= 0 {
+		cfg.MaxStageFailures = def.MaxStageFailures
 	}
 	return &Scheduler{
 		cfg:        cfg,
@@ -122,6 +138,8 @@ func (s *Scheduler) Step(ev Event) []Action {
 		out = s.taskSucceeded(ev, out)
 	case TaskFailed:
 		out = s.taskFailed(ev, out)
+	case FetchFailed:
+		out = s.fetchFailed(ev, out)
 	case JobCancelled:
 		if j := s.jobs[ev.Job]; j != nil {
 			s.endJob(j)
@@ -135,7 +153,11 @@ func (s *Scheduler) Step(ev Event) []Action {
 			}
 		}
 	case WorkerRemoved:
+		if _, known := s.workers[ev.Worker]; known && !slices.Contains(s.lost, ev.Worker) {
+			s.lost = append(s.lost, ev.Worker)
+		}
 		delete(s.workers, ev.Worker)
+		out = s.unregisterWorker(ev.Worker, out)
 		var lost []int64
 		for id, a := range s.running {
 			if a.worker == ev.Worker {
@@ -159,6 +181,19 @@ func (s *Scheduler) Step(ev Event) []Action {
 
 // MapStages returns the number of map stages the scheduler keeps.
 func (s *Scheduler) MapStages() int { return len(s.mapStages) }
+
+// Workers returns the number of workers that can take tasks.
+func (s *Scheduler) Workers() int { return len(s.workers) }
+
+// WorkerNames returns the workers that can take tasks, sorted.
+func (s *Scheduler) WorkerNames() []string {
+	names := make([]string, 0, len(s.workers))
+	for n := range s.workers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Running returns the number of attempts running.
 func (s *Scheduler) Running() int { return len(s.running) }
@@ -345,9 +380,17 @@ func (s *Scheduler) launch(out []Action) []Action {
 	}
 	slices.Sort(names)
 	kept := s.queue[:0]
+	var resubmit []*stage
 	for _, a := range s.queue {
 		if len(a.stage.jobs) == 0 {
 			delete(a.stage.pending, a.index)
+			continue
+		}
+		if !s.parentsAvailable(a.stage) {
+			// Its inputs were lost since it was queued: it waits for
+			// them to be recomputed and is queued again then.
+			delete(a.stage.pending, a.index)
+			resubmit = append(resubmit, a.stage)
 			continue
 		}
 		best := ""
@@ -366,10 +409,130 @@ func (s *Scheduler) launch(out []Action) []Action {
 		a.task.Job = firstJob(a.stage)
 		a.task.Inputs = s.inputs(a.stage)
 		s.running[a.task.ID] = a
+		if a.stage.lostOutputs[a.index] {
+			delete(a.stage.lostOutputs, a.index)
+			s.recomputed++
+		}
 		out = append(out, LaunchTask{Task: a.task, Worker: best})
 	}
 	clear(s.queue[len(kept):])
 	s.queue = kept
+	for _, st := range resubmit {
+		if !st.waiting {
+			out = s.submit(st, out)
+		}
+	}
+	return out
+}
+
+// parentsAvailable reports whether every map output st reads exists.
+func (s *Scheduler) parentsAvailable(st *stage) bool {
+	for _, p := range st.parents {
+		if !s.available(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Recomputed returns how many map tasks ran again because the output they
+// had written was lost.
+func (s *Scheduler) Recomputed() int { return s.recomputed }
+
+// unregisterWorker forgets the map outputs a lost worker held. Map stages
+// that an active job needs and that lost outputs are submitted again at
+// once, so recomputation starts before reducers trip over the gap.
+func (s *Scheduler) unregisterWorker(worker string, out []Action) []Action {
+	var hit []*stage
+	for k, outs := range s.outputs {
+		st := s.mapStages[k]
+		for i, m := range outs {
+			if m != nil && m.Worker == worker {
+				outs[i] = nil
+				if st != nil {
+					st.markLost(i)
+				}
+				if st != nil && !slices.Contains(hit, st) {
+					hit = append(hit, st)
+				}
+			}
+		}
+	}
+	slices.SortFunc(hit, func(a, b *stage) int { return a.id - b.id })
+	for _, st := range hit {
+		if len(st.jobs) > 0 && !st.waiting {
+			out = s.submit(st, out)
+		}
+	}
+	return out
+}
+
+func (st *stage) markLost(i int) {
+	if st.lostOutputs == nil {
+		st.lostOutputs = map[int]bool{}
+	}
+	st.lostOutputs[i] = true
+}
+
+// fetchFailed handles a task that could not read a map output: the output
+// is unregistered unless the report is stale, and the task's stage waits
+// for its parent to recompute what is missing. Too many in a row fail the
+// stage's jobs.
+func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
+	a := s.finish(ev.TaskID)
+	if a == nil || s.forgotten(a.stage) {
+		return out
+	}
+	st := a.stage
+	var parent *stage
+	for _, p := range st.parents {
+		if p.shuffle == ev.Shuffle {
+			parent = p
+		}
+	}
+	if parent != nil {
+		outs := s.outputs[shuffleKey{parent.graph, parent.shuffle}]
+		if ev.Map >= 0 && ev.Map < len(outs) {
+			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen {
+				outs[ev.Map] = nil
+				parent.markLost(ev.Map)
+			}
+		}
+	}
+	st.fetchFailures++
+	if st.fetchFailures >= s.cfg.MaxStageFailures {
+		lost := "none"
+		if len(s.lost) > 0 {
+			lost = strings.Join(s.lost, ", ")
+		}
+		err := fmt.Errorf("%w: stage %d (%s) failed %d times in a row: could not read map output %d of shuffle %d from %s: %s; workers lost: %s",
+			ErrStageFailed, st.id, st.name, st.fetchFailures, ev.Map, ev.Shuffle, ev.Worker, ev.Err, lost)
+		return s.failJobs(st, err, out)
+	}
+	// The parent may be recomputing other lost outputs already; queue this
+	// one too. Then the reading stage waits for it.
+	if parent != nil && len(parent.jobs) > 0 && !parent.waiting {
+		out = s.submit(parent, out)
+	}
+	if len(st.jobs) == 0 || st.waiting {
+		return out
+	}
+	return s.submit(st, out)
+}
+
+// failJobs ends every active job that needs st with err.
+func (s *Scheduler) failJobs(st *stage, err error, out []Action) []Action {
+	jids := make([]int, 0, len(st.jobs))
+	for jid := range st.jobs {
+		jids = append(jids, jid)
+	}
+	slices.Sort(jids)
+	for _, jid := range jids {
+		if j := s.jobs[jid]; j != nil {
+			out = append(out, JobFailed{Job: jid, Err: err})
+			s.endJob(j)
+		}
+	}
 	return out
 }
 
@@ -437,13 +600,19 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 	}
 	if st.shuffle != 0 {
 		outs := s.outputs[shuffleKey{st.graph, st.shuffle}]
-		if outs[a.index] == nil && ev.MapStatus != nil {
+		if outs[a.index] == nil && ev.MapStatus != nil && s.workers[ev.MapStatus.Worker] != nil {
 			ms := *ev.MapStatus
+			s.nextGen++
+			ms.Gen = s.nextGen
 			outs[a.index] = &ms
 		}
 		if !s.available(st) {
+			if outs[a.index] == nil && len(st.jobs) > 0 && !st.pending[a.index] {
+				s.enqueue(st, a.index) // its worker is already gone
+			}
 			return out
 		}
+		st.fetchFailures = 0
 		// The stage is complete: start the stages that waited on it.
 		var ready []*stage
 		for _, w := range s.stagesByID {
@@ -461,6 +630,7 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 		return out
 	}
 	st.done[a.index] = true
+	st.fetchFailures = 0
 	j := st.job
 	out = append(out, DeliverResult{Job: j.id, Partition: st.resultParts[a.index], Data: ev.Result})
 	j.left--
@@ -498,18 +668,7 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 		}
 	}
 	if err != nil {
-		jids := make([]int, 0, len(st.jobs))
-		for jid := range st.jobs {
-			jids = append(jids, jid)
-		}
-		slices.Sort(jids)
-		for _, jid := range jids {
-			if j := s.jobs[jid]; j != nil {
-				out = append(out, JobFailed{Job: jid, Err: err})
-				s.endJob(j)
-			}
-		}
-		return out
+		return s.failJobs(st, err, out)
 	}
 	if len(st.jobs) > 0 {
 		s.enqueue(st, a.index)

@@ -52,10 +52,27 @@ type TaskStatus uint8
 
 // The task statuses.
 const (
-	TaskSucceeded TaskStatus = iota + 1
-	TaskFailed               // the user's code failed: counts against the task's attempts
-	TaskLost                 // the infrastructure failed: retried freely
+	TaskSucceeded   TaskStatus = iota + 1
+	TaskFailed                 // the user's code failed: counts against the task's attempts
+	TaskLost                   // the infrastructure failed: retried freely
+	TaskFetchFailed            // a map output could not be read: it is recomputed
 )
+
+// FetchError is a failure to read one map output: missing, unreachable or
+// corrupt. It fails the task as a fetch failure, so the scheduler
+// recomputes that output instead of retrying the reader against it.
+type FetchError struct {
+	Shuffle, Map int
+	Worker       string
+	Gen          int64
+	Err          error
+}
+
+func (e *FetchError) Error() string {
+	return fmt.Sprintf("fetching map output %d of shuffle %d from %s: %v", e.Map, e.Shuffle, e.Worker, e.Err)
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }
 
 // TaskResult is the outcome of one attempt.
 type TaskResult struct {
@@ -70,6 +87,10 @@ type TaskResult struct {
 	MapStatus  *scheduler.MapStatus
 	Result     []byte
 	Metrics    rdd.TaskMetrics
+	// TaskFetchFailed: the map output that could not be read.
+	FetchShuffle, FetchMap int
+	FetchWorker            string
+	FetchGen               int64
 }
 
 // Executor runs tasks: it rebuilds each lineage from its invocation once,
@@ -188,8 +209,13 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 	res.Metrics = tc.Metrics
 	if err != nil {
 		res.Status, res.Err, res.Result, res.MapStatus = TaskFailed, err.Error(), nil, nil
-		if ctx.Err() != nil {
+		var fe *FetchError
+		switch {
+		case ctx.Err() != nil:
 			res.Status = TaskLost
+		case errors.As(err, &fe):
+			res.Status = TaskFetchFailed
+			res.FetchShuffle, res.FetchMap, res.FetchWorker, res.FetchGen = fe.Shuffle, fe.Map, fe.Worker, fe.Gen
 		}
 		return res
 	}
@@ -280,8 +306,11 @@ func (c *chainReader) Next() ([]byte, error) {
 	for {
 		if c.cur != nil {
 			b, err := c.cur.Next()
+			if err != nil && err != io.EOF {
+				return nil, c.fetchError(c.next-1, err)
+			}
 			if err != io.EOF {
-				return b, err
+				return b, nil
 			}
 			c.cur.Close()
 			c.cur = nil
@@ -299,10 +328,18 @@ func (c *chainReader) Next() ([]byte, error) {
 		}
 		r, err := c.open(i)
 		if err != nil {
-			return nil, fmt.Errorf("worker: map output %d of shuffle %d: %w", i, c.shuffle, err)
+			return nil, c.fetchError(i, err)
 		}
 		c.cur = r
 	}
+}
+
+func (c *chainReader) fetchError(i int, err error) error {
+	if c.ctx.Err() != nil {
+		return c.ctx.Err() // the task was cancelled: not the output's fault
+	}
+	m := c.maps[i]
+	return &FetchError{Shuffle: c.shuffle, Map: i, Worker: m.Worker, Gen: m.Gen, Err: err}
 }
 
 // open reads map output i from local disk when this worker holds it, and

@@ -1,0 +1,332 @@
+package scheduler_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluicehq/sluice/scheduler"
+)
+
+// cluster simulates workers for recovery tests: a task reads its inputs
+// from the workers its MapStatus names, and fails to fetch from a dead one;
+// a map task's output lives on the worker that ran it.
+type cluster struct {
+	t        *testing.T
+	s        *scheduler.Scheduler
+	dead     map[string]bool
+	queue    []scheduler.LaunchTask
+	launched []scheduler.LaunchTask
+	results  map[int]map[int]string
+	ended    map[int]error
+	steps    int
+	// before runs before each queued task completes; it may kill workers.
+	before func(c *cluster, l scheduler.LaunchTask)
+	// fail, when set, decides to fail a task's fetch regardless of workers.
+	fail func(l scheduler.LaunchTask) bool
+}
+
+func newCluster(t *testing.T, workers map[string]int) *cluster {
+	c := &cluster{t: t, s: scheduler.New(scheduler.DefaultConfig()), dead: map[string]bool{}, results: map[int]map[int]string{}, ended: map[int]error{}}
+	names := make([]string, 0, len(workers))
+	for w := range workers {
+		names = append(names, w)
+	}
+	slices.Sort(names)
+	for _, w := range names {
+		c.step(scheduler.WorkerAdded{Worker: w, Slots: workers[w]})
+	}
+	return c
+}
+
+func (c *cluster) step(ev scheduler.Event) {
+	for _, a := range c.s.Step(ev) {
+		switch a := a.(type) {
+		case scheduler.LaunchTask:
+			if c.dead[a.Worker] {
+				c.t.Fatalf("task %+v launched on dead worker %s", a.Task, a.Worker)
+			}
+			c.queue = append(c.queue, a)
+			c.launched = append(c.launched, a)
+		case scheduler.DeliverResult:
+			if c.results[a.Job] == nil {
+				c.results[a.Job] = map[int]string{}
+			}
+			if _, dup := c.results[a.Job][a.Partition]; dup {
+				c.t.Fatalf("partition %d of job %d delivered twice", a.Partition, a.Job)
+			}
+			c.results[a.Job][a.Partition] = string(a.Data)
+		case scheduler.JobSucceeded:
+			c.ended[a.Job] = nil
+		case scheduler.JobFailed:
+			c.ended[a.Job] = a.Err
+		}
+	}
+}
+
+func (c *cluster) kill(w string) {
+	c.dead[w] = true
+	c.step(scheduler.WorkerRemoved{Worker: w, Reason: "killed"})
+}
+
+// complete ends one launched task as the simulated cluster would.
+func (c *cluster) complete(l scheduler.LaunchTask) {
+	if c.dead[l.Worker] {
+		return // its worker died: WorkerRemoved already lost it
+	}
+	for _, in := range l.Task.Inputs {
+		for mi, m := range in.Maps {
+			if c.dead[m.Worker] || (c.fail != nil && c.fail(l)) {
+				c.step(scheduler.FetchFailed{TaskID: l.Task.ID, Shuffle: in.Shuffle, Map: mi, Worker: m.Worker, Gen: m.Gen, Err: "connection refused"})
+				return
+			}
+		}
+	}
+	if l.Task.Kind == scheduler.MapTask {
+		c.step(scheduler.TaskSucceeded{TaskID: l.Task.ID, MapStatus: &scheduler.MapStatus{Worker: l.Worker, Sizes: []int64{1, 1, 1, 1}}})
+		return
+	}
+	c.step(scheduler.TaskSucceeded{TaskID: l.Task.ID, Result: []byte(fmt.Sprintf("p%d", l.Task.Partition))})
+}
+
+func (c *cluster) run() {
+	for len(c.queue) > 0 {
+		if c.steps++; c.steps > 10000 {
+			c.t.Fatal("the scheduler keeps launching tasks")
+		}
+		l := c.queue[0]
+		c.queue = c.queue[1:]
+		if c.before != nil {
+			c.before(c, l)
+		}
+		c.complete(l)
+	}
+}
+
+func (c *cluster) succeeded(job int, parts int) {
+	c.t.Helper()
+	if err, ok := c.ended[job]; !ok || err != nil {
+		c.t.Fatalf("job %d ended %v, %v", job, ok, err)
+	}
+	if len(c.results[job]) != parts {
+		c.t.Fatalf("job %d delivered %d partitions, want %d", job, len(c.results[job]), parts)
+	}
+}
+
+// mapsOn counts the map tasks that ran on w.
+func (c *cluster) count(pred func(scheduler.LaunchTask) bool) int {
+	n := 0
+	for _, l := range c.launched {
+		if pred(l) {
+			n++
+		}
+	}
+	return n
+}
+
+var three = map[string]int{"core": 1, "task1": 1, "task2": 1}
+
+func TestLossDuringMapPhase(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	done := 0
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if done++; done == 2 {
+			c.kill("task1")
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	c.succeeded(1, 2)
+}
+
+func TestLossAfterMapsBeforeReducersFetch(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	killed := false
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask && !killed {
+			killed = true
+			c.kill("task2")
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	c.succeeded(1, 2)
+	onTask2 := c.count(func(l scheduler.LaunchTask) bool {
+		return l.Task.Kind == scheduler.MapTask && l.Worker == "task2"
+	})
+	if got := c.s.Recomputed(); got != onTask2 || got == 0 {
+		t.Fatalf("%d map tasks recomputed, want exactly the %d that ran on the lost worker", got, onTask2)
+	}
+	for p := range 3 {
+		if n := c.count(func(l scheduler.LaunchTask) bool { return l.Task.Kind == scheduler.MapTask && l.Task.Partition == p }); n > 2 {
+			t.Fatalf("map partition %d ran %d times", p, n)
+		}
+	}
+}
+
+func TestLossDuringReducePhase(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	results := 0
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask {
+			if results++; results == 2 {
+				c.kill("core")
+			}
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	c.succeeded(1, 2)
+}
+
+func TestSameWorkerLostTwice(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask && !c.dead["task1"] {
+			c.kill("task1")
+			c.kill("task1")
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	c.succeeded(1, 2)
+}
+
+// Losing outputs of two stages at once recomputes through the lineage.
+func TestCascadingLoss(t *testing.T) {
+	nodes, final := nodesOf(t, groupTwiceFunc.Invoke(0))
+	c := newCluster(t, map[string]int{"core": 1, "task1": 2})
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask && !c.dead["task1"] {
+			c.kill("task1")
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0}})
+	c.run()
+	c.succeeded(1, 1)
+}
+
+func TestEveryTaskNodeLostOneCoreLeft(t *testing.T) {
+	nodes, final := nodesOf(t, groupTwiceFunc.Invoke(0))
+	c := newCluster(t, map[string]int{"core": 1, "task1": 1, "task2": 1, "task3": 1})
+	n := 0
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		n++
+		for i, at := range []int{2, 4, 6} {
+			if n == at {
+				c.kill(fmt.Sprint("task", i+1))
+			}
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0}})
+	c.run()
+	c.succeeded(1, 1)
+}
+
+// A fetch failure naming an older registration than the current one is
+// stale: it must not unregister the recomputed output.
+func TestStaleFetchFailureAfterResubmission(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, map[string]int{"w1": 3})
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	for len(c.queue) > 0 && c.queue[0].Task.Kind == scheduler.MapTask {
+		l := c.queue[0]
+		c.queue = c.queue[1:]
+		c.complete(l)
+	}
+	r0, r1 := c.queue[0], c.queue[1]
+	c.queue = c.queue[2:]
+	old := r0.Task.Inputs[0].Maps[0]
+	// r0 reports map 0 unreadable: it is unregistered and recomputed.
+	c.step(scheduler.FetchFailed{TaskID: r0.Task.ID, Shuffle: r0.Task.Inputs[0].Shuffle, Map: 0, Worker: old.Worker, Gen: old.Gen, Err: "checksum"})
+	// r1 was launched with the same, old registration; its failure arrives
+	// after the recomputation and must be ignored.
+	for len(c.queue) > 0 && c.queue[0].Task.Kind == scheduler.MapTask {
+		l := c.queue[0]
+		c.queue = c.queue[1:]
+		c.complete(l)
+	}
+	before := len(c.launched)
+	c.step(scheduler.FetchFailed{TaskID: r1.Task.ID, Shuffle: r1.Task.Inputs[0].Shuffle, Map: 0, Worker: old.Worker, Gen: old.Gen, Err: "late"})
+	for _, l := range c.launched[before:] {
+		if l.Task.Kind == scheduler.MapTask {
+			t.Fatalf("a stale fetch failure recomputed map partition %d", l.Task.Partition)
+		}
+	}
+	c.run()
+	c.succeeded(1, 2)
+}
+
+func TestStageFailsAfterFourFetchFailuresInARow(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	c.kill("task2") // a lost worker the message must name
+	c.fail = func(l scheduler.LaunchTask) bool { return l.Task.Kind == scheduler.ResultTask }
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	err := c.ended[1]
+	if !errors.Is(err, scheduler.ErrStageFailed) {
+		t.Fatalf("job error %v, want ErrStageFailed", err)
+	}
+	for _, want := range []string{"stage", "4 times", "task2", "ReduceByKey"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// A seeded stress test: workers die and join at random moments, fetches
+// fail at random; every job ends, successes deliver each partition exactly
+// once, and failures are the scheduler's own clear errors.
+func TestRandomLossesStress(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 77))
+		nodes, final := nodesOf(t, groupTwiceFunc.Invoke(0))
+		if seed%2 == 0 {
+			nodes, final = nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+		}
+		c := newCluster(t, map[string]int{"core": 1 + rng.IntN(2), "t1": 1 + rng.IntN(2), "t2": 1 + rng.IntN(2)})
+		next := 3
+		c.before = func(c *cluster, l scheduler.LaunchTask) {
+			switch r := rng.IntN(20); {
+			case r == 0:
+				var alive []string
+				for _, w := range []string{"t1", "t2", "t3", "t4", "t5", "t6"} {
+					if !c.dead[w] && c.s.Workers() > 1 && slices.Contains(c.s.WorkerNames(), w) {
+						alive = append(alive, w)
+					}
+				}
+				if len(alive) > 0 {
+					c.kill(alive[rng.IntN(len(alive))])
+				}
+			case r == 1 && next < 7:
+				c.step(scheduler.WorkerAdded{Worker: fmt.Sprint("t", next), Slots: 1})
+				next++
+			}
+		}
+		c.fail = func(scheduler.LaunchTask) bool { return rng.IntN(30) == 0 }
+		parts := []int{0}
+		if seed%2 == 0 {
+			parts = []int{0, 1}
+		}
+		c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: parts})
+		c.run()
+		err, ok := c.ended[1]
+		if !ok {
+			t.Fatalf("seed %d: the job never ended\n%s", seed, c.s.DebugState())
+		}
+		if err == nil && len(c.results[1]) != len(parts) {
+			t.Fatalf("seed %d: %d partitions delivered", seed, len(c.results[1]))
+		}
+		if err != nil && !errors.Is(err, scheduler.ErrStageFailed) && !errors.Is(err, scheduler.ErrTaskLost) {
+			t.Fatalf("seed %d: unexpected error %v", seed, err)
+		}
+	}
+}
