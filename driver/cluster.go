@@ -40,6 +40,8 @@ type cluster struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
+	cancels taskCancels
+
 	mu      sync.Mutex
 	workers map[string]*remote // ready or being set up, by member name
 	lastErr error              // why the last worker could not be used
@@ -313,14 +315,17 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
 		} else {
 			ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.TaskTimeout)
+			c.cancels.add(spec.Task.ID, cancel)
 			out, err := rpc.Call[worker.TaskSpec, worker.TaskResult](ctx, c.client, r.exec, worker.MethodRunTask, spec)
+			c.cancels.done(spec.Task.ID)
+			killed := ctx.Err() != nil && r.ctx.Err() == nil
 			cancel()
 			switch {
 			case err == nil:
 				res = *out
 			default:
 				res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, Err: err.Error()}
-				if errors.Is(err, rpc.ErrRefused) || r.ctx.Err() != nil {
+				if !killed && (errors.Is(err, rpc.ErrRefused) || r.ctx.Err() != nil) {
 					// A refused connection makes the worker suspect at once.
 					c.gone(name, "its executor refused a connection")
 					res.WorkerLost = true
@@ -333,6 +338,8 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 		}
 	})
 }
+
+func (c *cluster) kill(id int64) { c.cancels.kill(id) }
 
 // forgetGraph leaves a dropped lineage's map outputs on the workers; they
 // go with the application's directory when the driver ends.

@@ -30,6 +30,7 @@ type Config struct {
 	Wait        time.Duration // how long to wait for them
 	TaskTimeout time.Duration // the longest one task attempt may run
 	Secret      []byte        // the cluster secret (from $SLUICE_SECRET)
+	Speculation bool          // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
 }
 
 // DefaultConfig returns the settings a driver program starts from.
@@ -75,11 +76,13 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	minWorkers := fs.Int("min-workers", def.MinWorkers, "cluster mode: workers that must be ready before jobs run")
 	wait := fs.Duration("wait", def.Wait, "cluster mode: how long to wait for --min-workers")
 	taskTimeout := fs.Duration("task-timeout", def.TaskTimeout, "cluster mode: the longest one task attempt may run")
+	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
 	return func() (Config, error) {
 		cfg := def
 		cfg.Parallelism = *parallelism
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
+		cfg.Speculation = *speculation
 		cfg.Secret = []byte(os.Getenv("SLUICE_SECRET"))
 		var err error
 		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {

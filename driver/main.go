@@ -71,11 +71,13 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 		return 1
 	}
 	err = run(ctx, s)
-	m := s.Metrics()
-	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes, "tasks_by_worker", m.TasksByWorker)
-	if cerr := s.Close(); err == nil && cerr != nil {
+	cerr := s.Close()
+	if err == nil && cerr != nil {
 		err = cerr
 	}
+	m := s.Metrics()
+	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes,
+		"tasks_recomputed", m.TasksRecomputed, "stages_recomputed", m.StagesRecomputed, "speculated", m.Speculated, "tasks_by_worker", m.TasksByWorker)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		return 1

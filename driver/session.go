@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 	"weak"
 
 	"github.com/sluicehq/sluice/rdd"
@@ -106,6 +107,8 @@ type backend interface {
 	// launch runs spec on the named worker and sends its result to the
 	// session's done channel.
 	launch(spec *worker.TaskSpec, worker string)
+	// kill stops a running attempt; its result still comes, as lost.
+	kill(taskID int64)
 	// forgetGraph removes the map outputs of a dropped lineage.
 	forgetGraph(gid int)
 	// close stops the backend and waits for its goroutines.
@@ -125,11 +128,41 @@ const localWorker = "local"
 
 // local runs tasks on an in-process executor with a fixed number of slots.
 type local struct {
-	s     *Session
-	exec  *worker.Executor
-	tasks chan *worker.TaskSpec
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	s       *Session
+	exec    *worker.Executor
+	tasks   chan *worker.TaskSpec
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	cancels taskCancels
+}
+
+// taskCancels stops running attempts by task id.
+type taskCancels struct {
+	mu sync.Mutex
+	m  map[int64]context.CancelFunc
+}
+
+func (tc *taskCancels) add(id int64, cancel context.CancelFunc) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.m == nil {
+		tc.m = map[int64]context.CancelFunc{}
+	}
+	tc.m[id] = cancel
+}
+
+func (tc *taskCancels) done(id int64) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	delete(tc.m, id)
+}
+
+func (tc *taskCancels) kill(id int64) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if c := tc.m[id]; c != nil {
+		c()
+	}
 }
 
 func newLocal(s *Session) (*local, error) {
@@ -153,6 +186,8 @@ func newLocal(s *Session) (*local, error) {
 // launch never blocks: the scheduler launches no more than the free slots.
 func (l *local) launch(spec *worker.TaskSpec, _ string) { l.tasks <- spec }
 
+func (l *local) kill(id int64) { l.cancels.kill(id) }
+
 func (l *local) forgetGraph(gid int) {
 	if err := l.exec.ForgetGraph(gid); err != nil {
 		l.s.log.Warn("removing shuffle files", "graph", gid, "err", err)
@@ -169,7 +204,11 @@ func (l *local) slot(ctx context.Context) {
 	for {
 		select {
 		case spec := <-l.tasks:
-			res := l.exec.Run(ctx, spec)
+			tctx, cancel := context.WithCancel(ctx)
+			l.cancels.add(spec.Task.ID, cancel)
+			res := l.exec.Run(tctx, spec)
+			l.cancels.done(spec.Task.ID)
+			cancel()
 			select {
 			case l.s.done <- taskDone{res}:
 			case <-l.s.quit:
@@ -307,11 +346,30 @@ func (s *Session) forgetGraph(gid int) {
 
 // loop owns the scheduler: every event goes through here, one at a time.
 func (s *Session) loop() {
-	sched := scheduler.New(scheduler.DefaultConfig())
+	scfg := scheduler.DefaultConfig()
+	scfg.Speculation = s.cfg.Speculation
+	sched := scheduler.New(scfg)
+	// Time enters the scheduler as ticks, for speculation.
+	var ticks <-chan time.Time
+	if s.cfg.Speculation {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		ticks = t.C
+	}
+	start := time.Now()
+	defer func() {
+		s.mu.Lock()
+		s.metrics.TasksRecomputed = int64(sched.Recomputed())
+		s.metrics.StagesRecomputed = int64(sched.StagesRecomputed())
+		s.metrics.Speculated = int64(sched.Speculated())
+		s.mu.Unlock()
+	}()
 	jobs := map[int]*jobRun{}
 	var pendingForget []int // dropped graphs whose tasks still run
 	for {
 		select {
+		case <-ticks:
+			s.apply(sched, jobs, sched.Step(scheduler.Tick{Now: time.Since(start)}))
 		case m := <-s.members:
 			if m.slots > 0 {
 				s.log.Info("worker ready", "worker", m.worker, "slots", m.slots)
@@ -365,6 +423,10 @@ type Metrics struct {
 	Spills        int64            // sorted runs spilled to disk
 	ShuffleBytes  int64            // bytes of map output written (compressed)
 	TasksByWorker map[string]int64 // attempts that succeeded, by the worker that ran them
+	// Filled in when the session closes:
+	TasksRecomputed  int64 // map tasks run again because their output was lost
+	StagesRecomputed int64 // complete map stages that lost outputs
+	Speculated       int64 // speculative copies of stragglers
 }
 
 // Metrics returns the totals so far.
@@ -443,6 +505,8 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 				spec.Action = jr.job.Action
 			}
 			s.backend.launch(spec, a.Worker)
+		case scheduler.KillTask:
+			s.backend.kill(a.TaskID)
 		case scheduler.DeliverResult:
 			if jr := jobs[a.Job]; jr != nil {
 				jr.deliver(a)

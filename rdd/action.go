@@ -122,6 +122,10 @@ func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, d
 		}
 	}
 	if err == nil {
+		// An earlier attempt may have committed and then been lost before it
+		// reported; the driver authorised this one since, so its output
+		// replaces that one (the same bytes, by determinism).
+		os.RemoveAll(taskDir(dir, part))
 		if err = os.Rename(ad, taskDir(dir, part)); err != nil {
 			err = fmt.Errorf("rdd: SaveAsTextFile: committing partition %d: %w", part, err)
 		}

@@ -1,6 +1,10 @@
 package scheduler
 
-import "github.com/sluicehq/sluice/rdd"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/rdd"
+)
 
 // Event is an input to the Scheduler.
 type Event interface{ isEvent() }
@@ -46,6 +50,12 @@ type FetchFailed struct {
 }
 
 func (FetchFailed) isEvent() {}
+
+// Tick tells the scheduler the time: Now since the driver started. Time
+// enters the state machine only this way.
+type Tick struct{ Now time.Duration }
+
+func (Tick) isEvent() {}
 
 // WorkerAdded offers a worker's task slots.
 type WorkerAdded struct {
@@ -102,6 +112,13 @@ type JobFailed struct {
 	Err error
 }
 
+// KillTask stops an attempt whose partition another attempt finished.
+type KillTask struct {
+	TaskID int64
+	Worker string
+}
+
+func (KillTask) isAction()      {}
 func (LaunchTask) isAction()    {}
 func (DeliverResult) isAction() {}
 func (JobSucceeded) isAction()  {}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/scheduler"
 )
@@ -328,5 +329,70 @@ func TestRandomLossesStress(t *testing.T) {
 		if err != nil && !errors.Is(err, scheduler.ErrStageFailed) && !errors.Is(err, scheduler.ErrTaskLost) {
 			t.Fatalf("seed %d: unexpected error %v", seed, err)
 		}
+	}
+}
+
+// A straggler gets a copy on another worker once most of its stage has
+// finished; the first to finish wins, the other is killed, and the result
+// is delivered once.
+func TestSpeculativeCopyOfStraggler(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	cfg := scheduler.DefaultConfig()
+	cfg.Speculation = true
+	s := scheduler.New(cfg)
+	s.Step(scheduler.WorkerAdded{Worker: "a", Slots: 4})
+	s.Step(scheduler.WorkerAdded{Worker: "b", Slots: 4})
+	acts := s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1, 2, 3}})
+	var tasks []scheduler.LaunchTask
+	for _, a := range acts {
+		tasks = append(tasks, a.(scheduler.LaunchTask))
+	}
+	if len(tasks) != 4 {
+		t.Fatalf("%d launched, want 4", len(tasks))
+	}
+	// Three finish at 1s; the fourth straggles.
+	s.Step(scheduler.Tick{Now: time.Second})
+	for _, l := range tasks[:3] {
+		s.Step(scheduler.TaskSucceeded{TaskID: l.Task.ID, Result: []byte("x")})
+	}
+	if acts := s.Step(scheduler.Tick{Now: 2 * time.Second}); len(acts) != 0 {
+		t.Fatalf("speculated before 3x the median: %+v", acts)
+	}
+	acts = s.Step(scheduler.Tick{Now: 4 * time.Second})
+	if len(acts) != 1 {
+		t.Fatalf("after 3x the median: %+v, want one speculative launch", acts)
+	}
+	cp := acts[0].(scheduler.LaunchTask)
+	straggler := tasks[3]
+	if cp.Task.Partition != straggler.Task.Partition || cp.Worker == straggler.Worker || cp.Task.Attempt != 1 {
+		t.Fatalf("copy %+v on %s; straggler %+v on %s", cp.Task, cp.Worker, straggler.Task, straggler.Worker)
+	}
+	if s.Speculated() != 1 {
+		t.Fatalf("Speculated() = %d", s.Speculated())
+	}
+	acts = s.Step(scheduler.TaskSucceeded{TaskID: cp.Task.ID, Result: []byte("copy")})
+	var delivered, killed, done int
+	for _, a := range acts {
+		switch a := a.(type) {
+		case scheduler.DeliverResult:
+			delivered++
+		case scheduler.KillTask:
+			killed++
+			if a.TaskID != straggler.Task.ID {
+				t.Fatalf("killed %d, want the straggler %d", a.TaskID, straggler.Task.ID)
+			}
+		case scheduler.JobSucceeded:
+			done++
+		}
+	}
+	if delivered != 1 || killed != 1 || done != 1 {
+		t.Fatalf("actions %+v", acts)
+	}
+	// The killed straggler reports late: nothing happens.
+	if acts := s.Step(scheduler.TaskFailed{TaskID: straggler.Task.ID, Err: "killed", Lost: true}); len(acts) != 0 {
+		t.Fatalf("the killed straggler's report gave %+v", acts)
+	}
+	if s.Running() != 0 {
+		t.Fatalf("%d still running", s.Running())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice/rdd"
 )
@@ -26,6 +27,11 @@ type Config struct {
 	MaxTaskFailures  int // attempts of one task that may fail before its job fails (Spark's spark.task.maxFailures)
 	MaxTaskLosses    int // losses of one task before its job fails, so nothing loops forever
 	MaxStageFailures int // fetch failures of one stage in a row before its jobs fail
+
+	Speculation           bool          // launch copies of stragglers
+	SpeculationMultiplier float64       // a task is a straggler past this many times the median duration
+	SpeculationQuantile   float64       // the fraction of a stage's tasks that must have finished first
+	SpeculationMinRuntime time.Duration // never speculate on a task younger than this
 }
 
 // DefaultConfig returns the production settings.
@@ -34,6 +40,11 @@ func DefaultConfig() Config {
 		MaxTaskFailures:  4,  // as Spark and Hadoop
 		MaxTaskLosses:    16, // far above what a sane cluster loses, well below forever
 		MaxStageFailures: 4,  // as Spark's spark.stage.maxConsecutiveAttempts
+
+		Speculation:           false,                  // opt-in, as in Spark
+		SpeculationMultiplier: 3,                      // Spark 4's default: conservative, few needless copies
+		SpeculationQuantile:   0.9,                    // Spark 4's default
+		SpeculationMinRuntime: 100 * time.Millisecond, // Spark's spark.speculation.minTaskRuntime
 	}
 }
 
@@ -54,8 +65,12 @@ type Scheduler struct {
 	commits    map[commitKey]int // authorised attempt per result partition
 	stagesByID map[int]*stage
 	nextGen    int64
-	lost       []string // workers lost so far, for error messages
-	recomputed int      // map tasks launched for outputs that had been lost
+	now        time.Duration // from the last Tick
+	speculated int
+	// stagesRecomputed counts complete map stages that lost outputs.
+	stagesRecomputed int
+	lost             []string // workers lost so far, for error messages
+	recomputed       int      // map tasks launched for outputs that had been lost
 }
 
 type shuffleKey struct{ graph, shuffle int }
@@ -86,22 +101,25 @@ type stage struct {
 	parents     []*stage
 	jobs        map[int]bool // active jobs that need this stage
 
-	pending  map[int]bool // task indices queued or running
-	attempts []int        // launches per task index
+	pending  map[int]int // attempts queued or running, by task index
+	attempts []int       // launches per task index
 	failures []int
 	losses   []int
 	done     []bool // result stages: delivered partitions
 	waiting  bool   // submitted, waiting for parents
 
-	fetchFailures int          // in a row; reset when the stage completes
-	lostOutputs   map[int]bool // map partitions whose output was lost: their relaunch is a recomputation
+	durations     []time.Duration // of the attempts that succeeded, for speculation
+	fetchFailures int             // in a row; reset when the stage completes
+	lostOutputs   map[int]bool    // map partitions whose output was lost: their relaunch is a recomputation
 }
 
 type attempt struct {
-	task   Task
-	stage  *stage
-	index  int // task index within the stage
-	worker string
+	task    Task
+	stage   *stage
+	index   int // task index within the stage
+	worker  string
+	avoid   string        // a worker this attempt must not run on
+	started time.Duration // Tick time at launch
 }
 
 // New returns a Scheduler with cfg; zero fields take DefaultConfig values.
@@ -115,6 +133,15 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.MaxStageFailures <= 0 {
 		cfg.MaxStageFailures = def.MaxStageFailures
+	}
+	if cfg.SpeculationMultiplier <= 0 {
+		cfg.SpeculationMultiplier = def.SpeculationMultiplier
+	}
+	if cfg.SpeculationQuantile <= 0 {
+		cfg.SpeculationQuantile = def.SpeculationQuantile
+	}
+	if cfg.SpeculationMinRuntime <= 0 {
+		cfg.SpeculationMinRuntime = def.SpeculationMinRuntime
 	}
 	return &Scheduler{
 		cfg:        cfg,
@@ -140,6 +167,8 @@ func (s *Scheduler) Step(ev Event) []Action {
 		out = s.taskFailed(ev, out)
 	case FetchFailed:
 		out = s.fetchFailed(ev, out)
+	case Tick:
+		s.tick(ev.Now)
 	case JobCancelled:
 		if j := s.jobs[ev.Job]; j != nil {
 			s.endJob(j)
@@ -246,7 +275,7 @@ func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
 func (s *Scheduler) newStage(graph int, n rdd.NodeInfo, shuffle, parts int) *stage {
 	st := &stage{
 		id: s.nextStage, graph: graph, node: n.ID, shuffle: shuffle, parts: parts, name: n.Name,
-		jobs: map[int]bool{}, pending: map[int]bool{},
+		jobs: map[int]bool{}, pending: map[int]int{},
 		attempts: make([]int, parts), failures: make([]int, parts), losses: make([]int, parts),
 	}
 	s.nextStage++
@@ -349,14 +378,16 @@ func (s *Scheduler) enqueueMissing(st *stage) {
 		outs = s.outputs[shuffleKey{st.graph, st.shuffle}]
 	}
 	for i := 0; i < st.parts; i++ {
-		if st.pending[i] || (outs != nil && outs[i] != nil) || (st.done != nil && st.done[i]) {
+		if st.pending[i] > 0 || (outs != nil && outs[i] != nil) || (st.done != nil && st.done[i]) {
 			continue
 		}
-		s.enqueue(st, i)
+		s.enqueue(st, i, "")
 	}
 }
 
-func (s *Scheduler) enqueue(st *stage, i int) {
+// enqueue queues an attempt of task index i; avoid names a worker it must
+// not run on (a speculative copy's original's).
+func (s *Scheduler) enqueue(st *stage, i int, avoid string) {
 	s.nextTask++
 	t := Task{
 		ID: s.nextTask, Stage: st.id, Graph: st.graph, Partition: i, Attempt: st.attempts[i],
@@ -367,8 +398,8 @@ func (s *Scheduler) enqueue(st *stage, i int) {
 		t.Kind, t.Node, t.Partition = ResultTask, st.node, st.resultParts[i]
 	}
 	st.attempts[i]++
-	st.pending[i] = true
-	s.queue = append(s.queue, &attempt{task: t, stage: st, index: i})
+	st.pending[i]++
+	s.queue = append(s.queue, &attempt{task: t, stage: st, index: i, avoid: avoid})
 }
 
 // launch assigns queued attempts to free slots, first come first served,
@@ -383,20 +414,20 @@ func (s *Scheduler) launch(out []Action) []Action {
 	var resubmit []*stage
 	for _, a := range s.queue {
 		if len(a.stage.jobs) == 0 {
-			delete(a.stage.pending, a.index)
+			a.stage.unpend(a.index)
 			continue
 		}
 		if !s.parentsAvailable(a.stage) {
 			// Its inputs were lost since it was queued: it waits for
 			// them to be recomputed and is queued again then.
-			delete(a.stage.pending, a.index)
+			a.stage.unpend(a.index)
 			resubmit = append(resubmit, a.stage)
 			continue
 		}
 		best := ""
 		for _, n := range names {
 			w := s.workers[n]
-			if w.busy < w.slots && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
+			if w.busy < w.slots && n != a.avoid && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
 				best = n
 			}
 		}
@@ -405,7 +436,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 			continue
 		}
 		s.workers[best].busy++
-		a.worker = best
+		a.worker, a.started = best, s.now
 		a.task.Job = firstJob(a.stage)
 		a.task.Inputs = s.inputs(a.stage)
 		s.running[a.task.ID] = a
@@ -446,6 +477,9 @@ func (s *Scheduler) unregisterWorker(worker string, out []Action) []Action {
 	var hit []*stage
 	for k, outs := range s.outputs {
 		st := s.mapStages[k]
+		if st != nil && s.available(st) && slices.ContainsFunc(outs, func(m *MapStatus) bool { return m != nil && m.Worker == worker }) {
+			s.stagesRecomputed++
+		}
 		for i, m := range outs {
 			if m != nil && m.Worker == worker {
 				outs[i] = nil
@@ -494,6 +528,9 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 		outs := s.outputs[shuffleKey{parent.graph, parent.shuffle}]
 		if ev.Map >= 0 && ev.Map < len(outs) {
 			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen {
+				if s.available(parent) {
+					s.stagesRecomputed++
+				}
 				outs[ev.Map] = nil
 				parent.markLost(ev.Map)
 			}
@@ -585,8 +622,14 @@ func (s *Scheduler) finish(id int64) *attempt {
 	if w := s.workers[a.worker]; w != nil {
 		w.busy--
 	}
-	delete(a.stage.pending, a.index)
+	a.stage.unpend(a.index)
 	return a
+}
+
+func (st *stage) unpend(i int) {
+	if st.pending[i]--; st.pending[i] <= 0 {
+		delete(st.pending, i)
+	}
 }
 
 func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
@@ -605,10 +648,12 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 			s.nextGen++
 			ms.Gen = s.nextGen
 			outs[a.index] = &ms
+			st.durations = append(st.durations, s.now-a.started)
+			out = s.killOthers(st, a.index, ev.TaskID, out)
 		}
 		if !s.available(st) {
-			if outs[a.index] == nil && len(st.jobs) > 0 && !st.pending[a.index] {
-				s.enqueue(st, a.index) // its worker is already gone
+			if outs[a.index] == nil && len(st.jobs) > 0 && st.pending[a.index] == 0 {
+				s.enqueue(st, a.index, "") // its worker is already gone
 			}
 			return out
 		}
@@ -631,6 +676,8 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 	}
 	st.done[a.index] = true
 	st.fetchFailures = 0
+	st.durations = append(st.durations, s.now-a.started)
+	out = s.killOthers(st, a.index, ev.TaskID, out)
 	j := st.job
 	out = append(out, DeliverResult{Job: j.id, Partition: st.resultParts[a.index], Data: ev.Result})
 	j.left--
@@ -667,14 +714,82 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], ev.Err)
 		}
 	}
+	if s.completed(st, a.index) {
+		return out // another attempt (a speculative copy) already succeeded
+	}
 	if err != nil {
 		return s.failJobs(st, err, out)
 	}
-	if len(st.jobs) > 0 {
-		s.enqueue(st, a.index)
+	if len(st.jobs) > 0 && st.pending[a.index] == 0 {
+		s.enqueue(st, a.index, "")
 	}
 	return out
 }
+
+// completed reports whether task index i of st has its output.
+func (s *Scheduler) completed(st *stage, i int) bool {
+	if st.shuffle != 0 {
+		outs := s.outputs[shuffleKey{st.graph, st.shuffle}]
+		return i < len(outs) && outs[i] != nil
+	}
+	return st.done[i]
+}
+
+// killOthers kills the attempts of task index i of st other than keep:
+// their partition is done.
+func (s *Scheduler) killOthers(st *stage, i int, keep int64, out []Action) []Action {
+	var ids []int64
+	for id, a := range s.running {
+		if a.stage == st && a.index == i && id != keep {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		out = append(out, KillTask{TaskID: id, Worker: s.running[id].worker})
+	}
+	return out
+}
+
+// tick launches speculative copies of stragglers: in a stage where at
+// least the quantile of tasks has finished, a task running longer than the
+// multiplier times the median duration gets a copy on another worker (as
+// Spark's spark.speculation.multiplier and .quantile).
+func (s *Scheduler) tick(now time.Duration) {
+	s.now = now
+	if !s.cfg.Speculation || len(s.workers) < 2 {
+		return
+	}
+	var ids []int64
+	for id := range s.running {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := s.running[id]
+		st := a.stage
+		if len(st.jobs) == 0 || st.pending[a.index] > 1 || len(st.durations) == 0 {
+			continue
+		}
+		if len(st.durations) < int(s.cfg.SpeculationQuantile*float64(st.parts)) {
+			continue
+		}
+		d := slices.Clone(st.durations)
+		slices.Sort(d)
+		limit := max(time.Duration(s.cfg.SpeculationMultiplier*float64(d[len(d)/2])), s.cfg.SpeculationMinRuntime)
+		if now-a.started > limit && !s.completed(st, a.index) {
+			s.enqueue(st, a.index, a.worker)
+			s.speculated++
+		}
+	}
+}
+
+// StagesRecomputed returns how many times a complete map stage lost
+// outputs and had to run again in part.
+func (s *Scheduler) StagesRecomputed() int { return s.stagesRecomputed }
+
+// Speculated returns how many speculative copies were launched.
+func (s *Scheduler) Speculated() int { return s.speculated }
 
 // endJob forgets a job; stages that no other job needs stop launching.
 func (s *Scheduler) endJob(j *job) {
