@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/rpc"
@@ -80,7 +81,8 @@ func runExecutor(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret, Logger: log})
+	// On SIGTERM running tasks are lost anyway: stop them after a moment.
+	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret, Logger: log, ShutdownTimeout: time.Second})
 	rpc.Handle(srv, MethodRunTask, func(ctx context.Context, spec *TaskSpec) (*TaskResult, error) {
 		res := ex.Run(ctx, spec)
 		return &res, nil
@@ -92,7 +94,21 @@ func runExecutor(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	fmt.Printf("%s%s\n", listeningPrefix, ln.Addr())
-	return srv.Serve(ctx, ln)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// A task stuck in user code that ignores its context would hold Serve
+	// forever; the process exits instead, which ends it.
+	select {
+	case err := <-served:
+		return err
+	case <-time.After(2 * time.Second):
+		return nil
+	}
 }
 
 // driverCommitter asks the driver over RPC whether an attempt may commit.

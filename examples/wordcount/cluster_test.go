@@ -332,3 +332,63 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// asStraggler runs a test driver with one straggling task: the first
+// attempt to reach element 7 takes a lock file and waits; any other
+// attempt of that partition finds the lock and finishes at once.
+const asStraggler = "SLUICE_WORDCOUNT_STRAGGLER"
+
+var stragglerF = rdd.Func(func(dir string) *rdd.RDD[int] {
+	data := make([]int, 20)
+	for i := range data {
+		data[i] = i
+	}
+	return rdd.Map(rdd.Parallelize(data, rdd.Partitions(10)), func(x int) int {
+		if x == 7 {
+			if f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+				f.Close()
+				deadline := time.Now().Add(2 * time.Minute)
+				for time.Now().Before(deadline) {
+					if _, err := os.Stat(filepath.Join(dir, "release")); err == nil {
+						break
+					}
+					time.Sleep(10 * time.Millisecond) // the straggler's slow work
+				}
+			}
+		}
+		return x
+	})
+})
+
+func runStraggler(dir string) {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		n, err := rdd.Count(ctx, s, stragglerF.Invoke(dir))
+		if err == nil && n != 20 {
+			err = fmt.Errorf("straggler job counted %d, want 20", n)
+		}
+		return err
+	})
+}
+
+func TestClusterSpeculationOvertakesStraggler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1, Slots: 2})
+	dir := t.TempDir()
+	defer os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asStraggler+"="+dir, "-v", "--speculation", "--join", c.Join, "--min-workers", "2")
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("driver: %v\n%s", err, log.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("the job waited for its straggler:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "speculated=1") {
+		t.Fatalf("no speculative copy reported:\n%s", log.String())
+	}
+}

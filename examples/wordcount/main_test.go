@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 		runGated(gate)
 		return
 	}
+	if dir := os.Getenv(asStraggler); dir != "" {
+		runStraggler(dir)
+		return
+	}
 	code := m.Run()
 	if sluiceDir != "" {
 		os.RemoveAll(sluiceDir)
