@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
 	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -50,6 +52,7 @@ type cluster struct {
 // remote is one worker's executor.
 type remote struct {
 	name   string
+	role   string
 	rpc    string // the worker's address: shuffle fetches
 	exec   string // the executor's address: tasks
 	ctx    context.Context
@@ -206,7 +209,11 @@ func (c *cluster) watch() {
 		case ev := <-c.node.Events():
 			switch ev.Kind {
 			case membership.Joined, membership.Updated:
-				c.added(ev.Member)
+				if ev.Member.Meta.State == worker.StateDraining {
+					c.draining(ev.Member.Name)
+				} else {
+					c.added(ev.Member)
+				}
 			case membership.Left, membership.Failed:
 				c.gone(ev.Member.Name, "it "+ev.Kind.String())
 			}
@@ -226,7 +233,7 @@ func (c *cluster) added(m membership.Member) {
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	r := &remote{name: m.Name, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
+	r := &remote{name: m.Name, role: m.Meta.Role, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
 	c.workers[m.Name] = r
 	c.wg.Go(func() { c.setup(r, m.Meta.Slots) })
 }
@@ -323,6 +330,9 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 			switch {
 			case err == nil:
 				res = *out
+				if res.Status == worker.TaskSucceeded && res.MapStatus != nil && c.s.cfg.ShuffleReplicas > 0 && r.role == worker.RoleTask {
+					c.replicate(r, spec, &res)
+				}
 			default:
 				res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, Err: err.Error()}
 				if !killed && (errors.Is(err, rpc.ErrRefused) || r.ctx.Err() != nil) {
@@ -340,6 +350,103 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 }
 
 func (c *cluster) kill(id int64) { c.cancels.kill(id) }
+
+// replicate copies a map output just written on a task worker to a core
+// worker before the task counts as done (--shuffle-replicas 1). Without a
+// core worker, or when the copy fails, the output has no replica and is
+// recomputed if its worker is lost.
+func (c *cluster) replicate(r *remote, spec *worker.TaskSpec, res *worker.TaskResult) {
+	to := c.core(spec.Task.Partition, r.name)
+	if to == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	if err := c.copyOutput(ctx, r, to, spec.Task.Graph, spec.Task.Shuffle, spec.Task.Partition); err != nil {
+		c.s.log.Warn("replicating a map output", "worker", r.name, "to", to.name, "err", err)
+		return
+	}
+	res.MapStatus.Replica = to.name
+}
+
+// draining tells the loop that a worker is decommissioning.
+func (c *cluster) draining(name string) {
+	c.mu.Lock()
+	r := c.workers[name]
+	c.mu.Unlock()
+	if r == nil || r.exec == "" {
+		return
+	}
+	go func() {
+		select {
+		case c.s.members <- memberChange{worker: name, draining: true}:
+		case <-c.s.quit:
+		}
+	}()
+}
+
+// core picks a live core worker for a copy of map output i, spreading
+// copies over the core workers; "" when there is none.
+func (c *cluster) core(i int, not string) *remote {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var cores []*remote
+	for _, r := range c.workers {
+		if r.role == worker.RoleCore && r.exec != "" && r.name != not {
+			cores = append(cores, r)
+		}
+	}
+	if len(cores) == 0 {
+		return nil
+	}
+	slices.SortFunc(cores, func(a, b *remote) int { return strings.Compare(a.name, b.name) })
+	return cores[i%len(cores)]
+}
+
+// copyOutput has a core worker pull a map output from the worker holding it.
+func (c *cluster) copyOutput(ctx context.Context, from *remote, to *remote, graph, shuffle, mapPart int) error {
+	_, err := rpc.Call[worker.PullMapOutputRequest, worker.Empty](ctx, c.client, to.rpc, worker.MethodPullMapOutput,
+		&worker.PullMapOutputRequest{App: c.app, Graph: graph, Shuffle: shuffle, Map: mapPart, From: from.rpc})
+	return err
+}
+
+// drain moves a draining worker's map outputs to core workers, then lets
+// the worker go. An output that cannot be moved stays: if the worker
+// leaves, it is recomputed like any lost output.
+func (c *cluster) drain(name string, outputs []scheduler.OutputRef) {
+	c.mu.Lock()
+	from := c.workers[name]
+	c.mu.Unlock()
+	if from == nil {
+		return
+	}
+	c.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(from.ctx, 5*time.Minute)
+		defer cancel()
+		moved := 0
+		for _, ref := range outputs {
+			to := c.core(ref.Map, name)
+			if to == nil {
+				c.s.log.Warn("no core worker to move map outputs to", "worker", name)
+				break
+			}
+			if err := c.copyOutput(ctx, from, to, ref.Graph, ref.Shuffle, ref.Map); err != nil {
+				c.s.log.Warn("moving a map output", "worker", name, "to", to.name, "err", err)
+				continue
+			}
+			moved++
+			select {
+			case c.s.moves <- scheduler.MapOutputMoved{Output: ref, From: name, To: to.name}:
+			case <-c.s.quit:
+				return
+			}
+		}
+		c.s.log.Info("worker drained", "worker", name, "outputs_moved", moved, "outputs", len(outputs))
+		if _, err := rpc.Call[worker.DrainedRequest, worker.Empty](ctx, c.client, from.rpc, worker.MethodDrained, &worker.DrainedRequest{App: c.app}); err != nil {
+			c.s.log.Warn("telling a worker it is drained", "worker", name, "err", err)
+		}
+	})
+}
 
 // forgetGraph leaves a dropped lineage's map outputs on the workers; they
 // go with the application's directory when the driver ends.

@@ -31,6 +31,9 @@ type Config struct {
 	TaskTimeout time.Duration // the longest one task attempt may run
 	Secret      []byte        // the cluster secret (from $SLUICE_SECRET)
 	Speculation bool          // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
+	// ShuffleReplicas, when 1, copies every map output written on a task
+	// worker to a core worker before the map task counts as done.
+	ShuffleReplicas int
 }
 
 // DefaultConfig returns the settings a driver program starts from.
@@ -57,6 +60,9 @@ func (c *Config) validate() error {
 	if len(c.Join) > 0 && c.MinWorkers < 1 {
 		return fmt.Errorf("--min-workers must be at least 1, not %d", c.MinWorkers)
 	}
+	if c.ShuffleReplicas < 0 || c.ShuffleReplicas > 1 {
+		return fmt.Errorf("--shuffle-replicas must be 0 or 1, not %d", c.ShuffleReplicas)
+	}
 	if c.CacheMemory < 0 {
 		return errors.New("cache memory must not be negative")
 	}
@@ -76,13 +82,14 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	minWorkers := fs.Int("min-workers", def.MinWorkers, "cluster mode: workers that must be ready before jobs run")
 	wait := fs.Duration("wait", def.Wait, "cluster mode: how long to wait for --min-workers")
 	taskTimeout := fs.Duration("task-timeout", def.TaskTimeout, "cluster mode: the longest one task attempt may run")
+	replicas := fs.Int("shuffle-replicas", 0, "cluster mode: 1 copies each map output written on a task worker to a core worker, so losing the task worker costs no recomputation")
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
 	return func() (Config, error) {
 		cfg := def
 		cfg.Parallelism = *parallelism
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
-		cfg.Speculation = *speculation
+		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
 		cfg.Secret = []byte(os.Getenv("SLUICE_SECRET"))
 		var err error
 		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {

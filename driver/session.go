@@ -35,6 +35,7 @@ type Session struct {
 	commits chan commitAsk
 	cancel  chan int
 	members chan memberChange
+	moves   chan scheduler.MapOutputMoved
 	quit    chan struct{}
 	wg      sync.WaitGroup
 
@@ -109,6 +110,10 @@ type backend interface {
 	launch(spec *worker.TaskSpec, worker string)
 	// kill stops a running attempt; its result still comes, as lost.
 	kill(taskID int64)
+	// drain moves a draining worker's map outputs to core workers,
+	// reporting each move on the session's moves channel, then tells the
+	// worker it may leave.
+	drain(worker string, outputs []scheduler.OutputRef)
 	// forgetGraph removes the map outputs of a dropped lineage.
 	forgetGraph(gid int)
 	// close stops the backend and waits for its goroutines.
@@ -118,9 +123,10 @@ type backend interface {
 // memberChange tells the loop that a worker can take tasks (slots > 0) or
 // is gone.
 type memberChange struct {
-	worker string
-	slots  int
-	reason string
+	worker   string
+	slots    int
+	reason   string
+	draining bool
 }
 
 // localWorker names the in-process executor in the scheduler.
@@ -188,6 +194,8 @@ func (l *local) launch(spec *worker.TaskSpec, _ string) { l.tasks <- spec }
 
 func (l *local) kill(id int64) { l.cancels.kill(id) }
 
+func (l *local) drain(string, []scheduler.OutputRef) {}
+
 func (l *local) forgetGraph(gid int) {
 	if err := l.exec.ForgetGraph(gid); err != nil {
 		l.s.log.Warn("removing shuffle files", "graph", gid, "err", err)
@@ -246,6 +254,7 @@ func NewSession(cfg Config) (*Session, error) {
 		commits: make(chan commitAsk),
 		cancel:  make(chan int),
 		members: make(chan memberChange, 16),
+		moves:   make(chan scheduler.MapOutputMoved, 64),
 		quit:    make(chan struct{}),
 		graphs:  map[weak.Pointer[rdd.Graph]]int{},
 		forget:  make(chan struct{}, 1),
@@ -366,12 +375,32 @@ func (s *Session) loop() {
 	}()
 	jobs := map[int]*jobRun{}
 	var pendingForget []int // dropped graphs whose tasks still run
+	// draining workers, and whether moving their outputs has started
+	// (it starts once their running attempts have ended).
+	draining := map[string]bool{}
+	startDrains := func() {
+		for w, started := range draining {
+			if !started && sched.RunningOn(w) == 0 {
+				draining[w] = true
+				s.backend.drain(w, sched.OutputsOn(w))
+			}
+		}
+	}
 	for {
 		select {
 		case <-ticks:
 			s.apply(sched, jobs, sched.Step(scheduler.Tick{Now: time.Since(start)}))
+		case mv := <-s.moves:
+			s.apply(sched, jobs, sched.Step(mv))
 		case m := <-s.members:
-			if m.slots > 0 {
+			if m.draining {
+				s.log.Info("worker draining", "worker", m.worker)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: m.worker}))
+				if _, seen := draining[m.worker]; !seen {
+					draining[m.worker] = false
+				}
+				startDrains()
+			} else if m.slots > 0 {
 				s.log.Info("worker ready", "worker", m.worker, "slots", m.slots)
 				s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: m.worker, Slots: m.slots}))
 			} else {
@@ -393,6 +422,7 @@ func (s *Session) loop() {
 			if len(pendingForget) > 0 {
 				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
 			}
+			startDrains()
 		case <-s.forget:
 			s.mu.Lock()
 			gids := s.forgotten

@@ -57,6 +57,20 @@ type Tick struct{ Now time.Duration }
 
 func (Tick) isEvent() {}
 
+// WorkerDraining stops giving tasks to a worker that is decommissioning;
+// its running attempts go on.
+type WorkerDraining struct{ Worker string }
+
+// MapOutputMoved re-registers a map output copied from one worker to
+// another (a draining worker's outputs going to a core worker).
+type MapOutputMoved struct {
+	Output   OutputRef
+	From, To string
+}
+
+func (WorkerDraining) isEvent() {}
+func (MapOutputMoved) isEvent() {}
+
 // WorkerAdded offers a worker's task slots.
 type WorkerAdded struct {
 	Worker string
@@ -172,4 +186,13 @@ type MapStatus struct {
 	// Gen numbers registrations: a fetch failure that names an older
 	// generation than the registered one is stale and unregisters nothing.
 	Gen int64
+	// Replica names a core worker that holds a copy (--shuffle-replicas):
+	// when Worker is lost, the output moves there instead of being
+	// recomputed.
+	Replica string
+}
+
+// OutputRef names one map output.
+type OutputRef struct {
+	Graph, Shuffle, Map int
 }

@@ -396,3 +396,86 @@ func TestSpeculativeCopyOfStraggler(t *testing.T) {
 		t.Fatalf("%d still running", s.Running())
 	}
 }
+
+// With a replica on a core worker, losing the task worker that wrote an
+// output recomputes nothing.
+func TestReplicaTakesOverLostOutput(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, map[string]int{"core": 1, "task1": 2})
+	s := c.s
+	acts := s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	// Complete the map tasks, each with a replica on core.
+	queue := acts
+	var results []scheduler.LaunchTask
+	for len(queue) > 0 {
+		l := queue[0].(scheduler.LaunchTask)
+		queue = queue[1:]
+		if l.Task.Kind == scheduler.ResultTask {
+			results = append(results, l)
+			continue
+		}
+		ms := &scheduler.MapStatus{Worker: l.Worker, Sizes: []int64{1, 1}}
+		if l.Worker == "task1" {
+			ms.Replica = "core"
+		}
+		for _, a := range s.Step(scheduler.TaskSucceeded{TaskID: l.Task.ID, MapStatus: ms}) {
+			queue = append(queue, a)
+		}
+	}
+	acts = s.Step(scheduler.WorkerRemoved{Worker: "task1", Reason: "killed"})
+	for _, a := range acts {
+		if l, ok := a.(scheduler.LaunchTask); ok && l.Task.Kind == scheduler.MapTask {
+			t.Fatalf("map partition %d recomputed despite its replica", l.Task.Partition)
+		}
+	}
+	if s.Recomputed() != 0 || len(s.OutputsOn("task1")) != 0 || len(s.OutputsOn("core")) != 3 {
+		t.Fatalf("recomputed %d; outputs on task1 %v, on core %v", s.Recomputed(), s.OutputsOn("task1"), s.OutputsOn("core"))
+	}
+}
+
+// A draining worker gets no new tasks; its outputs, once moved, are read
+// from their new home.
+func TestDrainingWorkerGetsNoTasksAndOutputsMove(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	s := scheduler.New(scheduler.DefaultConfig())
+	s.Step(scheduler.WorkerAdded{Worker: "a", Slots: 2})
+	s.Step(scheduler.WorkerAdded{Worker: "b", Slots: 2})
+	s.Step(scheduler.WorkerDraining{Worker: "b"})
+	acts := s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1, 2, 3}})
+	for _, a := range acts {
+		if l := a.(scheduler.LaunchTask); l.Worker == "b" {
+			t.Fatalf("task launched on the draining worker: %+v", l)
+		}
+	}
+	if len(acts) != 2 {
+		t.Fatalf("%d launched, want 2 (a's slots)", len(acts))
+	}
+
+	wc, wfinal := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	s2 := scheduler.New(scheduler.DefaultConfig())
+	s2.Step(scheduler.WorkerAdded{Worker: "core", Slots: 1})
+	s2.Step(scheduler.WorkerAdded{Worker: "task", Slots: 3})
+	queue := s2.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: wc, Node: wfinal, Partitions: []int{0, 1}})
+	for len(queue) > 0 {
+		l := queue[0].(scheduler.LaunchTask)
+		queue = queue[1:]
+		if l.Task.Kind == scheduler.ResultTask {
+			break
+		}
+		for _, a := range s2.Step(scheduler.TaskSucceeded{TaskID: l.Task.ID, MapStatus: &scheduler.MapStatus{Worker: l.Worker, Sizes: []int64{1, 1}}}) {
+			queue = append(queue, a)
+		}
+	}
+	moved := s2.OutputsOn("task")
+	if len(moved) == 0 {
+		t.Fatal("no outputs on the task worker to move")
+	}
+	s2.Step(scheduler.WorkerDraining{Worker: "task"})
+	for _, ref := range moved {
+		s2.Step(scheduler.MapOutputMoved{Output: ref, From: "task", To: "core"})
+	}
+	s2.Step(scheduler.WorkerRemoved{Worker: "task", Reason: "left"})
+	if s2.Recomputed() != 0 || s2.StagesRecomputed() != 0 || len(s2.OutputsOn("core")) != 3 {
+		t.Fatalf("after the move: recomputed %d, outputs on core %v", s2.Recomputed(), s2.OutputsOn("core"))
+	}
+}

@@ -79,6 +79,7 @@ type commitKey struct{ stage, part int }
 
 type worker struct {
 	slots, busy int
+	draining    bool
 }
 
 type job struct {
@@ -169,6 +170,16 @@ func (s *Scheduler) Step(ev Event) []Action {
 		out = s.fetchFailed(ev, out)
 	case Tick:
 		s.tick(ev.Now)
+	case WorkerDraining:
+		if w := s.workers[ev.Worker]; w != nil {
+			w.draining = true
+		}
+	case MapOutputMoved:
+		outs := s.outputs[shuffleKey{ev.Output.Graph, ev.Output.Shuffle}]
+		if m := outs[ev.Output.Map]; m != nil && m.Worker == ev.From && s.workers[ev.To] != nil {
+			s.nextGen++
+			outs[ev.Output.Map] = &MapStatus{Worker: ev.To, Sizes: m.Sizes, Gen: s.nextGen}
+		}
 	case JobCancelled:
 		if j := s.jobs[ev.Job]; j != nil {
 			s.endJob(j)
@@ -210,6 +221,39 @@ func (s *Scheduler) Step(ev Event) []Action {
 
 // MapStages returns the number of map stages the scheduler keeps.
 func (s *Scheduler) MapStages() int { return len(s.mapStages) }
+
+// RunningOn returns the number of attempts running on worker.
+func (s *Scheduler) RunningOn(worker string) int {
+	n := 0
+	for _, a := range s.running {
+		if a.worker == worker {
+			n++
+		}
+	}
+	return n
+}
+
+// OutputsOn lists the map outputs registered on worker, in order.
+func (s *Scheduler) OutputsOn(worker string) []OutputRef {
+	var refs []OutputRef
+	for k, outs := range s.outputs {
+		for i, m := range outs {
+			if m != nil && m.Worker == worker {
+				refs = append(refs, OutputRef{Graph: k.graph, Shuffle: k.shuffle, Map: i})
+			}
+		}
+	}
+	slices.SortFunc(refs, func(a, b OutputRef) int {
+		if a.Graph != b.Graph {
+			return a.Graph - b.Graph
+		}
+		if a.Shuffle != b.Shuffle {
+			return a.Shuffle - b.Shuffle
+		}
+		return a.Map - b.Map
+	})
+	return refs
+}
 
 // Workers returns the number of workers that can take tasks.
 func (s *Scheduler) Workers() int { return len(s.workers) }
@@ -427,7 +471,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 		best := ""
 		for _, n := range names {
 			w := s.workers[n]
-			if w.busy < w.slots && n != a.avoid && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
+			if w.busy < w.slots && !w.draining && n != a.avoid && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
 				best = n
 			}
 		}
@@ -477,10 +521,21 @@ func (s *Scheduler) unregisterWorker(worker string, out []Action) []Action {
 	var hit []*stage
 	for k, outs := range s.outputs {
 		st := s.mapStages[k]
-		if st != nil && s.available(st) && slices.ContainsFunc(outs, func(m *MapStatus) bool { return m != nil && m.Worker == worker }) {
+		if st != nil && s.available(st) && slices.ContainsFunc(outs, func(m *MapStatus) bool {
+			return m != nil && m.Worker == worker && (m.Replica == "" || s.workers[m.Replica] == nil)
+		}) {
 			s.stagesRecomputed++
 		}
 		for i, m := range outs {
+			if m != nil && m.Replica == worker {
+				m.Replica = ""
+			}
+			if m != nil && m.Worker == worker && m.Replica != "" && s.workers[m.Replica] != nil {
+				// The copy on a core worker takes over: nothing to recompute.
+				s.nextGen++
+				outs[i] = &MapStatus{Worker: m.Replica, Sizes: m.Sizes, Gen: s.nextGen}
+				continue
+			}
 			if m != nil && m.Worker == worker {
 				outs[i] = nil
 				if st != nil {
@@ -527,7 +582,10 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 	if parent != nil {
 		outs := s.outputs[shuffleKey{parent.graph, parent.shuffle}]
 		if ev.Map >= 0 && ev.Map < len(outs) {
-			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen {
+			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen && m.Replica != "" && s.workers[m.Replica] != nil {
+				s.nextGen++
+				outs[ev.Map] = &MapStatus{Worker: m.Replica, Sizes: m.Sizes, Gen: s.nextGen}
+			} else if m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen {
 				if s.available(parent) {
 					s.stagesRecomputed++
 				}

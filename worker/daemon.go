@@ -55,6 +55,7 @@ type DaemonConfig struct {
 	Version      string        // gossiped so drivers can tell versions apart
 	StartTimeout time.Duration // how long an executor may take to start serving
 	JoinTimeout  time.Duration // how long to keep trying Join
+	DrainTimeout time.Duration // how long a draining worker waits for drivers to move its work off
 	Logger       *slog.Logger  // nil discards
 }
 
@@ -66,6 +67,7 @@ func DefaultDaemonConfig() DaemonConfig {
 		Slots:        runtime.NumCPU(), // one per core
 		StartTimeout: 30 * time.Second, // a large binary on a slow disk still starts well within this
 		JoinTimeout:  30 * time.Second, // covers seeds that start a little after this worker
+		DrainTimeout: 90 * time.Second, // under the two minutes a spot instance gets after its notice
 	}
 }
 
@@ -92,19 +94,23 @@ type Daemon struct {
 	node *membership.Node
 	addr string // the RPC address
 
-	mu   sync.Mutex
-	apps map[string]*app
-	wg   sync.WaitGroup
+	mu       sync.Mutex
+	apps     map[string]*app
+	wg       sync.WaitGroup
+	client   *rpc.Client
+	draining bool
+	drainReq chan struct{} // Drain asks Run to drain
 }
 
 type app struct {
-	id    string
-	dir   string
-	addr  string
-	cmd   *exec.Cmd
-	ready chan struct{} // closed once addr or err is set
-	err   error
-	done  chan struct{} // closed when the process has exited
+	id      string
+	dir     string
+	addr    string
+	cmd     *exec.Cmd
+	ready   chan struct{} // closed once addr or err is set
+	err     error
+	done    chan struct{} // closed when the process has exited
+	drained bool          // its driver moved what it needed off this worker
 }
 
 // validApp keeps application ids usable as directory names.
@@ -124,7 +130,8 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{cfg: cfg, log: log, apps: map[string]*app{}}, nil
+	return &Daemon{cfg: cfg, log: log, apps: map[string]*app{}, drainReq: make(chan struct{}, 1),
+		client: rpc.NewClient(rpc.ClientConfig{Secret: cfg.Secret, Logger: log})}, nil
 }
 
 // Run joins the cluster and serves until ctx is done, then stops its
@@ -174,6 +181,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 
+	var drained <-chan struct{}
 	for {
 		select {
 		case ev := <-d.node.Events():
@@ -181,15 +189,86 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if ev.Member.Meta.Role == RoleDriver && (ev.Kind == membership.Left || ev.Kind == membership.Failed) {
 				d.stopApp(ev.Member.Meta.App)
 			}
+		case <-d.drainReq:
+			if drained == nil {
+				drained = d.drain(ctx)
+			}
+		case <-drained:
+			d.log.Info("drained", "worker", d.node.Name())
+			return d.shutdown()
 		case <-ctx.Done():
-			d.stopAll()
-			lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			d.node.Leave(lctx)
-			cancel()
-			d.wg.Wait()
-			return nil
+			return d.shutdown()
 		}
 	}
+}
+
+// Drain asks a running daemon to decommission gracefully, as on a spot
+// interruption notice: it turns draining in gossip and takes no new
+// applications, each driver stops giving it tasks, lets its running tasks
+// finish and copies the map outputs it needs to core workers, then says
+// so; when every driver has (or DrainTimeout passed) the worker leaves the
+// cluster and Run returns nil.
+func (d *Daemon) Drain() {
+	select {
+	case d.drainReq <- struct{}{}:
+	default:
+	}
+}
+
+// drain turns the worker draining and returns a channel closed when every
+// application was drained or the timeout passed.
+func (d *Daemon) drain(ctx context.Context) <-chan struct{} {
+	d.mu.Lock()
+	d.draining = true
+	d.mu.Unlock()
+	meta := membership.Meta{Role: d.cfg.Role, State: StateDraining, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version}
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := d.node.UpdateMeta(uctx, meta); err != nil {
+		d.log.Warn("announcing draining", "err", err)
+	}
+	cancel()
+	d.log.Info("draining", "worker", d.node.Name(), "timeout", d.cfg.DrainTimeout)
+	done := make(chan struct{})
+	d.wg.Go(func() {
+		defer close(done)
+		deadline := time.NewTimer(d.cfg.DrainTimeout)
+		defer deadline.Stop()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for !d.allDrained() {
+			select {
+			case <-deadline.C:
+				d.log.Warn("drain timeout: leaving with work still here", "worker", d.node.Name())
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return done
+}
+
+func (d *Daemon) allDrained() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.apps {
+		if !a.drained {
+			return false
+		}
+	}
+	return true
+}
+
+// shutdown stops the executors, leaves the cluster and waits.
+func (d *Daemon) shutdown() error {
+	d.stopAll()
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d.node.Leave(lctx)
+	cancel()
+	d.wg.Wait()
+	d.client.Close()
+	return nil
 }
 
 // join retries until a member answers or JoinTimeout passes: seeds may
@@ -233,6 +312,18 @@ func (d *Daemon) register(srv *rpc.Server) {
 		return &Empty{}, nil
 	})
 	rpc.HandleStream(srv, MethodFetch, d.fetch)
+	rpc.HandleStream(srv, MethodFetchFile, d.fetchFile)
+	rpc.Handle(srv, MethodPullMapOutput, func(ctx context.Context, req *PullMapOutputRequest) (*Empty, error) {
+		return &Empty{}, d.pull(ctx, req)
+	})
+	rpc.Handle(srv, MethodDrained, func(ctx context.Context, req *DrainedRequest) (*Empty, error) {
+		d.mu.Lock()
+		if a := d.apps[req.App]; a != nil {
+			a.drained = true
+		}
+		d.mu.Unlock()
+		return &Empty{}, nil
+	})
 }
 
 func (d *Daemon) binPath(sha string) string {
@@ -281,6 +372,10 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 		return "", fmt.Errorf("worker: no binary %s: upload it first", req.SHA256)
 	}
 	d.mu.Lock()
+	if d.draining {
+		d.mu.Unlock()
+		return "", fmt.Errorf("worker: %s is draining and takes no new applications", d.cfg.Name)
+	}
 	a := d.apps[req.App]
 	if a == nil {
 		a = &app{id: req.App, dir: filepath.Join(d.cfg.Dir, "apps", req.App), ready: make(chan struct{}), done: make(chan struct{})}
@@ -450,4 +545,71 @@ func (d *Daemon) fetch(ctx context.Context, req *FetchRequest, w io.Writer) erro
 	defer f.Close()
 	_, err = io.Copy(w, io.NewSectionReader(f, offsets[req.Part], offsets[req.Part+1]-offsets[req.Part]))
 	return err
+}
+
+// fetchFile streams a whole map output file, for copying it elsewhere.
+func (d *Daemon) fetchFile(ctx context.Context, req *FetchFileRequest, w io.Writer) error {
+	if !validApp.MatchString(req.App) {
+		return fmt.Errorf("worker: bad application id %q", req.App)
+	}
+	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
+	path := data
+	if req.Index {
+		path = index
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// pull copies a map output from another worker into this one's storage:
+// data, then index, each through a temporary file renamed into place, the
+// index last, so a reader never sees a partial output.
+func (d *Daemon) pull(ctx context.Context, req *PullMapOutputRequest) error {
+	if !validApp.MatchString(req.App) {
+		return fmt.Errorf("worker: bad application id %q", req.App)
+	}
+	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
+	if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
+		return err
+	}
+	copyFile := func(dst string, isIndex bool) (int64, error) {
+		rc, err := d.client.Stream(ctx, req.From, MethodFetchFile, &FetchFileRequest{App: req.App, Graph: req.Graph, Shuffle: req.Shuffle, Map: req.Map, Index: isIndex})
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		f, err := os.CreateTemp(filepath.Dir(dst), ".pull-*")
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(f, rc)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), dst)
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+		return n, err
+	}
+	size, err := copyFile(data, false)
+	if err != nil {
+		return fmt.Errorf("worker: copying map output from %s: %w", req.From, err)
+	}
+	if _, err := copyFile(index, true); err != nil {
+		return fmt.Errorf("worker: copying map output index from %s: %w", req.From, err)
+	}
+	offsets, err := shuffle.ReadIndex(index)
+	if err != nil || offsets[len(offsets)-1] != size {
+		os.Remove(index)
+		return fmt.Errorf("worker: copied map output from %s does not match its index (%d bytes): %v", req.From, size, err)
+	}
+	return nil
 }

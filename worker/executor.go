@@ -345,14 +345,26 @@ func (c *chainReader) fetchError(i int, err error) error {
 // open reads map output i from local disk when this worker holds it, and
 // from the worker that does otherwise.
 func (c *chainReader) open(i int) (rdd.BlockReader, error) {
+	m := c.maps[i]
+	r, err := c.openFrom(i, m.Worker)
+	if err != nil && m.Replica != "" && c.ctx.Err() == nil {
+		// The copy on a core worker stands in for a holder that is gone.
+		if rr, rerr := c.openFrom(i, m.Replica); rerr == nil {
+			return rr, nil
+		}
+	}
+	return r, err
+}
+
+func (c *chainReader) openFrom(i int, holder string) (rdd.BlockReader, error) {
 	m, e := c.maps[i], c.s.e
-	if m.Worker == e.cfg.Name || e.cfg.Fetcher == nil {
+	if holder == e.cfg.Name || e.cfg.Fetcher == nil {
 		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
 		return shuffle.OpenPartition(data, index, c.part)
 	}
-	addr, ok := c.s.spec.Addrs[m.Worker]
+	addr, ok := c.s.spec.Addrs[holder]
 	if !ok {
-		return nil, fmt.Errorf("worker: no address for worker %s", m.Worker)
+		return nil, fmt.Errorf("worker: no address for worker %s", holder)
 	}
 	rc, err := e.cfg.Fetcher.Fetch(c.ctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
 	if err != nil {
@@ -362,7 +374,7 @@ func (c *chainReader) open(i int) (rdd.BlockReader, error) {
 	if c.part < len(m.Sizes) {
 		size = m.Sizes[c.part]
 	}
-	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, m.Worker)), nil
+	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, holder)), nil
 }
 
 func (c *chainReader) Close() error {

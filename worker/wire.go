@@ -10,7 +10,29 @@ const (
 	MethodFetch         = "FetchShuffle"
 	MethodRunTask       = "RunTask"
 	MethodCanCommit     = "CanCommit"
+	MethodFetchFile     = "FetchMapOutputFile"
+	MethodPullMapOutput = "PullMapOutput"
+	MethodDrained       = "Drained"
 )
+
+// FetchFileRequest asks for a whole map output file, to copy it.
+type FetchFileRequest struct {
+	App                 string
+	Graph, Shuffle, Map int
+	Index               bool // the index file; the data file otherwise
+}
+
+// PullMapOutputRequest asks a worker (a core node) to copy a map output
+// from the worker at From, which holds it, into its own storage.
+type PullMapOutputRequest struct {
+	App                 string
+	Graph, Shuffle, Map int
+	From                string // RPC address of the holder
+}
+
+// DrainedRequest tells a draining worker that a driver has moved what it
+// needed off it; once every application's driver said so, it leaves.
+type DrainedRequest struct{ App string }
 
 // HasBinaryRequest asks whether a worker caches a binary.
 type HasBinaryRequest struct{ SHA256 string }

@@ -26,6 +26,7 @@ func runWorker(args []string) int {
 	join := fs.StringSlice("join", nil, "members to join, HOST:PORT[,HOST:PORT...]; none starts a new cluster")
 	role := fs.String("role", def.Role, "core (runs tasks, keeps data) or task (runs tasks, may vanish)")
 	slots := fs.Int("slots", def.Slots, "task slots (default: cores)")
+	drainTimeout := fs.Duration("drain-timeout", def.DrainTimeout, "on SIGTERM, how long to let drivers finish running tasks and move map outputs off before leaving")
 	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
@@ -39,7 +40,7 @@ func runWorker(args []string) int {
 	}
 	cfg := def
 	cfg.Listen, cfg.Advertise, cfg.Join, cfg.Role, cfg.Slots, cfg.Name = *listen, *advertise, *join, *role, *slots, *name
-	cfg.Dir = *dir
+	cfg.Dir, cfg.DrainTimeout = *dir, *drainTimeout
 	if cfg.Dir == "" {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
@@ -52,8 +53,25 @@ func runWorker(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGTERM is a spot interruption notice: drain, then leave. A second
+	// SIGTERM, or SIGINT, stops at once.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		terms := 0
+		for sig := range sigs {
+			if sig == syscall.SIGTERM && terms == 0 {
+				terms++
+				d.Drain()
+				continue
+			}
+			stop()
+			return
+		}
+	}()
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
 		return 1

@@ -392,3 +392,71 @@ func TestClusterSpeculationOvertakesStraggler(t *testing.T) {
 		t.Fatalf("no speculative copy reported:\n%s", log.String())
 	}
 }
+
+// tasksRecomputed reads the session's closing log line (-v).
+var tasksRecomputed = regexp.MustCompile(`tasks_recomputed=(\d+)`)
+
+func awaitStarted(t *testing.T, gate string) {
+	t.Helper()
+	pollUntil(t, "the result stage to start", func() bool {
+		_, err := os.Stat(gate + ".started")
+		return err == nil
+	})
+}
+
+// SIGTERM to a task worker is a spot interruption notice: it drains, its
+// map outputs move to the core worker, it exits 0, and nothing is
+// recomputed.
+func TestClusterSigtermDrainsWithoutRecomputation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
+	gate := filepath.Join(t.TempDir(), "gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "2")
+	awaitStarted(t, gate)
+	victim := c.Workers[1]
+	if err := victim.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, log, exited, `msg="worker draining"`)
+	os.WriteFile(gate, nil, 0o644)
+	if err := <-exited; err != nil {
+		t.Fatalf("driver: %v\n%s", err, log.String())
+	}
+	select {
+	case <-victim.Exited():
+	case <-time.After(time.Minute):
+		t.Fatalf("the draining worker did not exit:\n%s", victim.Log())
+	}
+	if code := victim.ExitCode(); code != 0 {
+		t.Fatalf("the drained worker exited %d:\n%s", code, victim.Log())
+	}
+	if m := tasksRecomputed.FindStringSubmatch(log.String()); m == nil || m[1] != "0" {
+		t.Fatalf("tasks recomputed after a graceful drain: %v\n%s", m, log.String())
+	}
+}
+
+// With --shuffle-replicas 1, a task worker SIGKILLed after its map tasks
+// finished costs no recomputation.
+func TestClusterReplicasAvoidRecomputation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
+	gate := filepath.Join(t.TempDir(), "gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--shuffle-replicas", "1", "--join", c.Join, "--min-workers", "2")
+	awaitStarted(t, gate)
+	c.Workers[1].Kill()
+	os.WriteFile(gate, nil, 0o644)
+	if err := <-exited; err != nil {
+		t.Fatalf("driver: %v\n%s", err, log.String())
+	}
+	if m := tasksRecomputed.FindStringSubmatch(log.String()); m == nil || m[1] != "0" {
+		t.Fatalf("map tasks recomputed despite replicas: %v\n%s", m, log.String())
+	}
+}

@@ -134,6 +134,17 @@ func (w *Worker) Kill() {
 // Signal sends sig to the worker's process.
 func (w *Worker) Signal(sig os.Signal) error { return w.cmd.Process.Signal(sig) }
 
+// ExitCode returns the process's exit code once it has exited (-1 before,
+// or when a signal ended it).
+func (w *Worker) ExitCode() int {
+	select {
+	case <-w.exited:
+		return w.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 // Exited is closed when the worker's process has ended.
 func (w *Worker) Exited() <-chan struct{} { return w.exited }
 
