@@ -477,3 +477,41 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 		}, sa.id, sb.id)
 	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
 }
+
+// Repartition spreads the elements of r over n partitions round-robin, as
+// Spark's repartition does, balancing them whatever their values. Where an
+// element goes depends on its position in its input partition, so the
+// shuffle is marked indeterminate: if any of its map tasks must run again,
+// the scheduler reruns all of them and everything downstream.
+func Repartition[T any](r *RDD[T], n int) *RDD[T] {
+	n = max(n, 1)
+	s := &shuffleDep{parent: r.n, parts: n, indeterminate: true}
+	ec := r.codec
+	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+		// Each map partition starts at its own position, so that small
+		// partitions do not all fill reduce partition 0.
+		next := mapPart % n
+		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, t T) ([]byte, []byte, int) {
+			p := next
+			next = (next + 1) % n
+			// The key stays empty: a record is the whole element, framed.
+			return kb, ec.put(vb, t), p
+		})
+	}
+	return newRDD("Repartition", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+		err := eachRecord(ctx, tc, s.id, part, func(_, vf []byte) error {
+			t, _, err := ec.get(vf)
+			if err != nil {
+				return err
+			}
+			if !yield(t) {
+				return errStop
+			}
+			return nil
+		})
+		if err == errStop {
+			return nil
+		}
+		return err
+	}, &dep{parent: r.n, shuffle: s})
+}

@@ -38,10 +38,14 @@ type NodeInfo struct {
 }
 
 // DepInfo is an edge to a parent node: narrow when Shuffle is 0, otherwise
-// through the shuffle with that id.
+// through the shuffle with that id. An Indeterminate shuffle's output
+// depends on the order of its input (round-robin Repartition): rerunning
+// any of its map tasks may move records between reduce partitions, so its
+// map stage reruns whole, and so does everything downstream.
 type DepInfo struct {
-	Parent  int
-	Shuffle int
+	Parent        int
+	Shuffle       int
+	Indeterminate bool
 }
 
 // walk returns the nodes reachable from root, parents first.
@@ -128,7 +132,7 @@ func (g *Graph) Nodes() []NodeInfo {
 		for _, d := range n.deps {
 			di := DepInfo{Parent: d.parent.id}
 			if d.shuffle != nil {
-				di.Shuffle = d.shuffle.id
+				di.Shuffle, di.Indeterminate = d.shuffle.id, d.shuffle.indeterminate
 			}
 			ni.Deps = append(ni.Deps, di)
 		}

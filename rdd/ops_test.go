@@ -440,3 +440,26 @@ func TestCancelledJobReturnsContextError(t *testing.T) {
 		t.Fatalf("Collect past its deadline: %v, want DeadlineExceeded", err)
 	}
 }
+
+var repartitionF = rdd.Func(func(a Args) *rdd.RDD[kv] { return rdd.Repartition(a.src(), a.Out) })
+
+func TestRepartition(t *testing.T) {
+	s := newSession(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 10 {
+		a := randomArgs(rng, rng.IntN(500), 40)
+		r := repartitionF.Invoke(a)
+		if r.NumPartitions() != a.Out {
+			t.Fatalf("%d partitions, want %d", r.NumPartitions(), a.Out)
+		}
+		got := collect(t, s, r)
+		if !slices.Equal(sortedPairs(got), sortedPairs(a.Data)) {
+			t.Fatalf("Repartition is not a permutation of its input")
+		}
+		g, _ := r.Graph()
+		last := g.Nodes()[len(g.Nodes())-1]
+		if len(last.Deps) != 1 || !last.Deps[0].Indeterminate {
+			t.Fatalf("Repartition's shuffle is not marked indeterminate: %+v", last)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type shuffleDep struct {
 	setState func([]byte) error
 	ready    bool
 
+	// indeterminate marks output that depends on input order.
+	indeterminate bool
+
 	// sizeHint is the largest map-side table a task of this shuffle has
 	// built in this process: a performance hint, never part of the output.
 	sizeHint atomic.Int64

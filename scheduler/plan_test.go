@@ -39,6 +39,10 @@ var (
 		counts := rdd.ReduceByKey(rdd.Parallelize([]kv{rdd.KV("b", 1), rdd.KV("a", 2)}, rdd.Partitions(2)), sum).Cache()
 		return rdd.SortByKey(rdd.Union(counts, counts), rdd.Partitions(3))
 	})
+	repartitionFunc = rdd.Func(func(n int) *rdd.RDD[kv] {
+		spread := rdd.Repartition(rdd.Parallelize([]string{"a", "b", "c", "d"}, rdd.Partitions(3)), 2)
+		return rdd.ReduceByKey(rdd.Map(spread, func(w string) kv { return rdd.KV(w, 1) }), sum, rdd.Partitions(2))
+	})
 	groupTwiceFunc = rdd.Func(func(n int) *rdd.RDD[rdd.Pair[int, []int]] {
 		g := rdd.GroupByKey(rdd.Parallelize([]rdd.Pair[int, int]{rdd.KV(1, 1)}, rdd.Partitions(2)))
 		sizes := rdd.Map(g, func(p rdd.Pair[int, []int]) rdd.Pair[int, int] { return rdd.KV(len(p.Value), p.Key) })

@@ -479,3 +479,58 @@ func TestDrainingWorkerGetsNoTasksAndOutputsMove(t *testing.T) {
 		t.Fatalf("after the move: recomputed %d, outputs on core %v", s2.Recomputed(), s2.OutputsOn("core"))
 	}
 }
+
+// Losing an output of an indeterminate stage (round-robin Repartition)
+// reruns that whole stage and every map stage downstream of it.
+func TestIndeterminateStageRerunsWholeWithDownstream(t *testing.T) {
+	nodes, final := nodesOf(t, repartitionFunc.Invoke(0))
+	c := newCluster(t, map[string]int{"core": 1, "task1": 1})
+	killed := false
+	var before int
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask && !killed {
+			killed = true
+			before = len(c.launched)
+			c.kill("task1")
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	c.succeeded(1, 2)
+	rerun := map[int]int{} // shuffle -> map tasks rerun
+	for _, l := range c.launched[before:] {
+		if l.Task.Kind == scheduler.MapTask {
+			rerun[l.Task.Shuffle]++
+		}
+	}
+	// Shuffle ids: the Repartition's is the smaller one.
+	var shuffles []int
+	for sh := range rerun {
+		shuffles = append(shuffles, sh)
+	}
+	slices.Sort(shuffles)
+	if len(shuffles) != 2 || rerun[shuffles[0]] != 3 || rerun[shuffles[1]] != 2 {
+		t.Fatalf("map tasks rerun by shuffle %v; want all 3 of the repartition and all 2 downstream", rerun)
+	}
+}
+
+// If results computed from an indeterminate stage were already delivered,
+// the job fails with a clear message instead of mixing two versions.
+func TestIndeterminateLossAfterResultsFailsJob(t *testing.T) {
+	nodes, final := nodesOf(t, repartitionFunc.Invoke(0))
+	c := newCluster(t, map[string]int{"core": 1, "task1": 1})
+	results := 0
+	c.before = func(c *cluster, l scheduler.LaunchTask) {
+		if l.Task.Kind == scheduler.ResultTask {
+			if results++; results == 2 {
+				c.kill("task1")
+			}
+		}
+	}
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	err := c.ended[1]
+	if err == nil || !strings.Contains(err.Error(), "indeterminate") {
+		t.Fatalf("job ended with %v; want a failure naming the indeterminate stage", err)
+	}
+}

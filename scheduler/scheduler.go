@@ -111,6 +111,7 @@ type stage struct {
 
 	durations     []time.Duration // of the attempts that succeeded, for speculation
 	fetchFailures int             // in a row; reset when the stage completes
+	indeterminate bool            // a map stage whose output depends on input order
 	lostOutputs   map[int]bool    // map partitions whose output was lost: their relaunch is a recomputation
 }
 
@@ -337,6 +338,7 @@ func (s *Scheduler) parentStages(graph int, nodes map[int]rdd.NodeInfo, node int
 		if st == nil {
 			p := nodes[sh.Parent]
 			st = s.newStage(graph, p, sh.Shuffle, p.Partitions)
+			st.indeterminate = sh.Indeterminate
 			st.parents = s.parentStages(graph, nodes, p.ID)
 			s.mapStages[k] = st
 			if s.outputs[k] == nil {
@@ -549,11 +551,60 @@ func (s *Scheduler) unregisterWorker(worker string, out []Action) []Action {
 	}
 	slices.SortFunc(hit, func(a, b *stage) int { return a.id - b.id })
 	for _, st := range hit {
+		if st.indeterminate {
+			out = s.rollback(st, out)
+		}
+	}
+	for _, st := range hit {
 		if len(st.jobs) > 0 && !st.waiting {
 			out = s.submit(st, out)
 		}
 	}
 	return out
+}
+
+// rollback handles a lost output of an indeterminate stage: rerunning any
+// of its tasks may move records between its reduce partitions, so every
+// output of it, and of every map stage downstream, is discarded and rerun.
+// A job that already received results computed from the old outputs
+// cannot be made consistent: it fails with a message saying so.
+func (s *Scheduler) rollback(st *stage, out []Action) []Action {
+	var ids []int
+	for id := range s.stagesByID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		d := s.stagesByID[id]
+		if d != st && !d.descendsFrom(st) {
+			continue
+		}
+		if d.shuffle != 0 {
+			outs := s.outputs[shuffleKey{d.graph, d.shuffle}]
+			for i := range outs {
+				if outs[i] != nil {
+					outs[i] = nil
+					d.markLost(i)
+				}
+			}
+			continue
+		}
+		if d.job != nil && !d.job.done && slices.Contains(d.done, true) {
+			out = s.failJobs(d, fmt.Errorf("%w: stage %d (%s) is indeterminate (its output depends on input order) and lost an output after stage %d had delivered results computed from it; rerun the job, or make the lineage deterministic (sort, or partition by key, instead of Repartition)",
+				ErrStageFailed, st.id, st.name, d.id), out)
+		}
+	}
+	return out
+}
+
+// descendsFrom reports whether st reads, directly or not, the output of a.
+func (st *stage) descendsFrom(a *stage) bool {
+	for _, p := range st.parents {
+		if p == a || p.descendsFrom(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *stage) markLost(i int) {
@@ -592,6 +643,12 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 				outs[ev.Map] = nil
 				parent.markLost(ev.Map)
 			}
+		}
+	}
+	if parent != nil && parent.indeterminate && !s.available(parent) {
+		out = s.rollback(parent, out)
+		if len(st.jobs) == 0 {
+			return out
 		}
 	}
 	st.fetchFailures++
