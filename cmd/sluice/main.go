@@ -4,6 +4,8 @@
 //
 //	sluice worker     run a worker daemon (see sluice worker --help)
 //	sluice up         start a local cluster of workers on loopback
+//	sluice chaos      run a driver command under seeded task-node kills and
+//	                  compare its output with a fault-free run's
 package main
 
 import (
@@ -19,6 +21,7 @@ const usage = `usage: sluice COMMAND
 commands:
   worker     run a worker daemon: --listen, --join, --role core|task, --slots, --dir
   up         start a local cluster on loopback: --core N --task M [--dir DIR]
+  chaos      run a driver command under seeded task-node kills and compare with a fault-free run
   version    print the version of sluice
 `
 
@@ -39,6 +42,8 @@ func run(args []string) int {
 		return runWorker(args[1:])
 	case "up":
 		return runUp(args[1:])
+	case "chaos":
+		return runChaos(args[1:])
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0
