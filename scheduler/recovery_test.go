@@ -28,6 +28,8 @@ type cluster struct {
 	before func(c *cluster, l scheduler.LaunchTask)
 	// fail, when set, decides to fail a task's fetch regardless of workers.
 	fail func(l scheduler.LaunchTask) bool
+	// lose, when set, decides to lose a task (an executor crash).
+	lose func(l scheduler.LaunchTask) bool
 }
 
 func newCluster(t *testing.T, workers map[string]int) *cluster {
@@ -77,6 +79,10 @@ func (c *cluster) kill(w string) {
 func (c *cluster) complete(l scheduler.LaunchTask) {
 	if c.dead[l.Worker] {
 		return // its worker died: WorkerRemoved already lost it
+	}
+	if c.lose != nil && c.lose(l) {
+		c.step(scheduler.TaskFailed{TaskID: l.Task.ID, Err: "executor crashed", Lost: true})
+		return
 	}
 	for _, in := range l.Task.Inputs {
 		for mi, m := range in.Maps {
@@ -283,8 +289,8 @@ func TestStageFailsAfterFourFetchFailuresInARow(t *testing.T) {
 	}
 }
 
-// A seeded stress test: workers die and join at random moments, fetches
-// fail at random; every job ends, successes deliver each partition exactly
+// A seeded stress test: workers die and join at random moments, tasks are
+// lost and fetches fail at random; every job ends, successes deliver each partition exactly
 // once, and failures are the scheduler's own clear errors.
 func TestRandomLossesStress(t *testing.T) {
 	for seed := range uint64(300) {
@@ -313,6 +319,7 @@ func TestRandomLossesStress(t *testing.T) {
 			}
 		}
 		c.fail = func(scheduler.LaunchTask) bool { return rng.IntN(30) == 0 }
+		c.lose = func(scheduler.LaunchTask) bool { return rng.IntN(15) == 0 }
 		parts := []int{0}
 		if seed%2 == 0 {
 			parts = []int{0, 1}
