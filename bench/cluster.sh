@@ -41,12 +41,15 @@ run() { # name, command...
 for i in $(seq "$RUNS"); do
   run wordcount-local bin/wordcount
   run wordcount-cluster bin/wordcount --join "$join" --min-workers 3
+  run wordcount-replicas bin/wordcount --join "$join" --min-workers 3 --shuffle-replicas 1
   run sortlines-local bin/sortlines
   run sortlines-cluster bin/sortlines --join "$join" --min-workers 3
+  run sortlines-replicas bin/sortlines --join "$join" --min-workers 3 --shuffle-replicas 1
 done
 echo "== medians"
 for p in wordcount sortlines; do
   l=$(awk -v n="$p-local" '$1==n{print $2}' "$work/times" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
   c=$(awk -v n="$p-cluster" '$1==n{print $2}' "$work/times" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-  printf '%-10s local %6.2f s  cluster %6.2f s  cluster/local %.2f\n' "$p" "$(echo "$l/1000" | bc -l)" "$(echo "$c/1000" | bc -l)" "$(echo "$c/$l" | bc -l)"
+  r=$(awk -v n="$p-replicas" '$1==n{print $2}' "$work/times" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+  printf '%-10s local %6.2f s  cluster %6.2f s  cluster/local %.2f  with --shuffle-replicas 1 %6.2f s (%.2fx the cluster)\n' "$p" "$(echo "$l/1000" | bc -l)" "$(echo "$c/1000" | bc -l)" "$(echo "$c/$l" | bc -l)" "$(echo "$r/1000" | bc -l)" "$(echo "$r/$c" | bc -l)"
 done

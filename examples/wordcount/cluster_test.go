@@ -147,10 +147,7 @@ func TestClusterEveryTaskWorkerKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "3")
-	pollUntil(t, "the result stage to start", func() bool {
-		_, err := os.Stat(gate + ".started")
-		return err == nil
-	})
+	awaitStarted(t, gate)
 	for _, w := range c.Workers[1:] {
 		w.Kill()
 	}
