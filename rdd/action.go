@@ -109,9 +109,14 @@ func taskDir(dir string, part int) string {
 }
 
 func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, dir string) error {
+	// The driver made dir/_temporary/0 when the job started and removes it
+	// when the job fails: an attempt still running then must not bring it
+	// back, so only the levels below it are created here.
 	ad := attemptDir(dir, tc.Stage, part, tc.Attempt)
-	if err := os.MkdirAll(ad, 0o755); err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	for _, d := range []string{filepath.Dir(ad), ad} {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("rdd: SaveAsTextFile: %w (was the job aborted?)", err)
+		}
 	}
 	err := r.writePart(ctx, tc, part, filepath.Join(ad, partName(part)))
 	if err == nil {

@@ -122,6 +122,7 @@ type attempt struct {
 	worker  string
 	avoid   string        // a worker this attempt must not run on
 	started time.Duration // Tick time at launch
+	killed  bool          // a KillTask went out for it
 }
 
 // New returns a Scheduler with cfg; zero fields take DefaultConfig values.
@@ -183,7 +184,7 @@ func (s *Scheduler) Step(ev Event) []Action {
 		}
 	case JobCancelled:
 		if j := s.jobs[ev.Job]; j != nil {
-			s.endJob(j)
+			out = s.endJob(j, out)
 		}
 	case GraphForgotten:
 		for k, st := range s.mapStages {
@@ -682,7 +683,7 @@ func (s *Scheduler) failJobs(st *stage, err error, out []Action) []Action {
 	for _, jid := range jids {
 		if j := s.jobs[jid]; j != nil {
 			out = append(out, JobFailed{Job: jid, Err: err})
-			s.endJob(j)
+			out = s.endJob(j, out)
 		}
 	}
 	return out
@@ -798,7 +799,7 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 	j.left--
 	if j.left == 0 {
 		out = append(out, JobSucceeded{Job: j.id})
-		s.endJob(j)
+		out = s.endJob(j, out)
 	}
 	return out
 }
@@ -859,9 +860,17 @@ func (s *Scheduler) killOthers(st *stage, i int, keep int64, out []Action) []Act
 			ids = append(ids, id)
 		}
 	}
+	return s.kill(ids, out)
+}
+
+// kill emits KillTask for the attempts not yet killed, in id order.
+func (s *Scheduler) kill(ids []int64, out []Action) []Action {
 	slices.Sort(ids)
 	for _, id := range ids {
-		out = append(out, KillTask{TaskID: id, Worker: s.running[id].worker})
+		if a := s.running[id]; a != nil && !a.killed {
+			a.killed = true
+			out = append(out, KillTask{TaskID: id, Worker: a.worker})
+		}
 	}
 	return out
 }
@@ -906,10 +915,11 @@ func (s *Scheduler) StagesRecomputed() int { return s.stagesRecomputed }
 // Speculated returns how many speculative copies were launched.
 func (s *Scheduler) Speculated() int { return s.speculated }
 
-// endJob forgets a job; stages that no other job needs stop launching.
-func (s *Scheduler) endJob(j *job) {
+// endJob forgets a job; stages that no other job needs stop launching,
+// and their running attempts are killed.
+func (s *Scheduler) endJob(j *job, out []Action) []Action {
 	if j.done {
-		return
+		return out
 	}
 	j.done = true
 	delete(s.jobs, j.id)
@@ -930,4 +940,11 @@ func (s *Scheduler) endJob(j *job) {
 			delete(s.commits, k)
 		}
 	}
+	var ids []int64
+	for id, a := range s.running {
+		if len(a.stage.jobs) == 0 {
+			ids = append(ids, id)
+		}
+	}
+	return s.kill(ids, out)
 }

@@ -360,3 +360,20 @@ func TestLateTaskOfForgottenGraph(t *testing.T) {
 		t.Fatal("graph 1 still busy")
 	}
 }
+
+// Ending a job kills the attempts that no other job needs.
+func TestCancelledJobKillsItsAttempts(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	s := scheduler.New(scheduler.DefaultConfig())
+	s.Step(scheduler.WorkerAdded{Worker: "w", Slots: 2})
+	launched := s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1, 2, 3}})
+	var killed []int64
+	for _, a := range s.Step(scheduler.JobCancelled{Job: 1}) {
+		if k, ok := a.(scheduler.KillTask); ok {
+			killed = append(killed, k.TaskID)
+		}
+	}
+	if len(launched) != 2 || len(killed) != 2 {
+		t.Fatalf("launched %d, killed %v; want both running attempts killed", len(launched), killed)
+	}
+}
