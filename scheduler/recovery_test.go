@@ -541,3 +541,26 @@ func TestIndeterminateLossAfterResultsFailsJob(t *testing.T) {
 		t.Fatalf("job ended with %v; want a failure naming the indeterminate stage", err)
 	}
 }
+
+// Many reducers reading from one lost worker report fetch failures one
+// after another; that is one failure of the stage, not many.
+func TestManyFetchFailuresFromOneLossCountOnce(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, map[string]int{"x": 3})
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	for len(c.queue) > 0 && c.queue[0].Task.Kind == scheduler.MapTask {
+		l := c.queue[0]
+		c.queue = c.queue[1:]
+		c.complete(l)
+	}
+	// The reducers run on y; then x dies and each reducer fails to fetch.
+	c.step(scheduler.WorkerAdded{Worker: "y", Slots: 8})
+	reducers := c.queue
+	c.queue = nil
+	c.kill("x")
+	for _, r := range reducers {
+		c.step(scheduler.FetchFailed{TaskID: r.Task.ID, Shuffle: r.Task.Inputs[0].Shuffle, Map: 0, Worker: "x", Gen: r.Task.Inputs[0].Maps[0].Gen, Err: "refused"})
+	}
+	c.run()
+	c.succeeded(1, 2)
+}

@@ -112,6 +112,7 @@ type stage struct {
 	durations     []time.Duration // of the attempts that succeeded, for speculation
 	fetchFailures int             // in a row; reset when the stage completes
 	indeterminate bool            // a map stage whose output depends on input order
+	epoch         int             // bumped by a rollback: older attempts computed from discarded inputs
 	lostOutputs   map[int]bool    // map partitions whose output was lost: their relaunch is a recomputation
 }
 
@@ -123,6 +124,7 @@ type attempt struct {
 	avoid   string        // a worker this attempt must not run on
 	started time.Duration // Tick time at launch
 	killed  bool          // a KillTask went out for it
+	epoch   int           // the stage's epoch at launch
 }
 
 // New returns a Scheduler with cfg; zero fields take DefaultConfig values.
@@ -216,7 +218,7 @@ func (s *Scheduler) Step(ev Event) []Action {
 			w = &worker{}
 			s.workers[ev.Worker] = w
 		}
-		w.slots = ev.Slots
+		w.slots, w.draining = ev.Slots, false
 	}
 	return s.launch(out)
 }
@@ -283,6 +285,11 @@ func (s *Scheduler) CanCommit(stageID, part, attemptNum int) bool {
 	st := s.stagesByID[stageID]
 	if st == nil || st.shuffle != 0 {
 		return false
+	}
+	for _, a := range s.running {
+		if a.stage == st && a.task.Partition == part && a.task.Attempt == attemptNum && a.epoch != st.epoch {
+			return false // computed from inputs a rollback discarded
+		}
 	}
 	k := commitKey{stageID, part}
 	if a, ok := s.commits[k]; ok {
@@ -460,7 +467,9 @@ func (s *Scheduler) launch(out []Action) []Action {
 	kept := s.queue[:0]
 	var resubmit []*stage
 	for _, a := range s.queue {
-		if len(a.stage.jobs) == 0 {
+		if len(a.stage.jobs) == 0 || s.completed(a.stage, a.index) {
+			// Nobody needs it, or another attempt (the original of a
+			// speculative copy) finished first.
 			a.stage.unpend(a.index)
 			continue
 		}
@@ -483,7 +492,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 			continue
 		}
 		s.workers[best].busy++
-		a.worker, a.started = best, s.now
+		a.worker, a.started, a.epoch = best, s.now, a.stage.epoch
 		a.task.Job = firstJob(a.stage)
 		a.task.Inputs = s.inputs(a.stage)
 		s.running[a.task.ID] = a
@@ -580,6 +589,16 @@ func (s *Scheduler) rollback(st *stage, out []Action) []Action {
 		if d != st && !d.descendsFrom(st) {
 			continue
 		}
+		// Attempts already running read or wrote the old version: their
+		// results must not mix with the new one.
+		d.epoch++
+		var stale []int64
+		for tid, a := range s.running {
+			if a.stage == d {
+				stale = append(stale, tid)
+			}
+		}
+		out = s.kill(stale, out)
 		if d.shuffle != 0 {
 			outs := s.outputs[shuffleKey{d.graph, d.shuffle}]
 			for i := range outs {
@@ -624,6 +643,13 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 	if a == nil || s.forgotten(a.stage) {
 		return out
 	}
+	if a.epoch != a.stage.epoch {
+		// Outdated by a rollback: its parent reruns anyway.
+		if len(a.stage.jobs) > 0 && !a.stage.waiting {
+			out = s.submit(a.stage, out)
+		}
+		return out
+	}
 	st := a.stage
 	var parent *stage
 	for _, p := range st.parents {
@@ -631,9 +657,13 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 			parent = p
 		}
 	}
+	fresh := false // the report names the current registration
 	if parent != nil {
 		outs := s.outputs[shuffleKey{parent.graph, parent.shuffle}]
 		if ev.Map >= 0 && ev.Map < len(outs) {
+			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen {
+				fresh = true
+			}
 			if m := outs[ev.Map]; m != nil && m.Worker == ev.Worker && m.Gen == ev.Gen && m.Replica != "" && s.workers[m.Replica] != nil {
 				s.nextGen++
 				outs[ev.Map] = &MapStatus{Worker: m.Replica, Sizes: m.Sizes, Gen: s.nextGen}
@@ -652,7 +682,11 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 			return out
 		}
 	}
-	st.fetchFailures++
+	// Reports about an output already unregistered (its worker was lost, or
+	// a sibling task reported it first) are one failure, counted once.
+	if fresh {
+		st.fetchFailures++
+	}
 	if st.fetchFailures >= s.cfg.MaxStageFailures {
 		lost := "none"
 		if len(s.lost) > 0 {
@@ -754,13 +788,19 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 		return out // a stale report
 	}
 	st := a.stage
-	if s.forgotten(st) {
+	if s.forgotten(st) || a.epoch != st.epoch {
+		if a.epoch != st.epoch && st.pending[a.index] == 0 && len(st.jobs) > 0 && !s.completed(st, a.index) && s.parentsAvailable(st) {
+			s.enqueue(st, a.index, "")
+		}
 		return out
 	}
 	if st.shuffle != 0 {
 		outs := s.outputs[shuffleKey{st.graph, st.shuffle}]
 		if outs[a.index] == nil && ev.MapStatus != nil && s.workers[ev.MapStatus.Worker] != nil {
 			ms := *ev.MapStatus
+			if s.workers[ms.Replica] == nil {
+				ms.Replica = "" // its core worker is gone already
+			}
 			s.nextGen++
 			ms.Gen = s.nextGen
 			outs[a.index] = &ms
@@ -816,6 +856,9 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 			delete(s.commits, k) // the authorised attempt died: let another commit
 		}
 	}
+	if s.completed(st, a.index) || a.epoch != st.epoch {
+		return out // another attempt already succeeded, or a rollback outdated this one
+	}
 	var err error
 	if ev.Lost {
 		st.losses[a.index]++
@@ -829,9 +872,6 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times; last error: %s",
 				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], ev.Err)
 		}
-	}
-	if s.completed(st, a.index) {
-		return out // another attempt (a speculative copy) already succeeded
 	}
 	if err != nil {
 		return s.failJobs(st, err, out)
