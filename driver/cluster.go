@@ -51,12 +51,15 @@ type cluster struct {
 
 // remote is one worker's executor.
 type remote struct {
-	name   string
-	role   string
-	rpc    string // the worker's address: shuffle fetches
-	exec   string // the executor's address: tasks
-	ctx    context.Context
-	cancel context.CancelFunc
+	name      string
+	role      string
+	slots     int
+	draining  bool
+	everReady bool   // the scheduler was told of it
+	rpc       string // the worker's address: shuffle fetches
+	exec      string // the executor's address: tasks
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 func newCluster(s *Session) (*cluster, error) {
@@ -215,7 +218,7 @@ func (c *cluster) watch() {
 					c.added(ev.Member)
 				}
 			case membership.Left, membership.Failed:
-				c.gone(ev.Member.Name, "it "+ev.Kind.String())
+				c.goneName(ev.Member.Name, "it "+ev.Kind.String())
 			}
 		case <-c.ctx.Done():
 			return
@@ -228,12 +231,19 @@ func (c *cluster) added(m membership.Member) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.workers[m.Name] != nil {
-		return
+	if old := c.workers[m.Name]; old != nil {
+		if old.rpc == m.Meta.RPC {
+			c.mu.Unlock()
+			return
+		}
+		// Restarted under the same name: the old instance is gone.
+		c.mu.Unlock()
+		c.gone(old, "it restarted")
+		c.mu.Lock()
 	}
+	defer c.mu.Unlock()
 	ctx, cancel := context.WithCancel(c.ctx)
-	r := &remote{name: m.Name, role: m.Meta.Role, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
+	r := &remote{name: m.Name, role: m.Meta.Role, slots: m.Meta.Slots, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
 	c.workers[m.Name] = r
 	c.wg.Go(func() { c.setup(r, m.Meta.Slots) })
 }
@@ -246,18 +256,21 @@ func (c *cluster) setup(r *remote, slots int) {
 	if err != nil {
 		c.s.log.Warn("cannot use worker", "worker", r.name, "err", err)
 		c.mu.Lock()
-		c.lastErr = fmt.Errorf("worker %s: %w", r.name, err)
+		if r.ctx.Err() == nil {
+			c.lastErr = fmt.Errorf("worker %s: %w", r.name, err)
+		}
 		c.mu.Unlock()
-		c.gone(r.name, err.Error())
+		c.gone(r, err.Error())
 		return
 	}
 	c.mu.Lock()
-	r.exec = addr
-	c.mu.Unlock()
-	select {
-	case c.s.members <- memberChange{worker: r.name, slots: slots}:
-	case <-c.s.quit:
+	if c.workers[r.name] != r {
+		c.mu.Unlock()
+		return
 	}
+	r.exec, r.everReady = addr, true
+	c.mu.Unlock()
+	c.send(memberChange{worker: r.name, slots: slots})
 }
 
 func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) {
@@ -285,31 +298,67 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 	return resp.Addr, nil
 }
 
-// gone withdraws a worker: its running calls are cancelled (their tasks
-// are lost) and the scheduler stops offering it tasks.
-func (c *cluster) gone(name, reason string) {
+// gone withdraws a worker instance: its running calls are cancelled
+// (their tasks are lost) and the scheduler stops offering it tasks. A
+// newer instance under the same name is left alone.
+func (c *cluster) gone(r *remote, reason string) {
 	c.mu.Lock()
-	r := c.workers[name]
-	delete(c.workers, name)
-	c.mu.Unlock()
-	if r == nil {
+	if c.workers[r.name] != r {
+		c.mu.Unlock()
 		return
 	}
+	delete(c.workers, r.name)
+	ready := r.exec != "" || r.everReady
+	c.mu.Unlock()
 	r.cancel()
-	if r.exec == "" {
+	if !ready {
 		return // the scheduler never heard of it
 	}
-	go func() {
-		select {
-		case c.s.members <- memberChange{worker: name, reason: reason}:
-		case <-c.s.quit:
-		}
-	}()
+	c.send(memberChange{worker: r.name, reason: reason})
+}
+
+// goneName withdraws whatever instance of a worker is current.
+func (c *cluster) goneName(name, reason string) {
+	c.mu.Lock()
+	r := c.workers[name]
+	c.mu.Unlock()
+	if r != nil {
+		c.gone(r, reason)
+	}
+}
+
+// send hands a membership change to the session loop, in order.
+func (c *cluster) send(m memberChange) {
+	select {
+	case c.s.members <- m:
+	case <-c.s.quit:
+	case <-c.ctx.Done():
+	}
+}
+
+// suspect pauses a worker whose executor refused a connection (it crashed,
+// or the worker is dying): no new tasks go there, and its executor is
+// started again. Its map outputs stay registered: the worker daemon, not
+// the executor, serves them. If the worker is really gone, gossip says so
+// within seconds and it is withdrawn then.
+func (c *cluster) suspect(r *remote, slots int) {
+	c.mu.Lock()
+	if c.workers[r.name] != r || r.exec == "" {
+		c.mu.Unlock()
+		return
+	}
+	r.exec = ""
+	c.mu.Unlock()
+	c.wg.Go(func() { c.setup(r, slots) })
 }
 
 func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 	c.mu.Lock()
 	r := c.workers[name]
+	exec := ""
+	if r != nil {
+		exec = r.exec
+	}
 	addrs := make(map[string]string, len(c.workers))
 	for n, w := range c.workers {
 		addrs[n] = w.rpc
@@ -318,12 +367,12 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 	spec.Addrs = addrs
 	c.wg.Go(func() {
 		var res worker.TaskResult
-		if r == nil || r.exec == "" {
+		if exec == "" {
 			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
 		} else {
 			ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.TaskTimeout)
 			c.cancels.add(spec.Task.ID, cancel)
-			out, err := rpc.Call[worker.TaskSpec, worker.TaskResult](ctx, c.client, r.exec, worker.MethodRunTask, spec)
+			out, err := rpc.Call[worker.TaskSpec, worker.TaskResult](ctx, c.client, exec, worker.MethodRunTask, spec)
 			c.cancels.done(spec.Task.ID)
 			killed := ctx.Err() != nil && r.ctx.Err() == nil
 			cancel()
@@ -335,9 +384,13 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 				}
 			default:
 				res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, Err: err.Error()}
-				if !killed && (errors.Is(err, rpc.ErrRefused) || r.ctx.Err() != nil) {
-					// A refused connection makes the worker suspect at once.
-					c.gone(name, "its executor refused a connection")
+				switch {
+				case killed:
+				case r.ctx.Err() != nil:
+					res.WorkerLost = true // withdrawn while the task ran
+				case errors.Is(err, rpc.ErrRefused):
+					// Suspect at once: pause it, restart its executor.
+					c.suspect(r, r.slots)
 					res.WorkerLost = true
 				}
 			}
@@ -374,15 +427,16 @@ func (c *cluster) draining(name string) {
 	c.mu.Lock()
 	r := c.workers[name]
 	c.mu.Unlock()
-	if r == nil || r.exec == "" {
+	if r == nil {
 		return
 	}
-	go func() {
-		select {
-		case c.s.members <- memberChange{worker: name, draining: true}:
-		case <-c.s.quit:
-		}
-	}()
+	c.mu.Lock()
+	r.draining = true
+	ready := r.everReady
+	c.mu.Unlock()
+	if ready {
+		c.send(memberChange{worker: name, draining: true})
+	}
 }
 
 // core picks a live core worker for a copy of map output i, spreading
@@ -392,7 +446,7 @@ func (c *cluster) core(i int, not string) *remote {
 	defer c.mu.Unlock()
 	var cores []*remote
 	for _, r := range c.workers {
-		if r.role == worker.RoleCore && r.exec != "" && r.name != not {
+		if r.role == worker.RoleCore && r.exec != "" && !r.draining && r.name != not {
 			cores = append(cores, r)
 		}
 	}
@@ -435,8 +489,16 @@ func (c *cluster) drain(name string, outputs []scheduler.OutputRef) {
 				continue
 			}
 			moved++
+			// The loop applies the move before Drained goes out, so the
+			// worker's departure can never find the output still there.
+			done := make(chan struct{})
 			select {
-			case c.s.moves <- scheduler.MapOutputMoved{Output: ref, From: name, To: to.name}:
+			case c.s.moves <- moveReq{scheduler.MapOutputMoved{Output: ref, From: name, To: to.name}, done}:
+			case <-c.s.quit:
+				return
+			}
+			select {
+			case <-done:
 			case <-c.s.quit:
 				return
 			}

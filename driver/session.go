@@ -35,7 +35,7 @@ type Session struct {
 	commits chan commitAsk
 	cancel  chan int
 	members chan memberChange
-	moves   chan scheduler.MapOutputMoved
+	moves   chan moveReq
 	quit    chan struct{}
 	wg      sync.WaitGroup
 
@@ -127,6 +127,13 @@ type memberChange struct {
 	slots    int
 	reason   string
 	draining bool
+}
+
+// moveReq is a moved map output for the loop to register; done closes
+// once it has.
+type moveReq struct {
+	mv   scheduler.MapOutputMoved
+	done chan struct{}
 }
 
 // localWorker names the in-process executor in the scheduler.
@@ -254,7 +261,7 @@ func NewSession(cfg Config) (*Session, error) {
 		commits: make(chan commitAsk),
 		cancel:  make(chan int),
 		members: make(chan memberChange, 16),
-		moves:   make(chan scheduler.MapOutputMoved, 64),
+		moves:   make(chan moveReq),
 		quit:    make(chan struct{}),
 		graphs:  map[weak.Pointer[rdd.Graph]]int{},
 		forget:  make(chan struct{}, 1),
@@ -366,6 +373,15 @@ func (s *Session) loop() {
 		ticks = t.C
 	}
 	start := time.Now()
+	// In cluster mode, jobs that wait with no worker able to take tasks
+	// for --wait fail with a message instead of hanging.
+	var idle <-chan time.Time
+	var stranded time.Time
+	if len(s.cfg.Join) > 0 {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		idle = t.C
+	}
 	defer func() {
 		s.mu.Lock()
 		s.metrics.TasksRecomputed = int64(sched.Recomputed())
@@ -388,10 +404,28 @@ func (s *Session) loop() {
 	}
 	for {
 		select {
+		case now := <-idle:
+			if len(jobs) == 0 || sched.Schedulable() > 0 {
+				stranded = time.Time{}
+				continue
+			}
+			if stranded.IsZero() {
+				stranded = now
+				continue
+			}
+			if now.Sub(stranded) >= s.cfg.Wait {
+				err := fmt.Errorf("driver: no worker could take tasks for --wait %v; workers lost: %v", s.cfg.Wait, sched.Lost())
+				for _, jr := range jobs {
+					s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: jr.id}))
+					s.endJob(jobs, jr, err)
+				}
+				stranded = time.Time{}
+			}
 		case <-ticks:
 			s.apply(sched, jobs, sched.Step(scheduler.Tick{Now: time.Since(start)}))
 		case mv := <-s.moves:
-			s.apply(sched, jobs, sched.Step(mv))
+			s.apply(sched, jobs, sched.Step(mv.mv))
+			close(mv.done)
 		case m := <-s.members:
 			if m.draining {
 				s.log.Info("worker draining", "worker", m.worker)
@@ -406,6 +440,7 @@ func (s *Session) loop() {
 			} else {
 				s.log.Warn("worker lost", "worker", m.worker, "reason", m.reason)
 				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: m.worker, Reason: m.reason}))
+				delete(draining, m.worker)
 			}
 		case jr := <-s.submit:
 			jobs[jr.id] = jr
@@ -416,7 +451,9 @@ func (s *Session) loop() {
 			}))
 		case d := <-s.done:
 			if d.res.WorkerLost {
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: d.res.Worker, Reason: d.res.Err}))
+				// Pause the worker before the retry is placed, so the
+				// retry goes elsewhere.
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
 			}
 			s.apply(sched, jobs, sched.Step(s.event(d.res)))
 			if len(pendingForget) > 0 {

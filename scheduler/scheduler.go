@@ -259,6 +259,21 @@ func (s *Scheduler) OutputsOn(worker string) []OutputRef {
 	return refs
 }
 
+// Schedulable returns the number of workers that can take new tasks (not
+// draining or paused).
+func (s *Scheduler) Schedulable() int {
+	n := 0
+	for _, w := range s.workers {
+		if !w.draining && w.slots > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Lost returns the workers lost so far, in order.
+func (s *Scheduler) Lost() []string { return slices.Clone(s.lost) }
+
 // Workers returns the number of workers that can take tasks.
 func (s *Scheduler) Workers() int { return len(s.workers) }
 

@@ -489,11 +489,13 @@ func (d *Daemon) stopApp(id string) {
 	a := d.apps[id]
 	delete(d.apps, id)
 	d.mu.Unlock()
-	if a == nil {
-		return
+	if a != nil {
+		d.stop(a)
 	}
-	d.stop(a)
-	os.RemoveAll(a.dir)
+	// Also when the executor had already exited (crashed): its files go.
+	if validApp.MatchString(id) {
+		os.RemoveAll(filepath.Join(d.cfg.Dir, "apps", id))
+	}
 }
 
 func (d *Daemon) stop(a *app) {
@@ -504,11 +506,13 @@ func (d *Daemon) stop(a *app) {
 	if cmd == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	// The executor leads its own process group: signal the group, so that
+	// processes user code started go too.
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-a.done:
 	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-a.done
 	}
 }

@@ -78,8 +78,9 @@ func (e *FetchError) Unwrap() error { return e.Err }
 type TaskResult struct {
 	TaskID int64
 	Worker string // where it ran
-	// WorkerLost says the attempt was lost with its worker: the driver
-	// withdraws the worker before retrying, so the retry goes elsewhere.
+	// WorkerLost says the attempt was lost with its worker or executor:
+	// the driver pauses the worker before retrying, so the retry goes
+	// elsewhere.
 	WorkerLost bool
 	Status     TaskStatus
 	Err        string

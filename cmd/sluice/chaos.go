@@ -528,38 +528,61 @@ func startCluster(ctx context.Context, self, dir string, core, task, slots int) 
 		if i >= core {
 			role = "task"
 		}
-		addr, err := freeAddr()
+		// A free port can be taken by another process before the worker
+		// binds it; the worker then exits at once, and another port is tried.
+		var addr string
+		for try := 0; ; try++ {
+			addr, err = freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			err = cl.startWorker(ctx, self, dir, role, i, slots, addr)
+			if err == nil || try == 2 || !errors.Is(err, errExitedEarly) {
+				break
+			}
+		}
 		if err != nil {
 			return nil, err
-		}
-		name := fmt.Sprintf("%s-%d", role, i)
-		args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(slots), "--dir", filepath.Join(dir, name)}
-		if cl.join != "" {
-			args = append(args, "--join", cl.join)
-		}
-		logf, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(self, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		err = cmd.Start()
-		logf.Close() // the worker has its own copy
-		if err != nil {
-			return nil, fmt.Errorf("starting a worker: %w", err)
-		}
-		w := &localWorker{role: role, addr: addr, cmd: cmd, exited: make(chan struct{})}
-		go func() { cmd.Wait(); close(w.exited) }()
-		cl.workers = append(cl.workers, w)
-		if err := awaitWorker(ctx, w, 30*time.Second); err != nil {
-			return nil, fmt.Errorf("worker %s (log %s): %w", addr, logf.Name(), err)
 		}
 		if cl.join == "" {
 			cl.join = addr
 		}
 	}
 	return cl, nil
+}
+
+// errExitedEarly is a worker that exited before listening (most often: its
+// port was taken).
+var errExitedEarly = errors.New("exited before listening")
+
+// startWorker starts one worker at addr and waits until it listens.
+func (cl *localCluster) startWorker(ctx context.Context, self, dir, role string, i, slots int, addr string) error {
+	name := fmt.Sprintf("%s-%d", role, i)
+	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(slots), "--dir", filepath.Join(dir, name)}
+	if cl.join != "" {
+		args = append(args, "--join", cl.join)
+	}
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	logf.Close() // the worker has its own copy
+	if err != nil {
+		return fmt.Errorf("starting a worker: %w", err)
+	}
+	w := &localWorker{role: role, addr: addr, cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(w.exited) }()
+	if err := awaitWorker(ctx, w, 30*time.Second); err != nil {
+		cmd.Process.Kill()
+		<-w.exited
+		return fmt.Errorf("worker %s (log %s): %w", addr, logf.Name(), err)
+	}
+	cl.workers = append(cl.workers, w)
+	return nil
 }
 
 // awaitWorker polls until w listens, giving up when it exits or after limit.
@@ -573,7 +596,7 @@ func awaitWorker(ctx context.Context, w *localWorker, limit time.Duration) error
 		}
 		select {
 		case <-w.exited:
-			return errors.New("exited before listening")
+			return errExitedEarly
 		case <-deadline.C:
 			return fmt.Errorf("not listening after %v", limit)
 		case <-ctx.Done():

@@ -59,7 +59,7 @@ func runUp(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var procs []*exec.Cmd
+	var procs []upProc
 	defer func() { stopAll(procs) }()
 	join := ""
 	for i := range *cores + *tasks {
@@ -67,26 +67,36 @@ func runUp(args []string) int {
 		if i >= *cores {
 			role = "task"
 		}
-		addr, err := freeAddr()
+		// A free port can be taken before the worker binds it; the worker
+		// then exits at once, and another port is tried.
+		var addr string
+		var err error
+		for try := 0; try < 3; try++ {
+			if addr, err = freeAddr(); err != nil {
+				break
+			}
+			args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(*slots),
+				"--dir", filepath.Join(base, fmt.Sprintf("%s-%d", role, i))}
+			if join != "" {
+				args = append(args, "--join", join)
+			}
+			cmd := exec.Command(self, args...)
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+			if err = cmd.Start(); err != nil {
+				break
+			}
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			if err = awaitListening(ctx, addr, 30*time.Second, exited); err == nil {
+				procs = append(procs, upProc{cmd, exited})
+				break
+			}
+			cmd.Process.Kill()
+			<-exited
+		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
-			return 1
-		}
-		args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(*slots),
-			"--dir", filepath.Join(base, fmt.Sprintf("%s-%d", role, i))}
-		if join != "" {
-			args = append(args, "--join", join)
-		}
-		cmd := exec.Command(self, args...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-		if err := cmd.Start(); err != nil {
-			fmt.Fprintf(os.Stderr, "sluice up: starting a worker: %v\n", err)
-			return 1
-		}
-		procs = append(procs, cmd)
-		if err := awaitListening(ctx, addr, 30*time.Second); err != nil {
-			fmt.Fprintf(os.Stderr, "sluice up: worker %d at %s: %v\n", i, addr, err)
+			fmt.Fprintf(os.Stderr, "sluice up: worker %d: %v\n", i, err)
 			return 1
 		}
 		if join == "" {
@@ -119,8 +129,14 @@ func freeAddr() (string, error) {
 	return "", fmt.Errorf("no free port on 127.0.0.1")
 }
 
+// upProc is a worker process and a channel closed when it has exited.
+type upProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
 // awaitListening polls until addr accepts TCP connections.
-func awaitListening(ctx context.Context, addr string, limit time.Duration) error {
+func awaitListening(ctx context.Context, addr string, limit time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(limit)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -134,6 +150,8 @@ func awaitListening(ctx context.Context, addr string, limit time.Duration) error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-exited:
+			return fmt.Errorf("worker at %s exited before listening", addr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -141,23 +159,19 @@ func awaitListening(ctx context.Context, addr string, limit time.Duration) error
 
 // stopAll sends SIGTERM to every worker, then SIGKILL to those still
 // running after a grace period, and reaps them all.
-func stopAll(procs []*exec.Cmd) {
-	done := make(chan struct{})
+func stopAll(procs []upProc) {
 	for _, p := range procs {
-		p.Process.Signal(syscall.SIGTERM)
+		p.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	go func() {
-		for _, p := range procs {
-			p.Wait()
+	deadline := time.After(10 * time.Second)
+	for _, p := range procs {
+		select {
+		case <-p.exited:
+		case <-deadline:
+			for _, q := range procs {
+				q.cmd.Process.Kill()
+			}
+			<-p.exited
 		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		for _, p := range procs {
-			p.Process.Kill()
-		}
-		<-done
 	}
 }

@@ -457,3 +457,60 @@ func TestClusterReplicasAvoidRecomputation(t *testing.T) {
 		t.Fatalf("map tasks recomputed despite replicas: %v\n%s", m, log.String())
 	}
 }
+
+// asCrasher runs a test driver whose executor crashes once: the first
+// attempt to reach element 5 exits the executor process.
+const asCrasher = "SLUICE_WORDCOUNT_CRASHER"
+
+var crasherF = rdd.Func(func(dir string) *rdd.RDD[int] {
+	data := make([]int, 40)
+	for i := range data {
+		data[i] = i
+	}
+	pairs := rdd.Map(rdd.Parallelize(data, rdd.Partitions(10)), func(x int) rdd.Pair[int, int] {
+		if x == 5 {
+			if f, err := os.OpenFile(filepath.Join(dir, "crashed"), os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+				f.Close()
+				os.Exit(3) // the executor dies mid-task
+			}
+		}
+		return rdd.KV(x%4, x)
+	})
+	return rdd.Values(rdd.ReduceByKey(pairs, func(a, b int) int { return a + b }, rdd.Partitions(4)))
+})
+
+func runCrasher(dir string) {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		got, err := rdd.Collect(ctx, s, crasherF.Invoke(dir))
+		total := 0
+		for _, v := range got {
+			total += v
+		}
+		if err == nil && total != 40*39/2 {
+			err = fmt.Errorf("crasher job: sum %d, want %d", total, 40*39/2)
+		}
+		return err
+	})
+}
+
+// An executor crash loses no worker: its task is retried, the executor is
+// started again, and the job finishes with the right result.
+func TestClusterExecutorCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log, exited := startDriver(t, ctx, asCrasher+"="+dir, "-v", "--join", c.Join, "--min-workers", "2")
+	if err := <-exited; err != nil {
+		t.Fatalf("driver after an executor crash: %v\n%s", err, log.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "crashed")); err != nil {
+		t.Fatal("no executor crashed")
+	}
+	if strings.Contains(log.String(), `msg="worker lost"`) {
+		t.Fatalf("an executor crash cost a worker:\n%s", log.String())
+	}
+}

@@ -35,6 +35,10 @@ func TestMain(m *testing.M) {
 		runStraggler(dir)
 		return
 	}
+	if dir := os.Getenv(asCrasher); dir != "" {
+		runCrasher(dir)
+		return
+	}
 	code := m.Run()
 	if sluiceDir != "" {
 		os.RemoveAll(sluiceDir)

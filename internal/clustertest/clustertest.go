@@ -11,6 +11,7 @@ package clustertest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -89,8 +90,25 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 	return c
 }
 
-// Add starts one more worker with role, joining the cluster.
+// Add starts one more worker with role, joining the cluster. A free port
+// can be taken by another process before the worker binds it; then the
+// worker exits at once and another port is tried.
 func (c *Cluster) Add(t testing.TB, role string) *Worker {
+	t.Helper()
+	for try := 0; ; try++ {
+		w, err := c.add(t, role)
+		if err == nil {
+			return w
+		}
+		if try == 2 || !errors.Is(err, errExitedEarly) {
+			t.Fatal(err)
+		}
+	}
+}
+
+var errExitedEarly = errors.New("exited before listening")
+
+func (c *Cluster) add(t testing.TB, role string) (*Worker, error) {
 	t.Helper()
 	i := len(c.Workers)
 	addr := FreeAddr(t)
@@ -114,13 +132,14 @@ func (c *Cluster) Add(t testing.TB, role string) *Worker {
 		}
 	})
 	if err := awaitListening(addr, 30*time.Second, w.exited); err != nil {
-		t.Fatalf("worker %s: %v\n%s", addr, err, w.log.String())
+		w.Kill()
+		return nil, fmt.Errorf("worker %s: %w\n%s", addr, err, w.log.String())
 	}
 	if c.Join == "" {
 		c.Join = addr
 	}
 	c.Workers = append(c.Workers, w)
-	return w
+	return w, nil
 }
 
 // Kill sends SIGKILL to the worker's process (by PID) and waits for it.
@@ -197,7 +216,7 @@ func awaitListening(addr string, limit time.Duration, exited <-chan struct{}) er
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("exited before listening")
+			return errExitedEarly
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
