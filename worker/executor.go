@@ -212,7 +212,9 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 		res.Status, res.Err, res.Result, res.MapStatus = TaskFailed, err.Error(), nil, nil
 		var fe *FetchError
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil, errors.Is(err, rdd.ErrCommitDenied):
+			// Cancelled, or another attempt committed this partition
+			// first (Spark's TaskCommitDenied): neither is the task's fault.
 			res.Status = TaskLost
 		case errors.As(err, &fe):
 			res.Status = TaskFetchFailed
