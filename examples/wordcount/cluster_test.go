@@ -143,10 +143,7 @@ func TestClusterEveryTaskWorkerKilled(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2})
-	gate := filepath.Join(t.TempDir(), "gate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "3")
+	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "3")
 	awaitStarted(t, gate)
 	for _, w := range c.Workers[1:] {
 		w.Kill()
@@ -227,6 +224,16 @@ func runGated(gate string) {
 	})
 }
 
+// startGated starts the gated test driver with args; the test's deadline
+// bounds it. It returns the gate file to create to let the job finish.
+func startGated(t *testing.T, args ...string) (string, *syncLog, chan error) {
+	gate := filepath.Join(t.TempDir(), "gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	log, exited := startDriver(t, ctx, asGated+"="+gate, args...)
+	return gate, log, exited
+}
+
 // startDriver starts this test binary as a driver with env and args.
 func startDriver(t *testing.T, ctx context.Context, env string, args ...string) (*syncLog, chan error) {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
@@ -262,10 +269,7 @@ func TestClusterWorkerJoinsMidJob(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1})
-	gate := filepath.Join(t.TempDir(), "gate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "1")
+	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "1")
 	awaitLog(t, log, exited, "job submitted")
 	late := c.Add(t, "task")
 	awaitLog(t, log, exited, `msg="worker ready" worker=`+late.Addr)
@@ -303,10 +307,7 @@ func TestClusterExecutorsAndFilesLifecycle(t *testing.T) {
 
 	// A job that stays running, then SIGKILL to a worker: its executor
 	// must not outlive it.
-	gate := filepath.Join(t.TempDir(), "gate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "2")
+	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "2")
 	awaitLog(t, log, exited, "job submitted")
 	victim := c.Workers[1]
 	var pids []int
@@ -409,10 +410,7 @@ func TestClusterSigtermDrainsWithoutRecomputation(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
-	gate := filepath.Join(t.TempDir(), "gate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--join", c.Join, "--min-workers", "2")
+	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "2")
 	awaitStarted(t, gate)
 	victim := c.Workers[1]
 	if err := victim.Signal(syscall.SIGTERM); err != nil {
@@ -443,10 +441,7 @@ func TestClusterReplicasAvoidRecomputation(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
-	gate := filepath.Join(t.TempDir(), "gate")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log, exited := startDriver(t, ctx, asGated+"="+gate, "-v", "--shuffle-replicas", "1", "--join", c.Join, "--min-workers", "2")
+	gate, log, exited := startGated(t, "-v", "--shuffle-replicas", "1", "--join", c.Join, "--min-workers", "2")
 	awaitStarted(t, gate)
 	c.Workers[1].Kill()
 	os.WriteFile(gate, nil, 0o644)
