@@ -73,15 +73,14 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		// The table holds each key's combiner and first-seen rank: ranks
 		// make the output deterministic without sorting, and reading them
 		// back walks the table in memory order instead of probing it.
-		type slot struct {
-			c    C
-			rank int32
-		}
-		// Sized like the largest table an earlier task of this shuffle built
-		// here: growing a large table rehashes it several times.
-		table := make(map[K]slot, s.sizeHint.Load())
+		// idx maps a key to its first-seen rank; vals holds combiners by
+		// rank. Frequent keys are seen first, so their combiners sit
+		// together at the front of vals and stay in cache.
+		idx := make(map[K]int32, s.sizeHint.Load())
+		var keys []K
+		var vals []C
 		defer func() {
-			if n := int64(len(table)); n > s.sizeHint.Load() {
+			if n := int64(len(idx)); n > s.sizeHint.Load() {
 				s.sizeHint.Store(n)
 			}
 		}()
@@ -96,13 +95,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 				tc.closeSorter(so)
 			}
 		}()
-		ranked := func() ([]K, []C) {
-			keys, vals := make([]K, len(table)), make([]C, len(table))
-			for k, sl := range table {
-				keys[sl.rank], vals[sl.rank] = k, sl.c
-			}
-			return keys, vals
-		}
+		ranked := func() ([]K, []C) { return keys, vals }
 		// dump moves the table into the sorter, which spills sorted runs.
 		dump := func() error {
 			if so == nil {
@@ -111,7 +104,6 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 					return err
 				}
 			}
-			keys, vals := ranked()
 			for i, k := range keys {
 				kb = kc.Append(kb[:0], k)
 				vb = cc.Append(vb[:0], vals[i])
@@ -119,25 +111,24 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 					return err
 				}
 			}
-			s.sizeHint.Store(int64(len(table)))
-			clear(table)
-			mem = 0
+			s.sizeHint.Store(int64(len(idx)))
+			clear(idx)
+			clear(keys)
+			clear(vals)
+			keys, vals, mem = keys[:0], vals[:0], 0
 			return nil
 		}
 		var zeroC C
 		entry := int64(48) + sizeOf(zeroC)
 		grows := growable[C]()
 		err := r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
-			// Two map operations on one key: the second finds the slot in
-			// cache, which costs less than a cache miss into a side array.
-			if sl, ok := table[p.Key]; ok {
+			if i, ok := idx[p.Key]; ok {
 				if grows {
-					mem -= sizeOf(sl.c)
+					mem -= sizeOf(vals[i])
 				}
-				sl.c = agg.MergeValue(sl.c, p.Value)
-				table[p.Key] = sl
+				vals[i] = agg.MergeValue(vals[i], p.Value)
 				if grows {
-					if mem += sizeOf(sl.c); mem > half {
+					if mem += sizeOf(vals[i]); mem > half {
 						dumpErr = dump()
 						return dumpErr == nil
 					}
@@ -146,7 +137,8 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			}
 			k := cloneKey(p.Key)
 			c := cloneKey(agg.Create(p.Value))
-			table[k] = slot{c, int32(len(table))}
+			idx[k] = int32(len(keys))
+			keys, vals = append(keys, k), append(vals, c)
 			mem += entry + sizeOf(k) + sizeOf(c) - sizeOf(zeroC)
 			if mem > half {
 				dumpErr = dump()
@@ -182,13 +174,12 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		half := memoryOf(tc) / 2
 		// Keyed by the key's encoding: what the partitioner hashed, so
 		// grouping agrees with partitioning whatever K's equality says.
-		type slot struct {
-			k    K
-			c    C
-			rank int32
-		}
-		table := make(map[string]slot)
+		// idx gives the first-seen rank; keys, kbs and vals hold by rank.
+		idx := make(map[string]int32)
 		var (
+			kbs   []string
+			keys  []K
+			vals  []C
 			mem   int64
 			so    *spill.Sorter
 			vb    []byte
@@ -203,14 +194,17 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 					return err
 				}
 			}
-			for kb, sl := range table {
-				vb = cc.Append(vb[:0], sl.c)
+			for i, kb := range kbs {
+				vb = cc.Append(vb[:0], vals[i])
 				if err := so.Add(0, []byte(kb), vb); err != nil {
 					return err
 				}
 			}
-			clear(table)
-			mem = 0
+			clear(idx)
+			clear(kbs)
+			clear(keys)
+			clear(vals)
+			kbs, keys, vals, mem = kbs[:0], keys[:0], vals[:0], 0
 			return nil
 		}
 		defer func() {
@@ -223,14 +217,13 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			if err != nil {
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
-			if sl, ok := table[string(kf)]; ok {
+			if i, ok := idx[string(kf)]; ok {
 				if grows {
-					mem -= sizeOf(sl.c)
+					mem -= sizeOf(vals[i])
 				}
-				sl.c = agg.MergeCombiners(sl.c, c)
-				table[string(kf)] = sl
+				vals[i] = agg.MergeCombiners(vals[i], c)
 				if grows {
-					if mem += sizeOf(sl.c); mem > half {
+					if mem += sizeOf(vals[i]); mem > half {
 						return dump()
 					}
 				}
@@ -241,7 +234,8 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
 			ks := string(kf)
-			table[ks] = slot{k, c, int32(len(table))}
+			idx[ks] = int32(len(keys))
+			kbs, keys, vals = append(kbs, ks), append(keys, k), append(vals, c)
 			mem += entry + int64(len(ks)) + sizeOf(k) + sizeOf(c)
 			if mem > half {
 				return dump()
@@ -254,13 +248,9 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		if so == nil {
 			// Everything fit: yield in first-seen order, which is
 			// deterministic because map outputs are read in map order.
-			ranked := make([]slot, len(table))
-			for _, sl := range table {
-				ranked[sl.rank] = sl
-			}
-			clear(table)
-			for _, sl := range ranked {
-				if !yield(Pair[K, C]{sl.k, sl.c}) {
+			clear(idx)
+			for i, k := range keys {
+				if !yield(Pair[K, C]{k, vals[i]}) {
 					return nil
 				}
 			}
