@@ -63,7 +63,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -79,6 +78,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/loopback"
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
@@ -532,12 +532,12 @@ func startCluster(ctx context.Context, self, dir string, core, task, slots int) 
 		// binds it; the worker then exits at once, and another port is tried.
 		var addr string
 		for try := 0; ; try++ {
-			addr, err = freeAddr()
+			addr, err = loopback.FreeAddr()
 			if err != nil {
 				return nil, err
 			}
 			err = cl.startWorker(ctx, self, dir, role, i, slots, addr)
-			if err == nil || try == 2 || !errors.Is(err, errExitedEarly) {
+			if err == nil || try == 2 || !errors.Is(err, loopback.ErrExited) {
 				break
 			}
 		}
@@ -550,10 +550,6 @@ func startCluster(ctx context.Context, self, dir string, core, task, slots int) 
 	}
 	return cl, nil
 }
-
-// errExitedEarly is a worker that exited before listening (most often: its
-// port was taken).
-var errExitedEarly = errors.New("exited before listening")
 
 // startWorker starts one worker at addr and waits until it listens.
 func (cl *localCluster) startWorker(ctx context.Context, self, dir, role string, i, slots int, addr string) error {
@@ -576,34 +572,13 @@ func (cl *localCluster) startWorker(ctx context.Context, self, dir, role string,
 	}
 	w := &localWorker{role: role, addr: addr, cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(w.exited) }()
-	if err := awaitWorker(ctx, w, 30*time.Second); err != nil {
+	if err := loopback.Await(ctx, w.addr, 30*time.Second, w.exited); err != nil {
 		cmd.Process.Kill()
 		<-w.exited
 		return fmt.Errorf("worker %s (log %s): %w", addr, logf.Name(), err)
 	}
 	cl.workers = append(cl.workers, w)
 	return nil
-}
-
-// awaitWorker polls until w listens, giving up when it exits or after limit.
-func awaitWorker(ctx context.Context, w *localWorker, limit time.Duration) error {
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for {
-		if conn, err := net.DialTimeout("tcp", w.addr, time.Second); err == nil {
-			conn.Close()
-			return nil
-		}
-		select {
-		case <-w.exited:
-			return errExitedEarly
-		case <-deadline.C:
-			return fmt.Errorf("not listening after %v", limit)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // killable returns the task nodes chaos has not signalled that still run.

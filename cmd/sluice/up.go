@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/internal/loopback"
 )
 
 // runUp is `sluice up`: a local cluster of worker processes on loopback
@@ -72,7 +73,7 @@ func runUp(args []string) int {
 		var addr string
 		var err error
 		for try := 0; try < 3; try++ {
-			if addr, err = freeAddr(); err != nil {
+			if addr, err = loopback.FreeAddr(); err != nil {
 				break
 			}
 			args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(*slots),
@@ -88,7 +89,7 @@ func runUp(args []string) int {
 			}
 			exited := make(chan struct{})
 			go func() { cmd.Wait(); close(exited) }()
-			if err = awaitListening(ctx, addr, 30*time.Second, exited); err == nil {
+			if err = loopback.Await(ctx, addr, 30*time.Second, exited); err == nil {
 				procs = append(procs, upProc{cmd, exited})
 				break
 			}
@@ -109,52 +110,10 @@ func runUp(args []string) int {
 	return 0
 }
 
-// freeAddr returns a loopback address whose port is free for TCP and UDP
-// now; a worker binds it right after.
-func freeAddr() (string, error) {
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return addr, nil
-	}
-	return "", fmt.Errorf("no free port on 127.0.0.1")
-}
-
 // upProc is a worker process and a channel closed when it has exited.
 type upProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-}
-
-// awaitListening polls until addr accepts TCP connections.
-func awaitListening(ctx context.Context, addr string, limit time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening after %v", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-exited:
-			return fmt.Errorf("worker at %s exited before listening", addr)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // stopAll sends SIGTERM to every worker, then SIGKILL to those still

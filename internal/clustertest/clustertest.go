@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/loopback"
 )
 
 // BuildSluice builds cmd/sluice into a temporary directory of t and
@@ -100,13 +101,11 @@ func (c *Cluster) Add(t testing.TB, role string) *Worker {
 		if err == nil {
 			return w
 		}
-		if try == 2 || !errors.Is(err, errExitedEarly) {
+		if try == 2 || !errors.Is(err, loopback.ErrExited) {
 			t.Fatal(err)
 		}
 	}
 }
-
-var errExitedEarly = errors.New("exited before listening")
 
 func (c *Cluster) add(t testing.TB, role string) (*Worker, error) {
 	t.Helper()
@@ -131,7 +130,7 @@ func (c *Cluster) add(t testing.TB, role string) (*Worker, error) {
 			t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.log.String())
 		}
 	})
-	if err := awaitListening(addr, 30*time.Second, w.exited); err != nil {
+	if err := loopback.Await(context.Background(), addr, 30*time.Second, w.exited); err != nil {
 		w.Kill()
 		return nil, fmt.Errorf("worker %s: %w\n%s", addr, err, w.log.String())
 	}
@@ -187,39 +186,11 @@ func (w *Worker) Log() string { return w.log.String() }
 // FreeAddr returns a 127.0.0.1 address whose port is free for TCP and UDP.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if pc, err := net.ListenPacket("udp", addr); err == nil {
-			pc.Close()
-			return addr
-		}
+	addr, err := loopback.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port on 127.0.0.1")
-	return ""
-}
-
-func awaitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening after %v", limit)
-		}
-		select {
-		case <-exited:
-			return errExitedEarly
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return addr
 }
 
 type syncBuffer struct {
