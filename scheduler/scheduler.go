@@ -202,14 +202,7 @@ func (s *Scheduler) Step(ev Event) []Action {
 		}
 		delete(s.workers, ev.Worker)
 		out = s.unregisterWorker(ev.Worker, out)
-		var lost []int64
-		for id, a := range s.running {
-			if a.worker == ev.Worker {
-				lost = append(lost, id)
-			}
-		}
-		slices.Sort(lost)
-		for _, id := range lost {
+		for _, id := range s.runningWhere(func(a *attempt) bool { return a.worker == ev.Worker }) {
 			out = s.taskFailed(TaskFailed{TaskID: id, Err: "worker " + ev.Worker + " lost: " + ev.Reason, Lost: true}, out)
 		}
 	case WorkerAdded:
@@ -607,13 +600,7 @@ func (s *Scheduler) rollback(st *stage, out []Action) []Action {
 		// Attempts already running read or wrote the old version: their
 		// results must not mix with the new one.
 		d.epoch++
-		var stale []int64
-		for tid, a := range s.running {
-			if a.stage == d {
-				stale = append(stale, tid)
-			}
-		}
-		out = s.kill(stale, out)
+		out = s.kill(s.runningWhere(func(a *attempt) bool { return a.stage == d }), out)
 		if d.shuffle != 0 {
 			outs := s.outputs[shuffleKey{d.graph, d.shuffle}]
 			for i := range outs {
@@ -909,18 +896,24 @@ func (s *Scheduler) completed(st *stage, i int) bool {
 // killOthers kills the attempts of task index i of st other than keep:
 // their partition is done.
 func (s *Scheduler) killOthers(st *stage, i int, keep int64, out []Action) []Action {
+	return s.kill(s.runningWhere(func(a *attempt) bool { return a.stage == st && a.index == i && a.task.ID != keep }), out)
+}
+
+// runningWhere returns the ids of running attempts that keep accepts, in
+// order, so that actions come out the same on every run.
+func (s *Scheduler) runningWhere(keep func(*attempt) bool) []int64 {
 	var ids []int64
 	for id, a := range s.running {
-		if a.stage == st && a.index == i && id != keep {
+		if keep(a) {
 			ids = append(ids, id)
 		}
 	}
-	return s.kill(ids, out)
+	slices.Sort(ids)
+	return ids
 }
 
-// kill emits KillTask for the attempts not yet killed, in id order.
+// kill emits KillTask for the attempts not yet killed, in the given order.
 func (s *Scheduler) kill(ids []int64, out []Action) []Action {
-	slices.Sort(ids)
 	for _, id := range ids {
 		if a := s.running[id]; a != nil && !a.killed {
 			a.killed = true
@@ -939,12 +932,7 @@ func (s *Scheduler) tick(now time.Duration) {
 	if !s.cfg.Speculation || len(s.workers) < 2 {
 		return
 	}
-	var ids []int64
-	for id := range s.running {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range s.runningWhere(func(*attempt) bool { return true }) {
 		a := s.running[id]
 		st := a.stage
 		if len(st.jobs) == 0 || st.pending[a.index] > 1 || len(st.durations) == 0 {
@@ -995,11 +983,5 @@ func (s *Scheduler) endJob(j *job, out []Action) []Action {
 			delete(s.commits, k)
 		}
 	}
-	var ids []int64
-	for id, a := range s.running {
-		if len(a.stage.jobs) == 0 {
-			ids = append(ids, id)
-		}
-	}
-	return s.kill(ids, out)
+	return s.kill(s.runningWhere(func(a *attempt) bool { return len(a.stage.jobs) == 0 }), out)
 }
