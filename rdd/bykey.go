@@ -139,7 +139,10 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			c := cloneKey(agg.Create(p.Value))
 			idx[k] = int32(len(keys))
 			keys, vals = append(keys, k), append(vals, c)
-			mem += entry + sizeOf(k) + sizeOf(c) - sizeOf(zeroC)
+			mem += entry + sizeOf(k)
+			if grows {
+				mem += sizeOf(c) - sizeOf(zeroC) // entry counted the zero value
+			}
 			if mem > half {
 				dumpErr = dump()
 				return dumpErr == nil
@@ -385,24 +388,14 @@ func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
 	s := plainShuffle(r, max(n, 1))
 	kc, vc := codec.For[K](), codec.For[V]()
 	return newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
-		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
+		return eachDecoded(ctx, tc, s.id, part, yield, func(kf, vf []byte) (Pair[K, V], error) {
 			k, err := kc.Decode(kf)
 			if err != nil {
-				return err
+				return Pair[K, V]{}, err
 			}
 			v, err := vc.Decode(vf)
-			if err != nil {
-				return err
-			}
-			if !yield(Pair[K, V]{k, v}) {
-				return errStop
-			}
-			return nil
+			return Pair[K, V]{k, v}, err
 		})
-		if err == errStop {
-			return nil
-		}
-		return err
 	}, &dep{parent: r.n, shuffle: s})
 }
 
@@ -489,19 +482,9 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 		})
 	}
 	return newRDD("Repartition", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
-		err := eachRecord(ctx, tc, s.id, part, func(_, vf []byte) error {
+		return eachDecoded(ctx, tc, s.id, part, yield, func(_, vf []byte) (T, error) {
 			t, _, err := ec.get(vf)
-			if err != nil {
-				return err
-			}
-			if !yield(t) {
-				return errStop
-			}
-			return nil
+			return t, err
 		})
-		if err == errStop {
-			return nil
-		}
-		return err
 	}, &dep{parent: r.n, shuffle: s})
 }

@@ -74,7 +74,8 @@ func sizeOf[T any](v T) int64 {
 	case []byte:
 		return n + int64(cap(x))
 	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+	if reflect.TypeFor[T]().Kind() == reflect.Slice {
+		rv := reflect.ValueOf(v)
 		return n + int64(rv.Cap())*int64(rv.Type().Elem().Size())
 	}
 	return n
@@ -192,6 +193,25 @@ func eachRecord(ctx context.Context, tc *TaskContext, shuffle, part int, f func(
 			return err
 		}
 	}
+}
+
+// eachDecoded yields every record of a reduce partition, decoded, in map
+// order, stopping early when yield says so.
+func eachDecoded[T any](ctx context.Context, tc *TaskContext, shuffle, part int, yield func(T) bool, decode func(k, v []byte) (T, error)) error {
+	err := eachRecord(ctx, tc, shuffle, part, func(k, v []byte) error {
+		t, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		if !yield(t) {
+			return errStop
+		}
+		return nil
+	})
+	if err == errStop {
+		return nil
+	}
+	return err
 }
 
 // errStop ends an iteration early without being an error.
