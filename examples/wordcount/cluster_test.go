@@ -65,8 +65,7 @@ func TestClusterWordCount(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeCorpus(t, dir, 3, 40000, 1)
 	out := filepath.Join(dir, "out")
-	// Small splits so that every worker gets map tasks.
-	r := runWithin(t, 3*time.Minute, append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out, "--parallelism", "1"}, paths...)...)
+	r := runWithin(t, 3*time.Minute, append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -94,8 +93,8 @@ func TestClusterNothingListening(t *testing.T) {
 	}
 }
 
-// A worker killed mid-job ends the job, with the right output or a clear
-// error, never a hang.
+// A job survives a task worker SIGKILLed mid-job, with the right output,
+// and never hangs.
 func TestClusterWorkerKilledMidJob(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
@@ -107,32 +106,20 @@ func TestClusterWorkerKilledMidJob(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
-	cmd.Env = append(os.Environ(), asMain+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr syncLog
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	for !strings.Contains(stderr.String(), "job submitted") {
-		select {
-		case err := <-exited:
-			t.Fatalf("driver ended before its job started: %v\n%s", err, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	log, exited := startDriver(t, ctx, asMain+"=1", append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
+	awaitLog(t, log, exited, "job submitted")
 	c.Workers[1].Kill()
 	select {
 	case err := <-exited:
+		if ctx.Err() != nil {
+			t.Fatalf("the driver hung after a worker was killed:\n%s", log.String())
+		}
 		if err != nil {
-			t.Fatalf("the job did not survive losing a task worker: %v\n%s", err, stderr.String())
+			t.Fatalf("the job did not survive losing a task worker: %v\n%s", err, log.String())
 		}
 		equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
 	case <-ctx.Done():
-		t.Fatalf("the driver hung after a worker was killed:\n%s", stderr.String())
+		t.Fatalf("the driver hung after a worker was killed:\n%s", log.String())
 	}
 }
 
