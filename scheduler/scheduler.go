@@ -216,9 +216,6 @@ func (s *Scheduler) Step(ev Event) []Action {
 	return s.launch(out)
 }
 
-// MapStages returns the number of map stages the scheduler keeps.
-func (s *Scheduler) MapStages() int { return len(s.mapStages) }
-
 // RunningOn returns the number of attempts running on worker.
 func (s *Scheduler) RunningOn(worker string) int {
 	n := 0
