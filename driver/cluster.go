@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
 	"github.com/sluicehq/sluice/rdd"
@@ -32,6 +34,8 @@ type cluster struct {
 	app    string
 	node   *membership.Node
 	client *rpc.Client
+	creds  *trust.Creds // nil with --insecure
+	src    trust.Source // where creds came from
 	sha    string
 	bin    []byte
 	addr   string // the driver's RPC address
@@ -75,13 +79,29 @@ func newCluster(s *Session) (*cluster, error) {
 	if len(bin) > worker.MaxBinary {
 		return nil, fmt.Errorf("driver: this program's binary %s is %s, over the %s workers accept", self, units.FormatBytes(int64(len(bin))), units.FormatBytes(worker.MaxBinary))
 	}
+	addrs := append([]string{cfg.Listen}, cfg.Join...)
+	if cfg.Listen == "" {
+		addrs[0] = listenHost(cfg)
+	}
+	creds, src, err := trust.Resolve(trust.Options{SecretFile: cfg.SecretFile, TLS: cfg.TLSFiles, Insecure: cfg.Insecure, Addrs: addrs})
+	if err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	if src == trust.FromInsecure {
+		s.log.Warn("--insecure: no cluster secret; this driver's gossip and RPC are neither authenticated nor encrypted")
+	}
+	ccfg := rpc.ClientConfig{Logger: s.log, MaxBody: worker.MaxBinary}
+	scfg := rpc.ServerConfig{Logger: s.log}
+	if creds != nil {
+		ccfg.TLS, scfg.TLS = creds.ClientTLS(), creds.ServerTLS()
+	}
 	sum := sha256.Sum256(bin)
 	var id [6]byte
 	rand.Read(id[:])
 	c := &cluster{
-		s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
-		client: rpc.NewClient(rpc.ClientConfig{Secret: cfg.Secret, Logger: s.log, MaxBody: worker.MaxBinary}),
-		sha:    hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
+		src: src, s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
+		client: rpc.NewClient(ccfg), creds: creds,
+		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
@@ -91,7 +111,7 @@ func newCluster(s *Session) (*cluster, error) {
 		return nil, err
 	}
 	c.addr = ln.Addr().String()
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: cfg.Secret, Logger: s.log})
+	srv := rpc.NewServer(scfg)
 	rpc.Handle(srv, worker.MethodCanCommit, func(ctx context.Context, req *worker.CanCommitRequest) (*worker.CanCommitResponse, error) {
 		if req.App != c.app {
 			return nil, fmt.Errorf("driver: commit request for application %s, not %s", req.App, c.app)
@@ -109,7 +129,10 @@ func newCluster(s *Session) (*cluster, error) {
 	if mcfg.BindAddr == "" {
 		mcfg.BindAddr = net.JoinHostPort(host, "0")
 	}
-	mcfg.Secret, mcfg.Logger = cfg.Secret, s.log
+	mcfg.Logger = s.log
+	if creds != nil {
+		mcfg.Keys = creds.GossipKeys()
+	}
 	mcfg.Meta = membership.Meta{Role: worker.RoleDriver, State: worker.StateAlive, RPC: c.addr, Version: version.Version, App: c.app}
 	if c.node, err = membership.Start(mcfg); err != nil {
 		c.close()
@@ -155,12 +178,30 @@ func (c *cluster) join() error {
 		if _, err = c.node.Join(ctx, c.s.cfg.Join); err == nil {
 			return nil
 		}
+		if errors.Is(err, membership.ErrKeyMismatch) {
+			// A different secret does not heal by waiting.
+			return c.keyMismatch()
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.s.cfg.Join, c.s.cfg.Wait, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// keyMismatch is the error of a driver whose gossip the cluster refused:
+// one line that names the members tried and the setting to change.
+func (c *cluster) keyMismatch() error {
+	at := strings.Join(c.s.cfg.Join, ",")
+	switch c.src {
+	case trust.FromInsecure:
+		return fmt.Errorf("driver: the cluster at %s has a cluster secret and this driver runs --insecure: give --secret-file FILE (or $%s) with the workers' secret", at, trust.EnvSecretFile)
+	case trust.FromDev:
+		dev, _ := trust.DevSecretFile()
+		return fmt.Errorf("driver: the cluster at %s refused this driver's cluster secret (no --secret-file was given, so it used the development secret %s): give --secret-file FILE (or $%s) with the workers' secret, or --insecure if they run without one", at, dev, trust.EnvSecretFile)
+	}
+	return fmt.Errorf("driver: the cluster at %s refused this driver's cluster secret %s: check --secret-file (or $%s): it must hold the workers' secret, or give --insecure if they run without one", at, c.creds.Fingerprint(), trust.EnvSecretFile)
 }
 
 // awaitWorkers waits until --min-workers executors are ready.
@@ -280,8 +321,8 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 	}
 	if !has.Have {
 		c.s.log.Info("uploading binary", "worker", r.name, "size", units.FormatBytes(int64(len(c.bin))))
-		if _, err := rpc.Call[worker.PutBinaryRequest, worker.Empty](ctx, c.client, r.rpc, worker.MethodPutBinary,
-			&worker.PutBinaryRequest{SHA256: c.sha, Data: c.bin}); err != nil {
+		if _, err := rpc.Upload[worker.UploadBinaryRequest, worker.Empty](ctx, c.client, r.rpc, worker.MethodUploadBinary,
+			&worker.UploadBinaryRequest{SHA256: c.sha, Size: int64(len(c.bin))}, bytes.NewReader(c.bin), int64(len(c.bin))); err != nil {
 			return "", err
 		}
 	}

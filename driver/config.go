@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 )
 
@@ -29,8 +29,13 @@ type Config struct {
 	MinWorkers  int           // workers that must be ready before jobs run
 	Wait        time.Duration // how long to wait for them
 	TaskTimeout time.Duration // the longest one task attempt may run
-	Secret      []byte        // the cluster secret (from $SLUICE_SECRET)
-	Speculation bool          // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
+	// SecretFile is the cluster secret's file (--secret-file; empty:
+	// $SLUICE_SECRET_FILE, then $SLUICE_SECRET, then on loopback the
+	// per-user development secret: see trust.Resolve).
+	SecretFile  string
+	TLSFiles    *trust.TLSFiles // --tls-cert, --tls-key, --tls-ca: an operator's CA instead of the derived one
+	Insecure    bool            // --insecure: join a cluster that runs without a secret
+	Speculation bool            // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
 	// ShuffleReplicas, when 1, copies every map output written on a task
 	// worker to a core worker before the map task counts as done.
 	ShuffleReplicas int
@@ -83,6 +88,11 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	wait := fs.Duration("wait", def.Wait, "cluster mode: how long to wait for --min-workers")
 	taskTimeout := fs.Duration("task-timeout", def.TaskTimeout, "cluster mode: the longest one task attempt may run")
 	replicas := fs.Int("shuffle-replicas", 0, "cluster mode: 1 copies each map output written on a task worker to a core worker, so losing the task worker costs no recomputation")
+	secretFile := fs.String("secret-file", "", "cluster mode: the cluster secret's file, as the workers have it (default: $SLUICE_SECRET_FILE; on loopback, the per-user development secret)")
+	tlsCert := fs.String("tls-cert", "", "cluster mode: this driver's certificate (PEM), from the operator's CA (with --tls-key and --tls-ca)")
+	tlsKey := fs.String("tls-key", "", "cluster mode: the key of --tls-cert (PEM)")
+	tlsCA := fs.String("tls-ca", "", "cluster mode: the operator's CA certificates (PEM) that peers' certificates must chain to")
+	insecure := fs.Bool("insecure", false, "cluster mode: join a cluster whose workers run --insecure, without a secret")
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
 	return func() (Config, error) {
 		cfg := def
@@ -90,7 +100,10 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
-		cfg.Secret = []byte(os.Getenv("SLUICE_SECRET"))
+		cfg.SecretFile, cfg.Insecure = *secretFile, *insecure
+		if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
+			cfg.TLSFiles = &trust.TLSFiles{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA}
+		}
 		var err error
 		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {
 			return cfg, fmt.Errorf("--memory: %w", err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/shuffle"
 )
 
@@ -33,8 +35,12 @@ const (
 	RoleDriver = "driver" // a driver program: never given tasks
 )
 
-// MaxBinary is the largest driver binary a worker accepts.
+// MaxBinary is the largest driver binary a worker accepts by default.
 const MaxBinary = 512 << 20
+
+// MaxTaskSpec bounds an encoded task on the wire: a task with its encoded
+// arguments and map-output table.
+const MaxTaskSpec = 64 << 20
 
 // The states a worker gossips.
 const (
@@ -44,14 +50,18 @@ const (
 
 // DaemonConfig configures a worker daemon.
 type DaemonConfig struct {
-	Name         string        // unique member name; default: host:port of Listen
-	Listen       string        // gossip address, TCP and UDP
-	Advertise    string        // gossip address others use; empty: Listen
-	Join         []string      // members to join; empty: start a new cluster
-	Role         string        // RoleCore or RoleTask
-	Slots        int           // task slots
-	Dir          string        // shuffle files, cached binaries, executor scratch space
-	Secret       []byte        // the cluster secret
+	Name      string   // unique member name; default: host:port of Listen
+	Listen    string   // gossip address, TCP and UDP
+	Advertise string   // gossip address others use; empty: Listen
+	Join      []string // members to join; empty: start a new cluster
+	Role      string   // RoleCore or RoleTask
+	Slots     int      // task slots
+	Dir       string   // shuffle files, cached binaries, executor scratch space
+	// Creds authenticate and encrypt gossip and RPC (trust.Resolve). Nil
+	// runs with neither, which only Insecure allows.
+	Creds        *trust.Creds
+	Insecure     bool          // --insecure: Creds may be nil; warned about at start and every InsecureWarnEvery
+	MaxBinary    int64         // the largest driver binary accepted; 0 means MaxBinary
 	Version      string        // gossiped so drivers can tell versions apart
 	StartTimeout time.Duration // how long an executor may take to start serving
 	JoinTimeout  time.Duration // how long to keep trying Join
@@ -68,8 +78,12 @@ func DefaultDaemonConfig() DaemonConfig {
 		StartTimeout: 30 * time.Second, // a large binary on a slow disk still starts well within this
 		JoinTimeout:  30 * time.Second, // covers seeds that start a little after this worker
 		DrainTimeout: 90 * time.Second, // under the two minutes a spot instance gets after its notice
+		MaxBinary:    MaxBinary,        // a large Go binary is 100 MiB; room to spare, bounded
 	}
 }
+
+// InsecureWarnEvery is how often a worker without credentials says so.
+const InsecureWarnEvery = 5 * time.Minute
 
 func (c *DaemonConfig) validate() error {
 	switch {
@@ -79,6 +93,11 @@ func (c *DaemonConfig) validate() error {
 		return fmt.Errorf("--slots must be at least 1, not %d", c.Slots)
 	case c.Dir == "":
 		return errors.New("--dir is required")
+	case c.Creds == nil && !c.Insecure:
+		return errors.New("no cluster credentials: give --secret-file FILE, or --insecure to run without")
+	}
+	if c.MaxBinary <= 0 {
+		c.MaxBinary = MaxBinary
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: %v", c.Listen, err)
@@ -113,8 +132,49 @@ type app struct {
 	drained bool          // its driver moved what it needed off this worker
 }
 
-// validApp keeps application ids usable as directory names.
-var validApp = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+// validApp keeps application ids usable as directory names: no separator,
+// and no leading dot, so never "." or "..".
+var validApp = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`)
+
+// validSHA is a lowercase hex sha256, the name of a cached binary.
+var validSHA = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ErrBadRequest is wrapped by the errors of requests with a malformed id.
+var ErrBadRequest = errors.New("worker: bad request")
+
+func checkApp(id string) error {
+	if !validApp.MatchString(id) {
+		return rpc.Errorf("bad_request", "%v: application id %q is not a name of 1 to 64 letters, digits, '_', '-' and '.' that starts with a letter, digit, '_' or '-'", ErrBadRequest, truncateID(id))
+	}
+	return nil
+}
+
+func checkSHA(sha string) error {
+	if !validSHA.MatchString(sha) {
+		return rpc.Errorf("bad_request", "%v: %q is not a lowercase hex sha256", ErrBadRequest, truncateID(sha))
+	}
+	return nil
+}
+
+// checkOutput validates the id of a map output.
+func checkOutput(app string, nums ...int) error {
+	if err := checkApp(app); err != nil {
+		return err
+	}
+	for _, n := range nums {
+		if n < 0 {
+			return rpc.Errorf("bad_request", "%v: negative graph, shuffle, map or partition number %d", ErrBadRequest, n)
+		}
+	}
+	return nil
+}
+
+func truncateID(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
 
 // NewDaemon checks cfg and prepares a daemon; Run starts it.
 func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
@@ -130,8 +190,12 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ccfg := rpc.ClientConfig{Logger: log}
+	if cfg.Creds != nil {
+		ccfg.TLS = cfg.Creds.ClientTLS()
+	}
 	return &Daemon{cfg: cfg, log: log, apps: map[string]*app{}, drainReq: make(chan struct{}, 1),
-		client: rpc.NewClient(rpc.ClientConfig{Secret: cfg.Secret, Logger: log})}, nil
+		client: rpc.NewClient(ccfg)}, nil
 }
 
 // Run joins the cluster and serves until ctx is done, then stops its
@@ -148,8 +212,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		_, port, _ := net.SplitHostPort(d.addr)
 		d.addr = net.JoinHostPort(ahost, port)
 	}
-	// Room for a driver's binary in one PutBinary call.
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: d.cfg.Secret, Logger: d.log, MaxBody: MaxBinary})
+	scfg := rpc.ServerConfig{Logger: d.log}
+	if d.cfg.Creds != nil {
+		scfg.TLS = d.cfg.Creds.ServerTLS()
+	}
+	srv := rpc.NewServer(scfg)
 	d.register(srv)
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -167,7 +234,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			mcfg.Name = d.cfg.Advertise
 		}
 	}
-	mcfg.BindAddr, mcfg.AdvertiseAddr, mcfg.Secret, mcfg.Logger = d.cfg.Listen, d.cfg.Advertise, d.cfg.Secret, d.log
+	mcfg.BindAddr, mcfg.AdvertiseAddr, mcfg.Logger = d.cfg.Listen, d.cfg.Advertise, d.log
+	if d.cfg.Creds != nil {
+		mcfg.Keys = d.cfg.Creds.GossipKeys()
+	}
 	mcfg.Meta = membership.Meta{Role: d.cfg.Role, State: StateAlive, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version}
 	d.node, err = membership.Start(mcfg)
 	if err != nil {
@@ -181,9 +251,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 
+	var insecure <-chan time.Time
+	if d.cfg.Creds == nil {
+		t := time.NewTicker(InsecureWarnEvery)
+		defer t.Stop()
+		insecure = t.C
+	}
 	var drained <-chan struct{}
 	for {
 		select {
+		case <-insecure:
+			d.log.Warn("--insecure: this worker has no cluster secret; anyone who can reach it can run code through it", "worker", d.node.Name())
 		case ev := <-d.node.Events():
 			// An application ends with its driver.
 			if ev.Member.Meta.Role == RoleDriver && (ev.Kind == membership.Left || ev.Kind == membership.Failed) {
@@ -294,12 +372,15 @@ func (d *Daemon) Addr() string { return d.addr }
 
 func (d *Daemon) register(srv *rpc.Server) {
 	rpc.Handle(srv, MethodHasBinary, func(ctx context.Context, req *HasBinaryRequest) (*HasBinaryResponse, error) {
+		if err := checkSHA(req.SHA256); err != nil {
+			return nil, err
+		}
 		_, err := os.Stat(d.binPath(req.SHA256))
 		return &HasBinaryResponse{Have: err == nil}, nil
 	})
-	rpc.Handle(srv, MethodPutBinary, func(ctx context.Context, req *PutBinaryRequest) (*Empty, error) {
-		return &Empty{}, d.putBinary(req)
-	})
+	rpc.HandleUpload(srv, MethodUploadBinary, func(ctx context.Context, req *UploadBinaryRequest, payload io.Reader) (*Empty, error) {
+		return &Empty{}, d.putBinary(req, payload)
+	}, rpc.Limit(d.cfg.MaxBinary+64<<10))
 	rpc.Handle(srv, MethodStartExecutor, func(ctx context.Context, req *StartExecutorRequest) (*StartExecutorResponse, error) {
 		addr, err := d.startApp(ctx, req)
 		if err != nil {
@@ -308,6 +389,9 @@ func (d *Daemon) register(srv *rpc.Server) {
 		return &StartExecutorResponse{Addr: addr, Slots: d.cfg.Slots}, nil
 	})
 	rpc.Handle(srv, MethodStopApp, func(ctx context.Context, req *StopAppRequest) (*Empty, error) {
+		if err := checkApp(req.App); err != nil {
+			return nil, err
+		}
 		d.stopApp(req.App)
 		return &Empty{}, nil
 	})
@@ -317,6 +401,9 @@ func (d *Daemon) register(srv *rpc.Server) {
 		return &Empty{}, d.pull(ctx, req)
 	})
 	rpc.Handle(srv, MethodDrained, func(ctx context.Context, req *DrainedRequest) (*Empty, error) {
+		if err := checkApp(req.App); err != nil {
+			return nil, err
+		}
 		d.mu.Lock()
 		if a := d.apps[req.App]; a != nil {
 			a.drained = true
@@ -326,26 +413,34 @@ func (d *Daemon) register(srv *rpc.Server) {
 	})
 }
 
+// binPath is where the binary with a checked sha256 is cached.
 func (d *Daemon) binPath(sha string) string {
-	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
-		return filepath.Join(d.cfg.Dir, "bin", "invalid")
-	}
 	return filepath.Join(d.cfg.Dir, "bin", sha)
 }
 
-// putBinary stores a driver's binary under its sha256, checked, written
-// to a temporary file and renamed so a partial upload never looks cached.
-func (d *Daemon) putBinary(req *PutBinaryRequest) error {
-	sum := sha256.Sum256(req.Data)
-	if hex.EncodeToString(sum[:]) != req.SHA256 {
-		return fmt.Errorf("worker: uploaded binary does not match its sha256 %s", req.SHA256)
+// putBinary streams a driver's binary to a temporary file, checks its
+// size and sha256, and renames it into place, so a partial or altered
+// upload never looks cached and never sits in memory.
+func (d *Daemon) putBinary(req *UploadBinaryRequest, payload io.Reader) error {
+	if err := checkSHA(req.SHA256); err != nil {
+		return err
+	}
+	if req.Size < 0 || req.Size > d.cfg.MaxBinary {
+		return rpc.Errorf("too_large", "worker: a binary of %d bytes is over this worker's limit of %d", req.Size, d.cfg.MaxBinary)
 	}
 	path := d.binPath(req.SHA256)
 	f, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(req.Data)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(payload, req.Size+1))
+	if err == nil && n != req.Size {
+		err = fmt.Errorf("worker: uploaded binary has %d bytes, not the %d announced", n, req.Size)
+	}
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != req.SHA256 {
+		err = fmt.Errorf("worker: uploaded binary does not match its sha256 %s", req.SHA256)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -364,8 +459,11 @@ func (d *Daemon) putBinary(req *PutBinaryRequest) error {
 // startApp starts the executor of an application, once, and returns its
 // address.
 func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (string, error) {
-	if !validApp.MatchString(req.App) {
-		return "", fmt.Errorf("worker: bad application id %q", req.App)
+	if err := checkApp(req.App); err != nil {
+		return "", err
+	}
+	if err := checkSHA(req.SHA256); err != nil {
+		return "", err
 	}
 	bin := d.binPath(req.SHA256)
 	if _, err := os.Stat(bin); err != nil {
@@ -416,12 +514,20 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	if st, err := os.Stat(req.WorkDir); err == nil && st.IsDir() && filepath.IsAbs(req.WorkDir) {
 		cmd.Dir = req.WorkDir
 	}
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(withoutSecrets(os.Environ()),
 		EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
 		envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
 		envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
-		envRegistryDigest+"="+req.RegistryDigest, EnvSecret+"="+string(d.cfg.Secret))
+		envRegistryDigest+"="+req.RegistryDigest)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	// The credentials go through a pipe, never the environment or the
+	// command line, where other processes could see them.
+	credsRead, err := d.passCreds(cmd)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer credsRead.Close()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -483,6 +589,42 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	d.mu.Unlock()
 }
 
+// passCreds gives an executor the worker's credentials through a pipe on
+// its file descriptor 3, and returns the read end for the caller to close
+// once the executor started.
+func (d *Daemon) passCreds(cmd *exec.Cmd) (*os.File, error) {
+	if d.cfg.Creds == nil {
+		cmd.Env = append(cmd.Env, envInsecure+"=1")
+		return os.Open(os.DevNull)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	// A few hundred bytes: the pipe's buffer takes them without a reader.
+	_, err = w.Write(d.cfg.Creds.Export())
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = append(cmd.Env, envCredsFD+"=3")
+	return r, nil
+}
+
+// withoutSecrets drops the variables that carry the cluster secret from an
+// environment: executors get credentials through a pipe, and user code
+// they run must not find the secret in its environment.
+func withoutSecrets(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == trust.EnvSecret || k == trust.EnvSecretFile
+	})
+}
+
 // stopApp stops an application's executor and removes its files.
 func (d *Daemon) stopApp(id string) {
 	d.mu.Lock()
@@ -493,7 +635,7 @@ func (d *Daemon) stopApp(id string) {
 		d.stop(a)
 	}
 	// Also when the executor had already exited (crashed): its files go.
-	if validApp.MatchString(id) {
+	if checkApp(id) == nil {
 		os.RemoveAll(filepath.Join(d.cfg.Dir, "apps", id))
 	}
 }
@@ -531,8 +673,8 @@ func (d *Daemon) stopAll() {
 
 // fetch streams one reduce partition of a map output this worker holds.
 func (d *Daemon) fetch(ctx context.Context, req *FetchRequest, w io.Writer) error {
-	if !validApp.MatchString(req.App) {
-		return fmt.Errorf("worker: bad application id %q", req.App)
+	if err := checkOutput(req.App, req.Graph, req.Shuffle, req.Map, req.Part); err != nil {
+		return err
 	}
 	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
 	offsets, err := shuffle.ReadIndex(index)
@@ -553,8 +695,8 @@ func (d *Daemon) fetch(ctx context.Context, req *FetchRequest, w io.Writer) erro
 
 // fetchFile streams a whole map output file, for copying it elsewhere.
 func (d *Daemon) fetchFile(ctx context.Context, req *FetchFileRequest, w io.Writer) error {
-	if !validApp.MatchString(req.App) {
-		return fmt.Errorf("worker: bad application id %q", req.App)
+	if err := checkOutput(req.App, req.Graph, req.Shuffle, req.Map); err != nil {
+		return err
 	}
 	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
 	path := data
@@ -574,8 +716,11 @@ func (d *Daemon) fetchFile(ctx context.Context, req *FetchFileRequest, w io.Writ
 // data, then index, each through a temporary file renamed into place, the
 // index last, so a reader never sees a partial output.
 func (d *Daemon) pull(ctx context.Context, req *PullMapOutputRequest) error {
-	if !validApp.MatchString(req.App) {
-		return fmt.Errorf("worker: bad application id %q", req.App)
+	if err := checkOutput(req.App, req.Graph, req.Shuffle, req.Map); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(req.From); err != nil {
+		return rpc.Errorf("bad_request", "%v: From %q is not host:port", ErrBadRequest, truncateID(req.From))
 	}
 	data, index := MapOutputPaths(filepath.Join(d.cfg.Dir, "apps", req.App), req.Graph, req.Shuffle, req.Map)
 	if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/rdd"
 )
 
@@ -29,9 +30,12 @@ const (
 	envTaskMemory     = "SLUICE_TASK_MEMORY"
 	envCacheMemory    = "SLUICE_CACHE_MEMORY"
 	envRegistryDigest = "SLUICE_REGISTRY_DIGEST"
-	// EnvSecret holds the cluster secret for every Sluice process.
-	EnvSecret = "SLUICE_SECRET"
+	envCredsFD        = "SLUICE_CREDS_FD" // the descriptor the worker's credentials arrive on
+	envInsecure       = "SLUICE_INSECURE" // "1": the worker has no credentials (--insecure)
 )
+
+// maxCreds bounds what an executor reads from its credentials pipe.
+const maxCreds = 1 << 20
 
 // listeningPrefix starts the line an executor prints on stdout once it
 // serves, followed by its address.
@@ -67,10 +71,17 @@ func runExecutor(log *slog.Logger) error {
 	}
 	taskMem, _ := strconv.ParseInt(os.Getenv(envTaskMemory), 10, 64)
 	cacheMem, _ := strconv.ParseInt(os.Getenv(envCacheMemory), 10, 64)
-	secret := []byte(os.Getenv(EnvSecret))
+	creds, err := executorCreds()
+	if err != nil {
+		return err
+	}
 	app, driver := os.Getenv(envApp), os.Getenv(envDriver)
 
-	client := rpc.NewClient(rpc.ClientConfig{Secret: secret, Logger: log})
+	ccfg, scfg := rpc.ClientConfig{Logger: log}, rpc.ServerConfig{Logger: log, ShutdownTimeout: time.Second}
+	if creds != nil {
+		ccfg.TLS, scfg.TLS = creds.ClientTLS(), creds.ServerTLS()
+	}
+	client := rpc.NewClient(ccfg)
 	defer client.Close()
 	ex, err := NewExecutor(ExecutorConfig{
 		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
@@ -82,11 +93,11 @@ func runExecutor(log *slog.Logger) error {
 		return err
 	}
 	// On SIGTERM running tasks are lost anyway: stop them after a moment.
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret, Logger: log, ShutdownTimeout: time.Second})
+	srv := rpc.NewServer(scfg)
 	rpc.Handle(srv, MethodRunTask, func(ctx context.Context, spec *TaskSpec) (*TaskResult, error) {
 		res := ex.Run(ctx, spec)
 		return &res, nil
-	})
+	}, rpc.Limit(MaxTaskSpec))
 	ln, err := rpc.Listen(os.Getenv(envHost) + ":0")
 	if err != nil {
 		return err
@@ -109,6 +120,25 @@ func runExecutor(log *slog.Logger) error {
 	case <-time.After(2 * time.Second):
 		return nil
 	}
+}
+
+// executorCreds reads the credentials the worker passed on a pipe; nil
+// when the worker runs --insecure.
+func executorCreds() (*trust.Creds, error) {
+	if os.Getenv(envInsecure) == "1" {
+		return nil, nil
+	}
+	fd, err := strconv.Atoi(os.Getenv(envCredsFD))
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("no credentials from the worker (%s=%q): executors are started by `sluice worker`", envCredsFD, os.Getenv(envCredsFD))
+	}
+	f := os.NewFile(uintptr(fd), "credentials")
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCreds))
+	if err != nil {
+		return nil, fmt.Errorf("reading credentials from the worker: %w", err)
+	}
+	return trust.Import(b)
 }
 
 // driverCommitter asks the driver over RPC whether an attempt may commit.

@@ -4,7 +4,7 @@ package worker
 // RunTask, and drivers CanCommit.
 const (
 	MethodHasBinary     = "HasBinary"
-	MethodPutBinary     = "PutBinary"
+	MethodUploadBinary  = "UploadBinary"
 	MethodStartExecutor = "StartExecutor"
 	MethodStopApp       = "StopApp"
 	MethodFetch         = "FetchShuffle"
@@ -40,10 +40,11 @@ type HasBinaryRequest struct{ SHA256 string }
 // HasBinaryResponse answers HasBinaryRequest.
 type HasBinaryResponse struct{ Have bool }
 
-// PutBinaryRequest uploads a driver's binary, named by its sha256.
-type PutBinaryRequest struct {
+// UploadBinaryRequest precedes a driver's binary, streamed as an upload's
+// payload: its sha256 names it, and Size bytes follow.
+type UploadBinaryRequest struct {
 	SHA256 string
-	Data   []byte
+	Size   int64
 }
 
 // Empty is the response of calls that return nothing.

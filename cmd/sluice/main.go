@@ -6,6 +6,8 @@
 //	sluice up         start a local cluster of workers on loopback
 //	sluice chaos      run a driver command under seeded task-node kills and
 //	                  compare its output with a fault-free run's
+//
+//	sluice secret     make a cluster secret, rotate one
 package main
 
 import (
@@ -22,6 +24,7 @@ commands:
   worker     run a worker daemon: --listen, --join, --role core|task, --slots, --dir
   up         start a local cluster on loopback: --core N --task M [--dir DIR]
   chaos      run a driver command under seeded task-node kills and compare with a fault-free run
+  secret     make a cluster secret (sluice secret new > FILE) or rotate one
   version    print the version of sluice
 `
 
@@ -44,6 +47,8 @@ func run(args []string) int {
 		return runUp(args[1:])
 	case "chaos":
 		return runChaos(args[1:])
+	case "secret":
+		return runSecret(args[1:])
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0

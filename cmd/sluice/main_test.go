@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/membership"
+	"github.com/sluicehq/sluice/internal/trust"
 )
 
 // The test binary doubles as sluice: with this variable set it runs main,
@@ -23,7 +25,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	cleanup := clustertest.PrivateConfigHome()
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 func TestVersion(t *testing.T) {
@@ -75,10 +80,34 @@ func TestUpStartsAndStopsACluster(t *testing.T) {
 		t.Fatalf("join address %q", join)
 	}
 
-	// A member joining at that address sees both workers.
+	// A member without the secret cannot join, and learns no member.
+	outsider := membership.DefaultConfig()
+	outsider.BindAddr = "127.0.0.1:0"
+	outsider.Meta = membership.Meta{Role: "driver", State: "alive"}
+	onode, err := membership.Start(outsider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onode.Shutdown()
+	octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ocancel()
+	if _, err := onode.Join(octx, []string{join}); err == nil {
+		t.Errorf("a member without the cluster secret joined the cluster")
+	}
+	if ms := onode.Members(); len(ms) != 1 {
+		t.Errorf("a member without the cluster secret sees %v", ms)
+	}
+
+	// A member with the (development) secret joining at that address sees
+	// both workers.
+	creds, _, err := trust.Resolve(trust.Options{Addrs: []string{join}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := membership.DefaultConfig()
 	cfg.BindAddr = "127.0.0.1:0"
 	cfg.Meta = membership.Meta{Role: "driver", State: "alive"}
+	cfg.Keys = creds.GossipKeys()
 	node, err := membership.Start(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/version"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -30,7 +32,18 @@ func runWorker(args []string) int {
 	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
+	secretFile := fs.String("secret-file", "", "the cluster secret's file, the same on every member (default: $SLUICE_SECRET_FILE; make one with `sluice secret new > FILE`)")
+	insecure := fs.Bool("insecure", false, "run without a cluster secret on a non-loopback address: anyone who can reach this worker can run code through it")
+	tlsCert := fs.String("tls-cert", "", "this worker's certificate (PEM) from the operator's CA, instead of one derived from the secret (with --tls-key and --tls-ca)")
+	tlsKey := fs.String("tls-key", "", "the key of --tls-cert (PEM)")
+	tlsCA := fs.String("tls-ca", "", "the operator's CA certificates (PEM) that peers' certificates must chain to")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: sluice worker [flags]\n\nRuns a worker daemon that joins a Sluice cluster and runs tasks until SIGINT or SIGTERM (SIGTERM drains first).\n\nflags:\n%s", fs.FlagUsages())
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
 		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
 		return 2
 	}
@@ -45,9 +58,34 @@ func runWorker(args []string) int {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
 	}
-	cfg.Secret = []byte(os.Getenv(worker.EnvSecret))
 	cfg.Version = version.Version
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var tlsFiles *trust.TLSFiles
+	if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
+		tlsFiles = &trust.TLSFiles{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA}
+	}
+	addrs := append([]string{cfg.Listen}, cfg.Join...)
+	if cfg.Advertise != "" {
+		addrs = append(addrs, cfg.Advertise)
+	}
+	creds, src, err := trust.Resolve(trust.Options{SecretFile: *secretFile, TLS: tlsFiles, Insecure: *insecure, Addrs: addrs})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
+		return 2
+	}
+	cfg.Creds, cfg.Insecure = creds, src == trust.FromInsecure
+	devFile, _ := trust.DevSecretFile()
+	switch src {
+	case trust.FromInsecure, trust.FromDev:
+		cfg.Logger.Warn(trust.Describe(src, creds, devFile))
+	default:
+		cfg.Logger.Info(trust.Describe(src, creds, devFile))
+	}
+	if f := *secretFile; f != "" {
+		if loose := trust.LooseMode(f); loose != "" {
+			cfg.Logger.Warn(loose)
+		}
+	}
 	d, err := worker.NewDaemon(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -23,7 +24,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	cleanup := clustertest.PrivateConfigHome()
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 func TestSortsLines(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -39,7 +40,9 @@ func TestMain(m *testing.M) {
 		runCrasher(dir)
 		return
 	}
+	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
+	cleanup()
 	if sluiceDir != "" {
 		os.RemoveAll(sluiceDir)
 	}

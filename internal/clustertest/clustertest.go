@@ -212,3 +212,17 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// PrivateConfigHome points $XDG_CONFIG_HOME at a fresh temporary directory
+// for this process and the processes it starts, so that workers and
+// drivers on loopback without a secret share a development secret of the
+// test's own (trust.DevSecretFile) instead of the user's. Call it in
+// TestMain before m.Run; the returned function removes the directory.
+func PrivateConfigHome() (cleanup func()) {
+	dir, err := os.MkdirTemp("", "sluice-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	return func() { os.RemoveAll(dir) }
+}

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,7 +84,9 @@ func (c *cluster) start(i int, secret []byte) *Node {
 	cfg.Transport = tr
 	cfg.BindAddr = addrOf(i)
 	cfg.Meta = metaOf(i)
-	cfg.Secret = secret
+	if secret != nil {
+		cfg.Keys = gossipKeys(secret)
+	}
 	node, err := Start(cfg)
 	if err != nil {
 		c.fatal(err)
@@ -370,6 +373,62 @@ func TestRestartedNodeRejoins(t *testing.T) {
 	}
 }
 
+// gossipKeys derives test keys from secrets, the one in use first.
+func gossipKeys(secrets ...[]byte) [][]byte {
+	var keys [][]byte
+	for _, s := range secrets {
+		k := sha256.Sum256(s)
+		keys = append(keys, k[:])
+	}
+	return keys
+}
+
+// TestKeyRotation: a node that accepts a second key talks to nodes with
+// either; promoting the new key and then retiring the old keeps the cluster
+// whole at every step, as the documented rotation does.
+func TestKeyRotation(t *testing.T) {
+	old, next := []byte("old"), []byte("new")
+	for _, tc := range []struct {
+		name   string
+		a, b   [][]byte
+		joined bool
+	}{
+		{"old with old", gossipKeys(old), gossipKeys(old), true},
+		{"old with new staged", gossipKeys(old), gossipKeys(old, next), true},
+		{"old staged with new promoted", gossipKeys(old, next), gossipKeys(next, old), true},
+		{"new promoted with new only", gossipKeys(next, old), gossipKeys(next), true},
+		{"old only with new only", gossipKeys(old), gossipKeys(next), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &cluster{t: t, net: simnet.New(11)}
+				defer c.close()
+				for i, keys := range [][][]byte{tc.a, tc.b} {
+					tr, err := c.net.Transport(addrOf(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg := DefaultConfig()
+					cfg.Name, cfg.Transport, cfg.BindAddr, cfg.Meta, cfg.Keys = nameOf(i), tr, addrOf(i), metaOf(i), keys
+					n, err := Start(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.nodes = append(c.nodes, n)
+				}
+				_, err := c.nodes[1].Join(t.Context(), []string{addrOf(0)})
+				if (err == nil) != tc.joined {
+					t.Fatalf("join: %v, want joined=%v", err, tc.joined)
+				}
+				if tc.joined {
+					waitMembers(t, c.nodes[0], nameOf(0), nameOf(1))
+					waitMembers(t, c.nodes[1], nameOf(0), nameOf(1))
+				}
+			})
+		})
+	}
+}
+
 func TestWrongSecretCannotJoin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &cluster{t: t, net: simnet.New(7)}
@@ -381,8 +440,8 @@ func TestWrongSecretCannotJoin(t *testing.T) {
 		waitMembers(t, c.nodes[0], nameOf(0), nameOf(1))
 		for _, i := range []int{2, 3} {
 			_, err := c.nodes[i].Join(t.Context(), []string{addrOf(0)})
-			if !errors.Is(err, ErrJoin) || !strings.Contains(err.Error(), addrOf(0)) {
-				t.Errorf("join with secret %q = %v, want ErrJoin naming %s", c.nodes[i].Name(), err, addrOf(0))
+			if !errors.Is(err, ErrJoin) || !errors.Is(err, ErrKeyMismatch) || !strings.Contains(err.Error(), addrOf(0)) {
+				t.Errorf("join with secret %q = %v, want ErrJoin and ErrKeyMismatch naming %s", c.nodes[i].Name(), err, addrOf(0))
 			}
 			// The other way round is refused too.
 			if _, err := c.nodes[0].Join(t.Context(), []string{addrOf(i)}); !errors.Is(err, ErrJoin) {

@@ -2,7 +2,6 @@ package membership
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -48,10 +47,12 @@ type Config struct {
 	AdvertiseAddr string
 	// Meta is what this node tells the others about itself.
 	Meta Meta
-	// Secret, when set, encrypts all gossip with AES-256-GCM under
-	// SHA-256(Secret), so nodes without the same secret can neither join nor
-	// read the cluster's traffic.
-	Secret []byte
+	// Keys, when set, encrypt and authenticate all gossip with AES-GCM:
+	// the first key encrypts, every key is tried on what arrives (a key
+	// being rotated in or out), and nothing unencrypted is accepted. Nodes
+	// without a shared key can neither join nor read the cluster's traffic.
+	// Each key is 16, 24 or 32 bytes (trust.Creds' GossipKeys).
+	Keys [][]byte
 	// Transport carries the gossip; nil means the real UDP/TCP network on
 	// BindAddr. Tests use simnet.
 	Transport memberlist.NodeAwareTransport
@@ -157,6 +158,11 @@ func (c Config) validate() error {
 			return bad("BindAddr %q: %v", c.BindAddr, err)
 		}
 	}
+	for i, k := range c.Keys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return bad("Keys[%d] is %d bytes, want 16, 24 or 32", i, n)
+		}
+	}
 	if c.AdvertiseAddr != "" {
 		if _, _, err := splitIPPort(c.AdvertiseAddr); err != nil {
 			return bad("AdvertiseAddr %q: %v", c.AdvertiseAddr, err)
@@ -232,9 +238,10 @@ func (c Config) memberlistConfig(d *delegate) *memberlist.Config {
 		host, port, _ := splitIPPort(c.AdvertiseAddr)
 		mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	}
-	if len(c.Secret) > 0 {
-		key := sha256.Sum256(c.Secret)
-		mc.SecretKey = key[:] // 32 bytes: AES-256
+	if len(c.Keys) > 0 {
+		// validate checked the key sizes, which is all NewKeyring checks.
+		mc.Keyring, _ = memberlist.NewKeyring(c.Keys[1:], c.Keys[0])
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.ProbeInterval = c.ProbeInterval
 	mc.ProbeTimeout = c.ProbeTimeout
@@ -251,7 +258,7 @@ func (c Config) memberlistConfig(d *delegate) *memberlist.Config {
 	mc.Conflict = d
 	mc.Logger = log.New(io.Discard, "", 0)
 	if c.Logger.Enabled(context.Background(), slog.LevelError) {
-		mc.Logger = log.New(logWriter{c.Logger}, "", 0)
+		mc.Logger = log.New(newLogWriter(c.Logger), "", 0)
 	}
 	return mc
 }

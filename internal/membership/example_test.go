@@ -18,7 +18,7 @@ func Example() {
 		cfg := membership.DefaultConfig()
 		cfg.Name = name
 		cfg.BindAddr = "127.0.0.1:0"
-		cfg.Secret = []byte("cluster secret")
+		cfg.Keys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")} // trust.Creds.GossipKeys in a real member
 		cfg.Meta = meta
 		n, err := membership.Start(cfg)
 		if err != nil {

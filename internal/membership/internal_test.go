@@ -39,7 +39,7 @@ func TestFailedSetRoundRobinAndExpiry(t *testing.T) {
 
 func TestLogWriterLevels(t *testing.T) {
 	var buf bytes.Buffer
-	l := log.New(logWriter{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}, "", 0)
+	l := log.New(newLogWriter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))), "", 0)
 	l.Printf("[DEBUG] memberlist: stream from 10.0.0.2")
 	l.Printf("[WARN] memberlist: refuting")
 	l.Printf("[ERR] memberlist: failed")
@@ -54,5 +54,24 @@ func TestLogWriterLevels(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log output lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestLogWriterLimitsPeerComplaints: a peer without the key sends many
+// packets; its refusals are logged once a minute, in words that say why.
+func TestLogWriterLimitsPeerComplaints(t *testing.T) {
+	var buf bytes.Buffer
+	l := log.New(newLogWriter(slog.New(slog.NewTextHandler(&buf, nil))), "", 0)
+	for range 100 {
+		l.Printf("[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=10.0.0.9:7946")
+		l.Printf("[ERR] memberlist: failed to receive: encryption is configured but remote state is not encrypted from=10.0.0.9:40000")
+	}
+	l.Printf("[ERR] memberlist: Decrypt packet failed: No installed keys could decrypt the message from=10.0.0.10:7946")
+	out := buf.String()
+	if n := strings.Count(out, "\n"); n != 2 {
+		t.Fatalf("%d lines for 201 refusals from 2 peers, want 2:\n%s", n, out)
+	}
+	if !strings.Contains(out, "without the cluster secret") || !strings.Contains(out, "remote=10.0.0.9") || !strings.Contains(out, "remote=10.0.0.10") {
+		t.Errorf("log does not say which peer was refused and why:\n%s", out)
 	}
 }

@@ -18,7 +18,7 @@ func startLoopback(t *testing.T, name string, i int) *Node {
 	cfg := DefaultConfig()
 	cfg.Name = name
 	cfg.BindAddr = "127.0.0.1:0"
-	cfg.Secret = []byte("loopback test secret")
+	cfg.Keys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")} // trust.Creds.GossipKeys in a real member
 	cfg.Meta = metaOf(i)
 	n, err := Start(cfg)
 	if err != nil {

@@ -17,6 +17,18 @@ var ErrShutdown = errors.New("membership: node is shut down")
 // ErrJoin is wrapped by the error that Join returns when it reached no one.
 var ErrJoin = errors.New("membership: join failed")
 
+// ErrKeyMismatch is wrapped, with ErrJoin, by the error of a Join that
+// reached a member whose gossip keys differ from this node's: a different
+// cluster secret, or one side with no key at all.
+var ErrKeyMismatch = errors.New("membership: the member has different gossip keys")
+
+// keyMismatches are memberlist's words for a peer with other keys.
+var keyMismatches = []string{
+	"no installed keys could decrypt",
+	"remote state is encrypted and encryption is not configured",
+	"encryption is configured but remote state is not encrypted",
+}
+
 // defaultOpTimeout bounds UpdateMeta and Leave when their ctx has no
 // deadline: memberlist waits for the broadcast to go out, which it may never
 // do if every peer is gone.
@@ -129,11 +141,16 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 
 	joined := 0
 	var failures []string
+	keys := false
 	for range addrs {
 		select {
 		case r := <-results:
 			if r.err != nil {
-				failures = append(failures, fmt.Sprintf("%s: %s", r.addr, flatten(r.err)))
+				msg := flatten(r.err)
+				for _, k := range keyMismatches {
+					keys = keys || strings.Contains(strings.ToLower(msg), k)
+				}
+				failures = append(failures, fmt.Sprintf("%s: %s", r.addr, msg))
 			} else {
 				joined++
 			}
@@ -143,6 +160,9 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 			}
 			return 0, fmt.Errorf("%w: tried %s: %w", ErrJoin, strings.Join(addrs, ", "), context.Cause(ctx))
 		}
+	}
+	if joined == 0 && keys {
+		return 0, fmt.Errorf("%w: %w: tried %s: %s", ErrJoin, ErrKeyMismatch, strings.Join(addrs, ", "), strings.Join(failures, "; "))
 	}
 	if joined == 0 {
 		return 0, fmt.Errorf("%w: tried %s: %s", ErrJoin, strings.Join(addrs, ", "), strings.Join(failures, "; "))

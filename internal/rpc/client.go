@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +16,16 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 )
 
 // ClientConfig configures a Client. A zero or negative field takes its
 // value from DefaultClientConfig; a nil dependency is the production one.
 type ClientConfig struct {
-	// Secret is the cluster secret that signs every request; it must equal
-	// the server's. It is never sent.
-	Secret []byte
+	// TLS, when set, is the client side of mutual TLS (trust.Creds'
+	// ClientTLS); nil speaks plain HTTP, only for --insecure.
+	TLS *tls.Config
 	// DialTimeout bounds opening a connection.
 	DialTimeout time.Duration
 	// CallTimeout bounds a call whose context has no deadline, from the
@@ -45,15 +47,12 @@ type ClientConfig struct {
 	// syscall.ECONNREFUSED when nothing listens, for ErrRefused to work.
 	// DialTimeout applies to it through its context.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Now is the clock that timestamps requests; nil means time.Now.
-	// Deadlines always use the real clock.
-	Now func() time.Time
 	// Logger receives debug records of failed calls; nil discards them.
 	Logger *slog.Logger
 }
 
-// DefaultClientConfig returns the production defaults. Secret is empty and
-// must be set for a cluster.
+// DefaultClientConfig returns the production defaults. TLS is nil and must
+// be set for a cluster.
 func DefaultClientConfig() ClientConfig {
 	return ClientConfig{
 		DialTimeout:         3 * time.Second,  // a live peer answers a SYN in milliseconds
@@ -85,13 +84,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	if c.IdleConnTimeout <= 0 {
 		c.IdleConnTimeout = d.IdleConnTimeout
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	c.Secret = append([]byte(nil), c.Secret...)
 	return c
 }
 
@@ -100,7 +95,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 type Client struct {
 	cfg      ClientConfig
 	log      *slog.Logger
-	auth     *signer
+	scheme   string // "https://", or "http://" without TLS
 	tr       *http.Transport
 	errCodec codec.Codec[errorBody]
 	codecs   sync.Map // reflect.Type -> codec.Codec[T], built once per type
@@ -127,8 +122,17 @@ func NewClient(cfg ClientConfig) *Client {
 		DisableCompression:  true, // bodies are msgpack or compressed blocks
 		ReadBufferSize:      64 << 10,
 		WriteBufferSize:     64 << 10,
+		TLSClientConfig:     cfg.TLS,
+		TLSHandshakeTimeout: cfg.DialTimeout,
+		// HTTP/1.1 only: an aborted stream must drop its connection, which
+		// is how the reader learns it was cut short.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, auth: newSigner(cfg.Secret), tr: tr, errCodec: codec.For[errorBody]()}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
+	return &Client{cfg: cfg, log: cfg.Logger, scheme: scheme, tr: tr, errCodec: codec.For[errorBody]()}
 }
 
 // Close closes the idle connections. Calls in flight are not interrupted,
@@ -152,10 +156,15 @@ func Call[Req, Resp any](ctx context.Context, c *Client, addr, method string, re
 	}
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.post(ctx, addr, rpcPrefix, method, body)
+	resp, err := c.post(ctx, addr, rpcPrefix, method, bytes.NewReader(body), int64(len(body)))
 	if err != nil {
 		return nil, err
 	}
+	return readResponse[Resp](ctx, c, method, addr, resp)
+}
+
+// readResponse reads and decodes the msgpack body of a 200 response.
+func readResponse[Resp any](ctx context.Context, c *Client, method, addr string, resp *http.Response) (*Resp, error) {
 	defer resp.Body.Close()
 	if resp.ContentLength > c.cfg.MaxBody {
 		return nil, c.responseTooLarge(method, addr, resp.ContentLength)
@@ -199,26 +208,27 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeoutCause(ctx, c.cfg.CallTimeout, &timeoutError{fmt.Sprintf("no response within CallTimeout (%v)", c.cfg.CallTimeout)})
 }
 
-// post sends a signed request and returns a 200 response; any other status
-// becomes an error.
-func (c *Client) post(ctx context.Context, addr, prefix, method string, body []byte) (*http.Response, error) {
+// post sends a request of size bytes and returns a 200 response; any other
+// status becomes an error. The body of a msgpack call is bounded by
+// MaxBody; an upload's is the server's to bound.
+func (c *Client) post(ctx context.Context, addr, prefix, method string, body io.Reader, size int64) (*http.Response, error) {
 	if err := checkMethod(method); err != nil {
 		return nil, &callError{method: method, addr: addr, msg: err.Error()}
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &callError{method: method, addr: addr, msg: "bad address (want host:port): " + err.Error(), cause: err}
 	}
-	if int64(len(body)) > c.cfg.MaxBody {
+	if prefix != uploadPrefix && size > c.cfg.MaxBody {
 		return nil, &callError{method: method, addr: addr, kind: ErrTooLarge,
-			msg: fmt.Sprintf("request body of %d bytes exceeds the client's MaxBody of %s", len(body), units.FormatBytes(c.cfg.MaxBody))}
+			msg: fmt.Sprintf("request body of %d bytes exceeds the client's MaxBody of %s", size, units.FormatBytes(c.cfg.MaxBody))}
 	}
 	path := prefix + method
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+addr+path, body)
 	if err != nil {
 		return nil, &callError{method: method, addr: addr, msg: "bad address: " + err.Error(), cause: err}
 	}
+	hreq.ContentLength = size
 	hreq.Header.Set("Content-Type", contentMsgpack)
-	hreq.Header.Set(authHeader, c.auth.header(path, c.cfg.Now(), body))
 	resp, err := c.tr.RoundTrip(hreq)
 	if err != nil {
 		return nil, c.failure(ctx, method, addr, err)
@@ -238,6 +248,11 @@ func (c *Client) statusError(ctx context.Context, method, addr string, resp *htt
 		// listening at the address.
 		if resp.StatusCode >= 500 {
 			return &callError{method: method, addr: addr, kind: ErrUnavailable, msg: "unavailable: " + status}
+		}
+		if resp.StatusCode == http.StatusBadRequest && c.cfg.TLS == nil {
+			// net/http's answer to plain HTTP on a TLS port.
+			return &callError{method: method, addr: addr, kind: ErrUnauthorized,
+				msg: "unauthorized: the peer requires TLS with the cluster's credentials and this process has no cluster secret (give --secret-file)"}
 		}
 		return &callError{method: method, addr: addr, msg: status + " from a peer that is not a Sluice RPC server"}
 	}
@@ -275,9 +290,18 @@ func (c *Client) responseTooLarge(method, addr string, n int64) error {
 // or unavailable (timeouts, resets, EOF).
 func (c *Client) failure(ctx context.Context, method, addr string, err error) error {
 	var e *callError
+	var op *net.OpError
+	var rec tls.RecordHeaderError
+	var verr *tls.CertificateVerificationError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e = &callError{method: method, addr: addr, kind: ErrRefused, msg: "connection refused", cause: err}
+	case errors.Is(err, trust.ErrPeerNotTrusted), errors.As(err, &verr):
+		e = &callError{method: method, addr: addr, kind: ErrUnauthorized, msg: "unauthorized: " + err.Error() + " (the peer has a different cluster secret: check --secret-file)", cause: err}
+	case errors.As(err, &op) && op.Op == "remote error":
+		e = &callError{method: method, addr: addr, kind: ErrUnauthorized, msg: "unauthorized: the peer refused this process's certificate (" + err.Error() + "): it has a different cluster secret; check --secret-file", cause: err}
+	case errors.As(err, &rec):
+		e = &callError{method: method, addr: addr, kind: ErrUnauthorized, msg: "unauthorized: the peer does not speak TLS (an --insecure member, or not a Sluice member): give every member the same --secret-file", cause: err}
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		if errors.Is(cause, context.DeadlineExceeded) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/trust"
 )
 
 type addReq struct{ A, B int }
@@ -36,15 +37,18 @@ func serve(srv *rpc.Server) (addr string, stop func()) {
 }
 
 func Example() {
-	secret := []byte("cluster secret")
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret})
+	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
+	if err != nil {
+		panic(err)
+	}
+	srv := rpc.NewServer(rpc.ServerConfig{TLS: creds.ServerTLS()})
 	rpc.Handle(srv, "Add", func(ctx context.Context, r *addReq) (*addResp, error) {
 		return &addResp{Sum: r.A + r.B}, nil
 	})
 	addr, stop := serve(srv)
 	defer stop()
 
-	c := rpc.NewClient(rpc.ClientConfig{Secret: secret})
+	c := rpc.NewClient(rpc.ClientConfig{TLS: creds.ClientTLS()})
 	defer c.Close()
 	ctx := context.Background()
 	resp, err := rpc.Call[addReq, addResp](ctx, c, addr, "Add", &addReq{A: 2, B: 3})
@@ -53,8 +57,9 @@ func Example() {
 	}
 	fmt.Println(resp.Sum)
 
-	// A different secret is refused; nothing was run.
-	intruder := rpc.NewClient(rpc.ClientConfig{Secret: []byte("guess")})
+	// A different secret is refused in the TLS handshake; nothing was run.
+	guess, _ := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
+	intruder := rpc.NewClient(rpc.ClientConfig{TLS: guess.ClientTLS()})
 	defer intruder.Close()
 	_, err = rpc.Call[addReq, addResp](ctx, intruder, addr, "Add", &addReq{A: 2, B: 3})
 	fmt.Println(errors.Is(err, rpc.ErrUnauthorized))
@@ -64,8 +69,11 @@ func Example() {
 }
 
 func ExampleClient_Stream() {
-	secret := []byte("cluster secret")
-	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret})
+	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
+	if err != nil {
+		panic(err)
+	}
+	srv := rpc.NewServer(rpc.ServerConfig{TLS: creds.ServerTLS()})
 	rpc.HandleStream(srv, "FetchBlocks", func(ctx context.Context, r *fetchReq, w io.Writer) error {
 		if r.Map != 0 {
 			return rpc.Errorf("not_found", "no output of map %d in shuffle %d", r.Map, r.Shuffle)
@@ -77,7 +85,7 @@ func ExampleClient_Stream() {
 	addr, stop := serve(srv)
 	defer stop()
 
-	c := rpc.NewClient(rpc.ClientConfig{Secret: secret})
+	c := rpc.NewClient(rpc.ClientConfig{TLS: creds.ClientTLS()})
 	defer c.Close()
 	ctx := context.Background()
 	body, err := c.Stream(ctx, addr, "FetchBlocks", &fetchReq{Shuffle: 1, Map: 0, Reduce: 4})

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -36,12 +34,13 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0x91}, 1001))
 }
 
-// FuzzDecodeRequest sends arbitrary, correctly signed bodies to a handler:
+// FuzzDecodeRequest sends arbitrary bodies to a handler (authentication is
+// the TLS handshake's, below ServeHTTP):
 // each must be answered with 200 and a decodable response, or 400 with a
 // decodable error body, and never panic.
 func FuzzDecodeRequest(f *testing.F) {
 	fuzzSeeds(f)
-	s := NewServer(ServerConfig{Secret: []byte(testSecret)})
+	s := NewServer(ServerConfig{})
 	Handle(s, "Echo", echo)
 	HandleStream(s, "Fetch", func(_ context.Context, r *echoReq, w io.Writer) error {
 		_, err := w.Write(r.Data)
@@ -50,7 +49,6 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, path := range []string{"/rpc/Echo", "/stream/Fetch"} {
 			r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-			r.Header.Set(authHeader, newSigner([]byte(testSecret)).header(path, time.Now(), body))
 			w := httptest.NewRecorder()
 			s.ServeHTTP(w, r)
 			switch w.Code {
@@ -101,29 +99,5 @@ func FuzzDecodeResponse(f *testing.F) {
 				t.Fatalf("status %d: error %v unwraps to io.EOF", status, err)
 			}
 		}
-	})
-}
-
-// FuzzParseAuth: any header value is parsed or rejected without a panic,
-// and what parses formats back to itself.
-func FuzzParseAuth(f *testing.F) {
-	sg := newSigner([]byte("k"))
-	f.Add(sg.header("/rpc/Echo", time.Unix(1_800_000_000, 0), nil))
-	f.Add("v1 -1 " + strings.Repeat("ab", 32) + " " + strings.Repeat("AB", 32))
-	f.Add("v1 99999999999999999999 00 00")
-	f.Add("")
-	f.Fuzz(func(t *testing.T, v string) {
-		a, err := parseAuth(v)
-		if err != nil {
-			if !errors.Is(err, errAuthFormat) {
-				t.Fatalf("parseAuth(%q): %v does not wrap errAuthFormat", v, err)
-			}
-			return
-		}
-		if got := fmt.Sprintf("v1 %d %x %x", a.ts, a.sum, a.mac); !strings.EqualFold(got, v) && !strings.HasPrefix(v, "v1 +") && !strings.HasPrefix(v, "v1 0") && !strings.HasPrefix(v, "v1 -0") {
-			t.Fatalf("parseAuth(%q) formats back as %q", v, got)
-		}
-		sg.check(a, "/rpc/Echo", time.Now())
-		a.checkBody(nil)
 	})
 }

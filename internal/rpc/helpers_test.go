@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+
+	"github.com/sluicehq/sluice/internal/trust"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -10,6 +12,18 @@ import (
 )
 
 const testSecret = "test cluster secret"
+
+// testCreds are the credentials of the test cluster; otherCreds those of
+// another cluster.
+var testCreds, otherCreds = mustCreds(testSecret), mustCreds("another cluster's secret")
+
+func mustCreds(secret string) *trust.Creds {
+	c, err := trust.New([][]byte{[]byte(secret)}, nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
 
 type item struct {
 	Key   string
@@ -51,13 +65,20 @@ func startServer(t testing.TB, cfg ServerConfig, register func(*Server)) string 
 // Serve's context and returns what Serve returned.
 func startServerStop(t testing.TB, cfg ServerConfig, register func(*Server)) (addr string, stop func() error) {
 	t.Helper()
-	if cfg.Secret == nil {
-		cfg.Secret = []byte(testSecret)
+	if cfg.TLS == nil {
+		cfg.TLS = testCreds.ServerTLS()
 	}
 	s := NewServer(cfg)
 	if register != nil {
 		register(s)
 	}
+	return serveStop(t, s)
+}
+
+// serveStop serves s on a loopback port and returns a function that
+// cancels Serve's context and returns what Serve returned.
+func serveStop(t testing.TB, s *Server) (addr string, stop func() error) {
+	t.Helper()
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +103,8 @@ func startServerStop(t testing.TB, cfg ServerConfig, register func(*Server)) (ad
 
 func newTestClient(t testing.TB, cfg ClientConfig) *Client {
 	t.Helper()
-	if cfg.Secret == nil {
-		cfg.Secret = []byte(testSecret)
+	if cfg.TLS == nil {
+		cfg.TLS = testCreds.ClientTLS()
 	}
 	c := NewClient(cfg)
 	t.Cleanup(c.Close)

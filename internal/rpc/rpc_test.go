@@ -3,14 +3,21 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,7 +51,7 @@ func TestCallRoundTrip(t *testing.T) {
 }
 
 func TestConnectionsAreReused(t *testing.T) {
-	s := NewServer(ServerConfig{Secret: []byte(testSecret)})
+	s := NewServer(ServerConfig{TLS: testCreds.ServerTLS()})
 	Handle(s, "Echo", echo)
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
@@ -117,34 +124,37 @@ func TestRemoteError(t *testing.T) {
 	}
 }
 
+// TestUnauthorized: only a peer with the cluster's credentials gets an
+// answer, in either direction.
 func TestUnauthorized(t *testing.T) {
-	base := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	clock := func(d time.Duration) func() time.Time { return func() time.Time { return base.Add(d) } }
+	plain := func() *tls.Config { return nil }
 	for _, tc := range []struct {
 		name           string
-		server, client []byte
-		skew           time.Duration // client clock minus server clock
+		server, client func() *tls.Config
 		ok             bool
 	}{
-		{"same secret", []byte("k"), []byte("k"), 0, true},
-		{"wrong secret", []byte("k"), []byte("K"), 0, false},
-		{"client without secret", []byte("k"), []byte{}, 0, false},
-		{"both empty", []byte{}, []byte{}, 0, true},
-		{"clock 4m behind", []byte("k"), []byte("k"), -4 * time.Minute, true},
-		{"clock 4m ahead", []byte("k"), []byte("k"), 4 * time.Minute, true},
-		{"stale by 6m", []byte("k"), []byte("k"), -6 * time.Minute, false},
-		{"future by 6m", []byte("k"), []byte("k"), 6 * time.Minute, false},
-		{"absurd timestamp", []byte("k"), []byte("k"), -200 * 365 * 24 * time.Hour, false},
+		{"same secret", testCreds.ServerTLS, testCreds.ClientTLS, true},
+		{"wrong secret", testCreds.ServerTLS, otherCreds.ClientTLS, false},
+		{"client without credentials", testCreds.ServerTLS, plain, false},
+		{"client with a self-signed certificate", testCreds.ServerTLS, selfSignedClient, false},
+		{"server with a wrong secret", otherCreds.ServerTLS, testCreds.ClientTLS, false},
+		{"server without TLS", plain, testCreds.ClientTLS, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startServer(t, ServerConfig{Secret: tc.server, Now: clock(0)}, func(s *Server) {
-				Handle(s, "Echo", echo)
-				HandleStream(s, "Fetch", func(_ context.Context, _ *echoReq, w io.Writer) error {
-					_, err := io.WriteString(w, "data")
-					return err
-				})
+			var ran atomic.Int32
+			s := NewServer(ServerConfig{TLS: tc.server()})
+			Handle(s, "Echo", func(ctx context.Context, r *echoReq) (*echoResp, error) {
+				ran.Add(1)
+				return echo(ctx, r)
 			})
-			c := newTestClient(t, ClientConfig{Secret: tc.client, Now: clock(tc.skew)})
+			HandleStream(s, "Fetch", func(_ context.Context, _ *echoReq, w io.Writer) error {
+				ran.Add(1)
+				_, err := io.WriteString(w, "data")
+				return err
+			})
+			addr := serveOn(t, s)
+			c := NewClient(ClientConfig{TLS: tc.client()})
+			defer c.Close()
 			_, err := Call[echoReq, echoResp](t.Context(), c, addr, "Echo", &echoReq{})
 			_, serr := c.Stream(t.Context(), addr, "Fetch", &echoReq{})
 			if tc.ok {
@@ -152,6 +162,9 @@ func TestUnauthorized(t *testing.T) {
 					t.Fatalf("call: %v; stream: %v", err, serr)
 				}
 				return
+			}
+			if n := ran.Load(); n != 0 {
+				t.Errorf("%d handlers ran for an unauthenticated peer", n)
 			}
 			for _, err := range []error{err, serr} {
 				if !errors.Is(err, ErrUnauthorized) {
@@ -163,6 +176,30 @@ func TestUnauthorized(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selfSignedClient is a client that made up its own certificate.
+func selfSignedClient() *tls.Config {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "sluice member"}, DNSNames: []string{"sluice"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		panic(err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// serveOn serves s on a loopback port until the test ends.
+func serveOn(t *testing.T, s *Server) string {
+	t.Helper()
+	addr, stop := serveStop(t, s)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return addr
 }
 
 func TestRefused(t *testing.T) {
@@ -381,7 +418,7 @@ func TestTooLarge(t *testing.T) {
 	c := newTestClient(t, ClientConfig{})
 	for _, n := range []int{4 << 10, 8 << 20} {
 		_, err := Call[echoReq, echoResp](t.Context(), c, addr, "Echo", big(n))
-		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "server's MaxBody of 1KiB") {
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/rpc/Echo limit of 1KiB") {
 			t.Fatalf("%d-byte request: got %v, want ErrTooLarge naming the server's 1KiB limit", n, err)
 		}
 	}
@@ -431,7 +468,8 @@ func TestClientMapsForeignResponses(t *testing.T) {
 	go func() { defer close(done); hs.Serve(ln) }()
 	defer func() { hs.Close(); <-done }()
 	addr := ln.Addr().String()
-	c := newTestClient(t, ClientConfig{})
+	c := NewClient(ClientConfig{}) // plain HTTP, as an --insecure member speaks
+	defer c.Close()
 	call := func(method string) error {
 		_, err := Call[echoReq, echoResp](t.Context(), c, addr, method, &echoReq{})
 		return err

@@ -2,11 +2,13 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
+	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -20,7 +22,8 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves s on ln until ctx is done, then shuts down: it stops
+// Serve serves s on ln until ctx is done, behind mutual TLS when
+// ServerConfig.TLS is set, then shuts down: it stops
 // accepting, gives in-flight calls ShutdownTimeout to finish, then cancels
 // their contexts and closes their connections, and returns once every
 // handler it started has returned (a handler that ignores its context
@@ -28,6 +31,14 @@ func Listen(addr string) (net.Listener, error) {
 // error that stopped the listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	addr := ln.Addr().String()
+	ln = &limitListener{Listener: ln, conns: newPeerCounter(s.cfg.MaxPeerConns), log: func(peer string) {
+		if s.refused.Allow("conns " + peer) {
+			s.log.Warn("rpc: closed connections over the per-peer limit (not logged again for a minute)", "remote", peer, "limit", s.cfg.MaxPeerConns)
+		}
+	}}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	// Handlers get a context that outlives ctx by the graceful period.
 	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
@@ -44,7 +55,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(serverLog{s}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return hard },
 	}
 	served := make(chan error, 1)
@@ -75,6 +86,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("rpc: serve on %s: %w", addr, serveErr)
 	}
 	return nil
+}
+
+// serverLog receives net/http's own log lines. A failed TLS handshake is a
+// peer without the cluster's credentials (or a scanner): it is logged once
+// per peer a minute, not once per attempt.
+type serverLog struct{ s *Server }
+
+func (l serverLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	if rest, ok := strings.CutPrefix(line, "http: TLS handshake error from "); ok {
+		addr, reason, _ := strings.Cut(rest, ": ")
+		l.s.refuse(addr, errors.New(reason))
+		return len(p), nil
+	}
+	l.s.log.Warn(line)
+	return len(p), nil
 }
 
 // tracker counts running handlers so that Serve can wait for them; once

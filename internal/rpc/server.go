@@ -3,6 +3,7 @@ package rpc
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/logonce"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -21,12 +23,20 @@ import (
 // ServerConfig configures a Server. A zero or negative field takes its
 // value from DefaultServerConfig; a nil dependency is the production one.
 type ServerConfig struct {
-	// Secret is the cluster secret that keys every request's signature.
-	// An empty secret is a valid key that every client knows: calls work,
-	// but nothing is authenticated. Use it only in tests.
-	Secret []byte
-	// MaxBody bounds a request body; a larger one is refused with 413.
+	// TLS, when set, is the server side of mutual TLS (trust.Creds'
+	// ServerTLS): a peer without a certificate from the cluster's CA is
+	// refused in the handshake, before it can send a byte of a request.
+	// Nil serves plain HTTP to anyone: only for --insecure.
+	TLS *tls.Config
+	// MaxBody bounds a request body on routes registered without their own
+	// limit (see Limit); a larger one is refused with 413.
 	MaxBody int64
+	// MaxPeerConns bounds the open connections from one peer address,
+	// authenticated or not; more are closed as they arrive.
+	MaxPeerConns int
+	// MaxPeerRequests bounds the requests from one peer address that run at
+	// once; more are refused with 503 (ErrUnavailable).
+	MaxPeerRequests int
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a request's body.
@@ -40,21 +50,20 @@ type ServerConfig struct {
 	// its context is done, before it cancels them and closes their
 	// connections.
 	ShutdownTimeout time.Duration
-	// Now is the clock that request timestamps are checked against; nil
-	// means time.Now. Deadlines always use the real clock.
-	Now func() time.Time
-	// Logger receives warnings (rejected signatures, panics); nil
-	// discards them.
+	// Logger receives warnings (refused peers, at most once per peer
+	// address a minute; panics); nil discards them.
 	Logger *slog.Logger
 }
 
-// DefaultServerConfig returns the production defaults. Secret is empty and
+// DefaultServerConfig returns the production defaults. TLS is nil and
 // must be set for a cluster.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		MaxBody:           64 << 20,         // 64 MiB: a task with its encoded arguments fits
-		ReadHeaderTimeout: 10 * time.Second, // headers are a few hundred bytes
-		ReadTimeout:       time.Minute,      // a full 64 MiB body at 1 MB/s
+		MaxBody:           1 << 20,          // 1 MiB: control messages; routes that carry more say so with Limit
+		MaxPeerConns:      512,              // a reducer host opens one per concurrent fetch; far above a healthy peer's
+		MaxPeerRequests:   256,              // slots × concurrent fetches of one host, with room to spare
+		ReadHeaderTimeout: 10 * time.Second, // headers are a few hundred bytes; also bounds the TLS handshake
+		ReadTimeout:       time.Minute,      // the longest wait for the next bytes of a body
 		WriteTimeout:      time.Minute,      // a reader that takes nothing for a minute is gone
 		IdleTimeout:       2 * time.Minute,  // above the client's 30 s, so the client closes first
 		ShutdownTimeout:   10 * time.Second, // in-flight calls and streams get this long to finish
@@ -65,6 +74,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	d := DefaultServerConfig()
 	if c.MaxBody <= 0 {
 		c.MaxBody = d.MaxBody
+	}
+	if c.MaxPeerConns <= 0 {
+		c.MaxPeerConns = d.MaxPeerConns
+	}
+	if c.MaxPeerRequests <= 0 {
+		c.MaxPeerRequests = d.MaxPeerRequests
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = d.ReadHeaderTimeout
@@ -81,36 +96,48 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	c.Secret = append([]byte(nil), c.Secret...)
 	return c
 }
 
-// Server dispatches signed requests to the handlers registered with Handle
-// and HandleStream. It is an http.Handler; Serve runs it on a listener.
-// Register every handler before serving.
+// Server dispatches requests to the handlers registered with Handle,
+// HandleStream and HandleUpload. It is an http.Handler; Serve runs it on a
+// listener, behind mutual TLS when TLS is set. Register every handler
+// before serving.
 type Server struct {
-	cfg  ServerConfig
-	log  *slog.Logger
-	auth *signer
-	bufs sync.Pool // *bufio.Writer of streamBuffer bytes, for streams
+	cfg     ServerConfig
+	log     *slog.Logger
+	bufs    sync.Pool // *bufio.Writer of streamBuffer bytes, for streams
+	refused *logonce.Limiter
+	peers   *peerCounter // requests running, by peer address
 
 	mu     sync.RWMutex
-	routes map[string]route // by URL path: rpcPrefix or streamPrefix + method
+	routes map[string]*route // by URL path: rpcPrefix, streamPrefix or uploadPrefix + method
 }
 
-// route is one registered handler, run once the request is authenticated.
-type route func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte)
+// route is one registered handler, run once the request is authenticated:
+// with the whole body (limit bytes at most), or, for an upload, with the
+// request's header and a reader of the rest.
+type route struct {
+	limit  int64
+	serve  func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte)
+	upload func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body io.Reader)
+}
+
+// RouteOption changes how one route is served.
+type RouteOption func(*route)
+
+// Limit bounds the body of a route's requests to n bytes, instead of
+// ServerConfig.MaxBody.
+func Limit(n int64) RouteOption { return func(r *route) { r.limit = n } }
 
 // NewServer returns a Server with no handlers.
 func NewServer(cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, log: cfg.Logger, auth: newSigner(cfg.Secret), routes: make(map[string]route)}
+	return &Server{cfg: cfg, log: cfg.Logger, routes: make(map[string]*route),
+		refused: logonce.New(time.Minute), peers: newPeerCounter(cfg.MaxPeerRequests)}
 }
 
 // Handle registers h for POST /rpc/<method>: the request and response are
@@ -118,9 +145,9 @@ func NewServer(cfg ServerConfig) *Server {
 // whose Code is that of a RemoteError in the error's chain (see Errorf),
 // and a panic in h as one with CodeInternal. A nil response is sent as the
 // zero Resp. Handle panics if method is malformed or already registered.
-func Handle[Req, Resp any](s *Server, method string, h func(ctx context.Context, req *Req) (*Resp, error)) {
+func Handle[Req, Resp any](s *Server, method string, h func(ctx context.Context, req *Req) (*Resp, error), opts ...RouteOption) {
 	reqCodec, respCodec := codec.For[Req](), codec.For[Resp]()
-	s.register(rpcPrefix, method, func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte) {
+	s.register(rpcPrefix, method, opts, func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte) {
 		req, err := decodeRequest(reqCodec, body)
 		if err != nil {
 			s.fail(w, rc, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("malformed request body for %s: %v", method, err))
@@ -135,22 +162,27 @@ func Handle[Req, Resp any](s *Server, method string, h func(ctx context.Context,
 			s.handlerError(w, rc, method, err)
 			return
 		}
-		if resp == nil {
-			resp = new(Resp)
-		}
-		out, err := encode(respCodec, *resp)
-		if err != nil {
-			s.log.Error("rpc: cannot encode a response", "method", method, "err", err)
-			s.fail(w, rc, http.StatusInternalServerError, CodeInternal, fmt.Sprintf("cannot encode the response of %s: %v", method, err))
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", contentMsgpack)
-		h.Set("Content-Length", strconv.Itoa(len(out)))
-		s.armWrite(rc)
-		w.WriteHeader(http.StatusOK)
-		w.Write(out) // a failure here is the caller's to see
+		respond(s, w, rc, method, respCodec, resp)
 	})
+}
+
+// respond sends a handler's msgpack response; a nil one as the zero Resp.
+func respond[Resp any](s *Server, w http.ResponseWriter, rc *http.ResponseController, method string, c codec.Codec[Resp], resp *Resp) {
+	if resp == nil {
+		resp = new(Resp)
+	}
+	out, err := encode(c, *resp)
+	if err != nil {
+		s.log.Error("rpc: cannot encode a response", "method", method, "err", err)
+		s.fail(w, rc, http.StatusInternalServerError, CodeInternal, fmt.Sprintf("cannot encode the response of %s: %v", method, err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentMsgpack)
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	s.armWrite(rc)
+	w.WriteHeader(http.StatusOK)
+	w.Write(out) // a failure here is the caller's to see
 }
 
 // HandleStream registers h for POST /stream/<method>: a msgpack request and
@@ -163,9 +195,9 @@ func Handle[Req, Resp any](s *Server, method string, h func(ctx context.Context,
 // mid-stream (a pause longer than the caller's StreamIdleTimeout fails its
 // read), and must not be used after h returns. HandleStream panics if
 // method is malformed or already registered.
-func HandleStream[Req any](s *Server, method string, h func(ctx context.Context, req *Req, w io.Writer) error) {
+func HandleStream[Req any](s *Server, method string, h func(ctx context.Context, req *Req, w io.Writer) error, opts ...RouteOption) {
 	reqCodec := codec.For[Req]()
-	s.register(streamPrefix, method, func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte) {
+	s.register(streamPrefix, method, opts, func(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, body []byte) {
 		req, err := decodeRequest(reqCodec, body)
 		if err != nil {
 			s.fail(w, rc, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("malformed request body for %s: %v", method, err))
@@ -204,56 +236,78 @@ func decodeRequest[Req any](c codec.Codec[Req], body []byte) (Req, error) {
 	return c.Decode(body)
 }
 
-func (s *Server) register(prefix, method string, serve route) {
+func (s *Server) register(prefix, method string, opts []RouteOption, serve func(context.Context, http.ResponseWriter, *http.ResponseController, []byte)) {
+	s.add(prefix, method, opts, &route{serve: serve})
+}
+
+func (s *Server) add(prefix, method string, opts []RouteOption, r *route) {
 	if err := checkMethod(method); err != nil {
 		panic("rpc: register: " + err.Error())
+	}
+	r.limit = s.cfg.MaxBody
+	for _, o := range opts {
+		o(r)
+	}
+	if r.limit <= 0 {
+		panic("rpc: register: " + prefix + method + ": Limit must be positive")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.routes[prefix+method]; dup {
 		panic("rpc: register: " + prefix + method + " is already registered")
 	}
-	s.routes[prefix+method] = serve
+	s.routes[prefix+method] = r
 }
 
-// ServeHTTP checks the request's signature and runs its handler.
+// ServeHTTP runs a request's handler. Behind TLS (Serve with
+// ServerConfig.TLS) the peer was authenticated in the handshake; a request
+// that did not come over TLS is then refused here too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// A deadline left by an earlier response on this keep-alive connection
 	// must not cut this one; each write below sets its own.
 	rc.SetWriteDeadline(time.Time{})
+	if s.cfg.TLS != nil && (r.TLS == nil || len(r.TLS.PeerCertificates) == 0) {
+		s.refuse(r.RemoteAddr, errors.New("a request without TLS client authentication"))
+		s.fail(w, rc, http.StatusUnauthorized, "unauthorized", "this server requires mutual TLS with the cluster's certificates")
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.fail(w, rc, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
 	path := r.URL.Path
-	a, err := parseAuth(r.Header.Get(authHeader))
-	if err == nil {
-		err = s.auth.check(a, path, s.cfg.Now())
-	}
-	if err != nil {
-		s.unauthorized(w, rc, r, err)
-		return
-	}
 	s.mu.RLock()
-	serve := s.routes[path]
+	rt := s.routes[path]
 	s.mu.RUnlock()
-	if serve == nil {
-		s.fail(w, rc, http.StatusNotFound, CodeUnknownMethod, fmt.Sprintf("no handler for %s on this server (a different version of sluice?)", path))
+	if rt == nil {
+		s.fail(w, rc, http.StatusNotFound, CodeUnknownMethod, fmt.Sprintf("no handler for %s on this server (a different version of sluice?)", truncate(path, 200)))
 		return
 	}
-	if r.ContentLength > s.cfg.MaxBody {
-		s.tooLarge(w, rc, path, r.ContentLength)
+	peer := peerHost(r.RemoteAddr)
+	if !s.peers.enter(peer) {
+		s.log.Warn("rpc: too many concurrent requests from one peer", "remote", peer, "limit", s.cfg.MaxPeerRequests)
+		s.fail(w, rc, http.StatusServiceUnavailable, "busy", fmt.Sprintf("more than %d concurrent requests from %s", s.cfg.MaxPeerRequests, peer))
 		return
 	}
-	rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	body, err := readBody(r.Body, r.ContentLength, s.cfg.MaxBody)
+	defer s.peers.exit(peer)
+	if r.ContentLength > rt.limit {
+		s.tooLarge(w, rc, path, r.ContentLength, rt.limit)
+		return
+	}
+	body := &deadlineReader{r: r.Body, rc: rc, timeout: s.cfg.ReadTimeout}
+	if rt.upload != nil {
+		rt.upload(r.Context(), w, rc, &limitedBody{r: body, left: rt.limit})
+		rc.SetReadDeadline(time.Time{})
+		return
+	}
+	b, err := readBody(body, r.ContentLength, rt.limit)
 	// No deadline while the handler runs: net/http's background read for
 	// a closed connection would hit it and cancel the handler's context.
 	rc.SetReadDeadline(time.Time{})
 	if errors.Is(err, ErrTooLarge) {
-		s.tooLarge(w, rc, path, -1)
+		s.tooLarge(w, rc, path, -1, rt.limit)
 		return
 	}
 	if err != nil {
@@ -261,25 +315,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, rc, http.StatusBadRequest, CodeBadRequest, "cannot read the request body: "+err.Error())
 		return
 	}
-	if err := a.checkBody(body); err != nil {
-		s.unauthorized(w, rc, r, err)
-		return
+	rt.serve(r.Context(), w, rc, b)
+}
+
+// refuse logs a peer that failed authentication, at most once per peer
+// address per minute.
+func (s *Server) refuse(remote string, err error) {
+	if host := peerHost(remote); s.refused.Allow(host) {
+		s.log.Warn("rpc: refused a peer without the cluster's credentials (further refusals of it are not logged for a minute)", "remote", host, "err", err)
 	}
-	serve(r.Context(), w, rc, body)
 }
 
-func (s *Server) unauthorized(w http.ResponseWriter, rc *http.ResponseController, r *http.Request, err error) {
-	s.log.Warn("rpc: rejected a request", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-	s.fail(w, rc, http.StatusUnauthorized, "unauthorized", err.Error())
-}
-
-func (s *Server) tooLarge(w http.ResponseWriter, rc *http.ResponseController, path string, n int64) {
-	msg := "request body exceeds the server's MaxBody of " + units.FormatBytes(s.cfg.MaxBody)
+func (s *Server) tooLarge(w http.ResponseWriter, rc *http.ResponseController, path string, n, limit int64) {
+	msg := fmt.Sprintf("request body exceeds the %s limit of %s", path, units.FormatBytes(limit))
 	if n >= 0 {
-		msg = fmt.Sprintf("request body of %d bytes exceeds the server's MaxBody of %s", n, units.FormatBytes(s.cfg.MaxBody))
+		msg = fmt.Sprintf("request body of %d bytes exceeds the %s limit of %s", n, path, units.FormatBytes(limit))
 	}
 	s.log.Warn("rpc: refused a request body", "path", path, "err", msg)
 	s.fail(w, rc, http.StatusRequestEntityTooLarge, "too_large", msg)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // handlerError sends the error a handler returned.

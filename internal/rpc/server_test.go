@@ -17,7 +17,7 @@ import (
 )
 
 func echoServer() *Server {
-	s := NewServer(ServerConfig{Secret: []byte(testSecret)})
+	s := NewServer(ServerConfig{})
 	Handle(s, "Echo", echo)
 	HandleStream(s, "Fetch", func(_ context.Context, r *echoReq, w io.Writer) error {
 		_, err := w.Write(r.Data)
@@ -26,10 +26,9 @@ func echoServer() *Server {
 	return s
 }
 
-// serveSigned runs one request through s.ServeHTTP, signed for signPath.
-func serveSigned(s *Server, httpMethod, path, signPath string, body []byte, now time.Time) *httptest.ResponseRecorder {
+// serve runs one request through s.ServeHTTP.
+func serve(s *Server, httpMethod, path string, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(httpMethod, path, bytes.NewReader(body))
-	r.Header.Set(authHeader, newSigner([]byte(testSecret)).header(signPath, now, body))
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	return w
@@ -49,7 +48,6 @@ func errorOf(t *testing.T, w *httptest.ResponseRecorder) errorBody {
 
 func TestServeHTTPRejects(t *testing.T) {
 	s := echoServer()
-	now := time.Now()
 	good, err := msgpack.Marshal(&echoReq{Name: "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,30 +55,20 @@ func TestServeHTTPRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		httpMethod, path string
-		signPath         string
-		body, signBody   []byte
+		body             []byte
 		status           int
 		code, msg        string
 	}{
-		{"GET", "GET", "/rpc/Echo", "/rpc/Echo", nil, nil, http.StatusMethodNotAllowed, "method_not_allowed", "use POST"},
-		{"malformed body", "POST", "/rpc/Echo", "/rpc/Echo", []byte{0xc1}, nil, http.StatusBadRequest, CodeBadRequest, "malformed request body for Echo"},
-		{"trailing bytes", "POST", "/rpc/Echo", "/rpc/Echo", append(append([]byte{}, good...), 0), nil, http.StatusBadRequest, CodeBadRequest, "malformed request body"},
-		{"wrong type", "POST", "/rpc/Echo", "/rpc/Echo", []byte{0x92, 1, 2}, nil, http.StatusBadRequest, CodeBadRequest, "malformed request body"},
-		{"huge claimed array", "POST", "/rpc/Echo", "/rpc/Echo", []byte{0x81, 0xa5, 'I', 't', 'e', 'm', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff}, nil, http.StatusBadRequest, CodeBadRequest, "malformed request body"},
-		{"unknown method", "POST", "/rpc/Nope", "/rpc/Nope", good, nil, http.StatusNotFound, CodeUnknownMethod, "no handler for /rpc/Nope"},
-		{"signed for another method", "POST", "/rpc/Echo", "/rpc/Other", good, nil, http.StatusUnauthorized, "unauthorized", "bad signature"},
-		{"signed as a call, sent as a stream", "POST", "/stream/Fetch", "/rpc/Fetch", good, nil, http.StatusUnauthorized, "unauthorized", "bad signature"},
-		{"body changed after signing", "POST", "/rpc/Echo", "/rpc/Echo", good, []byte{0x80}, http.StatusUnauthorized, "unauthorized", "does not match its signature"},
+		{"GET", "GET", "/rpc/Echo", nil, http.StatusMethodNotAllowed, "method_not_allowed", "use POST"},
+		{"malformed body", "POST", "/rpc/Echo", []byte{0xc1}, http.StatusBadRequest, CodeBadRequest, "malformed request body for Echo"},
+		{"trailing bytes", "POST", "/rpc/Echo", append(append([]byte{}, good...), 0), http.StatusBadRequest, CodeBadRequest, "malformed request body"},
+		{"wrong type", "POST", "/rpc/Echo", []byte{0x92, 1, 2}, http.StatusBadRequest, CodeBadRequest, "malformed request body"},
+		{"huge claimed array", "POST", "/rpc/Echo", []byte{0x81, 0xa5, 'I', 't', 'e', 'm', 's', 0xdd, 0x7f, 0xff, 0xff, 0xff}, http.StatusBadRequest, CodeBadRequest, "malformed request body"},
+		{"unknown method", "POST", "/rpc/Nope", good, http.StatusNotFound, CodeUnknownMethod, "no handler for /rpc/Nope"},
+		{"a call sent as a stream", "POST", "/stream/Echo", good, http.StatusNotFound, CodeUnknownMethod, "no handler"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			signBody := tc.body
-			if tc.signBody != nil {
-				signBody = tc.signBody
-			}
-			r := httptest.NewRequest(tc.httpMethod, tc.path, bytes.NewReader(tc.body))
-			r.Header.Set(authHeader, newSigner([]byte(testSecret)).header(tc.signPath, now, signBody))
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, r)
+			w := serve(s, tc.httpMethod, tc.path, tc.body)
 			if w.Code != tc.status {
 				t.Fatalf("status %d, want %d", w.Code, tc.status)
 			}
@@ -90,41 +78,37 @@ func TestServeHTTPRejects(t *testing.T) {
 			}
 		})
 	}
-	for _, header := range []string{"", "v1", "v2 1 00", "v1 x " + strings.Repeat("0", 64), "v1 1 zz", "v1 1 " + strings.Repeat("g", 64)} {
-		r := httptest.NewRequest("POST", "/rpc/Echo", bytes.NewReader(good))
-		if header != "" {
-			r.Header.Set(authHeader, header)
-		}
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, r)
-		if w.Code != http.StatusUnauthorized {
-			t.Errorf("header %q: status %d, want 401", header, w.Code)
-		}
+
+	// A server with TLS refuses a request that did not come over it, even
+	// if its handler is reached some other way, without reading the body.
+	tlsServer := NewServer(ServerConfig{TLS: testCreds.ServerTLS()})
+	ran := false
+	Handle(tlsServer, "Echo", func(ctx context.Context, r *echoReq) (*echoResp, error) { ran = true; return echo(ctx, r) })
+	r0 := httptest.NewRequest("POST", "/rpc/Echo", &unreadable{})
+	w0 := httptest.NewRecorder()
+	tlsServer.ServeHTTP(w0, r0)
+	if w0.Code != http.StatusUnauthorized || ran {
+		t.Errorf("a request without TLS: status %d, handler ran %v; want 401 and no run", w0.Code, ran)
 	}
 
 	// A chunked body (no Content-Length) over the limit.
-	small := NewServer(ServerConfig{Secret: []byte(testSecret), MaxBody: 100})
+	small := NewServer(ServerConfig{MaxBody: 100})
 	Handle(small, "Echo", echo)
 	body := bytes.Repeat([]byte{0xc0}, 101)
-
-	// Without the secret, a body is refused before it is read, so even an
-	// oversized one gets a 401.
-	r0 := httptest.NewRequest("POST", "/rpc/Echo", &unreadable{})
-	r0.Header.Set(authHeader, newSigner([]byte("other")).header("/rpc/Echo", now, body))
-	w0 := httptest.NewRecorder()
-	small.ServeHTTP(w0, r0)
-	if w0.Code != http.StatusUnauthorized {
-		t.Errorf("an unsigned body: status %d, want 401", w0.Code)
-	}
 	r := httptest.NewRequest("POST", "/rpc/Echo", io.MultiReader(bytes.NewReader(body)))
-	r.Header.Set(authHeader, newSigner([]byte(testSecret)).header("/rpc/Echo", now, body))
 	w := httptest.NewRecorder()
 	small.ServeHTTP(w, r)
-	if eb := errorOf(t, w); w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(eb.Message, "MaxBody of 100B") {
+	if eb := errorOf(t, w); w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(eb.Message, "limit of 100B") {
 		t.Errorf("status %d, %+v; want 413 naming the limit", w.Code, eb)
 	}
+	// A route with a limit of its own.
+	Handle(small, "Big", echo, Limit(1000))
+	w = serve(small, "POST", "/rpc/Big", append([]byte{0xc4, 200}, make([]byte, 200)...))
+	if w.Code == http.StatusRequestEntityTooLarge {
+		t.Errorf("a 202-byte body on a route limited to 1000: 413")
+	}
 
-	w = serveSigned(s, "POST", "/rpc/Echo", "/rpc/Echo", good, now)
+	w = serve(s, "POST", "/rpc/Echo", good)
 	var resp echoResp
 	if w.Code != http.StatusOK || msgpack.Unmarshal(w.Body.Bytes(), &resp) != nil || resp.Greeting != "hello, x" {
 		t.Errorf("a good request: status %d, body %q", w.Code, w.Body.Bytes())

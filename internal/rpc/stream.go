@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ func (c *Client) Stream(ctx context.Context, addr, method string, req any) (io.R
 			cancel(&timeoutError{fmt.Sprintf("no response within CallTimeout (%v)", c.cfg.CallTimeout)})
 		})
 	}
-	resp, err := c.post(sctx, addr, streamPrefix, method, body)
+	resp, err := c.post(sctx, addr, streamPrefix, method, bytes.NewReader(body), int64(len(body)))
 	if headers != nil {
 		headers.Stop()
 	}
