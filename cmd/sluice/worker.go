@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/trust"
+	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -32,6 +33,7 @@ func runWorker(args []string) int {
 	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
+	maxBinary := fs.String("max-binary", units.FormatBytes(def.MaxBinary), "the largest driver binary this worker accepts")
 	secretFile := fs.String("secret-file", "", "the cluster secret's file, the same on every member (default: $SLUICE_SECRET_FILE; make one with `sluice secret new > FILE`)")
 	insecure := fs.Bool("insecure", false, "run without a cluster secret on a non-loopback address: anyone who can reach this worker can run code through it")
 	tlsCert := fs.String("tls-cert", "", "this worker's certificate (PEM) from the operator's CA, instead of one derived from the secret (with --tls-key and --tls-ca)")
@@ -57,6 +59,11 @@ func runWorker(args []string) int {
 	if cfg.Dir == "" {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
+	}
+	var err error
+	if cfg.MaxBinary, err = units.ParseBytes(*maxBinary); err != nil || cfg.MaxBinary <= 0 {
+		fmt.Fprintf(os.Stderr, "sluice worker: --max-binary %q: want a positive size such as 512MiB\n", *maxBinary)
+		return 2
 	}
 	cfg.Version = version.Version
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))

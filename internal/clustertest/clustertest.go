@@ -51,6 +51,7 @@ type Options struct {
 	Core, Task int // workers of each role
 	Slots      int // per worker; default 2
 	Env        []string
+	Args       []string // more `sluice worker` flags for every worker
 }
 
 // Cluster is a set of running worker processes.
@@ -116,6 +117,7 @@ func (c *Cluster) add(t testing.TB, role string) (*Worker, error) {
 	if c.Join != "" {
 		args = append(args, "--join", c.Join)
 	}
+	args = append(args, c.opts.Args...)
 	w.cmd = exec.Command(c.bin, args...)
 	w.cmd.Env = append(os.Environ(), c.opts.Env...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
@@ -148,6 +150,9 @@ func (w *Worker) Kill() {
 		<-w.exited
 	})
 }
+
+// PID returns the worker process's PID.
+func (w *Worker) PID() int { return w.cmd.Process.Pid }
 
 // Signal sends sig to the worker's process.
 func (w *Worker) Signal(sig os.Signal) error { return w.cmd.Process.Signal(sig) }

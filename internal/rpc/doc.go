@@ -9,15 +9,23 @@
 // sides' callers. A Server is an http.Handler; Serve runs it on a listener
 // until its context is done and then shuts down gracefully.
 //
-// Every request is signed: the Sluice-Auth header holds a Unix timestamp,
-// the SHA-256 of the body and an HMAC-SHA256, keyed by the cluster secret,
-// over the method's path, the timestamp and that digest. The server checks
-// the signature in constant time before it reads the body, then checks the
-// body against the digest, and refuses (401) a bad signature or a timestamp
-// more than five minutes off its clock; the secret itself is never sent. This authenticates
-// requests, not responses, and encrypts nothing: a signed request can be
-// replayed within the five minutes by someone who can see it. An empty
-// secret is accepted on both sides and authenticates nothing.
+// Every connection between members is mutual TLS 1.3 (ServerConfig.TLS and
+// ClientConfig.TLS, from trust.Creds): both sides present a certificate
+// that chains to the cluster's CA, derived from the cluster secret or
+// supplied by the operator. A peer without one fails the handshake, before
+// the server reads a byte of any request; responses are authenticated too,
+// and TLS's fresh session keys make a recorded request worthless to replay.
+// (Earlier versions signed each request with an HMAC, which could be
+// replayed for minutes and, with an empty secret, forged; TLS replaces it
+// on every path, so no nonce cache is needed.) A nil TLS serves plain HTTP
+// to anyone, for --insecure clusters only.
+//
+// Every body and wait is bounded: a route's body by Limit (ServerConfig's
+// MaxBody, 1 MiB, otherwise), an upload's payload (HandleUpload, Upload)
+// streamed to its handler, never held whole; reads by deadlines that move
+// with progress; connections and concurrent requests per peer address by
+// MaxPeerConns and MaxPeerRequests. A refused peer is logged once per
+// minute, not once per attempt.
 //
 // Failures are sorted for the caller, and every error names the method and
 // address ("rpc: call RunTask on 127.0.0.1:4012: connection refused"):
@@ -26,8 +34,8 @@
 //     can mark the worker suspect without waiting.
 //   - ErrUnavailable: a timeout, a reset, an EOF in the middle of a response
 //     or stream, a 5xx that no handler wrote: the peer may be gone.
-//   - ErrUnauthorized, ErrTooLarge: a different secret or a skewed clock; a
-//     body over a MaxBody limit.
+//   - ErrUnauthorized, ErrTooLarge: a peer with a different cluster secret
+//     (or none); a body over a limit.
 //   - *RemoteError: the handler returned an error. Its Code (see Errorf) lets
 //     the caller tell, say, a missing shuffle file from a crash.
 //
@@ -43,7 +51,8 @@
 //	type AddReq struct{ A, B int }
 //	type AddResp struct{ Sum int }
 //
-//	srv := rpc.NewServer(rpc.ServerConfig{Secret: secret})
+//	creds, err := trust.New(secrets, nil)
+//	srv := rpc.NewServer(rpc.ServerConfig{TLS: creds.ServerTLS()})
 //	rpc.Handle(srv, "Add", func(ctx context.Context, r *AddReq) (*AddResp, error) {
 //		return &AddResp{Sum: r.A + r.B}, nil
 //	})
@@ -51,7 +60,7 @@
 //	...
 //	go srv.Serve(ctx, ln) // returns once ctx is done and calls have drained
 //
-//	c := rpc.NewClient(rpc.ClientConfig{Secret: secret})
+//	c := rpc.NewClient(rpc.ClientConfig{TLS: creds.ClientTLS()})
 //	defer c.Close()
 //	resp, err := rpc.Call[AddReq, AddResp](ctx, c, ln.Addr().String(), "Add", &AddReq{A: 1, B: 2})
 //	if errors.Is(err, rpc.ErrRefused) {

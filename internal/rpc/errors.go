@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// ErrUnauthorized is wrapped by the error a call returns when the server
-// rejected its signature: a different cluster secret, a missing or malformed
-// signature, or a clock more than five minutes off the server's.
+// ErrUnauthorized is wrapped by the error a call returns when the TLS
+// handshake failed for want of shared credentials: the peer has a different
+// cluster secret, or one side has none (--insecure) and the other does.
 var ErrUnauthorized = errors.New("rpc: unauthorized")
 
 // ErrRefused is wrapped by the error a call returns when nothing listens at

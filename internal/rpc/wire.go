@@ -9,7 +9,8 @@ import (
 )
 
 // The wire protocol: POST rpcPrefix+method or streamPrefix+method, a
-// msgpack request body signed in authHeader. A 200 carries the msgpack
+// msgpack request body (an upload: a length-prefixed msgpack request and a
+// payload, under uploadPrefix). A 200 carries the msgpack
 // response (or the raw stream); any other status that the server wrote
 // carries errorHeader and a msgpack errorBody.
 const (
