@@ -47,13 +47,22 @@ func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, opts .
 }
 
 // AggregateByKey folds the values of each key into zero with seq, and
-// merges partial results with comb.
+// merges partial results with comb. As in Spark, every key starts from its
+// own deep copy of zero in every map task, so seq and comb may modify their
+// first argument and return it. zero is copied through the codec (encoded
+// once, decoded once per key) unless its type holds no references; a zero
+// that cannot be encoded makes the first action fail.
 func AggregateByKey[K comparable, V, U any](r *RDD[Pair[K, V]], zero U, seq func(U, V) U, comb func(U, U) U, opts ...Option) *RDD[Pair[K, U]] {
-	return combineByKey("AggregateByKey", r, Aggregator[V, U]{
-		Create:         func(v V) U { return seq(zero, v) },
+	fresh, err := zeroCopier(zero)
+	out := combineByKey("AggregateByKey", r, Aggregator[V, U]{
+		Create:         func(v V) U { return seq(fresh(), v) },
 		MergeValue:     seq,
 		MergeCombiners: comb,
 	}, opts)
+	if err != nil {
+		out.fail(fmt.Errorf("rdd: AggregateByKey at %s: %w", callSite(1), err))
+	}
+	return out
 }
 
 func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], opts []Option) *RDD[Pair[K, C]] {
