@@ -479,11 +479,12 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 }
 
 // Repartition spreads the elements of r over n partitions round-robin, as
-// Spark's repartition does, balancing them whatever their values. n must be
-// at least 1. Where an element goes depends on its position in its input
-// partition, so the shuffle is marked indeterminate: if any of its map
-// tasks must run again, the scheduler reruns all of them and everything
-// downstream.
+// Spark's repartition does, balancing them whatever their values: each
+// input partition deals its elements out in turn, starting at a
+// pseudo-random output partition fixed by its index. n must be at least 1.
+// Where an element goes depends on its position in its input partition,
+// so the shuffle is marked indeterminate: if any of its map tasks must run
+// again, the scheduler reruns all of them and everything downstream.
 func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 	var partsErr error
 	if n < 1 {
@@ -493,9 +494,7 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 	s := &shuffleDep{parent: r.n, parts: n, indeterminate: true}
 	ec := r.codec
 	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
-		// Each map partition starts at its own position, so that small
-		// partitions do not all fill reduce partition 0.
-		next := mapPart % n
+		next := roundRobinStart(mapPart, n)
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, t T) ([]byte, []byte, int) {
 			p := next
 			next = (next + 1) % n
@@ -509,4 +508,21 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 			return t, err
 		})
 	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
+}
+
+// roundRobinStart is the reduce partition where map partition mapPart of a
+// Repartition into n partitions deals its first element. Spark starts at
+// new Random(byteswap32(mapPart)).nextInt(n): a position that looks random,
+// so that small input partitions do not pile onto the same reduce
+// partitions (starting map partition i at i % n, 10 partitions of 10 into
+// 20 gave sizes 1, 2, ..., 10, ..., 1, 0), but is fixed by the map
+// partition, so that every attempt deals the same way. This is the same
+// idea with SplitMix64's finaliser as the hash; it depends on nothing but
+// its arguments (no per-process seed).
+func roundRobinStart(mapPart, n int) int {
+	x := uint64(mapPart) + 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return int(x % uint64(n))
 }
