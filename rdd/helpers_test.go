@@ -2,6 +2,7 @@ package rdd_test
 
 import (
 	"context"
+	"iter"
 	"os"
 	"slices"
 	"strconv"
@@ -50,4 +51,32 @@ func lineOf(t *testing.T, file, name string) string {
 		t.Fatalf("%q is not in %s", marker, file)
 	}
 	return strconv.Itoa(found)
+}
+
+// numbered returns an RDD whose partition i holds sizes[i] elements,
+// numbered i*1000, i*1000+1, ...: the test sees where each came from.
+func numbered(sizes []int) *rdd.RDD[int] {
+	counts := rdd.Parallelize(sizes, rdd.Partitions(len(sizes)))
+	return rdd.MapPartitions(counts, func(part int, in iter.Seq[int]) iter.Seq[int] {
+		return func(yield func(int) bool) {
+			for n := range in {
+				for i := range n {
+					if !yield(part*1000 + i) {
+						return
+					}
+				}
+			}
+		}
+	})
+}
+
+// wantNumbered returns the elements of numbered(sizes), in order.
+func wantNumbered(sizes []int) []int {
+	var want []int
+	for i, n := range sizes {
+		for j := range n {
+			want = append(want, i*1000+j)
+		}
+	}
+	return want
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 )
 
-// Spread is the argument of spreadF: input partition i holds Sizes[i]
-// elements, numbered i*1000, i*1000+1, ...; Out is Repartition's count.
+// Spread is the argument of spreadF: the sizes of the input partitions of
+// numbered, and Repartition's count.
 type Spread struct {
 	Sizes []int
 	Out   int
@@ -18,23 +18,7 @@ type Spread struct {
 // spreadF repartitions and then gathers each output partition into one
 // slice, so the test sees where every element went.
 var spreadF = rdd.Func(func(a Spread) *rdd.RDD[[]int] {
-	parts := rdd.FlatMap(rdd.Parallelize(a.Sizes, rdd.Partitions(len(a.Sizes))), func(n int, emit func(int)) {
-		for range n {
-			emit(-1)
-		}
-	})
-	numbered := rdd.MapPartitions(parts, func(part int, in iter.Seq[int]) iter.Seq[int] {
-		return func(yield func(int) bool) {
-			i := 0
-			for range in {
-				if !yield(part*1000 + i) {
-					return
-				}
-				i++
-			}
-		}
-	})
-	return rdd.MapPartitions(rdd.Repartition(numbered, a.Out), func(_ int, in iter.Seq[int]) iter.Seq[[]int] {
+	return rdd.MapPartitions(rdd.Repartition(numbered(a.Sizes), a.Out), func(_ int, in iter.Seq[int]) iter.Seq[[]int] {
 		return func(yield func([]int) bool) { yield(slices.Collect(in)) }
 	})
 })
@@ -90,13 +74,7 @@ func TestRepartitionBalanced(t *testing.T) {
 				sizes[i] = len(p)
 				all = append(all, p...)
 			}
-			var want []int
-			for i, n := range tc.arg.Sizes {
-				for j := range n {
-					want = append(want, i*1000+j)
-				}
-			}
-			if slices.Sort(all); !slices.Equal(all, want) {
+			if slices.Sort(all); !slices.Equal(all, wantNumbered(tc.arg.Sizes)) {
 				t.Fatalf("the output is not a permutation of the input")
 			}
 			lo, hi := slices.Min(sizes), slices.Max(sizes)
