@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -260,36 +261,51 @@ func Count[T any](ctx context.Context, run Runner, r *RDD[T]) (int64, error) {
 	return total, err
 }
 
-// Take returns the first n elements of r. Like Spark, it computes one
-// partition first and then four times as many at each step until it has
-// n elements.
+// takeScaleUp bounds how fast Take widens its scan: each job computes at
+// most this many times as many partitions as all earlier jobs together.
+// It is the default of Spark's spark.rdd.limit.scaleUpFactor.
+const takeScaleUp = 4
+
+// Take returns the first n elements of r, or none when n <= 0. It computes
+// as few partitions as it can, as Spark's RDD.take does: partition 0
+// first; then, while it has fewer than n elements, the next partitions in
+// one job, as many as it has scanned times takeScaleUp if it has found
+// nothing yet, else enough for the elements still missing at the rate
+// found so far plus 50%, capped at the same scaleUp multiple.
 func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error) {
 	g, err := r.Graph()
 	if err != nil {
 		return nil, err
 	}
 	var out []T
-	next, batch := 0, 1
-	for len(out) < n && next < r.n.parts {
+	scanned := 0
+	for len(out) < n && scanned < r.n.parts {
+		try := 1
+		if scanned > 0 {
+			limit := scanned * takeScaleUp
+			if len(out) == 0 {
+				try = limit
+			} else {
+				left := n - len(out)
+				est := math.Ceil(1.5 * float64(left) * float64(scanned) / float64(len(out)))
+				try = int(min(est, float64(limit))) // at least 1, as left > 0
+			}
+		}
 		var parts []int
-		for i := next; i < min(next+batch, r.n.parts); i++ {
+		for i := scanned; i < min(scanned+try, r.n.parts); i++ {
 			parts = append(parts, i)
 		}
 		got := make([][]T, len(parts))
 		err := runJob(ctx, run, g, r.n, Action{Kind: ActTake, N: n - len(out)}, func(p int, data []byte) error {
-			return r.codec.each(data, func(t T) bool { got[p-next] = append(got[p-next], t); return true })
+			return r.codec.each(data, func(t T) bool { got[p-scanned] = append(got[p-scanned], t); return true })
 		}, parts...)
 		if err != nil {
 			return nil, err
 		}
 		for _, g := range got {
-			out = append(out, g...)
+			out = append(out, g[:min(len(g), n-len(out))]...)
 		}
-		next += len(parts)
-		batch *= 4
-	}
-	if len(out) > n {
-		out = out[:n]
+		scanned += len(parts)
 	}
 	return out, nil
 }

@@ -8,17 +8,19 @@ import (
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
-// shuffleParts picks the number of reduce partitions: the option when
-// given, else the largest parent's, as Spark's default partitioner does.
-func shuffleParts(opts []Option, parents ...*node) int {
-	if o := buildOptions(opts); o.parts > 0 {
-		return o.parts
+// shuffleParts picks the number of reduce partitions of the operation op:
+// the option when given, else the largest parent's, as Spark's default
+// partitioner does. A count below 1 is an error for the new node.
+func shuffleParts(op string, opts []Option, parents ...*node) (int, error) {
+	o, err := buildOptions(op, opts)
+	if o.parts > 0 {
+		return o.parts, nil
 	}
 	n := 1
 	for _, p := range parents {
 		n = max(n, p.parts)
 	}
-	return n
+	return n, err
 }
 
 // Aggregator says how CombineByKey folds values into combiners.
@@ -45,17 +47,27 @@ func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, opts .
 }
 
 // AggregateByKey folds the values of each key into zero with seq, and
-// merges partial results with comb.
+// merges partial results with comb. As in Spark, every key starts from its
+// own deep copy of zero in every map task, so seq and comb may modify their
+// first argument and return it. zero is copied through the codec (encoded
+// once, decoded once per key) unless its type holds no references; a zero
+// that cannot be encoded makes the first action fail.
 func AggregateByKey[K comparable, V, U any](r *RDD[Pair[K, V]], zero U, seq func(U, V) U, comb func(U, U) U, opts ...Option) *RDD[Pair[K, U]] {
-	return combineByKey("AggregateByKey", r, Aggregator[V, U]{
-		Create:         func(v V) U { return seq(zero, v) },
+	fresh, err := zeroCopier(zero)
+	out := combineByKey("AggregateByKey", r, Aggregator[V, U]{
+		Create:         func(v V) U { return seq(fresh(), v) },
 		MergeValue:     seq,
 		MergeCombiners: comb,
 	}, opts)
+	if err != nil {
+		out.fail(fmt.Errorf("rdd: AggregateByKey at %s: %w", callSite(1), err))
+	}
+	return out
 }
 
 func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], opts []Option) *RDD[Pair[K, C]] {
-	s := &shuffleDep{parent: r.n, parts: shuffleParts(opts, r.n)}
+	parts, partsErr := shuffleParts(name, opts, r.n)
+	s := &shuffleDep{parent: r.n, parts: parts}
 	kc, cc := codec.For[K](), codec.For[C]()
 	mergeBytes := func(a, b []byte) ([]byte, error) {
 		ca, err := cc.Decode(a)
@@ -293,7 +305,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			return yield(Pair[K, C]{k, acc}), nil
 		})
 	}, &dep{parent: r.n, shuffle: s})
-	return out
+	return out.fail(partsErr)
 }
 
 // groupSorted calls f once per run of equal keys of a key-sorted stream,
@@ -353,7 +365,8 @@ func plainShuffle[K, V any](r *RDD[Pair[K, V]], parts int) *shuffleDep {
 // disk when they do not fit. Prefer ReduceByKey or AggregateByKey when the
 // values can be combined.
 func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]] {
-	s := plainShuffle(r, shuffleParts(opts, r.n))
+	parts, partsErr := shuffleParts("GroupByKey", opts, r.n)
+	s := plainShuffle(r, parts)
 	kc, vc := codec.For[K](), codec.For[V]()
 	return newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
@@ -379,12 +392,16 @@ func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]]
 				return yield(Pair[K, []V]{k, vs}), nil
 			})
 		}, s.id)
-	}, &dep{parent: r.n, shuffle: s})
+	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
 }
 
 // PartitionBy hash-partitions a pair RDD into n partitions by key; records
-// keep their input order within a partition.
+// keep their input order within a partition. n must be at least 1.
 func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
+	var partsErr error
+	if n < 1 {
+		partsErr = partitionCountError(fmt.Sprintf("PartitionBy(%d)", n), callSite(1))
+	}
 	s := plainShuffle(r, max(n, 1))
 	kc, vc := codec.For[K](), codec.For[V]()
 	return newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
@@ -396,7 +413,7 @@ func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
 			v, err := vc.Decode(vf)
 			return Pair[K, V]{k, v}, err
 		})
-	}, &dep{parent: r.n, shuffle: s})
+	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
 }
 
 // Distinct returns each distinct element of r once.
@@ -414,7 +431,7 @@ func Distinct[T comparable](r *RDD[T], opts ...Option) *RDD[T] {
 // and a value from b (an inner join). The values of one key from a are held
 // in memory together; keys are sorted on disk when they do not fit.
 func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[V, W]]] {
-	parts := shuffleParts(opts, a.n, b.n)
+	parts, partsErr := shuffleParts("Join", opts, a.n, b.n)
 	sa, sb := plainShuffle(a, parts), plainShuffle(b, parts)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
 	return newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
@@ -458,22 +475,26 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 			}
 			return it.Err()
 		}, sa.id, sb.id)
-	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb}).fail(partsErr)
 }
 
 // Repartition spreads the elements of r over n partitions round-robin, as
-// Spark's repartition does, balancing them whatever their values. Where an
-// element goes depends on its position in its input partition, so the
-// shuffle is marked indeterminate: if any of its map tasks must run again,
-// the scheduler reruns all of them and everything downstream.
+// Spark's repartition does, balancing them whatever their values: each
+// input partition deals its elements out in turn, starting at a
+// pseudo-random output partition fixed by its index. n must be at least 1.
+// Where an element goes depends on its position in its input partition,
+// so the shuffle is marked indeterminate: if any of its map tasks must run
+// again, the scheduler reruns all of them and everything downstream.
 func Repartition[T any](r *RDD[T], n int) *RDD[T] {
-	n = max(n, 1)
+	var partsErr error
+	if n < 1 {
+		partsErr = partitionCountError(fmt.Sprintf("Repartition(%d)", n), callSite(1))
+		n = 1
+	}
 	s := &shuffleDep{parent: r.n, parts: n, indeterminate: true}
 	ec := r.codec
 	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
-		// Each map partition starts at its own position, so that small
-		// partitions do not all fill reduce partition 0.
-		next := mapPart % n
+		next := roundRobinStart(mapPart, n)
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, t T) ([]byte, []byte, int) {
 			p := next
 			next = (next + 1) % n
@@ -486,5 +507,22 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 			t, _, err := ec.get(vf)
 			return t, err
 		})
-	}, &dep{parent: r.n, shuffle: s})
+	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
+}
+
+// roundRobinStart is the reduce partition where map partition mapPart of a
+// Repartition into n partitions deals its first element. Spark starts at
+// new Random(byteswap32(mapPart)).nextInt(n): a position that looks random,
+// so that small input partitions do not pile onto the same reduce
+// partitions (starting map partition i at i % n, 10 partitions of 10 into
+// 20 gave sizes 1, 2, ..., 10, ..., 1, 0), but is fixed by the map
+// partition, so that every attempt deals the same way. This is the same
+// idea with SplitMix64's finaliser as the hash; it depends on nothing but
+// its arguments (no per-process seed).
+func roundRobinStart(mapPart, n int) int {
+	x := uint64(mapPart) + 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return int(x % uint64(n))
 }

@@ -3,6 +3,7 @@ package rdd
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
@@ -104,4 +105,70 @@ func appendFramed[T any](dst []byte, enc func([]byte, T) []byte, v T) []byte {
 func appendFrame(dst, b []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
+}
+
+// zeroCopier returns a function that makes deep copies of zero, for the
+// by-key operations that start each key from a zero value. Spark
+// serialises the zero once and deserialises a copy per key; so does this,
+// with the codec, unless zero's type holds no references, when a Go copy
+// is already a deep one.
+func zeroCopier[U any](zero U) (func() U, error) {
+	t := reflect.TypeFor[U]()
+	if !holdsReferences(t) {
+		return func() U { return zero }, nil
+	}
+	c := codec.For[U]()
+	b, err := encodeValue(c, zero)
+	if err != nil {
+		return nil, fmt.Errorf("the zero value (%v) cannot be copied for each key, because it cannot be encoded: %w; use a zero value of a type that msgpack encodes", t, err)
+	}
+	if _, err := c.Decode(b); err != nil {
+		return nil, fmt.Errorf("the zero value (%v) cannot be copied for each key, because it does not decode: %w", t, err)
+	}
+	return func() U {
+		u, err := c.Decode(b)
+		if err != nil {
+			panic(fmt.Errorf("rdd: copying the zero value (%v), which decoded when the RDD was built: %w", t, err))
+		}
+		return u
+	}, nil
+}
+
+// encodeValue encodes v, returning the panic of an encoder that cannot
+// (codec.ErrEncode, or a user's EncodeMsgpack) as an error.
+func encodeValue[U any](c codec.Codec[U], v U) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e, ok := p.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("panic while encoding: %v", p)
+			}
+		}
+	}()
+	return c.Append(nil, v), nil
+}
+
+// holdsReferences reports whether a value of t can share memory with a
+// copy of it: pointers, slices, maps, channels, funcs and interfaces, at
+// any depth of arrays and structs. Strings are immutable and count as
+// plain values.
+func holdsReferences(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Uintptr,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && holdsReferences(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsReferences(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }

@@ -3,6 +3,8 @@ package rdd
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -71,7 +73,8 @@ func (r *RDD[T]) Cache() *RDD[T] {
 func (r *RDD[T]) Persist() *RDD[T] { return r.Cache() }
 
 // Err returns the error, if any, that building r's lineage ran into (a
-// missing input path, say). Actions return it too.
+// missing input path, a partition count below 1, say). Actions return it
+// too, before running anything.
 func (r *RDD[T]) Err() error {
 	for _, n := range walk(r.n) {
 		if n.err != nil {
@@ -142,16 +145,59 @@ func (p Pair[K, V]) String() string { return fmt.Sprint(p.Key) + "\t" + fmt.Spri
 type Option func(*options)
 
 type options struct {
-	parts int
+	parts     int    // 0 when no Partitions option was given
+	partsSite string // where a count below 1 was given, for the error
 }
 
-// Partitions sets the number of partitions of the RDD being built.
-func Partitions(n int) Option { return func(o *options) { o.parts = n } }
+// Partitions sets the number of partitions of the RDD being built. It must
+// be at least 1: a smaller count makes the first action fail with an error
+// naming the operation and this call.
+func Partitions(n int) Option {
+	site := ""
+	if n < 1 {
+		site = callSite(1)
+	}
+	return func(o *options) { o.parts, o.partsSite = n, site }
+}
 
-func buildOptions(opts []Option) options {
+// buildOptions applies opts to the operation op. A partition count below 1
+// is an error naming op and the Partitions call; o.parts is then 0, as if
+// no count were given, so that building can go on.
+func buildOptions(op string, opts []Option) (options, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
 	}
-	return o
+	if o.partsSite != "" {
+		err := partitionCountError(fmt.Sprintf("Partitions(%d) for %s", o.parts, op), o.partsSite)
+		o.parts, o.partsSite = 0, ""
+		return o, err
+	}
+	return o, nil
+}
+
+// callSite returns "file.go:line" of the call skip frames above the caller
+// of callSite: the user's call that a build error names.
+func callSite(skip int) string {
+	_, file, line, ok := runtime.Caller(skip + 1)
+	if !ok {
+		return "an unknown line"
+	}
+	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}
+
+// partitionCountError is the build error for a partition count below 1:
+// what is the operation and count as the user wrote them, site their call.
+func partitionCountError(what, site string) error {
+	return fmt.Errorf("rdd: %s at %s: the number of partitions must be at least 1", what, site)
+}
+
+// fail records err, if it is the first, as the error that building r ran
+// into: lineages are built inside Funcs in every process, so a mistake
+// becomes an error that the first action returns, never a panic. It returns r.
+func (r *RDD[T]) fail(err error) *RDD[T] {
+	if err != nil && r.n.err == nil {
+		r.n.err = err
+	}
+	return r
 }

@@ -21,7 +21,7 @@ const sampleSize = 20
 // the first action runs, so they are the same in every process and
 // attempt. Records with equal keys keep their input order.
 func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, V]] {
-	parts := shuffleParts(opts, r.n)
+	parts, partsErr := shuffleParts("SortByKey", opts, r.n)
 	keys := Keys(r)
 	appendOrd, decodeOrd := codec.OrderedFor[K]()
 	vc := codec.For[V]()
@@ -93,5 +93,5 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 		}, s.id)
 	}, &dep{parent: r.n, shuffle: s})
 	out.n.aux = []*node{keys.n}
-	return out
+	return out.fail(partsErr)
 }

@@ -9,9 +9,9 @@ import (
 // Executors rebuild data from the Func that calls Parallelize, so it must be
 // the same in every process: a Func argument or a constant.
 func Parallelize[T any](data []T, opts ...Option) *RDD[T] {
-	o := buildOptions(opts)
+	o, err := buildOptions("Parallelize", opts)
 	n := o.parts
-	if n <= 0 {
+	if n == 0 {
 		n = 2
 	}
 	r := newRDD("Parallelize", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
@@ -23,5 +23,5 @@ func Parallelize[T any](data []T, opts ...Option) *RDD[T] {
 		}
 		return nil
 	})
-	return r
+	return r.fail(err)
 }

@@ -32,7 +32,7 @@ type FileSplit struct {
 
 // TextOptions sets how TextFileWith splits its input.
 type TextOptions struct {
-	MinPartitions int   // at least this many splits when the input is large enough (default 2)
+	MinPartitions int   // at least this many splits when the input is large enough (0: the default, 2)
 	MaxSplitBytes int64 // no split larger than this (default 32 MiB)
 }
 
@@ -48,7 +48,14 @@ func TextFile(paths ...string) *RDD[string] {
 
 // TextFileWith is TextFile with options.
 func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
-	splits, err := PlanSplits(opt, paths...)
+	var splits []FileSplit
+	var err error
+	if opt.MinPartitions < 0 {
+		err = fmt.Errorf("rdd: TextFileWith(MinPartitions: %d) at %s: the number of partitions must be at least 1, or 0 for the default (2)",
+			opt.MinPartitions, callSite(1))
+	} else {
+		splits, err = PlanSplits(opt, paths...)
+	}
 	parts := max(len(splits), 1)
 	r := newRDD("TextFile", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(string) bool) error {
 		if part >= len(splits) {
