@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +33,11 @@ type Config struct {
 	SpeculationMultiplier float64       // a task is a straggler past this many times the median duration
 	SpeculationQuantile   float64       // the fraction of a stage's tasks that must have finished first
 	SpeculationMinRuntime time.Duration // never speculate on a task younger than this
+
+	// CommitTimeout is how long a result attempt allowed to commit may take
+	// to report; then the grant is released and a copy of the task runs,
+	// which may commit in its place.
+	CommitTimeout time.Duration
 }
 
 // DefaultConfig returns the production settings.
@@ -45,6 +51,8 @@ func DefaultConfig() Config {
 		SpeculationMultiplier: 3,                      // Spark 4's default: conservative, few needless copies
 		SpeculationQuantile:   0.9,                    // Spark 4's default
 		SpeculationMinRuntime: 100 * time.Millisecond, // Spark's spark.speculation.minTaskRuntime
+
+		CommitTimeout: 2 * time.Minute, // a commit is a rename and a reply: seconds; minutes mean the attempt is cut off
 	}
 }
 
@@ -62,7 +70,7 @@ type Scheduler struct {
 	running    map[int64]*attempt
 	queue      []*attempt // launchable, waiting for a slot, FIFO
 	workers    map[string]*worker
-	commits    map[commitKey]int // authorised attempt per result partition
+	commits    map[commitKey]grant // authorised attempt per result partition
 	stagesByID map[int]*stage
 	nextGen    int64
 	now        time.Duration // from the last Tick
@@ -76,6 +84,14 @@ type Scheduler struct {
 type shuffleKey struct{ graph, shuffle int }
 
 type commitKey struct{ stage, part int }
+
+// grant is a result partition's commit authorisation.
+type grant struct {
+	attempt int
+	task    int64         // the attempt's task id
+	at      time.Duration // Tick time of the grant
+	expired bool          // released after CommitTimeout: that attempt may not commit
+}
 
 type worker struct {
 	slots, busy int
@@ -155,7 +171,7 @@ func New(cfg Config) *Scheduler {
 		outputs:    map[shuffleKey][]*MapStatus{},
 		running:    map[int64]*attempt{},
 		workers:    map[string]*worker{},
-		commits:    map[commitKey]int{},
+		commits:    map[commitKey]grant{},
 		stagesByID: map[int]*stage{},
 	}
 }
@@ -284,28 +300,40 @@ func (s *Scheduler) Running() int { return len(s.running) }
 func (s *Scheduler) ActiveJobs() int { return len(s.jobs) }
 
 // CanCommit answers an attempt's request to commit its output partition:
-// the first attempt to ask wins, and every other attempt of that partition
-// is denied while the winner lives (Spark's OutputCommitCoordinator).
+// the first live attempt to ask wins, and every other attempt of that
+// partition is denied while the winner lives (Spark's
+// OutputCommitCoordinator). Only an attempt the scheduler considers running
+// may commit: one recorded as lost, killed, finished or never launched is
+// denied, so a zombie that comes back from a partition cannot take the
+// commit from the attempt that replaced it. A grant whose attempt does not
+// report within CommitTimeout is released (see tick).
 func (s *Scheduler) CanCommit(stageID, part, attemptNum int) bool {
 	st := s.stagesByID[stageID]
 	if st == nil || st.shuffle != 0 {
 		return false
 	}
+	var live *attempt
 	for _, a := range s.running {
-		if a.stage == st && a.task.Partition == part && a.task.Attempt == attemptNum && a.epoch != st.epoch {
-			return false // computed from inputs a rollback discarded
+		if a.stage == st && a.task.Partition == part && a.task.Attempt == attemptNum {
+			live = a
+			break
 		}
 	}
+	if live == nil || live.killed || live.epoch != st.epoch {
+		return false // not running, or computed from inputs a rollback discarded
+	}
 	k := commitKey{stageID, part}
-	if a, ok := s.commits[k]; ok {
-		return a == attemptNum
+	if g, ok := s.commits[k]; ok {
+		if !g.expired || g.attempt == attemptNum {
+			return g.attempt == attemptNum && !g.expired
+		}
 	}
 	for i, p := range st.resultParts {
 		if p == part && st.done[i] {
 			return false
 		}
 	}
-	s.commits[k] = attemptNum
+	s.commits[k] = grant{attempt: attemptNum, task: live.task.ID, at: s.now}
 	return true
 }
 
@@ -851,7 +879,7 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 	st := a.stage
 	if st.shuffle == 0 {
 		k := commitKey{st.id, a.task.Partition}
-		if c, ok := s.commits[k]; ok && c == a.task.Attempt {
+		if c, ok := s.commits[k]; ok && c.attempt == a.task.Attempt {
 			delete(s.commits, k) // the authorised attempt died: let another commit
 		}
 	}
@@ -926,6 +954,7 @@ func (s *Scheduler) kill(ids []int64, out []Action) []Action {
 // Spark's spark.speculation.multiplier and .quantile).
 func (s *Scheduler) tick(now time.Duration) {
 	s.now = now
+	s.expireCommits()
 	if !s.cfg.Speculation || len(s.workers) < 2 {
 		return
 	}
@@ -944,6 +973,31 @@ func (s *Scheduler) tick(now time.Duration) {
 		if now-a.started > limit && !s.completed(st, a.index) {
 			s.enqueue(st, a.index, a.worker)
 			s.speculated++
+		}
+	}
+}
+
+// expireCommits releases the commit grants whose attempt has not reported
+// within CommitTimeout, and queues a copy of each such task on another
+// worker. The silent attempt may still finish first; if it never does, the
+// copy commits. Output is deterministic, so either is the same bytes.
+func (s *Scheduler) expireCommits() {
+	if s.cfg.CommitTimeout <= 0 {
+		return
+	}
+	var keys []commitKey
+	for k, g := range s.commits {
+		if !g.expired && s.now-g.at > s.cfg.CommitTimeout {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b commitKey) int { return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.part, b.part)) })
+	for _, k := range keys {
+		g := s.commits[k]
+		g.expired = true
+		s.commits[k] = g
+		if a := s.running[g.task]; a != nil && !s.completed(a.stage, a.index) && len(a.stage.jobs) > 0 {
+			s.enqueue(a.stage, a.index, a.worker)
 		}
 	}
 }
