@@ -93,8 +93,8 @@ func newGraph(root *node, inv Invocation) (*Graph, error) {
 	// Ids share one counter, so nodes[] is indexed by position instead.
 	g.nodes = nodes
 	h := sha256.New()
-	for _, n := range g.Nodes() {
-		fmt.Fprintf(h, "%d %s %d %v %v %v\n", n.ID, n.Name, n.Partitions, n.Deps, n.Cached, n.Indeterminate)
+	for i, n := range g.Nodes() {
+		fmt.Fprintf(h, "%d %s %d %v %v %v %s\n", n.ID, n.Name, n.Partitions, n.Deps, n.Cached, n.Indeterminate, nodes[i].plan)
 	}
 	g.digest = hex.EncodeToString(h.Sum(nil))[:16]
 	return g, nil

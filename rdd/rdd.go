@@ -33,7 +33,8 @@ type node struct {
 	aux           []*node // nodes the driver runs jobs on for preparation (samples)
 	err           error   // a construction error, reported by the first action
 	cached        bool
-	indeterminate bool // output order depends on input order
+	indeterminate bool   // output order depends on input order
+	plan          string // what a source read when planned (file sizes and times), part of the graph's digest
 	self          anyRDD
 
 	id int // assigned when a Graph is built

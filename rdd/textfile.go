@@ -3,6 +3,8 @@ package rdd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Split sizes, as in Hadoop's FileInputFormat: a split is at most
@@ -24,11 +27,20 @@ const (
 	readChunkBytes = 1 << 20
 )
 
-// FileSplit is a byte range of one file that one task reads.
+// FileSplit is a byte range of one file that one task reads. Size and
+// ModTime (Unix nanoseconds) are the file's when the job was planned: a
+// task that finds them changed fails, instead of reading half a file that
+// is being rewritten. Zero values are not checked.
 type FileSplit struct {
 	Path       string
 	Start, End int64
+	Size       int64
+	ModTime    int64
 }
+
+// ErrInputChanged is wrapped by the error of a task whose input file
+// changed after the job was planned.
+var ErrInputChanged = errors.New("rdd: TextFile: an input file changed while the job ran")
 
 // TextOptions sets how TextFileWith splits its input.
 type TextOptions struct {
@@ -56,15 +68,73 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 	} else {
 		splits, err = PlanSplits(opt, paths...)
 	}
-	parts := max(len(splits), 1)
+	packed := packSplits(splits, splitBytes(opt, splits))
+	parts := max(len(packed), 1)
 	r := newRDD("TextFile", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(string) bool) error {
-		if part >= len(splits) {
+		if part >= len(packed) {
 			return nil
 		}
-		return ReadLines(ctx, splits[part], yield)
+		for _, s := range packed[part] {
+			stop := false
+			err := ReadLines(ctx, s, func(l string) bool {
+				if !yield(l) {
+					stop = true
+					return false
+				}
+				return true
+			})
+			if err != nil || stop {
+				return err
+			}
+		}
+		return nil
 	})
 	r.n.err = err
+	// The plan is part of the lineage's digest: an executor that plans
+	// other splits (a file changed in between) refuses to run the tasks.
+	h := sha256.New()
+	for _, s := range splits {
+		fmt.Fprintf(h, "%s\x00%d %d %d %d\n", s.Path, s.Start, s.End, s.Size, s.ModTime)
+	}
+	r.n.plan = hex.EncodeToString(h.Sum(nil)[:8])
 	return r
+}
+
+// splitBytes is the split size PlanSplits used for opt: the target size of
+// a packed partition too.
+func splitBytes(opt TextOptions, splits []FileSplit) int64 {
+	var total int64
+	for _, s := range splits {
+		total += s.End - s.Start
+	}
+	return splitSize(opt, total)
+}
+
+// packSplits groups splits into partitions as Hadoop's
+// CombineFileInputFormat does: consecutive small splits (whole small files)
+// share a partition until it holds size bytes, so many small files make few
+// tasks; a split of size bytes or more has a partition of its own.
+func packSplits(splits []FileSplit, size int64) [][]FileSplit {
+	var parts [][]FileSplit
+	var cur []FileSplit
+	var bytes int64
+	for _, s := range splits {
+		n := s.End - s.Start
+		if n >= size {
+			parts = append(parts, []FileSplit{s})
+			continue
+		}
+		if len(cur) > 0 && bytes+n > size {
+			parts = append(parts, cur)
+			cur, bytes = nil, 0
+		}
+		cur = append(cur, s)
+		bytes += n
+	}
+	if len(cur) > 0 {
+		parts = append(parts, cur)
+	}
+	return parts
 }
 
 // PlanSplits expands paths and cuts the files into splits.
@@ -73,15 +143,16 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 		return nil, errors.New("rdd: TextFile needs at least one path")
 	}
 	type file struct {
-		path string
-		size int64
+		path    string
+		size    int64
+		modTime int64
 	}
 	var files []file
 	seen := map[string]bool{}
-	add := func(p string, size int64) {
+	add := func(p string, st fs.FileInfo) {
 		if !seen[p] {
 			seen[p] = true
-			files = append(files, file{p, size})
+			files = append(files, file{p, st.Size(), st.ModTime().UnixNano()})
 		}
 	}
 	for _, p := range paths {
@@ -109,7 +180,7 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 				if err := checkReadable(m); err != nil {
 					return nil, err
 				}
-				add(m, st.Size())
+				add(m, st)
 				continue
 			}
 			err = filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
@@ -133,7 +204,7 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 				if err := checkReadable(path); err != nil {
 					return err
 				}
-				add(path, info.Size())
+				add(path, info)
 				return nil
 			})
 			if err != nil {
@@ -147,15 +218,7 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 	for _, f := range files {
 		total += f.size
 	}
-	minParts := int64(opt.MinPartitions)
-	if minParts <= 0 {
-		minParts = 2
-	}
-	maxSplit := opt.MaxSplitBytes
-	if maxSplit <= 0 {
-		maxSplit = maxSplitSize
-	}
-	size := min(maxSplit, max(minSplitSize, (total+minParts-1)/minParts))
+	size := splitSize(opt, total)
 
 	var splits []FileSplit
 	for _, f := range files {
@@ -164,11 +227,24 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 			if float64(f.size-off) <= float64(size)*splitSlop {
 				n = f.size - off
 			}
-			splits = append(splits, FileSplit{Path: f.path, Start: off, End: off + n})
+			splits = append(splits, FileSplit{Path: f.path, Start: off, End: off + n, Size: f.size, ModTime: f.modTime})
 			off += n
 		}
 	}
 	return splits, nil
+}
+
+// splitSize is the size of the splits of an input of total bytes.
+func splitSize(opt TextOptions, total int64) int64 {
+	minParts := int64(opt.MinPartitions)
+	if minParts <= 0 {
+		minParts = 2
+	}
+	maxSplit := opt.MaxSplitBytes
+	if maxSplit <= 0 {
+		maxSplit = maxSplitSize
+	}
+	return min(maxSplit, max(minSplitSize, (total+minParts-1)/minParts))
 }
 
 func checkReadable(path string) error {
@@ -188,6 +264,16 @@ func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error 
 		return fmt.Errorf("rdd: TextFile: %w", err)
 	}
 	defer f.Close()
+	if s.ModTime != 0 {
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("rdd: TextFile: %w", err)
+		}
+		if st.Size() != s.Size || st.ModTime().UnixNano() != s.ModTime {
+			return fmt.Errorf("%w: %s was %d bytes, modified %s, when the job was planned, and is %d bytes, modified %s, now: inputs must not change while a job reads them",
+				ErrInputChanged, s.Path, s.Size, time.Unix(0, s.ModTime).UTC().Format(time.RFC3339Nano), st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano))
+		}
+	}
 
 	// pos is the file offset of buf[0]. Starting one byte early tells
 	// whether s.Start begins a line: it does when that byte is a newline.

@@ -2,6 +2,8 @@ package rdd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -30,7 +32,7 @@ func readSplits(t *testing.T, path string, cuts []int64, size int64) []string {
 		if bounds[i] == bounds[i+1] {
 			continue
 		}
-		err := ReadLines(context.Background(), FileSplit{path, bounds[i], bounds[i+1]}, func(l string) bool {
+		err := ReadLines(context.Background(), FileSplit{Path: path, Start: bounds[i], End: bounds[i+1]}, func(l string) bool {
 			got = append(got, l)
 			return true
 		})
@@ -169,5 +171,67 @@ func TestPlanSplits(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("PlanSplits(%s) = %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+// TestPackSplits: many small files share partitions up to the split size;
+// a large file's splits stand alone; nothing is lost or repeated.
+func TestPackSplits(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i := range 2000 {
+		p := filepath.Join(dir, "small", fmt.Sprintf("f%05d", i))
+		if i == 0 {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+		}
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("line %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, []byte(strings.Repeat("word word word\n", 20000)), 0o644)
+	opt := TextOptions{MaxSplitBytes: 64 << 10}
+	splits, err := PlanSplits(opt, filepath.Join(dir, "small"), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := splitBytes(opt, splits)
+	parts := packSplits(splits, size)
+	var flat []FileSplit
+	for _, p := range parts {
+		var n int64
+		for _, s := range p {
+			n += s.End - s.Start
+		}
+		if len(p) > 1 && n > size {
+			t.Errorf("a packed partition of %d bytes over the split size %d", n, size)
+		}
+		flat = append(flat, p...)
+	}
+	if !slices.Equal(flat, splits) {
+		t.Fatal("packing lost, repeated or reordered splits")
+	}
+	if len(parts) > 20 {
+		t.Errorf("2000 small files and a 300 KB file made %d partitions, want few", len(parts))
+	}
+}
+
+// TestInputChangedFailsTheTask: a file truncated (or rewritten) after the
+// job was planned fails the task that reads it, naming the file.
+func TestInputChangedFailsTheTask(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "in.txt")
+	os.WriteFile(p, []byte(strings.Repeat("a line\n", 1000)), 0o644)
+	splits, err := PlanSplits(TextOptions{}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 3000); err != nil {
+		t.Fatal(err)
+	}
+	err = ReadLines(context.Background(), splits[len(splits)-1], func(string) bool { return true })
+	if !errors.Is(err, ErrInputChanged) || !strings.Contains(err.Error(), p) {
+		t.Fatalf("reading a truncated input: %v, want ErrInputChanged naming %s", err, p)
 	}
 }

@@ -325,3 +325,45 @@ func TestWordCountBinaryInput(t *testing.T) {
 	}
 	equalCounts(t, readOutput(t, out), naiveCount(t, bin))
 }
+
+// TestWordCountManySmallFiles: 20,000 files of a few words each are packed
+// into few splits, as Hadoop's CombineFileInputFormat does, so the job
+// takes few tasks and little memory instead of one task (and one reduce
+// partition, and one part file) per file.
+func TestWordCountManySmallFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 20,000 files")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.Mkdir(in, 0o755)
+	rng := rand.New(rand.NewPCG(20000, 1))
+	var paths []string
+	for i := range 20000 {
+		p := filepath.Join(in, fmt.Sprintf("f%05d.txt", i))
+		if err := os.WriteFile(p, []byte(randomText(rng, 20)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out := filepath.Join(dir, "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "--output", out, in)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("wordcount over 20,000 files: %v\n%s", err, b)
+	}
+	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
+	parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+	if len(parts) > 64 {
+		t.Errorf("%d part files for 20,000 tiny inputs, want few", len(parts))
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		t.Logf("peak RSS %d MiB, %d part files", ru.Maxrss>>10, len(parts))
+		if ru.Maxrss<<10 > 1<<30 {
+			t.Errorf("peak RSS %d MiB, want under 1 GiB", ru.Maxrss>>10)
+		}
+	}
+}
