@@ -1,12 +1,16 @@
 package rdd
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"maps"
 	"math"
 	"slices"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 )
 
@@ -96,6 +100,149 @@ func TestCountRefusesMalformedResults(t *testing.T) {
 	} {
 		if _, err := decodeCount(c.b); (err == nil) != c.ok {
 			t.Errorf("decodeCount(%x) err = %v, want ok=%v", c.b, err, c.ok)
+		}
+	}
+}
+
+// FuzzRangeBounds installs arbitrary bytes as a SortByKey range
+// partitioner's state, as an executor does with the state a task carries,
+// then partitions keys with it: the state is refused, or every key goes
+// to a partition that exists, in key order.
+func FuzzRangeBounds(f *testing.F) {
+	enc, _ := codec.OrderedFor[int]()
+	var good []byte
+	for _, k := range []int{-5, 0, 7} {
+		good = appendFrame(good, enc(nil, k))
+	}
+	f.Add(good)
+	f.Add(appendFrame(appendFrame(nil, enc(nil, 3)), enc(nil, 1))) // out of order
+	f.Add(appendFrame(appendFrame(nil, enc(nil, 3)), enc(nil, 3))) // repeated
+	f.Add(bytes.Repeat(appendFrame(nil, enc(nil, 1)), 9))          // more bounds than partitions
+	f.Add(append(appendFrame(nil, enc(nil, 1)), 0x09, 0x80))       // frame cut short
+	f.Add(appendFrame(nil, []byte{1, 2, 3}))                       // not an ordered int
+	f.Add([]byte{})
+
+	const parts = 4
+	dir := f.TempDir()
+	keys := make([]int, 0, 64)
+	for k := -32; k < 32; k++ {
+		keys = append(keys, k*k*k)
+	}
+	f.Fuzz(func(t *testing.T, state []byte) {
+		r := SortByKey(Parallelize(pairsOf(keys), Partitions(1)), Partitions(parts))
+		g, err := newGraph(r.n, Invocation{Key: "fuzz"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := r.n.deps[0].shuffle.id
+		if err := g.SetStates(map[int][]byte{sid: state}); err != nil {
+			return
+		}
+		w := &partitionRecorder{}
+		tc := &TaskContext{TempDir: dir, Codec: block.None, Shuffle: w}
+		if err := g.RunMap(context.Background(), tc, sid, 0); err != nil {
+			t.Fatalf("map task with accepted state %x: %v", state, err)
+		}
+		if len(w.parts) != len(keys) {
+			t.Fatalf("%d records partitioned, want %d", len(w.parts), len(keys))
+		}
+		// Keys in ascending order must go to non-decreasing partitions.
+		sorted := slices.Sorted(slices.Values(keys))
+		last := 0
+		for _, k := range sorted {
+			p := w.parts[k]
+			if p < 0 || p >= parts || p < last {
+				t.Fatalf("state %x sent key %d to partition %d (after %d) of %d", state, k, p, last, parts)
+			}
+			last = p
+		}
+	})
+}
+
+func pairsOf(keys []int) []Pair[int, int] {
+	out := make([]Pair[int, int], len(keys))
+	for i, k := range keys {
+		out[i] = KV(k, i)
+	}
+	return out
+}
+
+// partitionRecorder is a ShuffleIO whose writer records the partition of
+// each key it is given (ordered ints) and refuses partitions out of order
+// or out of range, as the shuffle writer does.
+type partitionRecorder struct {
+	parts map[int]int
+	cur   int
+	n     int
+	key   []byte
+	frame int
+}
+
+func (w *partitionRecorder) Create(_ context.Context, _, n int) (ShuffleWriter, error) {
+	w.parts, w.cur, w.n = map[int]int{}, 0, n
+	return w, nil
+}
+
+func (w *partitionRecorder) Open(context.Context, int, int) (BlockReader, error) {
+	return nil, errors.New("fuzz: no reduce side")
+}
+
+func (w *partitionRecorder) Partition(p int) error {
+	if p < w.cur || p >= w.n {
+		return errors.New("partition out of order or range")
+	}
+	w.cur = p
+	return nil
+}
+
+func (w *partitionRecorder) Frame(b []byte) {
+	if w.frame == 0 {
+		w.key = append(w.key[:0], b...)
+	}
+	w.frame++
+}
+
+func (w *partitionRecorder) EndRecord() error {
+	_, dec := codec.OrderedFor[int]()
+	k, err := dec(w.key)
+	if err != nil {
+		return err
+	}
+	w.parts[k] = w.cur
+	w.frame = 0
+	return nil
+}
+
+func (w *partitionRecorder) Commit() error { return nil }
+func (w *partitionRecorder) Abort()        {}
+
+// TestRangeBoundsChecked: SortByKey refuses bounds out of order, repeated,
+// or more than its partitions can use, which would send records to the
+// wrong partition or to one that does not exist.
+func TestRangeBoundsChecked(t *testing.T) {
+	enc, _ := codec.OrderedFor[int]()
+	state := func(ks ...int) []byte {
+		var b []byte
+		for _, k := range ks {
+			b = appendFrame(b, enc(nil, k))
+		}
+		return b
+	}
+	for _, c := range []struct {
+		state []byte
+		ok    bool
+	}{
+		{state(), true}, {state(1, 2, 3), true},
+		{state(2, 1), false}, {state(1, 1), false}, {state(1, 2, 3, 4), false},
+	} {
+		r := SortByKey(Parallelize(pairsOf([]int{1}), Partitions(1)), Partitions(4))
+		g, err := newGraph(r.n, Invocation{Key: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = g.SetStates(map[int][]byte{r.n.deps[0].shuffle.id: c.state})
+		if (err == nil) != c.ok {
+			t.Errorf("state %x: err = %v, want ok=%v", c.state, err, c.ok)
 		}
 	}
 }
