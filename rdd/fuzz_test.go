@@ -2,9 +2,11 @@ package rdd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"maps"
 	"math"
 	"slices"
@@ -243,6 +245,225 @@ func TestRangeBoundsChecked(t *testing.T) {
 		err = g.SetStates(map[int][]byte{r.n.deps[0].shuffle.id: c.state})
 		if (err == nil) != c.ok {
 			t.Errorf("state %x: err = %v, want ok=%v", c.state, err, c.ok)
+		}
+	}
+}
+
+// payloadShuffle is a ShuffleIO whose every reduce partition is one block
+// with the payload p.
+type payloadShuffle struct{ p []byte }
+
+func (s payloadShuffle) Create(context.Context, int, int) (ShuffleWriter, error) {
+	return nil, errors.New("fuzz: no map side")
+}
+
+func (s payloadShuffle) Open(context.Context, int, int) (BlockReader, error) {
+	return &onePayload{p: bytes.Clone(s.p)}, nil
+}
+
+type onePayload struct{ p []byte }
+
+func (o *onePayload) Next() ([]byte, error) {
+	if len(o.p) == 0 {
+		return nil, io.EOF
+	}
+	p := o.p
+	o.p = nil
+	return p, nil
+}
+
+func (o *onePayload) Close() error { return nil }
+
+// reducers returns the reduce side of every shuffle operation, each as a
+// graph and the node whose partition 0 reads one shuffled payload.
+func reducers(t testing.TB) map[string]func() (*Graph, int) {
+	src := Parallelize([]skv{{"a", 1}}, Partitions(1))
+	build := func(n *node) (*Graph, int) {
+		g, err := newGraph(n, Invocation{Key: "fuzz"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range n.deps {
+			if d.shuffle != nil && d.shuffle.setState != nil {
+				if err := g.SetStates(map[int][]byte{d.shuffle.id: nil}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return g, n.id
+	}
+	sum := func(a, b int) int { return a + b }
+	return map[string]func() (*Graph, int){
+		"ReduceByKey": func() (*Graph, int) { return build(ReduceByKey(src, sum, Partitions(1)).n) },
+		"GroupByKey":  func() (*Graph, int) { return build(GroupByKey(src, Partitions(1)).n) },
+		"AggregateByKey": func() (*Graph, int) {
+			return build(AggregateByKey(src, []int(nil), func(a []int, v int) []int { return append(a, v) },
+				func(a, b []int) []int { return append(a, b...) }, Partitions(1)).n)
+		},
+		"SortByKey":   func() (*Graph, int) { return build(SortByKey(src, Partitions(1)).n) },
+		"Join":        func() (*Graph, int) { return build(Join(src, src, Partitions(1)).n) },
+		"PartitionBy": func() (*Graph, int) { return build(PartitionBy(src, 1).n) },
+		"Repartition": func() (*Graph, int) { return build(Repartition(src, 1).n) },
+		"Distinct":    func() (*Graph, int) { return build(Distinct(Keys(src), Partitions(1)).n) },
+	}
+}
+
+// shuffled returns a reduce partition's payload as map tasks write it:
+// each record a key frame and a value frame.
+func shuffled(recs ...skv) []byte {
+	kc, vc := codec.For[string](), codec.For[int]()
+	var p []byte
+	for _, r := range recs {
+		p = appendFramed(p, kc.Append, r.Key)
+		p = appendFramed(p, vc.Append, r.Value)
+	}
+	return p
+}
+
+// naiveSums decodes a payload of (string, int) records by hand and sums
+// the values of each key encoding, as ReduceByKey groups them; ok is false
+// when the payload does not decode.
+func naiveSums(p []byte) (sums []skv, ok bool) {
+	kc, vc := codec.For[string](), codec.For[int]()
+	idx := map[string]int{}
+	for len(p) > 0 {
+		kf, rest, err := block.NextFrame(p)
+		if err != nil {
+			return nil, false
+		}
+		vf, rest, err := block.NextFrame(rest)
+		if err != nil {
+			return nil, false
+		}
+		k, kerr := kc.Decode(kf)
+		v, verr := vc.Decode(vf)
+		if kerr != nil || verr != nil {
+			return nil, false
+		}
+		if i, seen := idx[string(kf)]; seen {
+			sums[i].Value += v
+		} else {
+			idx[string(kf)] = len(sums)
+			sums = append(sums, skv{k, v})
+		}
+		p = rest
+	}
+	return sums, true
+}
+
+// naiveRecords decodes a payload of records by hand: PartitionBy's, whose
+// key and value frames hold a string and an int, or Repartition's, whose
+// key frame is empty and whose value frame holds one framed pair. ok is
+// false when the payload does not decode.
+func naiveRecords(p []byte, repartition bool) (recs []skv, ok bool) {
+	kc, vc := codec.For[string](), codec.For[int]()
+	for len(p) > 0 {
+		kf, rest, err := block.NextFrame(p)
+		if err != nil {
+			return nil, false
+		}
+		vf, rest, err := block.NextFrame(rest)
+		if err != nil {
+			return nil, false
+		}
+		p = rest
+		if repartition {
+			kf, rest, err = block.NextFrame(vf)
+			if err != nil {
+				return nil, false
+			}
+			if vf, rest, err = block.NextFrame(rest); err != nil || len(rest) > 0 {
+				return nil, false
+			}
+		}
+		k, kerr := kc.Decode(kf)
+		v, verr := vc.Decode(vf)
+		if kerr != nil || verr != nil {
+			return nil, false
+		}
+		recs = append(recs, skv{k, v})
+	}
+	return recs, true
+}
+
+// naiveResults gives, for the operations that have a naive version here,
+// what the operation should return for payload p (in an order that only
+// matters when sorted is false), or ok false when p should fail it.
+func naiveResults() map[string]func(p []byte) (recs []skv, ok bool, sorted bool) {
+	return map[string]func(p []byte) (recs []skv, ok bool, sorted bool){
+		"ReduceByKey": func(p []byte) ([]skv, bool, bool) { r, ok := naiveSums(p); return r, ok, true },
+		"PartitionBy": func(p []byte) ([]skv, bool, bool) { r, ok := naiveRecords(p, false); return r, ok, false },
+		"Repartition": func(p []byte) ([]skv, bool, bool) { r, ok := naiveRecords(p, true); return r, ok, false },
+	}
+}
+
+// FuzzReduceInput feeds arbitrary bytes, as one block of a fetched or
+// local map output, to the reduce side of every shuffle operation, with a
+// normal memory budget and with one so small that every record spills:
+// an error or a result, never a panic; and ReduceByKey, PartitionBy and
+// Repartition agree with a naive decoding of the same bytes.
+func FuzzReduceInput(f *testing.F) {
+	f.Add(shuffled(skv{"a", 1}, skv{"b", 2}, skv{"a", 3}))
+	f.Add(shuffled(skv{"", -1}, skv{"x", math.MinInt}, skv{"x", -1}))
+	f.Add(append(shuffled(skv{"a", 1}), 0x03, 0xa1))                              // record cut short
+	f.Add([]byte{0x02, 0xd9, 0x01, 'a', 0x01, 0x05, 0x02, 0xa1, 'a', 0x01, 0x06}) // "a" as str8 and as fixstr
+	f.Add([]byte{0x01, 0xc0, 0x01, 0xc0})
+	el := codecOf[skv]().put(nil, skv{"a", 1})
+	f.Add(appendFrame(appendFrame(nil, nil), el)) // a Repartition record
+
+	dir := f.TempDir()
+	ops := reducers(f)
+	names := slices.Sorted(maps.Keys(ops))
+	naives := naiveResults()
+	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, memory := range []int64{1 << 20, 1} {
+			for _, name := range names {
+				g, node := ops[name]()
+				tc := &TaskContext{Memory: memory, TempDir: dir, Codec: block.None, Shuffle: payloadShuffle{p}}
+				out, err := g.RunResult(context.Background(), tc, node, 0, Action{Kind: ActCollect})
+				naive := naives[name]
+				if naive == nil {
+					continue
+				}
+				want, ok, sorted := naive(p)
+				if ok != (err == nil) {
+					t.Fatalf("memory %d: %s of %x: error %v, naive decoding ok=%v", memory, name, p, err, ok)
+				}
+				if err != nil {
+					continue
+				}
+				var got []skv
+				if err := codecOf[skv]().each(out, func(kv skv) bool { got = append(got, kv); return true }); err != nil {
+					t.Fatalf("%s: result does not decode: %v", name, err)
+				}
+				if sorted {
+					byKey := func(a, b skv) int { return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value)) }
+					slices.SortFunc(got, byKey)
+					slices.SortFunc(want, byKey)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("memory %d: %s of %x = %v, naive %v", memory, name, p, got, want)
+				}
+			}
+		}
+	})
+}
+
+// TestRepartitionRefusesTrailingBytes: a value frame of a Repartition
+// shuffle holds exactly one framed element; anything after it is corrupt,
+// not silently dropped.
+func TestRepartitionRefusesTrailingBytes(t *testing.T) {
+	g, node := reducers(t)["Repartition"]()
+	el := codecOf[skv]().put(nil, skv{"a", 1})
+	for _, c := range []struct {
+		value []byte
+		ok    bool
+	}{{el, true}, {append(slices.Clone(el), 0x00), false}} {
+		p := appendFrame(appendFrame(nil, nil), c.value)
+		tc := &TaskContext{TempDir: t.TempDir(), Codec: block.None, Shuffle: payloadShuffle{p}}
+		_, err := g.RunResult(context.Background(), tc, node, 0, Action{Kind: ActCollect})
+		if (err == nil) != c.ok {
+			t.Errorf("value %x: err = %v, want ok=%v", c.value, err, c.ok)
 		}
 	}
 }
