@@ -9,6 +9,8 @@ import (
 	"io"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -466,4 +468,27 @@ func TestRepartitionRefusesTrailingBytes(t *testing.T) {
 			t.Errorf("value %x: err = %v, want ok=%v", c.value, err, c.ok)
 		}
 	}
+}
+
+// FuzzReadLines cuts arbitrary file contents into splits at fuzzed
+// offsets: every line is read exactly once, as a naive split of the whole
+// file reads it.
+func FuzzReadLines(f *testing.F) {
+	for _, s := range lineFiles {
+		f.Add([]byte(s), uint16(1), uint16(3))
+	}
+	f.Add([]byte("a\r\nb\rc\n\n"), uint16(2), uint16(2))
+	path := filepath.Join(f.TempDir(), "lines")
+	f.Fuzz(func(t *testing.T, content []byte, cut1, cut2 uint16) {
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n := int64(len(content))
+		cuts := []int64{min(int64(cut1), n), min(int64(cut2), n)}
+		slices.Sort(cuts)
+		want := wantLines(string(content))
+		if got := readSplits(t, path, cuts, n); !slices.Equal(got, want) {
+			t.Fatalf("%q cut at %v: got %q, want %q", content, cuts, got, want)
+		}
+	})
 }
