@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 type skv = Pair[string, int]
@@ -43,6 +44,7 @@ func FuzzActionResult(f *testing.F) {
 	f.Add([]byte{0x80})
 
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		checkEach(t, pairs, b, func(a, b skv) bool { return a == b })
 		checkEach(t, strs, b, func(a, b string) bool { return a == b })
 
@@ -133,6 +135,7 @@ func FuzzRangeBounds(f *testing.F) {
 		keys = append(keys, k*k*k)
 	}
 	f.Fuzz(func(t *testing.T, state []byte) {
+		defer fuzztest.Guard(t)()
 		r := SortByKey(Parallelize(pairsOf(keys), Partitions(1)), Partitions(parts))
 		g, err := newGraph(r.n, Invocation{Key: "fuzz"})
 		if err != nil {
@@ -418,6 +421,7 @@ func FuzzReduceInput(f *testing.F) {
 	names := slices.Sorted(maps.Keys(ops))
 	naives := naiveResults()
 	f.Fuzz(func(t *testing.T, p []byte) {
+		defer fuzztest.Guard(t)()
 		for _, memory := range []int64{1 << 20, 1} {
 			for _, name := range names {
 				g, node := ops[name]()
@@ -480,6 +484,7 @@ func FuzzReadLines(f *testing.F) {
 	f.Add([]byte("a\r\nb\rc\n\n"), uint16(2), uint16(2))
 	path := filepath.Join(f.TempDir(), "lines")
 	f.Fuzz(func(t *testing.T, content []byte, cut1, cut2 uint16) {
+		defer fuzztest.Guard(t)()
 		if err := os.WriteFile(path, content, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
@@ -119,6 +120,7 @@ func FuzzWireBodies(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		for _, body := range bodies {
 			body.check(t, b)
 		}
@@ -220,6 +222,7 @@ func FuzzFetchedPartition(f *testing.F) {
 	dir := f.TempDir()
 	var id atomic.Int64
 	f.Fuzz(func(t *testing.T, b []byte, size int64) {
+		defer fuzztest.Guard(t)()
 		res, shuffle := fetchedTask(t, fetchingExecutor(t, dir, b), id.Add(1), size)
 		if res.Stack != "" {
 			t.Fatalf("the task panicked: %s\n%s", res.Err, res.Stack)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -123,6 +124,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	c := codec.For[wireMeta]()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		w, err, n := decodeMetaAllocs(c, b)
 		m := w.Meta
 		if n > metaAllocLimit(len(b)) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func fuzzSeeds(f *testing.F) {
@@ -48,6 +50,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		return err
 	})
 	f.Fuzz(func(t *testing.T, body []byte) {
+		defer fuzztest.Guard(t)()
 		for _, path := range []string{"/rpc/Echo", "/stream/Fetch"} {
 			r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 			r.Header.Set(authHeader, newSigner([]byte(testSecret)).header(path, time.Now(), body))
@@ -84,6 +87,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add(eb)
 	c := NewClient(ClientConfig{})
 	f.Fuzz(func(t *testing.T, body []byte) {
+		defer fuzztest.Guard(t)()
 		codecOf[echoResp](c).Decode(body)
 		for _, status := range []int{http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable} {
 			resp := &http.Response{
@@ -113,6 +117,7 @@ func FuzzParseAuth(f *testing.F) {
 	f.Add("v1 99999999999999999999 00 00")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, v string) {
+		defer fuzztest.Guard(t)()
 		a, err := parseAuth(v)
 		if err != nil {
 			if !errors.Is(err, errAuthFormat) {

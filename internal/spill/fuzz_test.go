@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 // storedBlock returns payload as one uncompressed block with a valid
@@ -93,6 +94,7 @@ func FuzzRunFile(f *testing.F) {
 
 	const name = "run-fuzz.spill"
 	f.Fuzz(func(t *testing.T, wrap bool, b []byte) {
+		defer fuzztest.Guard(t)()
 		if wrap {
 			if len(b) == 0 || len(b) > block.MaxBlockSize {
 				return
