@@ -250,15 +250,30 @@ func Count[T any](ctx context.Context, run Runner, r *RDD[T]) (int64, error) {
 		return 0, err
 	}
 	var total int64
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCount}, func(_ int, data []byte) error {
-		n, k := binary.Uvarint(data)
-		if k <= 0 {
-			return fmt.Errorf("rdd: Count: bad result")
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCount}, func(p int, data []byte) error {
+		n, err := decodeCount(data)
+		if err != nil {
+			return fmt.Errorf("rdd: Count: partition %d: %w", p, err)
 		}
-		total += int64(n)
+		total += n
 		return nil
 	})
 	return total, err
+}
+
+// decodeCount decodes a count task's result: exactly one uvarint, as
+// runResult writes it, within int64.
+func decodeCount(data []byte) (int64, error) {
+	n, k := binary.Uvarint(data)
+	switch {
+	case k <= 0:
+		return 0, fmt.Errorf("malformed count (%d bytes)", len(data))
+	case k != len(data):
+		return 0, fmt.Errorf("%d bytes after the count", len(data)-k)
+	case n > math.MaxInt64:
+		return 0, fmt.Errorf("count %d out of range", n)
+	}
+	return int64(n), nil
 }
 
 // takeScaleUp bounds how fast Take widens its scan: each job computes at
@@ -370,30 +385,39 @@ func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pai
 	}
 	kc := codec.For[K]()
 	out := map[K]int64{}
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCountByKey}, func(_ int, data []byte) error {
-		for len(data) > 0 {
-			kf, rest, err := block.NextFrame(data)
-			if err != nil {
-				return err
-			}
-			cf, rest, err := block.NextFrame(rest)
-			if err != nil {
-				return err
-			}
-			k, err := kc.Decode(kf)
-			if err != nil {
-				return err
-			}
-			n, w := binary.Uvarint(cf)
-			if w <= 0 {
-				return fmt.Errorf("rdd: CountByKey: bad count")
-			}
-			out[k] += int64(n)
-			data = rest
+	err = runJob(ctx, run, g, r.n, Action{Kind: ActCountByKey}, func(p int, data []byte) error {
+		if err := decodeCountsByKey(kc, data, out); err != nil {
+			return fmt.Errorf("rdd: CountByKey: partition %d: %w", p, err)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// decodeCountsByKey adds the (key, count) frames of a CountByKey task's
+// result to out.
+func decodeCountsByKey[K comparable](kc codec.Codec[K], data []byte, out map[K]int64) error {
+	for len(data) > 0 {
+		kf, rest, err := block.NextFrame(data)
+		if err != nil {
+			return err
+		}
+		cf, rest, err := block.NextFrame(rest)
+		if err != nil {
+			return err
+		}
+		k, err := kc.Decode(kf)
+		if err != nil {
+			return err
+		}
+		n, err := decodeCount(cf)
+		if err != nil {
+			return err
+		}
+		out[k] += n
+		data = rest
+	}
+	return nil
 }
 
 // SaveAsTextFile writes r as text into the directory dir: one file

@@ -504,7 +504,10 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 	}
 	return newRDD("Repartition", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
 		return eachDecoded(ctx, tc, s.id, part, yield, func(_, vf []byte) (T, error) {
-			t, _, err := ec.get(vf)
+			t, rest, err := ec.get(vf)
+			if err == nil && len(rest) > 0 {
+				err = fmt.Errorf("rdd: Repartition: %d bytes after the element", len(rest))
+			}
 			return t, err
 		})
 	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)

@@ -3,6 +3,7 @@ package rdd
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 
@@ -57,6 +58,10 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 		}
 		return state, nil
 	}
+	// setState installs the bounds prepare chose, which arrive with every
+	// task. Bounds out of order or too many of them would send records to
+	// the wrong partition, or to one that does not exist, so they are an
+	// error.
 	s.setState = func(state []byte) error {
 		var bs []K
 		for len(state) > 0 {
@@ -67,6 +72,12 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 			k, err := decodeOrd(f)
 			if err != nil {
 				return err
+			}
+			if len(bs) == parts-1 {
+				return fmt.Errorf("rdd: SortByKey: more than %d range bounds for %d partitions", parts-1, parts)
+			}
+			if len(bs) > 0 && cmp.Compare(bs[len(bs)-1], k) >= 0 {
+				return fmt.Errorf("rdd: SortByKey: range bound %d (%v) is not above the one before (%v)", len(bs), k, bs[len(bs)-1])
 			}
 			bs, state = append(bs, k), rest
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 var allCodecs = []block.Codec{block.None, block.Snappy, block.S2, block.Zstd}
@@ -352,6 +353,7 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Add(appendIndex(nil, []int64{0, 0}))
 	f.Add([]byte("SLIX"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		offsets, err := DecodeIndex(b)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptIndex) {

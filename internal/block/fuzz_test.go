@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 // fuzzSeeds returns valid streams of every codec, including incompressible
@@ -71,7 +73,10 @@ func FuzzReader(f *testing.F) {
 		f.Add(s)
 		f.Add(s[:len(s)/2])
 	}
-	f.Fuzz(checkReadAll)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fuzztest.Guard(t)()
+		checkReadAll(t, data)
+	})
 }
 
 // FuzzBlockPayload gives every payload a valid header and checksum, so the
@@ -83,6 +88,7 @@ func FuzzBlockPayload(f *testing.F) {
 		f.Add(h[0], binary.LittleEndian.Uint32(h[4:8]), s[HeaderSize:HeaderSize+int(n)])
 	}
 	f.Fuzz(func(t *testing.T, codec byte, rawLen uint32, payload []byte) {
+		defer fuzztest.Guard(t)()
 		data := makeBlock(codec, rawLen, payload)
 		checkReadAll(t, data)
 
@@ -100,6 +106,7 @@ func FuzzNextFrame(f *testing.F) {
 	f.Add([]byte{0xac, 0x02, 'x'})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {
+		defer fuzztest.Guard(t)()
 		for len(p) > 0 {
 			frame, rest, err := NextFrame(p)
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 // seeds adds encodings of every shape to a decoder's corpus.
@@ -55,6 +57,7 @@ func agreesWithLibrary[T any](t *testing.T, b []byte, v T, same func(a, b T) boo
 func FuzzDecodeString(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		if v, ok := fuzzFast(t, b, equal[string]); ok {
 			agreesWithLibrary(t, b, v, equal[string])
 		}
@@ -65,6 +68,7 @@ func FuzzDecodeBytes(f *testing.F) {
 	seeds(f)
 	same := func(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		if v, ok := fuzzFast(t, b, same); ok {
 			agreesWithLibrary(t, b, v, same)
 		}
@@ -74,6 +78,7 @@ func FuzzDecodeBytes(f *testing.F) {
 func FuzzDecodeInt64(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		if v, ok := fuzzFast(t, b, equal[int64]); ok {
 			agreesWithLibrary(t, b, v, equal[int64])
 		}
@@ -83,6 +88,7 @@ func FuzzDecodeInt64(f *testing.F) {
 func FuzzDecodeFloat64(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		v, ok := fuzzFast(t, b, sameFloat64)
 		// The library reads a uint64 above MaxInt64 as a negative number;
 		// Decode converts it correctly, so skip that comparison.
@@ -96,6 +102,7 @@ func FuzzDecodeFloat64(f *testing.F) {
 func FuzzDecodeFastPaths(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		fuzzFast(t, b, equal[bool])
 		fuzzFast(t, b, equal[int])
 		fuzzFast(t, b, equal[int8])
@@ -130,6 +137,7 @@ func FuzzDecodeFallback(f *testing.F) {
 	f.Add(c.Append(nil, fuzzRecord{Name: "a", N: -1, Tags: []string{"x"}, Attrs: map[string]string{"k": "v"}, Next: &fuzzRecord{U: 7}}))
 	anyCodec := For[any]()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		// Into an interface the library builds maps whose re-encoding
 		// order is not fixed, so only check that it fails cleanly.
 		if _, err := anyCodec.Decode(b); err != nil && !errors.Is(err, ErrDecode) {
@@ -170,13 +178,17 @@ func fuzzOrdered[K cmp.Ordered](t *testing.T, b []byte) {
 func FuzzDecodeOrderedString(f *testing.F) {
 	f.Add([]byte(""))
 	f.Add([]byte("abc\x00\xff"))
-	f.Fuzz(func(t *testing.T, b []byte) { fuzzOrdered[string](t, b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
+		fuzzOrdered[string](t, b)
+	})
 }
 
 func FuzzDecodeOrderedInt64(f *testing.F) {
 	f.Add(AppendOrdered(nil, int64(-1)))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		fuzzOrdered[int64](t, b)
 		fuzzOrdered[int8](t, b)
 		fuzzOrdered[uint16](t, b)
@@ -189,6 +201,7 @@ func FuzzDecodeOrderedFloat64(f *testing.F) {
 	}
 	f.Add(u64(1))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		fuzzOrdered[float64](t, b)
 		fuzzOrdered[float32](t, b)
 	})

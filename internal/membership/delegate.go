@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/sluicehq/sluice/internal/codec"
 )
 
 // delegate is what memberlist calls back. memberlist calls the event methods
@@ -19,6 +21,7 @@ type delegate struct {
 	logger *slog.Logger
 	events *eventQueue
 	failed *failedSet
+	meta   codec.Codec[wireMeta] // decodes members' metadata
 
 	// live mirrors memberlist's live members as the event callbacks report
 	// them. Members reads it rather than memberlist.Members, whose *Node
@@ -49,6 +52,7 @@ func newDelegate(logger *slog.Logger) *delegate {
 		logger: logger,
 		events: newEventQueue(),
 		failed: newFailedSet(),
+		meta:   codec.For[wireMeta](),
 		live:   make(map[string]liveMember),
 		self:   wireMeta{Instance: rand.Uint64() | 1}, // never 0, which means "not a Sluice node"
 	}
@@ -159,7 +163,7 @@ func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 // member converts n, logging undecodable metadata, and reports whether n has
 // begun to leave.
 func (d *delegate) member(n *memberlist.Node) (liveMember, bool) {
-	w, err := decodeMeta(n.Meta)
+	w, err := decodeMeta(d.meta, n.Meta)
 	if err != nil {
 		d.logger.Warn("membership: undecodable member metadata; treating the member's role as unknown",
 			"worker", n.Name, "addr", n.Address(), "meta_bytes", len(n.Meta), "err", err)

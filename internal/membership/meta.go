@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sluicehq/sluice/internal/codec"
 )
 
 // Roles a member can have.
@@ -108,15 +110,23 @@ func (w wireMeta) encode() (wireMeta, []byte, error) {
 	return w, b, nil
 }
 
-// decodeMeta decodes a member's metadata; it never panics on malformed
-// input, and on error returns a Meta with role RoleUnknown.
-func decodeMeta(b []byte) (wireMeta, error) {
+// decodeMeta decodes a member's metadata with c (codec.For[wireMeta]()); it
+// never panics on malformed input, and on error returns a Meta with role
+// RoleUnknown. memberlist does not bound the metadata it receives, so
+// anything longer than a node may send is refused unread, and c checks
+// every length the bytes claim against the bytes present before the
+// msgpack library allocates for it (the library would otherwise allocate
+// up to 1 MiB for a string header of a few bytes).
+func decodeMeta(c codec.Codec[wireMeta], b []byte) (wireMeta, error) {
 	unknown := wireMeta{Meta: Meta{Role: RoleUnknown, State: StateAlive}}
 	if len(b) == 0 {
 		return unknown, errors.New("no metadata")
 	}
-	var w wireMeta
-	if err := msgpack.Unmarshal(b, &w); err != nil {
+	if len(b) > memberlist.MetaMaxSize {
+		return unknown, fmt.Errorf("%d bytes of metadata, over memberlist's %d-byte limit", len(b), memberlist.MetaMaxSize)
+	}
+	w, err := c.Decode(b)
+	if err != nil {
 		return unknown, err
 	}
 	if w.Role == "" {

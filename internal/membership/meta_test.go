@@ -1,15 +1,21 @@
 package membership
 
 import (
+	"bytes"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
+	c := codec.For[wireMeta]()
 	for _, m := range []Meta{
 		{Role: RoleCore, State: StateAlive, Slots: 16, RPC: "10.1.2.3:7070", Version: "v0.4.1"},
 		{Role: RoleTask, State: StateDraining, Slots: 2, RPC: "[fd00::1]:7070", Version: "devel"},
@@ -21,7 +27,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := decodeMeta(b)
+			got, err := decodeMeta(c, b)
 			if err != nil || got != w {
 				t.Errorf("decode(encode(%+v)) = %+v, %v", w, got, err)
 			}
@@ -57,8 +63,9 @@ func TestMetaTooLarge(t *testing.T) {
 }
 
 func TestDecodeMetaMalformed(t *testing.T) {
+	c := codec.For[wireMeta]()
 	for _, b := range [][]byte{nil, {0xc1}, {0x81, 0xa1, 'r', 0xcc}, []byte("not msgpack at all"), {0x92, 0x01, 0x02}} {
-		w, err := decodeMeta(b)
+		w, err := decodeMeta(c, b)
 		m := w.Meta
 		if err == nil && m.Role != RoleUnknown {
 			continue // some bytes decode to an empty map; that too is unknown
@@ -69,19 +76,78 @@ func TestDecodeMetaMalformed(t *testing.T) {
 	}
 }
 
+// TestDecodeMetaBoundsAllocation: a string header of a few bytes that
+// claims gigabytes, or metadata longer than any node sends, is refused
+// before anything is allocated for it.
+func TestDecodeMetaBoundsAllocation(t *testing.T) {
+	c := codec.For[wireMeta]()
+	for name, b := range map[string][]byte{
+		"str32 of 2 GiB":   {0x81, 0xa1, 'r', 0xdb, 0x7f, 0xff, 0xff, 0xff},
+		"bin32 of 4 GiB":   {0x81, 0xa1, 'a', 0xc6, 0xff, 0xff, 0xff, 0xff},
+		"map32 of 4G keys": {0xdf, 0xff, 0xff, 0xff, 0xff},
+		"1 MiB of meta":    append([]byte{0x81, 0xa1, 'a', 0xdb, 0x00, 0x10, 0x00, 0x00}, make([]byte, 1<<20)...),
+	} {
+		w, err, n := decodeMetaAllocs(c, b)
+		if err == nil || w.Role != RoleUnknown {
+			t.Errorf("%s: decodeMeta gave role %q, error %v; want an error and role unknown", name, w.Role, err)
+		}
+		if n > metaAllocLimit(len(b)) {
+			t.Errorf("%s: decodeMeta allocated %d bytes for %d bytes of input", name, n, len(b))
+		}
+	}
+}
+
+// decodeMetaAllocs runs decodeMeta and reports the bytes it allocated.
+func decodeMetaAllocs(c codec.Codec[wireMeta], b []byte) (wireMeta, error, uint64) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w, err := decodeMeta(c, b)
+	runtime.ReadMemStats(&after)
+	return w, err, after.TotalAlloc - before.TotalAlloc
+}
+
+// metaAllocLimit is what decoding n bytes of metadata may allocate: the
+// strings it holds, and a decoder's fixed overhead.
+func metaAllocLimit(n int) uint64 {
+	return 4*uint64(min(n, memberlist.MetaMaxSize)) + 16<<10
+}
+
 func FuzzDecodeMeta(f *testing.F) {
 	_, b, _ := wireMeta{Meta: Meta{Role: RoleTask, Slots: 4, RPC: "10.0.0.1:7070", Version: "v1"}, Instance: 42, Leaving: true}.encode()
 	f.Add(b)
+	_, b, _ = wireMeta{Meta: Meta{Role: RoleDriver, State: StateDraining, Version: "v1", App: "app-1"}, Instance: 7}.encode()
+	f.Add(b)
 	f.Add([]byte{0xc1})
 	f.Add([]byte{})
+	f.Add([]byte{0x80})
+	f.Add([]byte{0x81, 0xa1, 'r', 0xdb, 0x7f, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	c := codec.For[wireMeta]()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		w, err := decodeMeta(b)
+		defer fuzztest.Guard(t)()
+		w, err, n := decodeMetaAllocs(c, b)
 		m := w.Meta
+		if n > metaAllocLimit(len(b)) {
+			t.Fatalf("decodeMeta allocated %d bytes for %d bytes of input", n, len(b))
+		}
 		if err != nil && m.Role != RoleUnknown {
 			t.Errorf("decodeMeta(%x) failed with %v but gave role %q", b, err, m.Role)
 		}
 		if m.Role == "" || m.State == "" {
 			t.Errorf("decodeMeta(%x) = %+v with an empty role or state", b, m)
+		}
+		if err != nil {
+			return
+		}
+		// What decodes to a valid Meta encodes to bytes that decode to it again.
+		if _, again, eerr := w.encode(); eerr == nil {
+			w2, err := decodeMeta(c, again)
+			if err != nil || w2 != w {
+				t.Fatalf("decodeMeta(encode(%+v)) = %+v, %v", w, w2, err)
+			}
+			if _, third, _ := w2.encode(); !bytes.Equal(third, again) {
+				t.Fatalf("encoding of %+v is unstable: %x then %x", w, again, third)
+			}
 		}
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func fuzzSeeds(f *testing.F) {
@@ -46,14 +48,24 @@ func FuzzDecodeRequest(f *testing.F) {
 		_, err := w.Write(r.Data)
 		return err
 	})
+	HandleUpload(s, "Put", func(_ context.Context, r *echoReq, payload io.Reader) (*echoResp, error) {
+		n, err := io.Copy(io.Discard, payload)
+		return &echoResp{N: int(n)}, err
+	}, Limit(1<<16))
+	f.Add([]byte{0x81, 0xa1, 'N', 0x01, 'x', 'y'}) // upload: a 1-byte header then a payload
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, path := range []string{"/rpc/Echo", "/stream/Fetch"} {
+		defer fuzztest.Guard(t)()
+		for _, path := range []string{"/rpc/Echo", "/stream/Fetch", "/upload/Put"} {
 			r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 			w := httptest.NewRecorder()
 			s.ServeHTTP(w, r)
 			switch w.Code {
+			case http.StatusRequestEntityTooLarge:
+				if path != "/upload/Put" || len(body) <= 1<<16 {
+					t.Fatalf("%s: 413 for %d bytes", path, len(body))
+				}
 			case http.StatusOK:
-				if path == "/rpc/Echo" {
+				if path != "/stream/Fetch" {
 					var resp echoResp
 					if err := msgpack.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 						t.Fatalf("200 with an undecodable body: %v", err)
@@ -82,6 +94,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add(eb)
 	c := NewClient(ClientConfig{})
 	f.Fuzz(func(t *testing.T, body []byte) {
+		defer fuzztest.Guard(t)()
 		codecOf[echoResp](c).Decode(body)
 		for _, status := range []int{http.StatusUnauthorized, http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable} {
 			resp := &http.Response{

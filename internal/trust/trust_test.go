@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func secret(s string) []byte { return []byte(s + strings.Repeat("-", MinSecretLen)) }
@@ -49,6 +51,7 @@ func FuzzParseSecrets(f *testing.F) {
 	f.Add([]byte("0123456789abcdef\n# c\n\nfedcba9876543210"))
 	f.Add([]byte("\x00\xff\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fuzztest.Guard(t)()
 		secrets, err := ParseSecrets("f", data)
 		if err != nil {
 			if !errors.Is(err, ErrBadSecret) {
