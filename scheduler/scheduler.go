@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -564,7 +565,13 @@ func (s *Scheduler) Recomputed() int { return s.recomputed }
 // once, so recomputation starts before reducers trip over the gap.
 func (s *Scheduler) unregisterWorker(worker string, out []Action) []Action {
 	var hit []*stage
-	for k, outs := range s.outputs {
+	// In key order: generations are numbered as outputs move, and the same
+	// events must give the same generations.
+	keys := slices.SortedFunc(maps.Keys(s.outputs), func(a, b shuffleKey) int {
+		return cmp.Or(cmp.Compare(a.graph, b.graph), cmp.Compare(a.shuffle, b.shuffle))
+	})
+	for _, k := range keys {
+		outs := s.outputs[k]
 		st := s.mapStages[k]
 		if st != nil && s.available(st) && slices.ContainsFunc(outs, func(m *MapStatus) bool {
 			return m != nil && m.Worker == worker && (m.Replica == "" || s.workers[m.Replica] == nil)
