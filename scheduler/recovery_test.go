@@ -333,8 +333,12 @@ func TestRandomLossesStress(t *testing.T) {
 		if err == nil && len(c.results[1]) != len(parts) {
 			t.Fatalf("seed %d: %d partitions delivered", seed, len(c.results[1]))
 		}
-		if err != nil && !errors.Is(err, scheduler.ErrStageFailed) && !errors.Is(err, scheduler.ErrTaskLost) {
-			t.Fatalf("seed %d: unexpected error %v", seed, err)
+		// Every scenario leaves a live worker and injects faults far below
+		// the limits (a fetch failure in 30 tasks against 4 failures of a
+		// stage in a row, a loss in 15 against 16 of one task), so every
+		// job must succeed: a failure here is a recovery bug, not bad luck.
+		if err != nil {
+			t.Fatalf("seed %d: the job failed: %v\n%s", seed, err, c.s.DebugState())
 		}
 	}
 }
