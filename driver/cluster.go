@@ -111,6 +111,19 @@ func newCluster(s *Session) (*cluster, error) {
 		return nil, err
 	}
 	c.addr = ln.Addr().String()
+	// Listening on every interface: workers on other hosts reach this
+	// driver at the address that routes to the cluster, never at [::].
+	advertise := ""
+	if membership.IsUnspecified(c.addr) && len(cfg.Join) > 0 {
+		ip, err := membership.LocalIPFor(cfg.Join[0])
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("driver: %w; give --listen HOST:PORT with an address the workers can reach", err)
+		}
+		_, port, _ := net.SplitHostPort(c.addr)
+		c.addr = net.JoinHostPort(ip, port)
+		advertise = ip
+	}
 	srv := rpc.NewServer(scfg)
 	rpc.Handle(srv, worker.MethodCanCommit, func(ctx context.Context, req *worker.CanCommitRequest) (*worker.CanCommitResponse, error) {
 		if req.App != c.app {
@@ -128,6 +141,10 @@ func newCluster(s *Session) (*cluster, error) {
 	mcfg.BindAddr = cfg.Listen
 	if mcfg.BindAddr == "" {
 		mcfg.BindAddr = net.JoinHostPort(host, "0")
+	}
+	if advertise != "" && membership.IsUnspecified(mcfg.BindAddr) {
+		// Port 0 here advertises the port memberlist binds.
+		mcfg.AdvertiseAddr = net.JoinHostPort(advertise, "0")
 	}
 	mcfg.Logger = s.log
 	if creds != nil {

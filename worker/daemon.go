@@ -201,6 +201,16 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 // Run joins the cluster and serves until ctx is done, then stops its
 // executors, leaves the cluster and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	if membership.IsUnspecified(d.cfg.Listen) && d.cfg.Advertise == "" {
+		// Listening on every interface: advertise the address that routes
+		// to the cluster (or the host's first private address), which also
+		// names the worker uniquely.
+		adv, err := advertiseFor(d.cfg.Listen, d.cfg.Join)
+		if err != nil {
+			return err
+		}
+		d.cfg.Advertise = adv
+	}
 	host, _, _ := net.SplitHostPort(d.cfg.Listen)
 	ln, err := rpc.Listen(net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -359,12 +369,39 @@ func (d *Daemon) join(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, membership.ErrNameTaken) || errors.Is(err, membership.ErrKeyMismatch) {
+			return fmt.Errorf("worker: %w", err) // waiting will not change it
+		}
 		select {
 		case <-jctx.Done():
 			return fmt.Errorf("worker: cannot join %v within %v: %w", d.cfg.Join, d.cfg.JoinTimeout, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// advertiseFor picks the address to advertise for a worker listening on
+// every interface at listen: the local address that routes to the first
+// member it joins, else the host's first private IPv4 address.
+func advertiseFor(listen string, join []string) (string, error) {
+	_, port, _ := net.SplitHostPort(listen)
+	if len(join) > 0 {
+		ip, err := membership.LocalIPFor(join[0])
+		if err != nil {
+			return "", fmt.Errorf("worker: --listen %s: %w; give --advertise HOST:PORT", listen, err)
+		}
+		return net.JoinHostPort(ip, port), nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("worker: --listen %s: %w; give --advertise HOST:PORT", listen, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return net.JoinHostPort(n.IP.String(), port), nil
+		}
+	}
+	return "", fmt.Errorf("worker: --listen %s: this host has no address to advertise; give --advertise HOST:PORT", listen)
 }
 
 // Addr returns the daemon's RPC address once Run has started serving.

@@ -60,6 +60,10 @@ func runWorker(args []string) int {
 		_, port, _ := net.SplitHostPort(cfg.Listen)
 		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
 	}
+	// Executors of drivers in other directories must find it.
+	if abs, err := filepath.Abs(cfg.Dir); err == nil {
+		cfg.Dir = abs
+	}
 	var err error
 	if cfg.MaxBinary, err = units.ParseBytes(*maxBinary); err != nil || cfg.MaxBinary <= 0 {
 		fmt.Fprintf(os.Stderr, "sluice worker: --max-binary %q: want a positive size such as 512MiB\n", *maxBinary)

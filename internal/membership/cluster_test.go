@@ -600,3 +600,33 @@ func TestLossyNetwork(t *testing.T) {
 		t.Logf("crash detected by all 4 peers after %v (virtual) at 20%% loss; %+v", time.Since(start), c.net.Stats())
 	})
 }
+
+// TestNameTaken: a newcomer with the name of a live member at another
+// address fails to join, naming that address; the member keeps its place.
+func TestNameTaken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &cluster{t: t, net: simnet.New(13)}
+		defer c.close()
+		for i := range 2 {
+			tr, err := c.net.Transport(addrOf(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := DefaultConfig()
+			cfg.Name, cfg.Transport, cfg.BindAddr, cfg.Meta = "w", tr, addrOf(i), metaOf(i)
+			n, err := Start(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.nodes = append(c.nodes, n)
+		}
+		_, err := c.nodes[1].Join(t.Context(), []string{addrOf(0)})
+		if !errors.Is(err, ErrNameTaken) || !errors.Is(err, ErrJoin) || !strings.Contains(err.Error(), addrOf(0)) {
+			t.Fatalf("join under a taken name: %v, want ErrNameTaken naming %s", err, addrOf(0))
+		}
+		time.Sleep(5 * time.Second)
+		if ms := c.nodes[0].Members(); len(ms) != 1 || ms[0].Addr != addrOf(0) {
+			t.Errorf("the first member sees %v, want itself only", ms)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -19,6 +20,8 @@ import (
 // and returns: it never blocks and never calls back into memberlist.
 type delegate struct {
 	logger *slog.Logger
+	name   string                 // this node's name
+	taken  atomic.Pointer[string] // the address of another member that claims this node's name
 	events *eventQueue
 	failed *failedSet
 	meta   codec.Codec[wireMeta] // decodes members' metadata
@@ -156,6 +159,11 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) {
 }
 
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	if existing.Name == d.name {
+		// Someone else has this node's name: Join reports it.
+		addr := other.Address()
+		d.taken.Store(&addr)
+	}
 	d.logger.Warn("membership: two nodes claim one name; the newcomer is ignored",
 		"worker", existing.Name, "addr", existing.Address(), "other_addr", other.Address())
 }

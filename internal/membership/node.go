@@ -22,6 +22,10 @@ var ErrJoin = errors.New("membership: join failed")
 // cluster secret, or one side with no key at all.
 var ErrKeyMismatch = errors.New("membership: the member has different gossip keys")
 
+// ErrNameTaken is wrapped, with ErrJoin, by the error of a Join that found
+// another live member already using this node's name.
+var ErrNameTaken = errors.New("membership: the name is taken")
+
 // keyMismatches are memberlist's words for a peer with other keys.
 var keyMismatches = []string{
 	"no installed keys could decrypt",
@@ -73,6 +77,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	d := newDelegate(cfg.Logger)
+	d.name = cfg.Name
 	meta, err := d.setMeta(&cfg.Meta, false)
 	if err != nil {
 		return nil, fmt.Errorf("membership: start %s: %w", cfg.Name, err)
@@ -160,6 +165,9 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 			}
 			return 0, fmt.Errorf("%w: tried %s: %w", ErrJoin, strings.Join(addrs, ", "), context.Cause(ctx))
 		}
+	}
+	if other := n.d.taken.Load(); other != nil {
+		return 0, fmt.Errorf("%w: %w: %s already has the name %q: give this member a name of its own", ErrJoin, ErrNameTaken, *other, n.cfg.Name)
 	}
 	if joined == 0 && keys {
 		return 0, fmt.Errorf("%w: %w: tried %s: %s", ErrJoin, ErrKeyMismatch, strings.Join(addrs, ", "), strings.Join(failures, "; "))
