@@ -372,7 +372,30 @@ func (c *cluster) gone(r *remote, reason string) {
 	if !ready {
 		return // the scheduler never heard of it
 	}
+	c.workerLost(r.name)
 	c.send(memberChange{worker: r.name, reason: reason})
+}
+
+// workerLost tells every executor that a worker is gone, so that fetches
+// from it fail at once instead of waiting on a frozen peer.
+func (c *cluster) workerLost(name string) {
+	c.mu.Lock()
+	var execs []string
+	for _, r := range c.workers {
+		if r.exec != "" {
+			execs = append(execs, r.exec)
+		}
+	}
+	c.mu.Unlock()
+	for _, addr := range execs {
+		c.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			defer cancel()
+			if _, err := rpc.Call[worker.WorkerLostRequest, worker.Empty](ctx, c.client, addr, worker.MethodWorkerLost, &worker.WorkerLostRequest{Worker: name}); err != nil {
+				c.s.log.Debug("telling an executor a worker is lost", "worker", name, "executor", addr, "err", err)
+			}
+		})
+	}
 }
 
 // goneName withdraws whatever instance of a worker is current.

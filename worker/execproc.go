@@ -98,6 +98,10 @@ func runExecutor(log *slog.Logger) error {
 		res := ex.Run(ctx, spec)
 		return &res, nil
 	}, rpc.Limit(MaxTaskSpec))
+	rpc.Handle(srv, MethodWorkerLost, func(ctx context.Context, req *WorkerLostRequest) (*Empty, error) {
+		ex.WorkerLost(req.Worker)
+		return &Empty{}, nil
+	})
 	ln, err := rpc.Listen(os.Getenv(envHost) + ":0")
 	if err != nil {
 		return err

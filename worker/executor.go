@@ -106,6 +106,54 @@ type Executor struct {
 	mu     sync.Mutex
 	graphs map[int]*graphEntry // by the driver's graph number
 	order  []int               // graph numbers, oldest first
+
+	fetchMu sync.Mutex
+	fetches map[string]map[*fetchCancel]struct{} // in-flight fetches by holder
+}
+
+// fetchCancel cancels one in-flight fetch.
+type fetchCancel struct{ cancel context.CancelCauseFunc }
+
+// ErrWorkerLost is the cause of a fetch cancelled because the driver
+// declared the worker holding the map output lost.
+var ErrWorkerLost = errors.New("worker: the worker holding the map output was declared lost")
+
+// WorkerLost cancels every fetch in flight from the named worker: the
+// driver calls it when gossip declares the worker lost, so that reducers
+// report a fetch failure at once instead of waiting on a frozen peer.
+func (e *Executor) WorkerLost(name string) {
+	e.fetchMu.Lock()
+	fs := e.fetches[name]
+	delete(e.fetches, name)
+	e.fetchMu.Unlock()
+	for f := range fs {
+		f.cancel(ErrWorkerLost)
+	}
+}
+
+// fetchContext returns a context for a fetch from holder, cancelled by
+// WorkerLost(holder), and a function to call when the fetch is done.
+func (e *Executor) fetchContext(parent context.Context, holder string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	f := &fetchCancel{cancel: cancel}
+	e.fetchMu.Lock()
+	if e.fetches == nil {
+		e.fetches = map[string]map[*fetchCancel]struct{}{}
+	}
+	if e.fetches[holder] == nil {
+		e.fetches[holder] = map[*fetchCancel]struct{}{}
+	}
+	e.fetches[holder][f] = struct{}{}
+	e.fetchMu.Unlock()
+	return ctx, func() {
+		e.fetchMu.Lock()
+		delete(e.fetches[holder], f)
+		if len(e.fetches[holder]) == 0 {
+			delete(e.fetches, holder)
+		}
+		e.fetchMu.Unlock()
+		cancel(nil)
+	}
 }
 
 // maxGraphs bounds the lineages an executor keeps rebuilt; the oldest goes
@@ -369,15 +417,31 @@ func (c *chainReader) openFrom(i int, holder string) (rdd.BlockReader, error) {
 	if !ok {
 		return nil, fmt.Errorf("worker: no address for worker %s", holder)
 	}
-	rc, err := e.cfg.Fetcher.Fetch(c.ctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
+	fctx, done := e.fetchContext(c.ctx, holder)
+	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
 	if err != nil {
+		done()
 		return nil, err
 	}
+	rc = &doneCloser{ReadCloser: rc, done: done}
 	var size int64 = -1
 	if c.part < len(m.Sizes) {
 		size = m.Sizes[c.part]
 	}
 	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, holder)), nil
+}
+
+// doneCloser calls done once its stream is closed.
+type doneCloser struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (d *doneCloser) Close() error {
+	err := d.ReadCloser.Close()
+	d.once.Do(d.done)
+	return err
 }
 
 func (c *chainReader) Close() error {

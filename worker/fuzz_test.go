@@ -81,6 +81,7 @@ func wireBodies() []wireBody {
 		bodyOf(worker.FetchFileRequest{App: "app-1", Graph: 1, Shuffle: 2, Map: 3, Index: true}),
 		bodyOf(worker.PullMapOutputRequest{App: "app-1", Graph: 1, Shuffle: 2, Map: 3, From: "10.0.0.3:7002"}),
 		bodyOf(worker.DrainedRequest{App: "app-1"}),
+		bodyOf(worker.WorkerLostRequest{Worker: "w1"}),
 		bodyOf(worker.CanCommitRequest{App: "app-1", Stage: 1, Part: 2, Attempt: 3}),
 		bodyOf(worker.CanCommitResponse{OK: true}),
 		bodyOf(worker.TaskSpec{

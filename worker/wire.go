@@ -13,7 +13,12 @@ const (
 	MethodFetchFile     = "FetchMapOutputFile"
 	MethodPullMapOutput = "PullMapOutput"
 	MethodDrained       = "Drained"
+	MethodWorkerLost    = "WorkerLost"
 )
+
+// WorkerLostRequest tells an executor that the driver declared a worker
+// lost: its fetches from that worker fail at once.
+type WorkerLostRequest struct{ Worker string }
 
 // FetchFileRequest asks for a whole map output file, to copy it.
 type FetchFileRequest struct {
