@@ -62,8 +62,14 @@ type remote struct {
 	everReady bool   // the scheduler was told of it
 	rpc       string // the worker's address: shuffle fetches
 	exec      string // the executor's address: tasks
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// execCtx is cancelled, with errFrozen, when the executor at exec stops
+	// answering heartbeats: the calls of its tasks end and they are lost.
+	execCtx    context.Context
+	execCancel context.CancelCauseFunc
+	beat       time.Time // the executor's last answered heartbeat
+	replace    string    // a frozen executor the worker must replace
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 func newCluster(s *Session) (*cluster, error) {
@@ -160,6 +166,7 @@ func newCluster(s *Session) (*cluster, error) {
 		return nil, err
 	}
 	c.wg.Go(c.watch)
+	c.wg.Go(c.heartbeats)
 	if err := c.awaitWorkers(); err != nil {
 		c.close()
 		return nil, err
@@ -326,7 +333,8 @@ func (c *cluster) setup(r *remote, slots int) {
 		c.mu.Unlock()
 		return
 	}
-	r.exec, r.everReady = addr, true
+	r.exec, r.everReady, r.beat, r.replace = addr, true, time.Now(), ""
+	r.execCtx, r.execCancel = context.WithCancelCause(r.ctx)
 	c.mu.Unlock()
 	c.send(memberChange{worker: r.name, slots: slots})
 }
@@ -345,9 +353,12 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 	}
 	cfg := c.s.cfg
 	wd, _ := os.Getwd()
+	c.mu.Lock()
+	replace := r.replace
+	c.mu.Unlock()
 	resp, err := rpc.Call[worker.StartExecutorRequest, worker.StartExecutorResponse](ctx, c.client, r.rpc, worker.MethodStartExecutor,
 		&worker.StartExecutorRequest{
-			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(),
+			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(), Replace: replace,
 			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: rdd.RegistryDigest(), WorkDir: wd,
 		})
 	if err != nil {
@@ -398,6 +409,78 @@ func (c *cluster) workerLost(name string) {
 	}
 }
 
+// errFrozen ends the task calls of an executor that stopped answering
+// heartbeats.
+var errFrozen = errors.New("driver: the executor stopped answering heartbeats")
+
+// heartbeats asks every ready executor, each interval, what it is
+// running. An executor that has not answered for --heartbeat-timeout is
+// frozen (a stopped or wedged process whose worker still gossips): its
+// tasks are lost, and its worker is asked to replace it.
+func (c *cluster) heartbeats() {
+	timeout := c.s.cfg.HeartbeatTimeout
+	if timeout <= 0 {
+		timeout = DefaultConfig().HeartbeatTimeout
+	}
+	interval := max(timeout/5, 100*time.Millisecond)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		var ready []*remote
+		for _, r := range c.workers {
+			if r.exec != "" {
+				ready = append(ready, r)
+			}
+		}
+		c.mu.Unlock()
+		for _, r := range ready {
+			c.mu.Lock()
+			exec, execCtx, beat := r.exec, r.execCtx, r.beat
+			c.mu.Unlock()
+			if time.Since(beat) > timeout {
+				c.frozen(r, exec)
+				continue
+			}
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(execCtx, interval)
+				defer cancel()
+				if _, err := rpc.Call[worker.Empty, worker.HeartbeatResponse](ctx, c.client, exec, worker.MethodHeartbeat, nil); err != nil {
+					return
+				}
+				c.mu.Lock()
+				if r.exec == exec {
+					r.beat = time.Now()
+				}
+				c.mu.Unlock()
+			})
+		}
+	}
+}
+
+// frozen withdraws an executor that stopped answering: its running task
+// calls end (the tasks are lost and go elsewhere) and its worker is asked
+// to kill it and start another. Map outputs stay: the worker serves them.
+func (c *cluster) frozen(r *remote, exec string) {
+	c.mu.Lock()
+	if c.workers[r.name] != r || r.exec != exec {
+		c.mu.Unlock()
+		return
+	}
+	r.exec, r.replace = "", exec
+	r.execCancel(errFrozen)
+	c.mu.Unlock()
+	c.s.log.Warn("executor frozen: no heartbeat; replacing it", "worker", r.name, "executor", exec, "timeout", c.s.cfg.HeartbeatTimeout)
+	c.wg.Go(func() { c.setup(r, r.slots) })
+}
+
 // goneName withdraws whatever instance of a worker is current.
 func (c *cluster) goneName(name, reason string) {
 	c.mu.Lock()
@@ -437,8 +520,9 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 	c.mu.Lock()
 	r := c.workers[name]
 	exec := ""
+	var execCtx context.Context
 	if r != nil {
-		exec = r.exec
+		exec, execCtx = r.exec, r.execCtx
 	}
 	addrs := make(map[string]string, len(c.workers))
 	for n, w := range c.workers {
@@ -451,7 +535,7 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 		if exec == "" {
 			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
 		} else {
-			ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.TaskTimeout)
+			ctx, cancel := context.WithTimeout(execCtx, c.s.cfg.TaskTimeout)
 			c.cancels.add(spec.Task.ID, cancel)
 			out, err := rpc.Call[worker.TaskSpec, worker.TaskResult](ctx, c.client, exec, worker.MethodRunTask, spec)
 			c.cancels.done(spec.Task.ID)
@@ -466,6 +550,8 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 			default:
 				res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, Err: err.Error()}
 				switch {
+				case errors.Is(context.Cause(execCtx), errFrozen):
+					res.WorkerLost, res.Err = true, context.Cause(execCtx).Error()
 				case killed:
 				case r.ctx.Err() != nil:
 					res.WorkerLost = true // withdrawn while the task ran

@@ -29,6 +29,10 @@ type Config struct {
 	MinWorkers  int           // workers that must be ready before jobs run
 	Wait        time.Duration // how long to wait for them
 	TaskTimeout time.Duration // the longest one task attempt may run
+	// HeartbeatTimeout is how long an executor may leave the driver's
+	// heartbeats unanswered before it counts as frozen: its tasks are lost
+	// and its worker replaces it.
+	HeartbeatTimeout time.Duration
 	// SecretFile is the cluster secret's file (--secret-file; empty:
 	// $SLUICE_SECRET_FILE, then $SLUICE_SECRET, then on loopback the
 	// per-user development secret: see trust.Resolve).
@@ -52,6 +56,8 @@ func DefaultConfig() Config {
 		MinWorkers:   1,                // a cluster job needs somewhere to run
 		Wait:         30 * time.Second, // workers started together with the driver are up well within this
 		TaskTimeout:  time.Hour,        // far above a healthy task on a 32 MiB split; ends a hung call
+
+		HeartbeatTimeout: 10 * time.Second, // five missed beats: a GC pause or a busy host takes well under a second
 	}
 }
 
@@ -87,6 +93,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	minWorkers := fs.Int("min-workers", def.MinWorkers, "cluster mode: workers that must be ready before jobs run")
 	wait := fs.Duration("wait", def.Wait, "cluster mode: how long to wait for --min-workers")
 	taskTimeout := fs.Duration("task-timeout", def.TaskTimeout, "cluster mode: the longest one task attempt may run")
+	heartbeat := fs.Duration("heartbeat-timeout", def.HeartbeatTimeout, "cluster mode: an executor that answers no heartbeat for this long is frozen: its tasks run elsewhere and its worker replaces it")
 	replicas := fs.Int("shuffle-replicas", 0, "cluster mode: 1 copies each map output written on a task worker to a core worker, so losing the task worker costs no recomputation")
 	secretFile := fs.String("secret-file", "", "cluster mode: the cluster secret's file, as the workers have it (default: $SLUICE_SECRET_FILE; on loopback, the per-user development secret)")
 	tlsCert := fs.String("tls-cert", "", "cluster mode: this driver's certificate (PEM), from the operator's CA (with --tls-key and --tls-ca)")
@@ -100,6 +107,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
+		cfg.HeartbeatTimeout = *heartbeat
 		cfg.SecretFile, cfg.Insecure = *secretFile, *insecure
 		if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
 			cfg.TLSFiles = &trust.TLSFiles{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA}

@@ -512,6 +512,17 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 		return "", fmt.Errorf("worker: %s is draining and takes no new applications", d.cfg.Name)
 	}
 	a := d.apps[req.App]
+	if a != nil && req.Replace != "" && a.addr == req.Replace {
+		// The driver found this executor frozen: kill it (SIGKILL stops a
+		// stopped process too) and start another in its place.
+		d.mu.Unlock()
+		d.kill(a)
+		d.mu.Lock()
+		if d.apps[req.App] == a {
+			delete(d.apps, req.App)
+		}
+		a = d.apps[req.App]
+	}
 	if a == nil {
 		a = &app{id: req.App, dir: filepath.Join(d.cfg.Dir, "apps", req.App), ready: make(chan struct{}), done: make(chan struct{})}
 		d.apps[req.App] = a
@@ -694,6 +705,20 @@ func (d *Daemon) stop(a *app) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-a.done
 	}
+}
+
+// kill ends an executor at once, with its process group, and waits for it.
+func (d *Daemon) kill(a *app) {
+	<-a.ready
+	d.mu.Lock()
+	cmd := a.cmd
+	d.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	d.log.Warn("replacing an executor its driver found frozen", "app", a.id, "pid", cmd.Process.Pid)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-a.done
 }
 
 func (d *Daemon) stopAll() {

@@ -98,6 +98,9 @@ func runExecutor(log *slog.Logger) error {
 		res := ex.Run(ctx, spec)
 		return &res, nil
 	}, rpc.Limit(MaxTaskSpec))
+	rpc.Handle(srv, MethodHeartbeat, func(ctx context.Context, _ *Empty) (*HeartbeatResponse, error) {
+		return &HeartbeatResponse{Tasks: ex.Progress()}, nil
+	})
 	rpc.Handle(srv, MethodWorkerLost, func(ctx context.Context, req *WorkerLostRequest) (*Empty, error) {
 		ex.WorkerLost(req.Worker)
 		return &Empty{}, nil

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/rdd"
@@ -109,6 +111,37 @@ type Executor struct {
 
 	fetchMu sync.Mutex
 	fetches map[string]map[*fetchCancel]struct{} // in-flight fetches by holder
+
+	runMu   sync.Mutex
+	running map[int64]*atomic.Int64 // records read, by running task id
+}
+
+// Progress returns the tasks running now and the shuffle records each has
+// read, by task id: what a heartbeat reports.
+func (e *Executor) Progress() []TaskProgress {
+	e.runMu.Lock()
+	defer e.runMu.Unlock()
+	out := make([]TaskProgress, 0, len(e.running))
+	for id, n := range e.running {
+		out = append(out, TaskProgress{TaskID: id, Records: n.Load()})
+	}
+	slices.SortFunc(out, func(a, b TaskProgress) int { return cmp.Compare(a.TaskID, b.TaskID) })
+	return out
+}
+
+func (e *Executor) track(id int64) (*atomic.Int64, func()) {
+	n := new(atomic.Int64)
+	e.runMu.Lock()
+	if e.running == nil {
+		e.running = map[int64]*atomic.Int64{}
+	}
+	e.running[id] = n
+	e.runMu.Unlock()
+	return n, func() {
+		e.runMu.Lock()
+		delete(e.running, id)
+		e.runMu.Unlock()
+	}
 }
 
 // fetchCancel cancels one in-flight fetch.
@@ -220,6 +253,8 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 	t := spec.Task
 	res.TaskID, res.Worker = t.ID, e.cfg.Name
+	records, untrack := e.track(t.ID)
+	defer untrack()
 	defer func() {
 		if p := recover(); p != nil {
 			res = TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskFailed, Err: fmt.Sprintf("panic: %v", p), Stack: string(debug.Stack())}
@@ -234,7 +269,7 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Err: err.Error()}
 	}
 	defer os.RemoveAll(tmp)
-	sio := &shuffleIO{e: e, task: &t, spec: spec}
+	sio := &shuffleIO{e: e, task: &t, spec: spec, records: records}
 	tc := &rdd.TaskContext{
 		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
 		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
@@ -278,10 +313,11 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 // files in the executor's directory, named by graph, shuffle and map
 // partition; reduce inputs are read from the map outputs the task lists.
 type shuffleIO struct {
-	e     *Executor
-	task  *scheduler.Task
-	spec  *TaskSpec
-	sizes []int64
+	e       *Executor
+	task    *scheduler.Task
+	spec    *TaskSpec
+	sizes   []int64
+	records *atomic.Int64 // shuffle blocks read, for heartbeats
 }
 
 // ForgetGraph removes the map outputs of a lineage that the driver (which
@@ -361,6 +397,7 @@ func (c *chainReader) Next() ([]byte, error) {
 				return nil, c.fetchError(c.next-1, err)
 			}
 			if err != io.EOF {
+				c.s.records.Add(1)
 				return b, nil
 			}
 			c.cur.Close()

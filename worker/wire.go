@@ -14,7 +14,20 @@ const (
 	MethodPullMapOutput = "PullMapOutput"
 	MethodDrained       = "Drained"
 	MethodWorkerLost    = "WorkerLost"
+	MethodHeartbeat     = "Heartbeat"
 )
+
+// HeartbeatResponse is an executor's answer to the driver's heartbeat: the
+// tasks it runs and how far each has read.
+type HeartbeatResponse struct {
+	Tasks []TaskProgress
+}
+
+// TaskProgress is how far a running task has got.
+type TaskProgress struct {
+	TaskID  int64
+	Records int64 // shuffle records read so far
+}
 
 // WorkerLostRequest tells an executor that the driver declared a worker
 // lost: its fetches from that worker fail at once.
@@ -65,6 +78,10 @@ type StartExecutorRequest struct {
 	TaskMemory     int64
 	CacheMemory    int64
 	RegistryDigest string // the driver's rdd.RegistryDigest, checked by the executor
+	// Replace is the address of this application's executor that the
+	// driver found frozen (no heartbeat): the worker kills it and starts
+	// another. Its map outputs stay, in the application's directory.
+	Replace string
 	// WorkDir is the driver's working directory. The executor runs there
 	// when the worker has it (same machine or a shared file system), so
 	// relative input paths mean what they mean to the driver.

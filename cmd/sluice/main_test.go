@@ -145,10 +145,20 @@ func TestUpStartsAndStopsACluster(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("sluice up did not stop on SIGTERM")
 	}
-	for _, w := range workers {
-		if c, err := net.DialTimeout("tcp", w.Addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("worker %s still listening after sluice up stopped", w.Addr)
+	// The workers left the cluster. (Dialing their ports would not tell:
+	// another test's process may have taken a port since.)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := true
+		for _, m := range node.Members() {
+			if m.Meta.Role == "core" || m.Meta.Role == "task" {
+				left = false
+			}
+		}
+		if left {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers %v still members after sluice up stopped", node.Members())
 		}
 	}
 }

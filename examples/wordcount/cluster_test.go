@@ -496,3 +496,44 @@ func TestClusterExecutorCrash(t *testing.T) {
 		t.Fatalf("an executor crash cost a worker:\n%s", log.String())
 	}
 }
+
+// TestClusterFrozenExecutor: an executor stopped with SIGSTOP mid-job while
+// its worker still gossips is found by its missed heartbeats; its tasks run
+// elsewhere, its worker replaces it, and the job ends with the right
+// counts within a bound far below --task-timeout.
+func TestClusterFrozenExecutor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2})
+	dir := t.TempDir()
+	paths := writeCorpus(t, dir, 6, 150000, 4)
+	out := filepath.Join(dir, "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	log, exited := startDriver(t, ctx, asMain+"=1", append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--heartbeat-timeout", "3s", "--output", out}, paths...)...)
+	awaitLog(t, log, exited, "job submitted")
+	var pids []int
+	pollUntil(t, "the task worker's executor to start", func() bool {
+		pids = c.Workers[1].ExecutorPIDs()
+		return len(pids) > 0
+	})
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pids[0], syscall.SIGKILL) })
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the job failed with a frozen executor: %v\n%s", err, log.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("the driver hung on a frozen executor:\n%s", log.String())
+	}
+	t.Logf("finished in %v with an executor frozen", time.Since(start))
+	if !strings.Contains(log.String(), "executor frozen") {
+		t.Logf("driver log:\n%s", log.String())
+	}
+	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
+}
