@@ -546,14 +546,14 @@ func (s *Session) event(r worker.TaskResult) scheduler.Event {
 		return scheduler.FetchFailed{TaskID: r.TaskID, Shuffle: r.FetchShuffle, Map: r.FetchMap, Worker: r.FetchWorker, Gen: r.FetchGen, Err: r.Err}
 	case worker.TaskLost:
 		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
-		return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err, Lost: true}
+		return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err), Lost: true}
 	}
 	if r.Stack != "" {
 		s.log.Error("task failed", "taskid", r.TaskID, "err", r.Err, "stack", r.Stack)
 	} else {
 		s.log.Warn("task failed", "taskid", r.TaskID, "err", r.Err)
 	}
-	return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err}
+	return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err)}
 }
 
 func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts []scheduler.Action) {
@@ -563,7 +563,7 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 			jr := jobs[a.Task.Job]
 			if jr == nil {
 				// Cannot happen: the scheduler launches tasks for active jobs.
-				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: "driver: task for an unknown job", Lost: true}))
+				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: errors.New("driver: task for an unknown job"), Lost: true}))
 				continue
 			}
 			g := jr.job.Graph

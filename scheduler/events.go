@@ -29,10 +29,11 @@ type TaskSucceeded struct {
 
 // TaskFailed reports an attempt that did not succeed. Lost means the
 // infrastructure failed (a worker died, a connection broke): it is retried
-// without counting against the task's failure limit.
+// without counting against the task's failure limit. The error of a job
+// that the failure ends wraps Err.
 type TaskFailed struct {
 	TaskID int64
-	Err    string
+	Err    error
 	Lost   bool
 }
 

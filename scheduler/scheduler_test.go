@@ -133,7 +133,7 @@ func TestTaskFailures(t *testing.T) {
 			f := newFake(t, 2, func(task scheduler.Task) scheduler.Event {
 				if task.Kind == scheduler.MapTask && task.Partition == 1 && tries < c.fails {
 					tries++
-					return scheduler.TaskFailed{TaskID: task.ID, Err: "user code: boom", Lost: c.lost}
+					return scheduler.TaskFailed{TaskID: task.ID, Err: errors.New("user code: boom"), Lost: c.lost}
 				}
 				return succeed(task)
 			})
@@ -162,7 +162,7 @@ func TestAttemptNumbers(t *testing.T) {
 	f := newFake(t, 1, func(task scheduler.Task) scheduler.Event {
 		if task.Partition == 2 && !failed {
 			failed = true
-			return scheduler.TaskFailed{TaskID: task.ID, Err: "x"}
+			return scheduler.TaskFailed{TaskID: task.ID, Err: errors.New("x")}
 		}
 		return succeed(task)
 	})
@@ -221,7 +221,7 @@ func TestStaleReportsIgnored(t *testing.T) {
 	f.run()
 	for _, ev := range []scheduler.Event{
 		scheduler.TaskSucceeded{TaskID: f.launched[0].ID, Result: []byte("late")},
-		scheduler.TaskFailed{TaskID: f.launched[1].ID, Err: "late"},
+		scheduler.TaskFailed{TaskID: f.launched[1].ID, Err: errors.New("late")},
 		scheduler.TaskSucceeded{TaskID: 999},
 	} {
 		if acts := f.s.Step(ev); len(acts) != 0 {
@@ -257,7 +257,7 @@ func TestCanCommit(t *testing.T) {
 	}
 	// The authorised attempt of partition 0 is the first task launched: it
 	// fails, so a later attempt may commit.
-	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: "died"})
+	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: errors.New("died")})
 	f.queue = f.queue[1:]
 	if !f.s.CanCommit(stage, 0, 1) {
 		t.Fatal("attempt 1 denied after the authorised attempt failed")
@@ -333,7 +333,7 @@ func TestRetriedJobResubmitsFailedPartition(t *testing.T) {
 	first, second := f.queue[0], f.queue[1]
 	f.queue = nil
 	f.step(scheduler.JobCancelled{Job: 1})
-	f.step(scheduler.TaskFailed{TaskID: first.Task.ID, Err: "boom"})
+	f.step(scheduler.TaskFailed{TaskID: first.Task.ID, Err: errors.New("boom")})
 	f.submit(2, nodes, final, 0, 1)
 	f.step(succeed(second.Task))
 	f.run()
@@ -355,7 +355,7 @@ func TestLateTaskOfForgottenGraph(t *testing.T) {
 	}
 	f.step(scheduler.GraphForgotten{Graph: 1})
 	f.step(succeed(running[0].Task))
-	f.step(scheduler.TaskFailed{TaskID: running[1].Task.ID, Err: "x"})
+	f.step(scheduler.TaskFailed{TaskID: running[1].Task.ID, Err: errors.New("x")})
 	if f.s.GraphBusy(1) {
 		t.Fatal("graph 1 still busy")
 	}
