@@ -867,9 +867,14 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 		}
 	} else {
 		st.failures[a.index]++
-		if st.failures[a.index] >= s.cfg.MaxTaskFailures {
-			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times; last error: %v",
-				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], ev.Err)
+		switch {
+		case ev.Permanent:
+			// Retrying cannot help: the same input meets the same error.
+			err = fmt.Errorf("%w: task %d of stage %d (%s) failed on %s with an error that cannot change on retry: %w",
+				ErrTaskFailed, a.task.Partition, st.id, st.name, a.worker, ev.Err)
+		case st.failures[a.index] >= s.cfg.MaxTaskFailures:
+			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times, last on %s: %w",
+				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], a.worker, ev.Err)
 		}
 	}
 	if err != nil {
