@@ -23,7 +23,17 @@ func init() {
 	if worker.IsExecutor() {
 		os.Exit(worker.RunExecutor())
 	}
+	if os.Getenv(asPanickingMain) == "1" {
+		driver.Main(func(ctx context.Context, s *driver.Session) error {
+			_, err := rdd.Collect(ctx, s, failing.Invoke("panic"))
+			return err
+		})
+	}
 }
+
+// asPanickingMain makes this test binary a driver program whose job
+// panics (see TestMainPrintsTheUsersLine).
+const asPanickingMain = "SLUICE_TEST_PANICKING_MAIN"
 
 // errClusterSentinel is registered, so errors.Is finds it in a failure that
 // comes from another process; errLocal (taskerror_test.go) is not.

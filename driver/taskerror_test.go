@@ -1,14 +1,15 @@
 package driver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +117,7 @@ var failing = rdd.Func(func(how string) *rdd.RDD[int] {
 		calls.Add(1)
 		switch how {
 		case "panic":
-			panic(boomAt(x)) // the line TaskError.Frame must name
+			panic(fmt.Sprintf("boom on %d", x)) // panic site: the line TaskError.Frame must name
 		case "sentinel":
 			panic(fmt.Errorf("record %d: %w", x, errLocal))
 		case "typed":
@@ -129,18 +130,9 @@ var failing = rdd.Func(func(how string) *rdd.RDD[int] {
 })
 
 var (
-	calls     atomic.Int64
-	panicSite atomic.Value // the file:line of the panic in failing, from boomAt
-	errLocal  = errors.New("a sentinel the user's package declares")
+	calls    atomic.Int64
+	errLocal = errors.New("a sentinel the user's package declares")
 )
-
-// boomAt records the file:line it was called from, which is the line of
-// the panic that uses its result.
-func boomAt(x int) string {
-	_, file, line, _ := runtime.Caller(1)
-	panicSite.Store(fmt.Sprintf("%s:%d", file, line))
-	return fmt.Sprintf("boom on %d", x)
-}
 
 type recordError struct{ Record int }
 
@@ -161,10 +153,7 @@ func TestPanicNamesTheUsersLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("the job succeeded")
 	}
-	site, _ := panicSite.Load().(string)
-	if !strings.Contains(site, "/driver/taskerror_test.go:") {
-		t.Fatalf("the user function did not record its line: %q", site)
-	}
+	site := sourceLine(t, "taskerror_test.go", "// panic site:")
 	if got := firstLine(err.Error()); !strings.Contains(got, site+": panic: boom on 1") {
 		t.Fatalf("first line of the job's error:\n%s\nwant it to name %s", got, site)
 	}
@@ -314,4 +303,46 @@ func TestDeterministicErrorsAreNotRetried(t *testing.T) {
 			t.Fatalf("%d attempts, %d failed; want 1 attempt", m.Tasks, m.TasksFailed)
 		}
 	})
+}
+
+// sourceLine returns file:line of the first line of file (in this
+// directory) that contains marker.
+func sourceLine(t *testing.T, file, marker string) string {
+	t.Helper()
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, marker) {
+			return fmt.Sprintf("%s:%d", abs, i+1)
+		}
+	}
+	t.Fatalf("no %q in %s", marker, file)
+	return ""
+}
+
+// A driver program whose job panics exits 1 and prints the error on one
+// line that names the panic's file:line.
+func TestMainPrintsTheUsersLine(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), asPanickingMain+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v; want status 1\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	last := lines[len(lines)-1]
+	want := sourceLine(t, "taskerror_test.go", "// panic site:")
+	prefix := filepath.Base(os.Args[0]) + ": "
+	if !strings.HasPrefix(last, prefix) || !strings.Contains(last, want+": panic: boom on 1") {
+		t.Fatalf("the program's last line:\n%s\nwant %q and %s", last, prefix, want)
+	}
 }
