@@ -563,7 +563,7 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 			}
 		}
 		select {
-		case c.s.done <- taskDone{res}:
+		case c.s.done <- taskDone{res: res}:
 		case <-c.s.quit:
 		}
 	})

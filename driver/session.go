@@ -96,6 +96,9 @@ func (jr *jobRun) drain() error {
 
 type taskDone struct {
 	res worker.TaskResult
+	// failure is a failed attempt's error as a value, from an in-process
+	// executor; nil from a remote one, whose result carries it as data.
+	failure *rdd.TaskError
 }
 
 type commitAsk struct {
@@ -221,11 +224,11 @@ func (l *local) slot(ctx context.Context) {
 		case spec := <-l.tasks:
 			tctx, cancel := context.WithCancel(ctx)
 			l.cancels.add(spec.Task.ID, cancel)
-			res := l.exec.Run(tctx, spec)
+			res, failure := l.exec.RunInProcess(tctx, spec)
 			l.cancels.done(spec.Task.ID)
 			cancel()
 			select {
-			case l.s.done <- taskDone{res}:
+			case l.s.done <- taskDone{res, failure}:
 			case <-l.s.quit:
 				return
 			}
@@ -455,7 +458,12 @@ func (s *Session) loop() {
 				// retry goes elsewhere.
 				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
 			}
-			s.apply(sched, jobs, sched.Step(s.event(d.res)))
+			ev := s.event(d)
+			acts := sched.Step(ev)
+			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
+				s.logFailure(f, acts)
+			}
+			s.apply(sched, jobs, acts)
 			if len(pendingForget) > 0 {
 				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
 			}
@@ -520,7 +528,8 @@ func (s *Session) forgetIdle(sched *scheduler.Scheduler, jobs map[int]*jobRun, g
 	return busy
 }
 
-func (s *Session) event(r worker.TaskResult) scheduler.Event {
+func (s *Session) event(d taskDone) scheduler.Event {
+	r := d.res
 	s.mu.Lock()
 	s.metrics.Tasks++
 	if r.Status != worker.TaskSucceeded {
@@ -546,14 +555,47 @@ func (s *Session) event(r worker.TaskResult) scheduler.Event {
 		return scheduler.FetchFailed{TaskID: r.TaskID, Shuffle: r.FetchShuffle, Map: r.FetchMap, Worker: r.FetchWorker, Gen: r.FetchGen, Err: r.Err}
 	case worker.TaskLost:
 		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
-		return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err, Lost: true}
+		return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err), Lost: true}
 	}
-	if r.Stack != "" {
-		s.log.Error("task failed", "taskid", r.TaskID, "err", r.Err, "stack", r.Stack)
-	} else {
-		s.log.Warn("task failed", "taskid", r.TaskID, "err", r.Err)
+	te := d.failure
+	if te == nil {
+		te = r.TaskError()
 	}
-	return scheduler.TaskFailed{TaskID: r.TaskID, Err: r.Err}
+	return scheduler.TaskFailed{TaskID: r.TaskID, Err: te, Permanent: errors.Is(te, rdd.ErrPermanent)}
+}
+
+// logFailure logs a failed attempt once: at WARN while its task may still
+// be retried, at ERROR with the stack when it fails its jobs. A stack is
+// logged once however many attempts panicked the same way; the frame of
+// each attempt's panic is in its message.
+func (s *Session) logFailure(f scheduler.TaskFailed, acts []scheduler.Action) {
+	var te *rdd.TaskError
+	if !errors.As(f.Err, &te) {
+		s.log.Warn("task attempt failed", "taskid", f.TaskID, "err", f.Err)
+		return
+	}
+	args := []any{"stage", te.Stage, "task", te.Partition, "attempt", te.Attempt, "worker", te.Worker, "err", te}
+	var failed []int
+	for _, a := range acts {
+		if jf, ok := a.(scheduler.JobFailed); ok {
+			failed = append(failed, jf.Job)
+		}
+	}
+	if len(failed) == 0 {
+		s.log.Warn("task attempt failed", args...)
+		return
+	}
+	args = append(args, "job", failed[0])
+	if len(failed) > 1 {
+		args = append(args, "jobs", failed)
+	}
+	if te.Permanent {
+		args = append(args, "permanent", true)
+	}
+	if te.Stack != "" {
+		args = append(args, "stack", te.Stack)
+	}
+	s.log.Error("task failed; failing its job", args...)
 }
 
 func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts []scheduler.Action) {
@@ -563,7 +605,7 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 			jr := jobs[a.Task.Job]
 			if jr == nil {
 				// Cannot happen: the scheduler launches tasks for active jobs.
-				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: "driver: task for an unknown job", Lost: true}))
+				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: errors.New("driver: task for an unknown job"), Lost: true}))
 				continue
 			}
 			g := jr.job.Graph

@@ -27,4 +27,11 @@
 // User functions must be deterministic: a lost partition is recomputed
 // from its lineage and must come out the same. Actions whose function runs
 // per element (Reduce, ForEach) run it in the driver.
+//
+// A task that fails (its user function panicked) is retried up to four
+// attempts; then the action returns an error wrapping a *TaskError, which
+// names the place of a panic in the user's code and wraps the user's
+// error for errors.Is and errors.As. An error marked Permanent is not
+// retried. On a cluster, errors.Is recognises the errors registered with
+// RegisterError.
 package rdd

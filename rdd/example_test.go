@@ -2,8 +2,10 @@ package rdd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice/driver"
@@ -36,4 +38,38 @@ func Example() {
 	// 1 [a d]
 	// 2 [bb cc]
 	// 3 [eee]
+}
+
+// ErrBadRecord is registered, so errors.Is finds it in a task failure that
+// comes from a cluster's executor too.
+var ErrBadRecord = rdd.RegisterError(errors.New("bad record"))
+
+var parse = rdd.Func(func(lines []string) *rdd.RDD[int] {
+	return rdd.Map(rdd.Parallelize(lines), func(l string) int {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			// The same line fails the same way on every attempt: say so,
+			// and the job fails at once instead of after four attempts.
+			panic(rdd.Permanent(fmt.Errorf("%w %q", ErrBadRecord, l)))
+		}
+		return n
+	})
+})
+
+func ExampleTaskError() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	_, err = rdd.Collect(context.Background(), s, parse.Invoke([]string{"1", "two", "3"}))
+	var te *rdd.TaskError
+	if errors.As(err, &te) {
+		fmt.Printf("%s (attempt %d, permanent %v)\n", te.Message, te.Attempt, te.Permanent)
+	}
+	fmt.Println(errors.Is(err, ErrBadRecord))
+	// Output:
+	// bad record "two" (attempt 0, permanent true)
+	// true
 }

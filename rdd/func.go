@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/sentinel"
 )
 
 // ErrUnknownFunc is returned when an invocation names a Func that this
@@ -124,8 +125,9 @@ func (f *FuncOf[A, T]) call(a A) *RDD[T] {
 	return &RDD[T]{n: r.n, compute: r.compute, codec: r.codec}
 }
 
-// RegistryDigest returns a digest of every registered Func's key and type,
-// which executors compare with the driver's before running anything.
+// RegistryDigest returns a digest of every registered Func's key and type
+// and every registered error's key (RegisterError), which executors
+// compare with the driver's before running anything.
 func RegistryDigest() string {
 	registry.Lock()
 	defer registry.Unlock()
@@ -134,6 +136,11 @@ func RegistryDigest() string {
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s %s\n", k, registry.byKey[k].sig)
+	}
+	errs := sentinel.Keys()
+	slices.Sort(errs)
+	for _, k := range errs {
+		fmt.Fprintf(h, "error %s\n", k)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

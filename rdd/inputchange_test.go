@@ -1,6 +1,7 @@
 package rdd_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,11 @@ func TestInputTruncatedMidJob(t *testing.T) {
 	os.WriteFile(b, []byte(strings.Repeat("some words here\n", 500)), 0o644)
 	s := newSession(t)
 	n, err := rdd.Count(t.Context(), s, truncatingCount.Invoke([]string{a, b}))
-	if err == nil || !strings.Contains(err.Error(), rdd.ErrInputChanged.Error()) || !strings.Contains(err.Error(), b) {
-		t.Fatalf("Count = %d, %v; want ErrInputChanged naming %s", n, err, b)
+	if !errors.Is(err, rdd.ErrInputChanged) || !errors.Is(err, rdd.ErrPermanent) || !strings.Contains(err.Error(), b) {
+		t.Fatalf("Count = %d, %v; want a permanent ErrInputChanged naming %s", n, err, b)
+	}
+	var te *rdd.TaskError
+	if !errors.As(err, &te) || te.Attempt != 0 {
+		t.Errorf("the task error %+v: want the first attempt to fail the job", te)
 	}
 }

@@ -163,14 +163,14 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 				return nil, fmt.Errorf("rdd: TextFile: bad pattern %q: %w", p, err)
 			}
 			if len(m) == 0 {
-				return nil, fmt.Errorf("rdd: TextFile: no files match %s", p)
+				return nil, Permanent(fmt.Errorf("rdd: TextFile: no files match %s", p))
 			}
 			matches = m
 		}
 		for _, m := range matches {
 			st, err := os.Stat(m)
 			if err != nil {
-				return nil, fmt.Errorf("rdd: TextFile: %w", err)
+				return nil, inputError(err)
 			}
 			if !st.IsDir() {
 				if !st.Mode().IsRegular() {
@@ -208,7 +208,7 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("rdd: TextFile: %w", err)
+				return nil, inputError(err)
 			}
 		}
 	}
@@ -250,9 +250,26 @@ func splitSize(opt TextOptions, total int64) int64 {
 func checkReadable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("rdd: TextFile: %w", err)
+		return inputError(err)
 	}
 	return f.Close()
+}
+
+// inputError wraps an error from reaching the input. A missing file is
+// permanent: Hadoop, too, fails a job whose input does not exist rather
+// than wait for it.
+func inputError(err error) error {
+	err = fmt.Errorf("rdd: TextFile: %w", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Permanent(err)
+	}
+	return err
+}
+
+// lineTooLong is the permanent error for a line over maxLineLength bytes:
+// binary input, most likely, which a retry reads the same.
+func lineTooLong(path string, at int64) error {
+	return Permanent(fmt.Errorf("rdd: TextFile: %s: a line at byte %d is longer than %d MiB; is this a text file?", path, at, maxLineLength>>20))
 }
 
 // ReadLines yields the lines of s: those whose first byte lies in
@@ -261,7 +278,7 @@ func checkReadable(path string) error {
 func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error {
 	f, err := os.Open(s.Path)
 	if err != nil {
-		return fmt.Errorf("rdd: TextFile: %w", err)
+		return inputError(err)
 	}
 	defer f.Close()
 	if s.ModTime != 0 {
@@ -270,8 +287,8 @@ func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error 
 			return fmt.Errorf("rdd: TextFile: %w", err)
 		}
 		if st.Size() != s.Size || st.ModTime().UnixNano() != s.ModTime {
-			return fmt.Errorf("%w: %s was %d bytes, modified %s, when the job was planned, and is %d bytes, modified %s, now: inputs must not change while a job reads them",
-				ErrInputChanged, s.Path, s.Size, time.Unix(0, s.ModTime).UTC().Format(time.RFC3339Nano), st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano))
+			return Permanent(fmt.Errorf("%w: %s was %d bytes, modified %s, when the job was planned, and is %d bytes, modified %s, now: inputs must not change while a job reads them",
+				ErrInputChanged, s.Path, s.Size, time.Unix(0, s.ModTime).UTC().Format(time.RFC3339Nano), st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano)))
 		}
 	}
 
@@ -294,10 +311,11 @@ func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error 
 		}
 		if !eof {
 			if len(buf) == cap(buf) {
-				if cap(buf) >= maxLineLength {
-					return fmt.Errorf("rdd: TextFile: %s: a line at byte %d is longer than %d MiB; is this a text file?", s.Path, pos, maxLineLength>>20)
+				// A full buffer holds one unfinished line, from pos.
+				if len(buf) > maxLineLength {
+					return lineTooLong(s.Path, pos)
 				}
-				buf = slices.Grow(buf, cap(buf))
+				buf = slices.Grow(buf, min(cap(buf), maxLineLength+1-len(buf)))
 			}
 			n, err := f.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
@@ -343,6 +361,9 @@ func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error 
 				return nil
 			}
 			i := strings.IndexByte(chunk, '\n')
+			if i > maxLineLength || i < 0 && len(chunk) > maxLineLength {
+				return lineTooLong(s.Path, pos)
+			}
 			var line string
 			if i < 0 {
 				line, chunk = chunk, ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -233,5 +234,47 @@ func TestInputChangedFailsTheTask(t *testing.T) {
 	err = ReadLines(context.Background(), splits[len(splits)-1], func(string) bool { return true })
 	if !errors.Is(err, ErrInputChanged) || !strings.Contains(err.Error(), p) {
 		t.Fatalf("reading a truncated input: %v, want ErrInputChanged naming %s", err, p)
+	}
+}
+
+// Input errors that cannot change on retry are permanent: a missing file
+// (at planning, when an executor rebuilds the lineage, or when the task
+// opens it) and a line longer than the limit, which fails even when it is
+// followed by more lines.
+func TestTextFileErrorsArePermanent(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.txt")
+	if _, err := PlanSplits(TextOptions{}, missing); !errors.Is(err, ErrPermanent) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("PlanSplits of a missing file: %v; want a permanent fs.ErrNotExist", err)
+	}
+	if _, err := PlanSplits(TextOptions{}, filepath.Join(dir, "*.none")); !errors.Is(err, ErrPermanent) {
+		t.Fatalf("PlanSplits of a pattern matching nothing: %v; want a permanent error", err)
+	}
+	err := ReadLines(context.Background(), FileSplit{Path: missing, End: 10}, func(string) bool { return true })
+	if !errors.Is(err, ErrPermanent) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadLines of a missing file: %v; want a permanent fs.ErrNotExist", err)
+	}
+
+	long := filepath.Join(dir, "long.txt")
+	f, err := os.Create(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "ok", then maxLineLength+1 zero bytes (sparse), then "last".
+	if _, err := f.WriteString("ok\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("\nlast\n"), 3+maxLineLength+1); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	f.Close()
+	var got []string
+	err = ReadLines(context.Background(), FileSplit{Path: long, End: st.Size()}, func(l string) bool {
+		got = append(got, l[:min(len(l), 8)])
+		return true
+	})
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "longer than 64 MiB") || slices.Contains(got, "last") {
+		t.Fatalf("a line of 64 MiB + 1 byte: lines %q, error %v; want a permanent error before the last line", got, err)
 	}
 }

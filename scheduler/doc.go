@@ -20,7 +20,10 @@
 //	}
 //
 // A task that fails (the user's error or panic) is retried until it has
-// failed Config.MaxTaskFailures times, then its jobs fail with its message.
+// failed Config.MaxTaskFailures times, then its jobs fail with an error
+// wrapping the last attempt's (errors.Is and errors.As reach it). A failure
+// marked Permanent (an error that cannot change on retry) fails its jobs
+// on the first attempt; the caller classifies, the scheduler only counts.
 // A task that is lost (infrastructure) is retried without counting against
 // that limit, up to Config.MaxTaskLosses.
 package scheduler

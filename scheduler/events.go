@@ -29,11 +29,15 @@ type TaskSucceeded struct {
 
 // TaskFailed reports an attempt that did not succeed. Lost means the
 // infrastructure failed (a worker died, a connection broke): it is retried
-// without counting against the task's failure limit.
+// without counting against the task's failure limit. Permanent means the
+// error cannot change on retry (rdd.ErrPermanent): the task's jobs fail at
+// once; a lost attempt ignores it. The error of a job that the failure
+// ends wraps Err.
 type TaskFailed struct {
-	TaskID int64
-	Err    string
-	Lost   bool
+	TaskID    int64
+	Err       error
+	Lost      bool
+	Permanent bool
 }
 
 // FetchFailed reports an attempt that could not read a map output: the

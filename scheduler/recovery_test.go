@@ -81,7 +81,7 @@ func (c *cluster) complete(l scheduler.LaunchTask) {
 		return // its worker died: WorkerRemoved already lost it
 	}
 	if c.lose != nil && c.lose(l) {
-		c.step(scheduler.TaskFailed{TaskID: l.Task.ID, Err: "executor crashed", Lost: true})
+		c.step(scheduler.TaskFailed{TaskID: l.Task.ID, Err: errors.New("executor crashed"), Lost: true})
 		return
 	}
 	for _, in := range l.Task.Inputs {
@@ -400,7 +400,7 @@ func TestSpeculativeCopyOfStraggler(t *testing.T) {
 		t.Fatalf("actions %+v", acts)
 	}
 	// The killed straggler reports late: nothing happens.
-	if acts := s.Step(scheduler.TaskFailed{TaskID: straggler.Task.ID, Err: "killed", Lost: true}); len(acts) != 0 {
+	if acts := s.Step(scheduler.TaskFailed{TaskID: straggler.Task.ID, Err: errors.New("killed"), Lost: true}); len(acts) != 0 {
 		t.Fatalf("the killed straggler's report gave %+v", acts)
 	}
 	if s.Running() != 0 {

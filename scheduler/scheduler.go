@@ -220,7 +220,7 @@ func (s *Scheduler) Step(ev Event) []Action {
 		delete(s.workers, ev.Worker)
 		out = s.unregisterWorker(ev.Worker, out)
 		for _, id := range s.runningWhere(func(a *attempt) bool { return a.worker == ev.Worker }) {
-			out = s.taskFailed(TaskFailed{TaskID: id, Err: "worker " + ev.Worker + " lost: " + ev.Reason, Lost: true}, out)
+			out = s.taskFailed(TaskFailed{TaskID: id, Err: fmt.Errorf("worker %s lost: %s", ev.Worker, ev.Reason), Lost: true}, out)
 		}
 	case WorkerAdded:
 		w := s.workers[ev.Worker]
@@ -897,14 +897,19 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 	if ev.Lost {
 		st.losses[a.index]++
 		if st.losses[a.index] >= s.cfg.MaxTaskLosses {
-			err = fmt.Errorf("%w: task %d of stage %d (%s) was lost %d times; last: %s",
+			err = fmt.Errorf("%w: task %d of stage %d (%s) was lost %d times; last: %v",
 				ErrTaskLost, a.task.Partition, st.id, st.name, st.losses[a.index], ev.Err)
 		}
 	} else {
 		st.failures[a.index]++
-		if st.failures[a.index] >= s.cfg.MaxTaskFailures {
-			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times; last error: %s",
-				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], ev.Err)
+		switch {
+		case ev.Permanent:
+			// Retrying cannot help: the same input meets the same error.
+			err = fmt.Errorf("%w: task %d of stage %d (%s) failed on %s with an error that cannot change on retry: %w",
+				ErrTaskFailed, a.task.Partition, st.id, st.name, a.worker, ev.Err)
+		case st.failures[a.index] >= s.cfg.MaxTaskFailures:
+			err = fmt.Errorf("%w: task %d of stage %d (%s) failed %d times, last on %s: %w",
+				ErrTaskFailed, a.task.Partition, st.id, st.name, st.failures[a.index], a.worker, ev.Err)
 		}
 	}
 	if err != nil {

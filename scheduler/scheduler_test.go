@@ -116,24 +116,28 @@ func TestWordCountRunsMapsThenResults(t *testing.T) {
 
 func TestTaskFailures(t *testing.T) {
 	for _, c := range []struct {
-		name     string
-		fails    int  // failures of map partition 1 before it succeeds
-		lost     bool // losses instead of failures
-		wantErr  error
-		attempts int
+		name      string
+		fails     int  // failures of map partition 1 before it succeeds
+		lost      bool // losses instead of failures
+		permanent bool // failures marked as unable to change on retry
+		wantErr   error
+		attempts  int
 	}{
-		{"fails three times then succeeds", 3, false, nil, 4},
-		{"fails four times", 100, false, scheduler.ErrTaskFailed, 4},
-		{"lost five times then succeeds", 5, true, nil, 6},
-		{"lost forever", 1000, true, scheduler.ErrTaskLost, 16},
+		{"fails three times then succeeds", 3, false, false, nil, 4},
+		{"fails four times", 100, false, false, scheduler.ErrTaskFailed, 4},
+		{"lost five times then succeeds", 5, true, false, nil, 6},
+		{"lost forever", 1000, true, false, scheduler.ErrTaskLost, 16},
+		{"permanent: not retried", 100, false, true, scheduler.ErrTaskFailed, 1},
+		{"permanent on a lost attempt: ignored", 5, true, true, nil, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
 			tries := 0
+			errBoom := errors.New("boom")
 			f := newFake(t, 2, func(task scheduler.Task) scheduler.Event {
 				if task.Kind == scheduler.MapTask && task.Partition == 1 && tries < c.fails {
 					tries++
-					return scheduler.TaskFailed{TaskID: task.ID, Err: "user code: boom", Lost: c.lost}
+					return scheduler.TaskFailed{TaskID: task.ID, Err: fmt.Errorf("user code: %w", errBoom), Lost: c.lost, Permanent: c.permanent}
 				}
 				return succeed(task)
 			})
@@ -149,10 +153,58 @@ func TestTaskFailures(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), "boom") {
 				t.Fatalf("job error %q does not carry the task's message", err)
 			}
+			if c.wantErr == scheduler.ErrTaskFailed && !errors.Is(err, errBoom) {
+				t.Fatalf("job error %q does not wrap the task's error", err)
+			}
 			if got := f.count(scheduler.MapTask, 1); got != c.attempts {
 				t.Fatalf("map partition 1 ran %d times, want %d", got, c.attempts)
 			}
 		})
+	}
+}
+
+// A permanent failure in a map stage that two jobs share fails both at
+// once, and kills the attempts that were still running for them.
+func TestPermanentFailureInSharedStage(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	s := scheduler.New(scheduler.DefaultConfig())
+	s.Step(scheduler.WorkerAdded{Worker: "w", Slots: 3})
+	var running []scheduler.Task
+	for _, a := range s.Step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0}}) {
+		if l, ok := a.(scheduler.LaunchTask); ok {
+			running = append(running, l.Task)
+		}
+	}
+	if acts := s.Step(scheduler.JobSubmitted{Job: 2, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{1}}); len(acts) != 0 {
+		t.Fatalf("job 2 launched %+v; want it to share job 1's running map stage", acts)
+	}
+	if len(running) != 3 || running[0].Kind != scheduler.MapTask {
+		t.Fatalf("launched %+v, want the 3 map tasks", running)
+	}
+	errBad := errors.New("bad input")
+	acts := s.Step(scheduler.TaskFailed{TaskID: running[1].ID, Err: errBad, Permanent: true})
+	failed := map[int]error{}
+	var killed []int64
+	for _, a := range acts {
+		switch a := a.(type) {
+		case scheduler.JobFailed:
+			failed[a.Job] = a.Err
+		case scheduler.KillTask:
+			killed = append(killed, a.TaskID)
+		case scheduler.LaunchTask:
+			t.Fatalf("a permanent failure launched %+v", a.Task)
+		}
+	}
+	for j := 1; j <= 2; j++ {
+		if err := failed[j]; !errors.Is(err, errBad) || !errors.Is(err, scheduler.ErrTaskFailed) {
+			t.Fatalf("job %d failed with %v; want it to wrap the task's error and ErrTaskFailed", j, err)
+		}
+	}
+	if fmt.Sprint(killed) != fmt.Sprint([]int64{running[0].ID, running[2].ID}) {
+		t.Fatalf("killed %v, want the other map attempts %d and %d", killed, running[0].ID, running[2].ID)
+	}
+	if s.ActiveJobs() != 0 {
+		t.Fatalf("%d jobs still active", s.ActiveJobs())
 	}
 }
 
@@ -162,7 +214,7 @@ func TestAttemptNumbers(t *testing.T) {
 	f := newFake(t, 1, func(task scheduler.Task) scheduler.Event {
 		if task.Partition == 2 && !failed {
 			failed = true
-			return scheduler.TaskFailed{TaskID: task.ID, Err: "x"}
+			return scheduler.TaskFailed{TaskID: task.ID, Err: errors.New("x")}
 		}
 		return succeed(task)
 	})
@@ -221,7 +273,7 @@ func TestStaleReportsIgnored(t *testing.T) {
 	f.run()
 	for _, ev := range []scheduler.Event{
 		scheduler.TaskSucceeded{TaskID: f.launched[0].ID, Result: []byte("late")},
-		scheduler.TaskFailed{TaskID: f.launched[1].ID, Err: "late"},
+		scheduler.TaskFailed{TaskID: f.launched[1].ID, Err: errors.New("late")},
 		scheduler.TaskSucceeded{TaskID: 999},
 	} {
 		if acts := f.s.Step(ev); len(acts) != 0 {
@@ -257,7 +309,7 @@ func TestCanCommit(t *testing.T) {
 	}
 	// The authorised attempt of partition 0 is the first task launched: it
 	// fails, so a later attempt may commit.
-	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: "died"})
+	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: errors.New("died")})
 	f.queue = f.queue[1:]
 	if !f.s.CanCommit(stage, 0, 1) {
 		t.Fatal("attempt 1 denied after the authorised attempt failed")
@@ -333,7 +385,7 @@ func TestRetriedJobResubmitsFailedPartition(t *testing.T) {
 	first, second := f.queue[0], f.queue[1]
 	f.queue = nil
 	f.step(scheduler.JobCancelled{Job: 1})
-	f.step(scheduler.TaskFailed{TaskID: first.Task.ID, Err: "boom"})
+	f.step(scheduler.TaskFailed{TaskID: first.Task.ID, Err: errors.New("boom")})
 	f.submit(2, nodes, final, 0, 1)
 	f.step(succeed(second.Task))
 	f.run()
@@ -355,7 +407,7 @@ func TestLateTaskOfForgottenGraph(t *testing.T) {
 	}
 	f.step(scheduler.GraphForgotten{Graph: 1})
 	f.step(succeed(running[0].Task))
-	f.step(scheduler.TaskFailed{TaskID: running[1].Task.ID, Err: "x"})
+	f.step(scheduler.TaskFailed{TaskID: running[1].Task.ID, Err: errors.New("x")})
 	if f.s.GraphBusy(1) {
 		t.Fatal("graph 1 still busy")
 	}

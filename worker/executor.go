@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -85,11 +84,16 @@ type TaskResult struct {
 	// elsewhere.
 	WorkerLost bool
 	Status     TaskStatus
-	Err        string
-	Stack      string // a panic's stack
+	Err        string // the error's message, or a panic's value
 	MapStatus  *scheduler.MapStatus
 	Result     []byte
 	Metrics    rdd.TaskMetrics
+	// TaskFailed: the rest of the rdd.TaskError (see TaskResult.TaskError).
+	Stack                     string   // a panic's stack
+	Frame                     string   // a panic's file:line in the user's code
+	Permanent                 bool     // the error cannot change on retry
+	ErrorKeys                 []string // the registered errors (rdd.RegisterError) it matches
+	Stage, Partition, Attempt int
 	// TaskFetchFailed: the map output that could not be read.
 	FetchShuffle, FetchMap int
 	FetchWorker            string
@@ -239,8 +243,9 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 		return nil, 0, ent.err
 	}
 	if spec.GraphDigest != "" && ent.g.Digest() != spec.GraphDigest {
-		return nil, 0, fmt.Errorf("worker: Func %s built a different lineage here than in the driver (digest %s, driver %s): a Func must build the same lineage from the same argument",
-			spec.Invocation.Key, ent.g.Digest(), spec.GraphDigest)
+		// Running it again here would build the same: fail the job.
+		return nil, 0, rdd.Permanent(fmt.Errorf("worker: Func %s built a different lineage here than in the driver (digest %s, driver %s): a Func must build the same lineage from the same argument, and its input files must not change while the job runs",
+			spec.Invocation.Key, ent.g.Digest(), spec.GraphDigest))
 	}
 	if err := ent.g.SetStates(spec.States); err != nil {
 		return nil, 0, err
@@ -250,23 +255,36 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 
 // Run runs one task attempt and reports how it ended. A panic in user code
 // is a failure carrying the panic's stack.
-func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
+func (e *Executor) Run(ctx context.Context, spec *TaskSpec) TaskResult {
+	res, _ := e.RunInProcess(ctx, spec)
+	return res
+}
+
+// RunInProcess is Run for a caller in the same process (local mode): a
+// failed attempt also comes back as an *rdd.TaskError that wraps the
+// original error value, so that errors.Is and errors.As see the user's
+// error without the round trip through a message.
+func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskResult, failure *rdd.TaskError) {
 	t := spec.Task
 	res.TaskID, res.Worker = t.ID, e.cfg.Name
 	records, untrack := e.track(t.ID)
 	defer untrack()
 	defer func() {
 		if p := recover(); p != nil {
-			res = TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskFailed, Err: fmt.Sprintf("panic: %v", p), Stack: string(debug.Stack())}
+			failure = e.panicked(t, p)
+			res = TaskResult{TaskID: t.ID, Worker: e.cfg.Name}
+			setFailure(&res, failure)
 		}
 	}()
 	g, gi, err := e.graph(spec)
 	if err != nil {
-		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskFailed, Err: err.Error()}
+		failure = e.failure(t, err)
+		setFailure(&res, failure)
+		return res, failure
 	}
 	tmp := filepath.Join(e.cfg.Dir, "tmp", fmt.Sprintf("task-%d", t.ID))
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Err: err.Error()}
+		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Err: err.Error()}, nil
 	}
 	defer os.RemoveAll(tmp)
 	sio := &shuffleIO{e: e, task: &t, spec: spec, records: records}
@@ -292,7 +310,7 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 	}
 	res.Metrics = tc.Metrics
 	if err != nil {
-		res.Status, res.Err, res.Result, res.MapStatus = TaskFailed, err.Error(), nil, nil
+		res.Err, res.Result, res.MapStatus = err.Error(), nil, nil
 		var fe *FetchError
 		switch {
 		case ctx.Err() != nil, errors.Is(err, rdd.ErrCommitDenied):
@@ -302,11 +320,14 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) (res TaskResult) {
 		case errors.As(err, &fe):
 			res.Status = TaskFetchFailed
 			res.FetchShuffle, res.FetchMap, res.FetchWorker, res.FetchGen = fe.Shuffle, fe.Map, fe.Worker, fe.Gen
+		default:
+			failure = e.failure(t, err)
+			setFailure(&res, failure)
 		}
-		return res
+		return res, failure
 	}
 	res.Status = TaskSucceeded
-	return res
+	return res, nil
 }
 
 // shuffleIO is an Executor's rdd.ShuffleIO for one task: map outputs go to

@@ -2,11 +2,14 @@ package worker_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
@@ -99,3 +102,53 @@ func TestExecutorCancelledTaskIsLost(t *testing.T) {
 var textF = rdd.Func(func(path string) *rdd.RDD[int] {
 	return rdd.Map(rdd.TextFile(path), func(s string) int { return len(s) })
 })
+
+var (
+	errRegistered   = rdd.RegisterError(errors.New("registered in worker_test"))
+	errUnregistered = errors.New("not registered")
+)
+
+var wireF = rdd.Func(func(n int) *rdd.RDD[int] {
+	return rdd.Map(rdd.Parallelize([]int{n}, rdd.Partitions(1)), func(x int) int {
+		panic(rdd.Permanent(fmt.Errorf("record %d: %w and %w", x, errRegistered, errUnregistered)))
+	})
+})
+
+// A failure crosses the network as data: the driver's TaskError has the
+// executor's message, frame, stack and classification, and matches the
+// registered errors the original matched (by the driver's own values),
+// while the in-process one wraps the original itself.
+func TestTaskErrorCrossesTheWire(t *testing.T) {
+	spec := resultSpec(t, wireF.Invoke(5), 0)
+	spec.Task.Stage, spec.Task.Attempt = 3, 2
+	res, local := newExecutor(t).RunInProcess(context.Background(), spec)
+	if res.Status != worker.TaskFailed || local == nil {
+		t.Fatalf("status %d, failure %v", res.Status, local)
+	}
+	if !errors.Is(local, errRegistered) || !errors.Is(local, errUnregistered) || !errors.Is(local, rdd.ErrPermanent) {
+		t.Fatalf("the in-process TaskError %v does not wrap the original error", local)
+	}
+	if !strings.Contains(local.Frame, "executor_test.go:") || local.Stage != 3 || local.Partition != 0 || local.Attempt != 2 || local.Worker != "w" {
+		t.Fatalf("in-process TaskError %+v", *local)
+	}
+	if !strings.HasPrefix(local.Stack, "goroutine ") || !strings.Contains(local.Stack, "\npanic(") || strings.Contains(local.Stack, "worker.(*Executor).panicked") {
+		t.Fatalf("the stack should start at the panic:\n%s", local.Stack)
+	}
+
+	c := codec.For[worker.TaskResult]()
+	wire, err := c.Decode(c.Append(nil, res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := wire.TaskError()
+	if remote.Error() != local.Error() || remote.Stack != local.Stack || remote.Frame != local.Frame ||
+		remote.Stage != 3 || remote.Partition != 0 || remote.Attempt != 2 || remote.Worker != "w" || !remote.Permanent {
+		t.Fatalf("over the wire:\n%+v\nin process:\n%+v", *remote, *local)
+	}
+	if !errors.Is(remote, errRegistered) || !errors.Is(remote, rdd.ErrPermanent) {
+		t.Fatalf("over the wire, %v does not match the registered error and ErrPermanent", remote)
+	}
+	if errors.Is(remote, errUnregistered) {
+		t.Fatal("over the wire, an unregistered error matched")
+	}
+}
