@@ -68,6 +68,7 @@ type remote struct {
 	execCancel context.CancelCauseFunc
 	beat       time.Time // the executor's last answered heartbeat
 	replace    string    // a frozen executor the worker must replace
+	lowDisk    bool      // the worker gossips that its disk is nearly full
 	ctx        context.Context
 	cancel     context.CancelFunc
 }
@@ -298,7 +299,13 @@ func (c *cluster) added(m membership.Member) {
 	c.mu.Lock()
 	if old := c.workers[m.Name]; old != nil {
 		if old.rpc == m.Meta.RPC {
+			changed := old.lowDisk != m.Meta.LowDisk
+			old.lowDisk = m.Meta.LowDisk
+			ready := old.everReady
 			c.mu.Unlock()
+			if changed && ready {
+				c.send(memberChange{worker: m.Name, disk: true, lowDisk: m.Meta.LowDisk})
+			}
 			return
 		}
 		// Restarted under the same name: the old instance is gone.
@@ -308,7 +315,7 @@ func (c *cluster) added(m membership.Member) {
 	}
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithCancel(c.ctx)
-	r := &remote{name: m.Name, role: m.Meta.Role, slots: m.Meta.Slots, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel}
+	r := &remote{name: m.Name, role: m.Meta.Role, slots: m.Meta.Slots, rpc: m.Meta.RPC, ctx: ctx, cancel: cancel, lowDisk: m.Meta.LowDisk}
 	c.workers[m.Name] = r
 	c.wg.Go(func() { c.setup(r, m.Meta.Slots) })
 }
@@ -335,8 +342,12 @@ func (c *cluster) setup(r *remote, slots int) {
 	}
 	r.exec, r.everReady, r.beat, r.replace = addr, true, time.Now(), ""
 	r.execCtx, r.execCancel = context.WithCancelCause(r.ctx)
+	low := r.lowDisk
 	c.mu.Unlock()
 	c.send(memberChange{worker: r.name, slots: slots})
+	if low {
+		c.send(memberChange{worker: r.name, disk: true, lowDisk: true})
+	}
 }
 
 func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) {

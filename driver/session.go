@@ -130,6 +130,8 @@ type memberChange struct {
 	slots    int
 	reason   string
 	draining bool
+	disk     bool // a change of lowDisk only
+	lowDisk  bool
 }
 
 // moveReq is a moved map output for the loop to register; done closes
@@ -368,10 +370,15 @@ func (s *Session) loop() {
 	scfg := scheduler.DefaultConfig()
 	scfg.Speculation = s.cfg.Speculation
 	sched := scheduler.New(scfg)
-	// Time enters the scheduler as ticks, for speculation.
+	// Time enters the scheduler as ticks: for speculation, and in cluster
+	// mode for commit grants that go silent and workers' exclusions.
 	var ticks <-chan time.Time
-	if s.cfg.Speculation {
-		t := time.NewTicker(100 * time.Millisecond)
+	if s.cfg.Speculation || len(s.cfg.Join) > 0 {
+		every := 500 * time.Millisecond
+		if s.cfg.Speculation {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		ticks = t.C
 	}
@@ -430,7 +437,10 @@ func (s *Session) loop() {
 			s.apply(sched, jobs, sched.Step(mv.mv))
 			close(mv.done)
 		case m := <-s.members:
-			if m.draining {
+			if m.disk {
+				s.log.Info("worker disk", "worker", m.worker, "low", m.lowDisk)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))
+			} else if m.draining {
 				s.log.Info("worker draining", "worker", m.worker)
 				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: m.worker}))
 				if _, seen := draining[m.worker]; !seen {
@@ -555,7 +565,7 @@ func (s *Session) event(d taskDone) scheduler.Event {
 		return scheduler.FetchFailed{TaskID: r.TaskID, Shuffle: r.FetchShuffle, Map: r.FetchMap, Worker: r.FetchWorker, Gen: r.FetchGen, Err: r.Err}
 	case worker.TaskLost:
 		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
-		return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err), Lost: true}
+		return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err), Lost: true, Machine: r.Machine}
 	}
 	te := d.failure
 	if te == nil {

@@ -38,6 +38,10 @@ type TaskFailed struct {
 	Err       error
 	Lost      bool
 	Permanent bool
+	// Machine says the worker's machine failed the attempt (a full disk,
+	// an I/O error): with Lost, it does not count against the task, and a
+	// worker with MaxWorkerFailures of them is excluded for ExcludeFor.
+	Machine bool
 }
 
 // FetchFailed reports an attempt that could not read a map output: the
@@ -64,6 +68,15 @@ func (Tick) isEvent() {}
 // WorkerDraining stops giving tasks to a worker that is decommissioning;
 // its running attempts go on.
 type WorkerDraining struct{ Worker string }
+
+// WorkerDisk says whether a worker is low on disk: one that is takes no
+// new map tasks (which write shuffle files) while another worker can.
+type WorkerDisk struct {
+	Worker string
+	Low    bool
+}
+
+func (WorkerDisk) isEvent() {}
 
 // MapOutputMoved re-registers a map output copied from one worker to
 // another (a draining worker's outputs going to a core worker).

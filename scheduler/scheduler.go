@@ -39,6 +39,12 @@ type Config struct {
 	// to report; then the grant is released and a copy of the task runs,
 	// which may commit in its place.
 	CommitTimeout time.Duration
+
+	// MaxWorkerFailures machine failures (TaskFailed.Machine) of a worker
+	// exclude it from new tasks for ExcludeFor, as Spark's exclusion lists
+	// do, unless no other worker could take them.
+	MaxWorkerFailures int
+	ExcludeFor        time.Duration
 }
 
 // DefaultConfig returns the production settings.
@@ -54,6 +60,9 @@ func DefaultConfig() Config {
 		SpeculationMinRuntime: 100 * time.Millisecond, // Spark's spark.speculation.minTaskRuntime
 
 		CommitTimeout: 2 * time.Minute, // a commit is a rename and a reply: seconds; minutes mean the attempt is cut off
+
+		MaxWorkerFailures: 2,                // Spark's spark.excludeOnFailure.task.maxTaskAttemptsPerNode
+		ExcludeFor:        10 * time.Minute, // a full disk is rarely freed in less; a spot node is often gone by then
 	}
 }
 
@@ -97,6 +106,9 @@ type grant struct {
 type worker struct {
 	slots, busy int
 	draining    bool
+	failures    int           // machine failures since the last exclusion
+	excluded    time.Duration // excluded from new tasks until this Tick time
+	lowDisk     bool          // takes no new map tasks
 }
 
 type job struct {
@@ -139,6 +151,7 @@ type attempt struct {
 	index   int // task index within the stage
 	worker  string
 	avoid   string        // a worker this attempt must not run on
+	shun    string        // a worker to avoid while another can take it
 	started time.Duration // Tick time at launch
 	killed  bool          // a KillTask went out for it
 	epoch   int           // the stage's epoch at launch
@@ -194,6 +207,10 @@ func (s *Scheduler) Step(ev Event) []Action {
 	case WorkerDraining:
 		if w := s.workers[ev.Worker]; w != nil {
 			w.draining = true
+		}
+	case WorkerDisk:
+		if w := s.workers[ev.Worker]; w != nil {
+			w.lowDisk = ev.Low
 		}
 	case MapOutputMoved:
 		outs := s.outputs[shuffleKey{ev.Output.Graph, ev.Output.Shuffle}]
@@ -514,13 +531,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 			resubmit = append(resubmit, a.stage)
 			continue
 		}
-		best := ""
-		for _, n := range names {
-			w := s.workers[n]
-			if w.busy < w.slots && !w.draining && n != a.avoid && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
-				best = n
-			}
-		}
+		best := s.place(a, names)
 		if best == "" {
 			kept = append(kept, a)
 			continue
@@ -544,6 +555,74 @@ func (s *Scheduler) launch(out []Action) []Action {
 		}
 	}
 	return out
+}
+
+// place picks the worker with the most free slots for a, or "" to wait.
+// It takes only workers fit for the task (see fit) unless none is, rather
+// than strand the job; never a's avoid (a speculative copy's original);
+// and a's shun (where a machine failure hit it) only when no other worker
+// could ever take it.
+func (s *Scheduler) place(a *attempt, names []string) string {
+	fitOnly := !s.allUnfit(a.stage)
+	shun := a.shun
+	if shun != "" {
+		other := false
+		for _, n := range names {
+			w := s.workers[n]
+			if n != shun && n != a.avoid && !w.draining && w.slots > 0 && (!fitOnly || s.fit(w, a.stage)) {
+				other = true
+			}
+		}
+		if !other {
+			shun = ""
+		}
+	}
+	best := ""
+	for _, n := range names {
+		w := s.workers[n]
+		if fitOnly && !s.fit(w, a.stage) || n == a.avoid || n == shun {
+			continue
+		}
+		if w.busy < w.slots && !w.draining && (best == "" || w.slots-w.busy > s.workers[best].slots-s.workers[best].busy) {
+			best = n
+		}
+	}
+	return best
+}
+
+// fit reports whether w should take a task of st: not excluded, and not
+// low on disk for a map task.
+func (s *Scheduler) fit(w *worker, st *stage) bool {
+	return w.excluded <= s.now && !(w.lowDisk && st.shuffle != 0)
+}
+
+// allUnfit reports whether no live worker is fit for tasks of st.
+func (s *Scheduler) allUnfit(st *stage) bool {
+	for _, w := range s.workers {
+		if !w.draining && w.slots > 0 && s.fit(w, st) {
+			return false
+		}
+	}
+	return true
+}
+
+// machineFailure counts a machine failure against a worker and excludes it
+// once it has MaxWorkerFailures.
+func (s *Scheduler) machineFailure(name string) {
+	w := s.workers[name]
+	if w == nil || s.cfg.MaxWorkerFailures <= 0 {
+		return
+	}
+	if w.failures++; w.failures >= s.cfg.MaxWorkerFailures {
+		w.failures = 0
+		w.excluded = s.now + s.cfg.ExcludeFor
+	}
+}
+
+// Excluded reports whether a worker is excluded from new tasks now.
+func (s *Scheduler) Excluded(name string) bool {
+	w := s.workers[name]
+	return w != nil && w.excluded > s.now
 }
 
 // parentsAvailable reports whether every map output st reads exists.
@@ -893,8 +972,11 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 	if s.completed(st, a.index) || a.epoch != st.epoch {
 		return out // another attempt already succeeded, or a rollback outdated this one
 	}
+	if ev.Machine {
+		s.machineFailure(a.worker)
+	}
 	var err error
-	if ev.Lost {
+	if ev.Lost || ev.Machine {
 		st.losses[a.index]++
 		if st.losses[a.index] >= s.cfg.MaxTaskLosses {
 			err = fmt.Errorf("%w: task %d of stage %d (%s) was lost %d times; last: %v",
@@ -917,6 +999,9 @@ func (s *Scheduler) taskFailed(ev TaskFailed, out []Action) []Action {
 	}
 	if len(st.jobs) > 0 && st.pending[a.index] == 0 {
 		s.enqueue(st, a.index, "")
+		if ev.Machine {
+			s.queue[len(s.queue)-1].shun = a.worker // its machine failed this attempt: try another
+		}
 	}
 	return out
 }

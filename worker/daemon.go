@@ -62,6 +62,10 @@ type DaemonConfig struct {
 	Creds        *trust.Creds
 	Insecure     bool          // --insecure: Creds may be nil; warned about at start and every InsecureWarnEvery
 	MaxBinary    int64         // the largest driver binary accepted; 0 means MaxBinary
+	// MinFreeDisk is the free space of Dir below which the worker gossips
+	// that it is low on disk, and takes no new map tasks, until it has
+	// twice as much again. Zero disables the check.
+	MinFreeDisk int64
 	Version      string        // gossiped so drivers can tell versions apart
 	StartTimeout time.Duration // how long an executor may take to start serving
 	JoinTimeout  time.Duration // how long to keep trying Join
@@ -79,6 +83,7 @@ func DefaultDaemonConfig() DaemonConfig {
 		JoinTimeout:  30 * time.Second, // covers seeds that start a little after this worker
 		DrainTimeout: 90 * time.Second, // under the two minutes a spot instance gets after its notice
 		MaxBinary:    MaxBinary,        // a large Go binary is 100 MiB; room to spare, bounded
+		MinFreeDisk:  512 << 20,        // a map task writes up to its input split (32 MiB) times a few; room for a slot's worth
 	}
 }
 
@@ -114,6 +119,7 @@ type Daemon struct {
 	addr string // the RPC address
 
 	mu       sync.Mutex
+	lowDisk  bool // gossiped: Dir has less than MinFreeDisk free
 	apps     map[string]*app
 	wg       sync.WaitGroup
 	client   *rpc.Client
@@ -248,7 +254,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cfg.Creds != nil {
 		mcfg.Keys = d.cfg.Creds.GossipKeys()
 	}
-	mcfg.Meta = membership.Meta{Role: d.cfg.Role, State: StateAlive, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version}
+	d.lowDisk = d.diskLow(false)
+	mcfg.Meta = d.meta()
 	d.node, err = membership.Start(mcfg)
 	if err != nil {
 		return err
@@ -261,6 +268,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 
+	disk := time.NewTicker(diskCheckEvery)
+	defer disk.Stop()
 	var insecure <-chan time.Time
 	if d.cfg.Creds == nil {
 		t := time.NewTicker(InsecureWarnEvery)
@@ -270,6 +279,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var drained <-chan struct{}
 	for {
 		select {
+		case <-disk.C:
+			d.checkDisk(ctx)
 		case <-insecure:
 			d.log.Warn("--insecure: this worker has no cluster secret; anyone who can reach it can run code through it", "worker", d.node.Name())
 		case ev := <-d.node.Events():
@@ -287,6 +298,61 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return d.shutdown()
 		}
+	}
+}
+
+// diskCheckEvery is how often a worker measures its free disk.
+const diskCheckEvery = 5 * time.Second
+
+// meta is what the worker gossips now.
+func (d *Daemon) meta() membership.Meta {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	state := StateAlive
+	if d.draining {
+		state = StateDraining
+	}
+	return membership.Meta{Role: d.cfg.Role, State: state, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version, LowDisk: d.lowDisk}
+}
+
+// diskLow measures Dir's free space against MinFreeDisk, with hysteresis:
+// a worker that was low stays low until it has twice the minimum.
+func (d *Daemon) diskLow(wasLow bool) bool {
+	if d.cfg.MinFreeDisk <= 0 {
+		return false
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.cfg.Dir, &st); err != nil {
+		return wasLow
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if wasLow {
+		return free < 2*d.cfg.MinFreeDisk
+	}
+	return free < d.cfg.MinFreeDisk
+}
+
+// checkDisk gossips a change of lowDisk.
+func (d *Daemon) checkDisk(ctx context.Context) {
+	d.mu.Lock()
+	was := d.lowDisk
+	d.mu.Unlock()
+	low := d.diskLow(was)
+	if low == was {
+		return
+	}
+	d.mu.Lock()
+	d.lowDisk = low
+	d.mu.Unlock()
+	if low {
+		d.log.Warn("low on disk: taking no new map tasks", "dir", d.cfg.Dir, "min_free", d.cfg.MinFreeDisk)
+	} else {
+		d.log.Info("disk space back", "dir", d.cfg.Dir)
+	}
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.node.UpdateMeta(uctx, d.meta()); err != nil {
+		d.log.Warn("announcing a change of disk space", "err", err)
 	}
 }
 
@@ -309,7 +375,7 @@ func (d *Daemon) drain(ctx context.Context) <-chan struct{} {
 	d.mu.Lock()
 	d.draining = true
 	d.mu.Unlock()
-	meta := membership.Meta{Role: d.cfg.Role, State: StateDraining, Slots: d.cfg.Slots, RPC: d.addr, Version: d.cfg.Version}
+	meta := d.meta()
 	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	if err := d.node.UpdateMeta(uctx, meta); err != nil {
 		d.log.Warn("announcing draining", "err", err)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/rdd"
@@ -83,11 +84,14 @@ type TaskResult struct {
 	// the driver pauses the worker before retrying, so the retry goes
 	// elsewhere.
 	WorkerLost bool
-	Status     TaskStatus
-	Err        string // the error's message, or a panic's value
-	MapStatus  *scheduler.MapStatus
-	Result     []byte
-	Metrics    rdd.TaskMetrics
+	// Machine says the worker's machine failed the attempt (a full disk,
+	// an I/O error): it is lost, and counts against the worker.
+	Machine   bool
+	Status    TaskStatus
+	Err       string // the error's message, or a panic's value
+	MapStatus *scheduler.MapStatus
+	Result    []byte
+	Metrics   rdd.TaskMetrics
 	// TaskFailed: the rest of the rdd.TaskError (see TaskResult.TaskError).
 	Stack                     string   // a panic's stack
 	Frame                     string   // a panic's file:line in the user's code
@@ -284,7 +288,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	}
 	tmp := filepath.Join(e.cfg.Dir, "tmp", fmt.Sprintf("task-%d", t.ID))
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Err: err.Error()}, nil
+		return TaskResult{TaskID: t.ID, Worker: e.cfg.Name, Status: TaskLost, Machine: machineError(err), Err: err.Error()}, nil
 	}
 	defer os.RemoveAll(tmp)
 	sio := &shuffleIO{e: e, task: &t, spec: spec, records: records}
@@ -317,6 +321,10 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 			// Cancelled, or another attempt committed this partition
 			// first (Spark's TaskCommitDenied): neither is the task's fault.
 			res.Status = TaskLost
+		case machineError(err):
+			// The machine failed, not the user's code: lost, not failed,
+			// and counted against this worker (see scheduler.TaskFailed).
+			res.Status, res.Machine = TaskLost, true
 		case errors.As(err, &fe):
 			res.Status = TaskFetchFailed
 			res.FetchShuffle, res.FetchMap, res.FetchWorker, res.FetchGen = fe.Shuffle, fe.Map, fe.Worker, fe.Gen
@@ -339,6 +347,17 @@ type shuffleIO struct {
 	spec    *TaskSpec
 	sizes   []int64
 	records *atomic.Int64 // shuffle blocks read, for heartbeats
+}
+
+// machineError reports whether err is the machine's: a full disk or quota,
+// an I/O error, a file system gone read-only.
+func machineError(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // ForgetGraph removes the map outputs of a lineage that the driver (which

@@ -33,6 +33,7 @@ func runWorker(args []string) int {
 	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
+	minFreeDisk := fs.String("min-free-disk", units.FormatBytes(def.MinFreeDisk), "below this much free space in --dir, take no new map tasks (0: no check)")
 	maxBinary := fs.String("max-binary", units.FormatBytes(def.MaxBinary), "the largest driver binary this worker accepts")
 	secretFile := fs.String("secret-file", "", "the cluster secret's file, the same on every member (default: $SLUICE_SECRET_FILE; make one with `sluice secret new > FILE`)")
 	insecure := fs.Bool("insecure", false, "run without a cluster secret on a non-loopback address: anyone who can reach this worker can run code through it")
@@ -67,6 +68,10 @@ func runWorker(args []string) int {
 	var err error
 	if cfg.MaxBinary, err = units.ParseBytes(*maxBinary); err != nil || cfg.MaxBinary <= 0 {
 		fmt.Fprintf(os.Stderr, "sluice worker: --max-binary %q: want a positive size such as 512MiB\n", *maxBinary)
+		return 2
+	}
+	if cfg.MinFreeDisk, err = units.ParseBytes(*minFreeDisk); err != nil || cfg.MinFreeDisk < 0 {
+		fmt.Fprintf(os.Stderr, "sluice worker: --min-free-disk %q: want a size such as 512MiB, or 0\n", *minFreeDisk)
 		return 2
 	}
 	cfg.Version = version.Version

@@ -97,8 +97,15 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 // worker exits at once and another port is tried.
 func (c *Cluster) Add(t testing.TB, role string) *Worker {
 	t.Helper()
+	return c.AddAt(t, role, "")
+}
+
+// AddAt is Add with the worker's --dir at dir (empty: a new temporary
+// directory) and more `sluice worker` flags.
+func (c *Cluster) AddAt(t testing.TB, role, dir string, args ...string) *Worker {
+	t.Helper()
 	for try := 0; ; try++ {
-		w, err := c.add(t, role)
+		w, err := c.add(t, role, dir, args)
 		if err == nil {
 			return w
 		}
@@ -108,16 +115,19 @@ func (c *Cluster) Add(t testing.TB, role string) *Worker {
 	}
 }
 
-func (c *Cluster) add(t testing.TB, role string) (*Worker, error) {
+func (c *Cluster) add(t testing.TB, role, dir string, extra []string) (*Worker, error) {
 	t.Helper()
 	i := len(c.Workers)
 	addr := FreeAddr(t)
-	w := &Worker{Role: role, Addr: addr, Dir: filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i)), log: &syncBuffer{}, exited: make(chan struct{})}
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i))
+	}
+	w := &Worker{Role: role, Addr: addr, Dir: dir, log: &syncBuffer{}, exited: make(chan struct{})}
 	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(c.opts.Slots), "--dir", w.Dir}
 	if c.Join != "" {
 		args = append(args, "--join", c.Join)
 	}
-	args = append(args, c.opts.Args...)
+	args = append(append(args, c.opts.Args...), extra...)
 	w.cmd = exec.Command(c.bin, args...)
 	w.cmd.Env = append(os.Environ(), c.opts.Env...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log

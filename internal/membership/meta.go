@@ -45,6 +45,7 @@ type Meta struct {
 	RPC     string `msgpack:"a"`           // host:port of the node's HTTP server (RPC and shuffle fetch)
 	Version string `msgpack:"v"`           // build version of the node
 	App     string `msgpack:"p,omitempty"` // a driver's application id; empty for workers
+	LowDisk bool   `msgpack:"d,omitempty"` // a worker whose --dir is nearly full: it takes no new map tasks
 }
 
 // normalize fills defaults and checks m.
