@@ -8,17 +8,37 @@ import (
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
+// reduceBytes is the input a reduce partition gets by default when the
+// size of a shuffle's input is known: Spark's advisory partition size.
+const reduceBytes = 64 << 20
+
 // shuffleParts picks the number of reduce partitions of the operation op:
-// the option when given, else the largest parent's, as Spark's default
-// partitioner does. A count below 1 is an error for the new node.
+// the option when given; else, when the size of the input before the
+// shuffle is known (files), one partition per 64 MiB of it, at least two,
+// at most the largest parent's count; else the largest parent's count, as
+// Spark's default partitioner does. So many small files make few reduce
+// partitions, not one per file. (The cluster's slots cannot enter: every
+// process must build the same lineage, whatever the cluster's size.) A
+// count below 1 is an error for the new node.
 func shuffleParts(op string, opts []Option, parents ...*node) (int, error) {
 	o, err := buildOptions(op, opts)
 	if o.parts > 0 {
 		return o.parts, nil
 	}
 	n := 1
+	var bytes int64
 	for _, p := range parents {
 		n = max(n, p.parts)
+		if bytes >= 0 && p.inputBytes >= 0 {
+			bytes += p.inputBytes
+		} else {
+			bytes = -1
+		}
+	}
+	if bytes >= 0 {
+		// At least two, so that even a small job sorts or groups in
+		// parallel; never more than the map side has.
+		n = min(n, max(2, int((bytes+reduceBytes-1)/reduceBytes)))
 	}
 	return n, err
 }

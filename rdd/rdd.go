@@ -35,6 +35,9 @@ type node struct {
 	cached        bool
 	indeterminate bool   // output order depends on input order
 	plan          string // what a source read when planned (file sizes and times), part of the graph's digest
+	// inputBytes is the size of the input this node's partitions read
+	// before any shuffle, when known (files); -1 when not.
+	inputBytes int64
 	self          anyRDD
 
 	id int // assigned when a Graph is built
@@ -88,12 +91,29 @@ func (r *RDD[T]) Err() error {
 // newRDD makes an RDD with one node.
 func newRDD[T any](name string, parts int, compute func(context.Context, *TaskContext, int, func(T) bool) error, deps ...*dep) *RDD[T] {
 	r := &RDD[T]{
-		n:       &node{name: name, parts: parts, deps: deps},
+		n:       &node{name: name, parts: parts, deps: deps, inputBytes: narrowInputBytes(deps)},
 		compute: compute,
 		codec:   codecOf[T](),
 	}
 	r.n.self = r
 	return r
+}
+
+// narrowInputBytes is the input size of a node with deps: the sum of its
+// parents' when every dependency is narrow and every parent's is known;
+// -1 otherwise (after a shuffle the size is the shuffle's, unknown here).
+func narrowInputBytes(deps []*dep) int64 {
+	if len(deps) == 0 {
+		return -1
+	}
+	var n int64
+	for _, d := range deps {
+		if d.shuffle != nil || d.parent.inputBytes < 0 {
+			return -1
+		}
+		n += d.parent.inputBytes
+	}
+	return n
 }
 
 // iterate computes partition part, reading it from the cache when r is

@@ -97,6 +97,10 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 		fmt.Fprintf(h, "%s\x00%d %d %d %d\n", s.Path, s.Start, s.End, s.Size, s.ModTime)
 	}
 	r.n.plan = hex.EncodeToString(h.Sum(nil)[:8])
+	r.n.inputBytes = 0
+	for _, s := range splits {
+		r.n.inputBytes += s.End - s.Start
+	}
 	return r
 }
 

@@ -278,3 +278,31 @@ func TestTextFileErrorsArePermanent(t *testing.T) {
 		t.Fatalf("a line of 64 MiB + 1 byte: lines %q, error %v; want a permanent error before the last line", got, err)
 	}
 }
+
+// TestReducePartitionsFromInputSize: without Partitions, a shuffle over
+// files gets one reduce partition per 64 MiB of input (at most one per map
+// partition), not one per map split; over data of unknown size, one per
+// map partition as before.
+func TestReducePartitionsFromInputSize(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i := range 300 {
+		p := filepath.Join(dir, fmt.Sprintf("f%03d", i))
+		os.WriteFile(p, []byte("a b c\n"), 0o644)
+		paths = append(paths, p)
+	}
+	words := Map(TextFileWith(TextOptions{MaxSplitBytes: 64}, paths...), func(l string) Pair[string, int] { return KV(l, 1) })
+	if words.n.parts < 10 {
+		t.Fatalf("%d map partitions, want many for this test", words.n.parts)
+	}
+	if n := ReduceByKey(words, func(a, b int) int { return a + b }).n.parts; n != 2 {
+		t.Errorf("a shuffle of 1.8 KB of files has %d reduce partitions, want the minimum, 2", n)
+	}
+	if n := ReduceByKey(words, func(a, b int) int { return a + b }, Partitions(7)).n.parts; n != 7 {
+		t.Errorf("Partitions(7) gave %d", n)
+	}
+	mem := Parallelize([]Pair[string, int]{KV("a", 1)}, Partitions(5))
+	if n := ReduceByKey(mem, func(a, b int) int { return a + b }).n.parts; n != 5 {
+		t.Errorf("a shuffle of in-memory data has %d reduce partitions, want its 5 map partitions", n)
+	}
+}
