@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -29,6 +30,8 @@ type FuncOf[A, T any] struct {
 	key  string
 	fn   func(A) *RDD[T]
 	args codec.Codec[A]
+	// argErr says why A would not survive encoding; Invoke returns it.
+	argErr error
 }
 
 type registered struct {
@@ -51,8 +54,10 @@ var registry struct {
 // the binary instead: call Func only to initialize a package-level variable,
 // so that every process running this binary registers the same Funcs, and
 // executors rebuild the driver's lineage from (key, argument). The argument
-// must survive a msgpack round trip; fn must build the same lineage from
-// the same argument every time.
+// must survive encoding exactly (no unexported fields, interfaces or funcs:
+// see Err), or the first action on what Invoke returns is an error naming
+// this call; fn must build the same lineage from the same argument every
+// time.
 func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	pc, file, line, _ := runtime.Caller(1)
 	name := "unknown"
@@ -64,6 +69,9 @@ func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 		key = name
 	}
 	f := &FuncOf[A, T]{fn: fn, args: codec.For[A]()}
+	if err := codec.Check(reflect.TypeFor[A]()); err != nil {
+		f.argErr = fmt.Errorf("rdd: Func at %s:%d: its argument: %w", filepath.Base(file), line, roled(err, "argument"))
+	}
 	sig := reflect.TypeOf(fn).String()
 
 	registry.Lock()
@@ -100,8 +108,16 @@ func (f *FuncOf[A, T]) Invoke(args A) *RDD[T] {
 	registry.sealed = true
 	registry.Unlock()
 
-	b := f.args.Append(nil, args)
-	a, err := f.args.Decode(b)
+	if f.argErr != nil {
+		r := newRDD[T]("Invoke", 0, nil)
+		r.n.err = f.argErr
+		return r
+	}
+	b, err := encodeValue(f.args, args)
+	var a A
+	if err == nil {
+		a, err = f.args.Decode(b)
+	}
 	if err != nil {
 		r := newRDD[T]("Invoke", 0, nil)
 		r.n.err = fmt.Errorf("rdd: the argument of Func %s does not survive encoding: %w", f.key, err)
