@@ -70,7 +70,12 @@ func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	}
 	f := &FuncOf[A, T]{fn: fn, args: codec.For[A]()}
 	if err := codec.Check(reflect.TypeFor[A]()); err != nil {
-		f.argErr = fmt.Errorf("rdd: Func at %s:%d: its argument: %w", filepath.Base(file), line, roled(err, "argument"))
+		site := fmt.Sprintf("%s:%d", filepath.Base(file), line)
+		if r := roled(err, "argument"); r != err {
+			f.argErr = fmt.Errorf("rdd: Func at %s: %w", site, r)
+		} else {
+			f.argErr = fmt.Errorf("rdd: Func at %s: its argument: %w", site, err)
+		}
 	}
 	sig := reflect.TypeOf(fn).String()
 

@@ -40,6 +40,9 @@ var (
 	funcArgF = rdd.Func(func(j job) *rdd.RDD[string] { // site:funcArg
 		return rdd.Filter(rdd.Parallelize(j.Words), func(w string) bool { return len(w) >= j.minLen })
 	})
+	anyArgF = rdd.Func(func(a any) *rdd.RDD[int] { // site:anyArg
+		return rdd.Parallelize([]int{1})
+	})
 	anyValueF = rdd.Func(func(n int) *rdd.RDD[rdd.Pair[string, []any]] {
 		vals := rdd.Parallelize([]rdd.Pair[string, any]{rdd.KV[string, any]("a", 1), rdd.KV[string, any]("a", 2)}, rdd.Partitions(n)) // site:anyValue
 		return rdd.GroupByKey(vals)
@@ -91,6 +94,11 @@ func TestUnexportedFieldIsAnError(t *testing.T) {
 func TestUnexportedFuncArgumentIsAnError(t *testing.T) {
 	typeErrorBeforeAnyJob(t, funcArgF.Invoke(job{Words: []string{"short", "lengthy"}, minLen: 6}),
 		"rdd: Func at types_test.go:"+lineOf(t, "types_test.go", "funcArg")+": its argument: field minLen of rdd_test.job is unexported and would be lost")
+}
+
+func TestInterfaceFuncArgumentIsAnError(t *testing.T) {
+	typeErrorBeforeAnyJob(t, anyArgF.Invoke(7),
+		"rdd: Func at types_test.go:"+lineOf(t, "types_test.go", "anyArg")+": the argument type interface {} is an interface type")
 }
 
 // An any value used to come back as another dynamic type (an int as int8):
