@@ -1,12 +1,9 @@
 package codec
 
 import (
-	"encoding"
 	"errors"
 	"reflect"
 	"unsafe"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrDecode is wrapped by every error that Decode and DecodeOrdered return.
@@ -138,27 +135,11 @@ func fastFor[T any](t reflect.Type) (Codec[T], bool) {
 }
 
 // customised reports whether msgpack would encode or decode t through a
-// method rather than by kind. The method set of *t includes t's, so one
-// check per interface covers both receivers. Extensions registered with
+// method rather than by kind. Extensions registered with
 // msgpack.RegisterExt are not visible from outside the library; a named
-// basic type that needs one must also get a method listed here.
+// basic type that needs one must also get a method that methodOf sees.
 func customised(t reflect.Type) bool {
-	p := reflect.PointerTo(t)
-	for _, i := range [...]reflect.Type{
-		reflect.TypeFor[msgpack.CustomEncoder](),
-		reflect.TypeFor[msgpack.CustomDecoder](),
-		reflect.TypeFor[msgpack.Marshaler](),
-		reflect.TypeFor[msgpack.Unmarshaler](),
-		reflect.TypeFor[encoding.BinaryMarshaler](),
-		reflect.TypeFor[encoding.BinaryUnmarshaler](),
-		reflect.TypeFor[encoding.TextMarshaler](),
-		reflect.TypeFor[encoding.TextUnmarshaler](),
-	} {
-		if p.Implements(i) {
-			return true
-		}
-	}
-	return false
+	return methodOf(t, &encoderIfaces) != viaKind || methodOf(t, &decoderIfaces) != viaKind
 }
 
 // retype adapts the codec of a basic type B to T, whose underlying type has

@@ -6,10 +6,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"sync"
 	"unsafe"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The exact codec: an encoder and a decoder compiled once per type from
@@ -531,56 +528,6 @@ func (b *builder) delegate(p *plan, t reflect.Type) {
 		}
 		return end, lib.decode(b[pos:end], v, t)
 	}
-}
-
-// libCodec pools the library's encoders and decoders for delegated values.
-type libCodec struct {
-	encoders, decoders sync.Pool
-}
-
-func newLibCodec() *libCodec {
-	l := &libCodec{}
-	l.encoders.New = func() any {
-		e := &fallbackEncoder{}
-		e.enc = msgpack.NewEncoder(&e.w)
-		e.enc.SetSortMapKeys(true)
-		return e
-	}
-	l.decoders.New = func() any {
-		d := &fallbackDecoder{}
-		d.dec = msgpack.NewDecoder(&d.r)
-		return d
-	}
-	return l
-}
-
-func (l *libCodec) append(dst []byte, v reflect.Value, t reflect.Type) []byte {
-	e := l.encoders.Get().(*fallbackEncoder)
-	e.w.b = dst
-	err := e.enc.EncodeValue(v)
-	out := e.w.b
-	e.w.b = nil
-	l.encoders.Put(e)
-	if err != nil {
-		panic(fmt.Errorf("%w: %v: %w", ErrEncode, t, err))
-	}
-	return out
-}
-
-func (l *libCodec) decode(b []byte, v reflect.Value, t reflect.Type) error {
-	d := l.decoders.Get().(*fallbackDecoder)
-	d.r.Reset(b)
-	err := d.dec.DecodeValue(v)
-	left := d.r.Len()
-	d.r.Reset(nil)
-	l.decoders.Put(d) // not reached if a user's method panics: that decoder is dropped
-	if err != nil {
-		return fmt.Errorf("%w: %v: %w", ErrDecode, t, err)
-	}
-	if left != 0 {
-		return trailing(t.String(), left)
-	}
-	return nil
 }
 
 // Scalars, by kind. Floats are read and written through their bits, so
