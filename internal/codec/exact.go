@@ -17,8 +17,10 @@ import (
 // structs under their own name rather than inlined, time.Time with its
 // location. Types that encode themselves are handed to the library.
 
-// encFunc appends the encoding of v. depth counts the containers and
-// pointers above v, to stop a cycle of pointers before it exhausts the stack.
+// encFunc appends the encoding of v. depth counts the containers above v,
+// to stop a cycle of pointers (which always passes through a struct, a
+// slice, a map or an array: Check refuses pointers to pointers) before it
+// exhausts the stack.
 type encFunc func(dst []byte, v reflect.Value, depth int) []byte
 
 // decFunc decodes the value that starts at b[pos] into v, which is
@@ -185,9 +187,10 @@ func (b *builder) fill(p *plan, t reflect.Type, path string) error {
 
 // checkDepth stops a cycle of pointers, which would otherwise recurse
 // until the stack ran out: decoding refuses nesting deeper than maxDepth,
-// so encoding it would be no use anyway.
+// so encoding it would be no use anyway. A container at depth d is the
+// d+1st level of nesting.
 func checkDepth(v reflect.Value, depth int) {
-	if depth > maxDepth {
+	if depth >= maxDepth {
 		panic(fmt.Errorf("%w: %v: nesting deeper than %d levels (a cycle of pointers?)", ErrEncode, v.Type(), maxDepth))
 	}
 }
@@ -202,8 +205,7 @@ func (b *builder) pointer(p *plan, t reflect.Type, path string) error {
 		if v.IsNil() {
 			return append(dst, codeNil)
 		}
-		checkDepth(v, depth)
-		return elem.enc(dst, v.Elem(), depth+1)
+		return elem.enc(dst, v.Elem(), depth)
 	}
 	p.dec = func(b []byte, pos int, v reflect.Value) (int, error) {
 		if b[pos] == codeNil {

@@ -293,6 +293,30 @@ func TestEncodeCycleIsAnError(t *testing.T) {
 	t.Fatal("Append of a cycle returned")
 }
 
+// TestDeepListsUpToTheDecodeLimit: what Append writes, Decode reads; a
+// list nested deeper than Decode accepts is an encoding error.
+func TestDeepListsUpToTheDecodeLimit(t *testing.T) {
+	type link struct {
+		Next *link
+		N    int
+	}
+	list := func(n int) *link {
+		var l *link
+		for i := range n {
+			l = &link{Next: l, N: i}
+		}
+		return l
+	}
+	exactly(t, list(maxDepth))
+	defer func() {
+		if err, _ := recover().(error); !errors.Is(err, ErrEncode) {
+			t.Fatalf("panic value %v, want ErrEncode", err)
+		}
+	}()
+	For[*link]().Append(nil, list(maxDepth+1))
+	t.Fatal("Append of a list deeper than Decode accepts returned")
+}
+
 // same compares values as the exact codec promises to keep them: floats
 // by bits (NaN payloads included), times by instant, zone and location
 // name, nil-ness of pointers, slices and maps included.
