@@ -66,7 +66,7 @@ func (e *TypeError) Error() string {
 //     not its monotonic clock reading.
 //
 // Values of a type that passes also encode canonically: map entries in
-// the order of their encoded keys, so equal values have equal bytes.
+// key order, so equal values have equal bytes.
 func Check(t reflect.Type) error {
 	_, err := compile(t, false)
 	return err

@@ -308,7 +308,10 @@ func (b *builder) array(p *plan, t reflect.Type, path string) error {
 func (b *builder) mapPlan(p *plan, t reflect.Type, path string) error {
 	kt, vt := t.Key(), t.Elem()
 	if ptr, ppath := findPointer(kt, map[reflect.Type]bool{}); ptr != nil {
-		return b.fail(path+"[key]", "has type %v, which holds the pointer %s%v: such keys compare by address, which no encoding keeps; use a value type", kt, ppath+" ", ptr)
+		if ppath == "" {
+			return b.fail(path+"[key]", "is a pointer (%v): pointer keys compare by address, which no encoding keeps; use a value type", kt)
+		}
+		return b.fail(path+"[key]", "has type %v, whose %s is a pointer (%v): such keys compare by address, which no encoding keeps; use a value type", kt, ppath, ptr)
 	}
 	key, err := b.build(kt, path+"[key]")
 	if err != nil {
