@@ -55,8 +55,8 @@ var registry struct {
 // so that every process running this binary registers the same Funcs, and
 // executors rebuild the driver's lineage from (key, argument). The argument
 // must survive encoding exactly (no unexported fields, interfaces or funcs:
-// see Err), or the first action on what Invoke returns is an error naming
-// this call; fn must build the same lineage from the same argument every
+// see the package doc), or the first action on what Invoke returns is an
+// error naming this call; fn must build the same lineage from the same argument every
 // time.
 func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	pc, file, line, _ := runtime.Caller(1)
