@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
@@ -377,8 +378,15 @@ func ForEach[T any](ctx context.Context, run Runner, r *RDD[T], f func(T)) error
 	})
 }
 
-// CountByKey returns the number of elements of r for each key.
+// CountByKey returns the number of elements of r for each key. Keys are
+// counted by their encoding, as by-key operations group them: -0 and +0
+// are one key; the NaNs of one partition are one key, but the returned Go
+// map cannot merge NaN keys, so each partition's NaN count is an entry of
+// its own.
 func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pair[K, V]]) (map[K]int64, error) {
+	if err := codec.CheckKey(reflect.TypeFor[K]()); err != nil {
+		return nil, fmt.Errorf("rdd: CountByKey at %s: %w", callSite(1), roled(err, "key"))
+	}
 	g, err := r.Graph()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package rdd
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/spill"
@@ -88,7 +89,8 @@ func AggregateByKey[K comparable, V, U any](r *RDD[Pair[K, V]], zero U, seq func
 func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], opts []Option) *RDD[Pair[K, C]] {
 	parts, partsErr := shuffleParts(name, opts, r.n)
 	s := &shuffleDep{parent: r.n, parts: parts}
-	kc, cc := codec.For[K](), codec.For[C]()
+	kc, _ := codec.KeyFor[K]()
+	cc := codec.For[C]()
 	mergeBytes := func(a, b []byte) ([]byte, error) {
 		ca, err := cc.Decode(a)
 		if err != nil {
@@ -325,6 +327,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			return yield(Pair[K, C]{k, acc}), nil
 		})
 	}, &dep{parent: r.n, shuffle: s})
+	out.n.key = reflect.TypeFor[K]()
 	return out.fail(partsErr)
 }
 
@@ -367,12 +370,21 @@ func groupSorted(it *spill.Iterator, f func(key []byte, vals func(func([]byte) b
 }
 
 // plainShuffle makes the map side of a shuffle without map-side combining:
-// records keyed by the msgpack encoding of K, hash partitioned.
-func plainShuffle[K, V any](r *RDD[Pair[K, V]], parts int) *shuffleDep {
+// records keyed by the canonical encoding of K (see codec.KeyFor), hash
+// partitioned by it. With exactKeys the record keeps the key's exact
+// encoding, for an operation that groups nothing and returns keys as they
+// were (PartitionBy): -0 stays -0, though it goes where +0 goes.
+func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], parts int, exactKeys bool) *shuffleDep {
 	s := &shuffleDep{parent: r.n, parts: parts}
-	kc, vc := codec.For[K](), codec.For[V]()
+	kc, differs := codec.KeyFor[K]()
+	ec, vc := codec.For[K](), codec.For[V]()
 	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+		var hb []byte
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
+			if exactKeys && differs {
+				hb = kc.Append(hb[:0], p.Key)
+				return ec.Append(kb, p.Key), vc.Append(vb, p.Value), hashPart(hb, s.parts)
+			}
 			kb = kc.Append(kb, p.Key)
 			return kb, vc.Append(vb, p.Value), hashPart(kb, s.parts)
 		})
@@ -384,11 +396,11 @@ func plainShuffle[K, V any](r *RDD[Pair[K, V]], parts int) *shuffleDep {
 // key are kept in memory together; the keys of a partition are sorted on
 // disk when they do not fit. Prefer ReduceByKey or AggregateByKey when the
 // values can be combined.
-func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]] {
+func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]] {
 	parts, partsErr := shuffleParts("GroupByKey", opts, r.n)
-	s := plainShuffle(r, parts)
+	s := plainShuffle(r, parts, false)
 	kc, vc := codec.For[K](), codec.For[V]()
-	return newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
+	out := newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
 				k, err := kc.Decode(kf)
@@ -412,19 +424,23 @@ func GroupByKey[K, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]]
 				return yield(Pair[K, []V]{k, vs}), nil
 			})
 		}, s.id)
-	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
+	}, &dep{parent: r.n, shuffle: s})
+	out.n.key = reflect.TypeFor[K]()
+	return out.fail(partsErr)
 }
 
 // PartitionBy hash-partitions a pair RDD into n partitions by key; records
-// keep their input order within a partition. n must be at least 1.
-func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
+// keep their input order within a partition, and keys come back exactly as
+// they were (a -0 key stays -0, though it goes where +0 goes). n must be
+// at least 1.
+func PartitionBy[K comparable, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
 	var partsErr error
 	if n < 1 {
 		partsErr = partitionCountError(fmt.Sprintf("PartitionBy(%d)", n), callSite(1))
 	}
-	s := plainShuffle(r, max(n, 1))
+	s := plainShuffle(r, max(n, 1), true)
 	kc, vc := codec.For[K](), codec.For[V]()
-	return newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
+	out := newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
 		return eachDecoded(ctx, tc, s.id, part, yield, func(kf, vf []byte) (Pair[K, V], error) {
 			k, err := kc.Decode(kf)
 			if err != nil {
@@ -433,7 +449,9 @@ func PartitionBy[K, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
 			v, err := vc.Decode(vf)
 			return Pair[K, V]{k, v}, err
 		})
-	}, &dep{parent: r.n, shuffle: s}).fail(partsErr)
+	}, &dep{parent: r.n, shuffle: s})
+	out.n.key = reflect.TypeFor[K]()
+	return out.fail(partsErr)
 }
 
 // Distinct returns each distinct element of r once.
@@ -450,11 +468,11 @@ func Distinct[T comparable](r *RDD[T], opts ...Option) *RDD[T] {
 // Join returns, for every key in both a and b, every pair of a value from a
 // and a value from b (an inner join). The values of one key from a are held
 // in memory together; keys are sorted on disk when they do not fit.
-func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[V, W]]] {
+func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[V, W]]] {
 	parts, partsErr := shuffleParts("Join", opts, a.n, b.n)
-	sa, sb := plainShuffle(a, parts), plainShuffle(b, parts)
+	sa, sb := plainShuffle(a, parts, false), plainShuffle(b, parts, false)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
-	return newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
+	out := newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			var (
 				curKey []byte
@@ -495,7 +513,9 @@ func Join[K, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *
 			}
 			return it.Err()
 		}, sa.id, sb.id)
-	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb}).fail(partsErr)
+	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+	out.n.key = reflect.TypeFor[K]()
+	return out.fail(partsErr)
 }
 
 // Repartition spreads the elements of r over n partitions round-robin, as

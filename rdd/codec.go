@@ -14,7 +14,8 @@ import (
 type elemCodec[T any] struct {
 	put func(dst []byte, t T) []byte
 	get func(p []byte) (T, []byte, error)
-	// key appends the msgpack encoding of a Pair's key; nil for other types.
+	// key appends the canonical encoding of a Pair's key (codec.KeyFor),
+	// by which CountByKey counts; nil for other types.
 	key func(dst []byte, t T) []byte
 }
 
@@ -23,6 +24,7 @@ type pairCodecer interface{ pairCodec() any }
 
 func (Pair[K, V]) pairCodec() any {
 	kc, vc := codec.For[K](), codec.For[V]()
+	kk, _ := codec.KeyFor[K]()
 	return &elemCodec[Pair[K, V]]{
 		put: func(dst []byte, p Pair[K, V]) []byte {
 			dst = appendFramed(dst, kc.Append, p.Key)
@@ -46,7 +48,7 @@ func (Pair[K, V]) pairCodec() any {
 			}
 			return p, rest, nil
 		},
-		key: func(dst []byte, p Pair[K, V]) []byte { return kc.Append(dst, p.Key) },
+		key: func(dst []byte, p Pair[K, V]) []byte { return kk.Append(dst, p.Key) },
 	}
 }
 

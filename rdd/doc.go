@@ -24,6 +24,14 @@
 // driver package's Session implements, and act on the RDD that Invoke
 // returned.
 //
+// Every element type, every key type of a by-key operation and every
+// Func argument must survive encoding exactly; the first action checks
+// them before running anything, and a type that would not (an unexported
+// field, an interface, a func) is an error naming the operation, the
+// user's line, the type and the field. Keys are grouped by their
+// encoding, in which -0 and +0 are one key and all NaNs are one key. The
+// README's "Element types" has the rules.
+//
 // User functions must be deterministic: a lost partition is recomputed
 // from its lineage and must come out the same. Actions whose function runs
 // per element (Reduce, ForEach) run it in the driver.

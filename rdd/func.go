@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -30,6 +31,8 @@ type FuncOf[A, T any] struct {
 	key  string
 	fn   func(A) *RDD[T]
 	args codec.Codec[A]
+	// argErr says why A would not survive encoding; Invoke returns it.
+	argErr error
 }
 
 type registered struct {
@@ -52,8 +55,10 @@ var registry struct {
 // the binary instead: call Func only to initialize a package-level variable,
 // so that every process running this binary registers the same Funcs, and
 // executors rebuild the driver's lineage from (key, argument). The argument
-// must survive a msgpack round trip; fn must build the same lineage from
-// the same argument every time.
+// must survive encoding exactly (no unexported fields, interfaces or funcs:
+// see the package doc), or the first action on what Invoke returns is an
+// error naming this call; fn must build the same lineage from the same argument every
+// time.
 func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	pc, file, line, _ := runtime.Caller(1)
 	name := "unknown"
@@ -65,6 +70,14 @@ func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 		key = name
 	}
 	f := &FuncOf[A, T]{fn: fn, args: codec.For[A]()}
+	if err := codec.Check(reflect.TypeFor[A]()); err != nil {
+		site := fmt.Sprintf("%s:%d", filepath.Base(file), line)
+		if r := roled(err, "argument"); r != err {
+			f.argErr = fmt.Errorf("rdd: Func at %s: %w", site, r)
+		} else {
+			f.argErr = fmt.Errorf("rdd: Func at %s: its argument: %w", site, err)
+		}
+	}
 	sig := reflect.TypeOf(fn).String()
 
 	registry.Lock()
@@ -101,8 +114,16 @@ func (f *FuncOf[A, T]) Invoke(args A) *RDD[T] {
 	registry.sealed = true
 	registry.Unlock()
 
-	b := f.args.Append(nil, args)
-	a, err := f.args.Decode(b)
+	if f.argErr != nil {
+		r := newRDD[T]("Invoke", 0, nil)
+		r.n.err = f.argErr
+		return r
+	}
+	b, err := encodeValue(f.args, args)
+	var a A
+	if err == nil {
+		a, err = f.args.Decode(b)
+	}
 	if err != nil {
 		r := newRDD[T]("Invoke", 0, nil)
 		r.n.err = fmt.Errorf("rdd: the argument of Func %s does not survive encoding: %w", f.key, err)

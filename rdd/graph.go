@@ -73,10 +73,8 @@ func walk(root *node) []*node {
 func newGraph(root *node, inv Invocation) (*Graph, error) {
 	g := &Graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
 	nodes := walk(root)
-	for _, n := range nodes {
-		if n.err != nil {
-			return nil, n.err
-		}
+	if err := lineageErr(nodes); err != nil {
+		return nil, err
 	}
 	next := 1
 	for _, n := range nodes {

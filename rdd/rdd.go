@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sync"
 )
@@ -38,7 +39,11 @@ type node struct {
 	// inputBytes is the size of the input this node's partitions read
 	// before any shuffle, when known (files); -1 when not.
 	inputBytes int64
-	self          anyRDD
+	self       anyRDD
+
+	elem reflect.Type // the element type, which must survive encoding
+	key  reflect.Type // for a by-key operation, the key type it groups by
+	site sitePCs      // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -77,21 +82,26 @@ func (r *RDD[T]) Cache() *RDD[T] {
 func (r *RDD[T]) Persist() *RDD[T] { return r.Cache() }
 
 // Err returns the error, if any, that building r's lineage ran into (a
-// missing input path, a partition count below 1, say). Actions return it
-// too, before running anything.
+// missing input path, a partition count below 1, say), or the first type
+// in it whose values would not survive encoding (an unexported field, an
+// interface, a func). Actions return it too, before running anything.
 func (r *RDD[T]) Err() error {
-	for _, n := range walk(r.n) {
+	return lineageErr(walk(r.n))
+}
+
+func lineageErr(nodes []*node) error {
+	for _, n := range nodes {
 		if n.err != nil {
 			return n.err
 		}
 	}
-	return nil
+	return checkTypes(nodes)
 }
 
 // newRDD makes an RDD with one node.
 func newRDD[T any](name string, parts int, compute func(context.Context, *TaskContext, int, func(T) bool) error, deps ...*dep) *RDD[T] {
 	r := &RDD[T]{
-		n:       &node{name: name, parts: parts, deps: deps, inputBytes: narrowInputBytes(deps)},
+		n:       &node{name: name, parts: parts, deps: deps, inputBytes: narrowInputBytes(deps), elem: reflect.TypeFor[T](), site: callers()},
 		compute: compute,
 		codec:   codecOf[T](),
 	}

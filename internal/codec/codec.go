@@ -1,12 +1,9 @@
 package codec
 
 import (
-	"encoding"
 	"errors"
 	"reflect"
 	"unsafe"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrDecode is wrapped by every error that Decode and DecodeOrdered return.
@@ -31,14 +28,67 @@ type Codec[T any] struct {
 }
 
 // For returns the Codec for T: a hand-written fast path when T's kind has
-// one, msgpack reflection otherwise. Call it once per type and keep the
-// result; the fallback's pools live in the returned Codec.
+// one; else, when Check accepts T, a codec compiled for T that round-trips
+// every value exactly and canonically; else msgpack reflection, which may
+// not (see Check). Call it once per type and keep the result; the pools
+// live in the returned Codec.
 func For[T any]() Codec[T] {
 	t := reflect.TypeFor[T]()
 	if c, ok := fastFor[T](t); ok {
 		return c
 	}
+	if c, err := exactFor[T](t, false); err == nil {
+		return c
+	}
 	return fallbackFor[T](t)
+}
+
+// KeyFor returns the Codec for keys of type K, which by-key operations
+// group and partition by their encoding: For's, except that every float in
+// K encodes canonically, -0 as +0 and every NaN as one NaN, so that keys Go
+// considers equal have equal bytes and all NaNs are one key. Decoding is
+// For's. differs reports whether the encoding can differ from For's, which
+// it does only when K holds floats outside parts that encode themselves.
+func KeyFor[K any]() (c Codec[K], differs bool) {
+	t := reflect.TypeFor[K]()
+	if !holdsFloats(t, map[reflect.Type]bool{}) {
+		return For[K](), false
+	}
+	switch t.Kind() {
+	case reflect.Float32:
+		f := retype[K](Codec[float32]{func(dst []byte, v float32) []byte { return appendFloat32(dst, canonical32(v)) }, decodeFloat32})
+		return f, true
+	case reflect.Float64:
+		f := retype[K](Codec[float64]{func(dst []byte, v float64) []byte { return appendFloat64(dst, canonical64(v)) }, decodeFloat64})
+		return f, true
+	}
+	if c, err := exactFor[K](t, true); err == nil {
+		return c, true
+	}
+	return For[K](), false
+}
+
+// holdsFloats reports whether the exact codec of t encodes a float.
+func holdsFloats(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] || t == timeType || t.Kind() != reflect.Pointer && selfEncoding(t) {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return holdsFloats(t.Elem(), seen)
+	case reflect.Map:
+		return holdsFloats(t.Key(), seen) || holdsFloats(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsFloats(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fastFor picks the fast path by kind, so that named types such as
@@ -85,27 +135,11 @@ func fastFor[T any](t reflect.Type) (Codec[T], bool) {
 }
 
 // customised reports whether msgpack would encode or decode t through a
-// method rather than by kind. The method set of *t includes t's, so one
-// check per interface covers both receivers. Extensions registered with
+// method rather than by kind. Extensions registered with
 // msgpack.RegisterExt are not visible from outside the library; a named
-// basic type that needs one must also get a method listed here.
+// basic type that needs one must also get a method that methodOf sees.
 func customised(t reflect.Type) bool {
-	p := reflect.PointerTo(t)
-	for _, i := range [...]reflect.Type{
-		reflect.TypeFor[msgpack.CustomEncoder](),
-		reflect.TypeFor[msgpack.CustomDecoder](),
-		reflect.TypeFor[msgpack.Marshaler](),
-		reflect.TypeFor[msgpack.Unmarshaler](),
-		reflect.TypeFor[encoding.BinaryMarshaler](),
-		reflect.TypeFor[encoding.BinaryUnmarshaler](),
-		reflect.TypeFor[encoding.TextMarshaler](),
-		reflect.TypeFor[encoding.TextUnmarshaler](),
-	} {
-		if p.Implements(i) {
-			return true
-		}
-	}
-	return false
+	return methodOf(t, &encoderIfaces) != viaKind || methodOf(t, &decoderIfaces) != viaKind
 }
 
 // retype adapts the codec of a basic type B to T, whose underlying type has

@@ -33,6 +33,8 @@ const (
 	codeInt32        = 0xd2
 	codeInt64        = 0xd3
 	codeFixExt1      = 0xd4
+	codeFixExt4      = 0xd6
+	codeFixExt8      = 0xd7
 	codeFixExt16     = 0xd8
 	codeStr8         = 0xd9
 	codeStr16        = 0xda

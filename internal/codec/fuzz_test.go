@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -204,5 +205,45 @@ func FuzzDecodeOrderedFloat64(f *testing.F) {
 		defer fuzztest.Guard(t)()
 		fuzzOrdered[float64](t, b)
 		fuzzOrdered[float32](t, b)
+	})
+}
+
+type fuzzExact struct {
+	When   time.Time
+	ByName map[string][]int8
+	Grid   [2][2]float32
+	Keys   map[[2]float64]*point
+	Sum    *uint64
+}
+
+// FuzzDecodeExact checks the exact codec on hostile input: no panic, and a
+// decoded value re-encodes to bytes that decode to the same encoding.
+func FuzzDecodeExact(f *testing.F) {
+	seeds(f)
+	c := For[fuzzExact]()
+	n := uint64(7)
+	f.Add(c.Append(nil, fuzzExact{
+		When:   time.Unix(1e9, 1).In(time.FixedZone("ABC", 3600)),
+		ByName: map[string][]int8{"a": {1, -2}, "b": nil},
+		Keys:   map[[2]float64]*point{{1, math.NaN()}: {1, 2, "p"}, {0, 0}: nil},
+		Sum:    &n,
+	}))
+	f.Add(c.Append(nil, fuzzExact{When: time.Unix(-1e12, 0).UTC()}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := c.Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrDecode) {
+				t.Fatalf("Decode(%x) error %v does not wrap ErrDecode", b, err)
+			}
+			return
+		}
+		first := c.Append(nil, v)
+		v2, err := c.Decode(first)
+		if err != nil {
+			t.Fatalf("Decode(Append(Decode(%x))): %v", b, err)
+		}
+		if second := c.Append(nil, v2); !bytes.Equal(first, second) {
+			t.Fatalf("re-encoding is unstable: %x then %x", first, second)
+		}
 	})
 }

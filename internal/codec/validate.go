@@ -15,14 +15,26 @@ const maxDepth = 1000
 // every declared length fits in b, nested at most maxDepth deep. It walks
 // iteratively, so hostile input costs time linear in len(b) and no stack.
 func validate(b []byte, what string) error {
+	end, err := skipValue(b, 0, what)
+	if err != nil {
+		return err
+	}
+	if end != len(b) {
+		return trailing(what, len(b)-end)
+	}
+	return nil
+}
+
+// skipValue checks the one msgpack value that starts at b[pos] as validate
+// does and returns where it ends.
+func skipValue(b []byte, pos int, what string) (int, error) {
 	// open holds, per enclosing array or map, how many items are still due.
 	var stackBuf [16]uint64
 	open := stackBuf[:0]
 	due := uint64(1) // items still due overall; each takes at least a byte
-	pos := 0
 	for due > 0 {
 		if pos >= len(b) {
-			return truncated(what, clampInt(uint64(pos)+due), len(b))
+			return 0, truncated(what, clampInt(uint64(pos)+due), len(b))
 		}
 		c := b[pos]
 		pos++
@@ -46,11 +58,11 @@ func validate(b []byte, what string) error {
 		case c&0xe0 == codeFixStr:
 			skip = uint64(c & 0x1f)
 		case c == codeNeverUsed:
-			return wrongType(what, c)
+			return 0, wrongType(what, c)
 		default:
 			n, size, isExt, kind := lengthField(c)
 			if len(b)-pos < n {
-				return truncated(what, pos+n, len(b))
+				return 0, truncated(what, pos+n, len(b))
 			}
 			switch n {
 			case 1:
@@ -74,24 +86,21 @@ func validate(b []byte, what string) error {
 			}
 		}
 		if skip > uint64(len(b)-pos) {
-			return truncated(what, clampInt(uint64(pos)+skip), len(b))
+			return 0, truncated(what, clampInt(uint64(pos)+skip), len(b))
 		}
 		pos += int(skip)
 		if container && items > 0 {
 			if items > uint64(len(b)-pos) || due+items > uint64(len(b)-pos) {
-				return truncated(what, clampInt(uint64(pos)+due+items), len(b))
+				return 0, truncated(what, clampInt(uint64(pos)+due+items), len(b))
 			}
 			if len(open) >= maxDepth {
-				return fmt.Errorf("%w: %s: nesting deeper than %d levels", ErrDecode, what, maxDepth)
+				return 0, fmt.Errorf("%w: %s: nesting deeper than %d levels", ErrDecode, what, maxDepth)
 			}
 			open = append(open, items)
 			due += items
 		}
 	}
-	if pos != len(b) {
-		return trailing(what, len(b)-pos)
-	}
-	return nil
+	return pos, nil
 }
 
 // What the length field of a header counts.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/sluicehq/sluice/internal/codec"
 )
@@ -95,7 +94,8 @@ func (w wireMeta) encode() (wireMeta, []byte, error) {
 	// The size is checked with Leaving set, so that Leave cannot overflow.
 	worst := w
 	worst.Leaving = true
-	b, err := msgpack.Marshal(&worst)
+	c := codec.For[wireMeta]()
+	b, err := encodeWith(c, worst)
 	if err != nil {
 		return w, nil, fmt.Errorf("membership: encode meta: %w", err)
 	}
@@ -104,11 +104,22 @@ func (w wireMeta) encode() (wireMeta, []byte, error) {
 			ErrMetaTooLarge, len(b), memberlist.MetaMaxSize)
 	}
 	if !w.Leaving {
-		if b, err = msgpack.Marshal(&w); err != nil {
+		if b, err = encodeWith(c, w); err != nil {
 			return w, nil, fmt.Errorf("membership: encode meta: %w", err)
 		}
 	}
 	return w, b, nil
+}
+
+// encodeWith encodes w with the codec decodeMeta decodes with, turning its
+// panic on an unencodable value into an error.
+func encodeWith(c codec.Codec[wireMeta], w wireMeta) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	return c.Append(nil, w), nil
 }
 
 // decodeMeta decodes a member's metadata with c (codec.For[wireMeta]()); it
