@@ -23,8 +23,8 @@ var ErrNotMember = errors.New("membership: not a gossip member")
 // CheckAddrs checks the addresses of members to join before a Join: each
 // must be HOST:PORT with a port from 1 to 65535 (memberlist would take a
 // missing port to be this node's own, and join itself) and a host that
-// exists. It returns nil or one error per bad address, joined, each on
-// one line that starts with the address. lookup resolves a host name; nil
+// exists. It returns nil or one *AddrError per bad address, joined
+// (errors.Join: one line each). lookup resolves a host name; nil
 // means net.DefaultResolver. A host whose lookup fails for any reason
 // other than "no such host" (a DNS server that timed out) passes: Join
 // retries.
@@ -34,7 +34,7 @@ func CheckAddrs(ctx context.Context, addrs []string, lookup func(ctx context.Con
 	}
 	var errs []error
 	bad := func(addr, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%q: %w: %s", addr, ErrBadAddress, fmt.Sprintf(format, args...)))
+		errs = append(errs, &AddrError{Addr: addr, Problem: fmt.Sprintf(format, args...)})
 	}
 	for _, a := range addrs {
 		if strings.TrimSpace(a) == "" {
@@ -74,6 +74,16 @@ func CheckAddrs(ctx context.Context, addrs []string, lookup func(ctx context.Con
 	}
 	return errors.Join(errs...)
 }
+
+// AddrError is an address CheckAddrs refused, and why. It wraps
+// ErrBadAddress.
+type AddrError struct {
+	Addr, Problem string
+}
+
+func (e *AddrError) Error() string { return fmt.Sprintf("%q: %s", e.Addr, e.Problem) }
+
+func (e *AddrError) Unwrap() error { return ErrBadAddress }
 
 // httpProbeTimeout bounds the probe of an address that failed a Join.
 const httpProbeTimeout = 2 * time.Second

@@ -27,7 +27,7 @@ func TestCheckAddrs(t *testing.T) {
 	}{
 		{[]string{"127.0.0.1:7946", "core-1:7946", "[::1]:7946", "localhost:1"}, nil},
 		{[]string{"flaky:7946"}, nil}, // Join retries a lookup that timed out
-		{[]string{"127.0.0.1"}, []string{`"127.0.0.1": membership: bad address: no port: give HOST:PORT`}},
+		{[]string{"127.0.0.1"}, []string{`"127.0.0.1": no port: give HOST:PORT`}},
 		{[]string{"core-1"}, []string{"no port"}},
 		{[]string{"::1"}, []string{"brackets, as [::1]:7946"}},
 		{[]string{"core-1:gossip"}, []string{`port "gossip" is not a number`}},
