@@ -38,7 +38,9 @@ type cluster struct {
 	src    trust.Source // where creds came from
 	sha    string
 	bin    []byte
-	addr   string // the driver's RPC address
+	addr   string   // the driver's RPC address
+	args   []string // the executors' command line and environment: the driver's
+	env    []string
 
 	stopServe context.CancelFunc
 	served    chan error
@@ -68,6 +70,10 @@ type remote struct {
 
 func newCluster(s *Session) (*cluster, error) {
 	cfg := s.cfg
+	args, env := os.Args[1:], worker.UserEnv(os.Environ())
+	if n := worker.ExecEnvSize(args, env); n > worker.MaxExecEnv {
+		return nil, fmt.Errorf("driver: this program's command line and environment are %s, over the %s its executors can start with: pass large values in a file", units.FormatBytes(int64(n)), units.FormatBytes(worker.MaxExecEnv))
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("driver: finding this program's binary: %w", err)
@@ -102,6 +108,7 @@ func newCluster(s *Session) (*cluster, error) {
 		src: src, s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
 		client: rpc.NewClient(ccfg), creds: creds,
 		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
+		args: args, env: env,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
@@ -332,6 +339,7 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 		&worker.StartExecutorRequest{
 			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(),
 			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: rdd.RegistryDigest(), WorkDir: wd,
+			Args: c.args, Env: c.env,
 		})
 	if err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,43 +16,80 @@ import (
 	"github.com/sluicehq/sluice/worker"
 )
 
+// commandLine holds the shared flags, registered on pflag.CommandLine when
+// this package initializes, before the program's own package does: so they
+// are known wherever the command line is parsed, by Main or by the
+// program's own pflag.Parse() before Main, in the driver and in every
+// executor, which starts with the driver's arguments.
+var commandLine = register(pflag.CommandLine)
+
+// mainFlags are the flags Main reads.
+type mainFlags struct {
+	config     func() (Config, error)
+	verbose    *bool
+	cpuProfile *string
+}
+
+func register(fs *pflag.FlagSet) mainFlags {
+	return mainFlags{
+		config:     Flags(fs),
+		verbose:    fs.BoolP("verbose", "v", false, "log scheduling and task events to stderr"),
+		cpuProfile: fs.String("cpuprofile", "", "write a Go CPU profile of the driver process to this file"),
+	}
+}
+
 // Main runs a driver program: it parses the command line (the program's
-// own pflag flags and the shared ones of Flags), opens a Session, calls run,
-// and exits: 0 when run returns nil, 1 with the error on one line of stderr
-// otherwise. SIGINT and SIGTERM cancel run's context.
+// own pflag flags and the shared ones of Flags) unless the program already
+// did with pflag.Parse(), opens a Session, calls run, and exits: 0 when run
+// returns nil, 1 with the error on one line of stderr otherwise. SIGINT and
+// SIGTERM cancel run's context.
 //
-// A worker starts the same binary as an executor; then Main serves tasks
-// instead of calling run, so it must come first in main.
+// A worker starts the same binary as an executor, with the driver's
+// arguments and environment; then Main parses the command line as it did
+// in the driver and serves tasks instead of calling run. Everything main
+// does before Main therefore runs in every executor too, with the same
+// flags and environment; what run computes stays in the driver.
 func Main(run func(ctx context.Context, s *Session) error) {
 	if worker.IsExecutor() {
+		parseQuietly(pflag.CommandLine, os.Args[1:])
 		os.Exit(worker.RunExecutor())
 	}
 	os.Exit(runMain(run, os.Args[1:]))
 }
 
+// parseQuietly parses an executor's command line, which the driver parsed
+// before it. A program whose driver parsed its own way (a FlagSet of its
+// own, subcommands) may not parse here: its executor runs anyway.
+func parseQuietly(fs *pflag.FlagSet, args []string) {
+	if fs.Parsed() {
+		return
+	}
+	fs.Init(fs.Name(), pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	_ = fs.Parse(args)
+}
+
 func runMain(run func(ctx context.Context, s *Session) error, args []string) int {
 	prog := filepath.Base(os.Args[0])
-	fs := pflag.CommandLine
-	config := Flags(fs)
-	verbose := fs.BoolP("verbose", "v", false, "log scheduling and task events to stderr")
-	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the driver process to this file")
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
-		return 2
+	if fs := pflag.CommandLine; !fs.Parsed() {
+		if err := fs.Parse(args); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+			return 2
+		}
 	}
-	cfg, err := config()
+	cfg, err := commandLine.config()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
 		return 2
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if *commandLine.verbose {
 		level = slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if *commandLine.cpuProfile != "" {
+		f, err := os.Create(*commandLine.cpuProfile)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: --cpuprofile: %v\n", prog, err)
 			return 2

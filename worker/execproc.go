@@ -34,6 +34,11 @@ const (
 	envInsecure       = "SLUICE_INSECURE" // "1": the worker has no credentials (--insecure)
 )
 
+// executorVars are the variables a worker sets for an executor; UserEnv
+// drops them from the driver's environment, so only the worker sets them.
+var executorVars = []string{EnvExecutor, envApp, envDir, envDriver, envWorker, envHost, envCodec,
+	envTaskMemory, envCacheMemory, envRegistryDigest, envCredsFD, envInsecure}
+
 // maxCreds bounds what an executor reads from its credentials pipe.
 const maxCreds = 1 << 20
 

@@ -1,0 +1,234 @@
+package driver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/driver"
+	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/rdd"
+)
+
+// The test binary doubles as the driver programs below, run with asProgram
+// set to a program's name: a program runs as a user's does, in the driver
+// and, started by a worker with the driver's arguments and environment,
+// in every executor, where main runs up to driver.Main as well.
+const asProgram = "SLUICE_DRIVER_TEST_PROGRAM"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(asProgram) {
+	case "words":
+		wordsProgram(false)
+	case "words-parse-first":
+		wordsProgram(true)
+	}
+	cleanup := clustertest.PrivateConfigHome()
+	code := m.Run()
+	cleanup()
+	if sluiceDir != "" {
+		os.RemoveAll(sluiceDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	minLen  = pflag.Int("min-len", 0, "count only words of at least this many bytes")
+	stop    = pflag.String("stop", "", "a word not to count (read in main, after pflag.Parse)")
+	summary = pflag.String("summary", "", "write the counts here, as JSON")
+	// fold is set as the program initializes, from the environment, which
+	// executors share with the driver.
+	fold = os.Getenv("WORDS_FOLD") == "1"
+	// stopWord is set in main before driver.Main (words-parse-first), which
+	// executors run too.
+	stopWord string
+)
+
+// words counts the words of the input whose length is at least --min-len,
+// lower-cased when $WORDS_FOLD is 1, without stopWord: its function reads
+// a flag and two package variables.
+var words = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, int]] {
+	ws := rdd.FlatMap(rdd.TextFile(paths...), func(line string, emit func(string)) {
+		for w := range strings.FieldsSeq(line) {
+			if fold {
+				w = strings.ToLower(w)
+			}
+			if len(w) >= *minLen && w != stopWord {
+				emit(w)
+			}
+		}
+	})
+	return rdd.ReduceByKey(rdd.Map(ws, func(w string) rdd.Pair[string, int] { return rdd.KV(w, 1) }), func(a, b int) int { return a + b })
+})
+
+// countWords runs words and writes its counts to --summary.
+func countWords(ctx context.Context, s *driver.Session) error {
+	got, err := rdd.Collect(ctx, s, words.Invoke(pflag.Args()))
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	for _, p := range got {
+		counts[p.Key] = p.Value
+	}
+	b, err := json.Marshal(counts)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*summary, b, 0o644)
+}
+
+func wordsProgram(parseFirst bool) {
+	if parseFirst {
+		pflag.Parse() // as many programs do, before driver.Main
+		stopWord = *stop
+	}
+	driver.Main(countWords)
+}
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+// runProgram runs this test binary as the driver program prog with env
+// and args, killed by its PID if it outlives its deadline.
+func runProgram(t *testing.T, prog string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), asProgram+"="+prog), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q did not finish within its deadline:\n%s", prog, args, stderr.String())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return result{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+}
+
+func readCounts(t *testing.T, path string) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts map[string]int
+	if err := json.Unmarshal(b, &counts); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return counts
+}
+
+// text is the input: words of every length, in both cases.
+const text = `The quick brown Fox jumps over the lazy dog
+Lorem ipsum dolor sit amet consectetur adipiscing elit
+the THE The alphabet Alphabet ALPHABET  a ab abc abcd abcde abcdef abcdefg
+Sluice executors rebuild the lineage from the registered Func
+`
+
+// naiveCounts is the answer, counted independently.
+func naiveCounts(minLen int, fold bool, stop string) map[string]int {
+	counts := map[string]int{}
+	for _, w := range strings.Fields(text) {
+		if fold {
+			w = strings.ToLower(w)
+		}
+		if len(w) >= minLen && w != stop {
+			counts[w]++
+		}
+	}
+	return counts
+}
+
+func writeInput(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var (
+	sluiceOnce sync.Once
+	sluiceBin  string
+	sluiceDir  string // removed by TestMain
+)
+
+// sluice builds cmd/sluice once per test binary.
+func sluice(t *testing.T) string {
+	sluiceOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sluiceDir = dir
+		sluiceBin = clustertest.BuildSluiceInto(t, dir)
+	})
+	if sluiceBin == "" {
+		t.Fatal("building sluice failed")
+	}
+	return sluiceBin
+}
+
+// A program whose user function reads a flag and package variables that
+// every process sets alike (from the environment as it initializes; in
+// main from parsed flags, before driver.Main) gives the same answer in
+// local mode and on a cluster of three worker processes; so does one that
+// calls pflag.Parse() itself before driver.Main, --join and all.
+func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2, Slots: 1})
+	in := writeInput(t)
+	modes := []struct {
+		name string
+		args []string
+	}{
+		{"local", nil},
+		{"cluster", []string{"--join", c.Join, "--min-workers", "3"}},
+	}
+	for _, prog := range []string{"words", "words-parse-first"} {
+		want := naiveCounts(6, true, "")
+		flags := []string{"--min-len", "6"}
+		if prog == "words-parse-first" {
+			want = naiveCounts(6, true, "alphabet")
+			flags = append(flags, "--stop", "alphabet")
+		}
+		for _, mode := range modes {
+			t.Run(prog+"/"+mode.name, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "counts.json")
+				args := slices.Concat(mode.args, flags, []string{"--summary", out, in})
+				r := runProgram(t, prog, []string{"WORDS_FOLD=1"}, args...)
+				if r.code != 0 {
+					t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+				}
+				if got := readCounts(t, out); !maps.Equal(got, want) {
+					t.Errorf("counts %v\nwant %v", got, want)
+				}
+			})
+		}
+	}
+}
