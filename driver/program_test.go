@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -35,6 +36,8 @@ func TestMain(m *testing.M) {
 		wordsProgram(false)
 	case "words-parse-first":
 		wordsProgram(true)
+	case "func-in-main":
+		funcInMainProgram()
 	}
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
@@ -97,6 +100,24 @@ func wordsProgram(parseFirst bool) {
 		stopWord = *stop
 	}
 	driver.Main(countWords)
+}
+
+// funcInMainProgram registers a Func inside driver.Main's function and
+// writes what that did to --summary.
+func funcInMainProgram() {
+	driver.Main(func(ctx context.Context, s *driver.Session) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%v", r)
+			}
+			if err != nil {
+				os.WriteFile(*summary, []byte(err.Error()), 0o644)
+			}
+		}()
+		late := rdd.Func(func(n int) *rdd.RDD[int] { return rdd.Parallelize([]int{n}) }) // funcInMainLine
+		_, err = rdd.Count(ctx, s, late.Invoke(1))
+		return err
+	})
 }
 
 type result struct {
@@ -229,6 +250,33 @@ func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
 					t.Errorf("counts %v\nwant %v", got, want)
 				}
 			})
+		}
+	}
+}
+
+// rdd.Func called inside driver.Main's function fails at that call, in
+// local mode too, naming the rule and the call.
+func TestFuncInsideMainFailsAtTheCall(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "panic.txt")
+	r := runProgram(t, "func-in-main", nil, "--summary", out)
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("program_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := slices.IndexFunc(strings.Split(string(src), "\n"), func(l string) bool { return strings.HasSuffix(l, "// funcInMainLine") }) + 1
+	for _, want := range []string{
+		"register Funcs at package level: in a var declaration or init",
+		fmt.Sprintf("program_test.go:%d", line),
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("what rdd.Func inside main did: %q; want it to say %q", b, want)
 		}
 	}
 }
