@@ -38,7 +38,10 @@ type cluster struct {
 	src    trust.Source // where creds came from
 	sha    string
 	bin    []byte
-	addr   string   // the driver's RPC address
+	addr   string // the driver's RPC address
+	joinAt []string
+	min    int      // workers to wait for
+	minBy  string   // the setting min comes from
 	args   []string // the executors' command line and environment: the driver's
 	env    []string
 
@@ -68,7 +71,17 @@ type remote struct {
 	cancel    context.CancelFunc
 }
 
-func newCluster(s *Session) (*cluster, error) {
+// clusterOpts say which cluster to join.
+type clusterOpts struct {
+	join       []string
+	minWorkers int
+	minFlag    string // the setting minWorkers comes from, for messages
+	// creds, when set, are the cluster's (--local-cluster's, made for the
+	// session); otherwise they come from the secret flags (trust.Resolve).
+	creds *trust.Creds
+}
+
+func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 	cfg := s.cfg
 	args, env := os.Args[1:], worker.UserEnv(os.Environ())
 	if n := worker.ExecEnvSize(args, env); n > worker.MaxExecEnv {
@@ -85,13 +98,17 @@ func newCluster(s *Session) (*cluster, error) {
 	if len(bin) > worker.MaxBinary {
 		return nil, fmt.Errorf("driver: this program's binary %s is %s, over the %s workers accept", self, units.FormatBytes(int64(len(bin))), units.FormatBytes(worker.MaxBinary))
 	}
-	addrs := append([]string{cfg.Listen}, cfg.Join...)
-	if cfg.Listen == "" {
-		addrs[0] = listenHost(cfg)
-	}
-	creds, src, err := trust.Resolve(trust.Options{SecretFile: cfg.SecretFile, TLS: cfg.TLSFiles, Insecure: cfg.Insecure, Addrs: addrs})
-	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
+	host := listenHost(cfg.Listen, o.join)
+	creds := o.creds
+	var src trust.Source
+	if creds == nil {
+		addrs := append([]string{cfg.Listen}, o.join...)
+		if cfg.Listen == "" {
+			addrs[0] = host
+		}
+		if creds, src, err = trust.Resolve(trust.Options{SecretFile: cfg.SecretFile, TLS: cfg.TLSFiles, Insecure: cfg.Insecure, Addrs: addrs}); err != nil {
+			return nil, fmt.Errorf("driver: %w", err)
+		}
 	}
 	if src == trust.FromInsecure {
 		s.log.Warn("--insecure: no cluster secret; this driver's gossip and RPC are neither authenticated nor encrypted")
@@ -108,11 +125,10 @@ func newCluster(s *Session) (*cluster, error) {
 		src: src, s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
 		client: rpc.NewClient(ccfg), creds: creds,
 		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
-		args: args, env: env,
+		joinAt: o.join, min: o.minWorkers, minBy: o.minFlag, args: args, env: env,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
-	host := listenHost(cfg)
 	ln, err := rpc.Listen(net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
@@ -159,12 +175,12 @@ func newCluster(s *Session) (*cluster, error) {
 
 // listenHost picks the driver's address: loopback when the cluster is on
 // loopback, so that a local cluster never talks over a real interface.
-func listenHost(cfg Config) string {
-	if cfg.Listen != "" {
-		h, _, _ := net.SplitHostPort(cfg.Listen)
+func listenHost(listen string, join []string) string {
+	if listen != "" {
+		h, _, _ := net.SplitHostPort(listen)
 		return h
 	}
-	for _, j := range cfg.Join {
+	for _, j := range join {
 		h, _, err := net.SplitHostPort(j)
 		if err != nil {
 			continue
@@ -182,7 +198,7 @@ func (c *cluster) join() error {
 	defer cancel()
 	var err error
 	for {
-		if _, err = c.node.Join(ctx, c.s.cfg.Join); err == nil {
+		if _, err = c.node.Join(ctx, c.joinAt); err == nil {
 			return nil
 		}
 		if errors.Is(err, membership.ErrKeyMismatch) {
@@ -191,7 +207,7 @@ func (c *cluster) join() error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.s.cfg.Join, c.s.cfg.Wait, err)
+			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.joinAt, c.s.cfg.Wait, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -200,7 +216,7 @@ func (c *cluster) join() error {
 // keyMismatch is the error of a driver whose gossip the cluster refused:
 // one line that names the members tried and the setting to change.
 func (c *cluster) keyMismatch() error {
-	at := strings.Join(c.s.cfg.Join, ",")
+	at := strings.Join(c.joinAt, ",")
 	switch c.src {
 	case trust.FromInsecure:
 		return fmt.Errorf("driver: the cluster at %s has a cluster secret and this driver runs --insecure: give --secret-file FILE (or $%s) with the workers' secret", at, trust.EnvSecretFile)
@@ -218,7 +234,7 @@ func (c *cluster) awaitWorkers() error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if n := c.ready(); n >= c.s.cfg.MinWorkers {
+		if n := c.ready(); n >= c.min {
 			return nil
 		}
 		select {
@@ -226,8 +242,8 @@ func (c *cluster) awaitWorkers() error {
 			c.mu.Lock()
 			last := c.lastErr
 			c.mu.Unlock()
-			err := fmt.Errorf("driver: %d of --min-workers %d workers ready at %v after --wait %v",
-				c.ready(), c.s.cfg.MinWorkers, c.s.cfg.Join, c.s.cfg.Wait)
+			err := fmt.Errorf("driver: %d of %s %d workers ready at %v after --wait %v",
+				c.ready(), c.minBy, c.min, c.joinAt, c.s.cfg.Wait)
 			if last != nil {
 				err = fmt.Errorf("%w; last failure: %w", err, last)
 			}

@@ -44,8 +44,8 @@ func register(fs *pflag.FlagSet) mainFlags {
 // returns nil, 1 with the error on one line of stderr otherwise. SIGINT and
 // SIGTERM cancel run's context.
 //
-// A worker starts the same binary as an executor, with the driver's
-// arguments and environment; then Main parses the command line as it did
+// A worker (or --local-cluster) starts the same binary as an executor,
+// with the driver's arguments and environment; then Main parses the command line as it did
 // in the driver and serves tasks instead of calling run. Everything main
 // does before Main therefore runs in every executor too, with the same
 // flags and environment; what run computes stays in the driver.

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/worker"
 )
 
 // The test binary doubles as the driver programs below, run with asProgram
@@ -36,8 +37,14 @@ func TestMain(m *testing.M) {
 		wordsProgram(false)
 	case "words-parse-first":
 		wordsProgram(true)
+	case "set-in-run":
+		setInRunProgram()
 	case "func-in-main":
 		funcInMainProgram()
+	}
+	// The executors of sessions the tests open themselves (--local-cluster).
+	if worker.IsExecutor() {
+		os.Exit(worker.RunExecutor())
 	}
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
@@ -56,7 +63,8 @@ var (
 	// executors share with the driver.
 	fold = os.Getenv("WORDS_FOLD") == "1"
 	// stopWord is set in main before driver.Main (words-parse-first), which
-	// executors run too.
+	// executors run too, or inside driver.Main's function (set-in-run),
+	// which they do not.
 	stopWord string
 )
 
@@ -100,6 +108,13 @@ func wordsProgram(parseFirst bool) {
 		stopWord = *stop
 	}
 	driver.Main(countWords)
+}
+
+func setInRunProgram() {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		stopWord = *stop // only in the driver: executors never run this function
+		return countWords(ctx, s)
+	})
 }
 
 // funcInMainProgram registers a Func inside driver.Main's function and
@@ -216,11 +231,12 @@ func sluice(t *testing.T) string {
 // A program whose user function reads a flag and package variables that
 // every process sets alike (from the environment as it initializes; in
 // main from parsed flags, before driver.Main) gives the same answer in
-// local mode and on a cluster of three worker processes; so does one that
-// calls pflag.Parse() itself before driver.Main, --join and all.
+// local mode, with --local-cluster 2 and on a cluster of three worker
+// processes; so does one that calls pflag.Parse() itself before
+// driver.Main, --join and all.
 func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts worker processes")
+		t.Skip("starts executor and worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2, Slots: 1})
 	in := writeInput(t)
@@ -229,6 +245,7 @@ func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
 		args []string
 	}{
 		{"local", nil},
+		{"local-cluster", []string{"--local-cluster", "2"}},
 		{"cluster", []string{"--join", c.Join, "--min-workers", "3"}},
 	}
 	for _, prog := range []string{"words", "words-parse-first"} {
@@ -250,6 +267,32 @@ func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
 					t.Errorf("counts %v\nwant %v", got, want)
 				}
 			})
+		}
+	}
+}
+
+// A package variable set inside driver.Main's function does not reach
+// executors: they never run that function. README says so; --local-cluster
+// shows it on one machine, where local mode hides it.
+func TestLocalClusterShowsStateThatDoesNotCross(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	in := writeInput(t)
+	for _, mode := range []struct {
+		args []string
+		want map[string]int
+	}{
+		{nil, naiveCounts(0, false, "the")},
+		{[]string{"--local-cluster", "2"}, naiveCounts(0, false, "")},
+	} {
+		out := filepath.Join(t.TempDir(), "counts.json")
+		r := runProgram(t, "set-in-run", nil, slices.Concat(mode.args, []string{"--stop", "the", "--summary", out, in})...)
+		if r.code != 0 {
+			t.Fatalf("%q: exit %d:\n%s", mode.args, r.code, r.stderr)
+		}
+		if got := readCounts(t, out); !maps.Equal(got, mode.want) {
+			t.Errorf("%q: counts %v\nwant %v", mode.args, got, mode.want)
 		}
 	}
 }
@@ -279,4 +322,93 @@ func TestFuncInsideMainFailsAtTheCall(t *testing.T) {
 			t.Errorf("what rdd.Func inside main did: %q; want it to say %q", b, want)
 		}
 	}
+}
+
+// pidsF reports the process that runs each task.
+var pidsF = rdd.Func(func(n int) *rdd.RDD[int] {
+	parts := make([]int, n)
+	return rdd.Map(rdd.Parallelize(parts, rdd.Partitions(n)), func(int) int { return os.Getpid() })
+})
+
+// With LocalCluster, tasks run in child processes of this program, started
+// with its arguments and environment; closing the session ends them all.
+func TestLocalClusterChildProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	t.Setenv("SLUICE_DRIVER_TEST_MARK", "from the driver")
+	cfg := driver.DefaultConfig()
+	cfg.LocalCluster, cfg.Parallelism = 2, 2
+	s, err := driver.NewSession(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	children := executorChildren(t)
+	if len(children) != 2 {
+		t.Fatalf("%d executor processes, want 2", len(children))
+	}
+	for _, pid := range children {
+		args := procStrings(t, pid, "cmdline")
+		if !slices.Equal(args[1:], os.Args[1:]) {
+			t.Errorf("executor %d arguments %q, want the driver's %q", pid, args[1:], os.Args[1:])
+		}
+		if env := procStrings(t, pid, "environ"); !slices.Contains(env, "SLUICE_DRIVER_TEST_MARK=from the driver") {
+			t.Errorf("executor %d lacks the driver's environment", pid)
+		}
+	}
+
+	pids, err := rdd.Collect(context.Background(), s, pidsF.Invoke(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if !slices.Contains(children, pid) {
+			t.Fatalf("a task ran in process %d, not in an executor %v", pid, children)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range children {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("executor %d still there after Close: %v", pid, err)
+		}
+	}
+}
+
+// executorChildren lists this process's children that are executors.
+func executorChildren(t *testing.T) []int {
+	t.Helper()
+	var pids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// "pid (comm) state ppid ...", where comm may hold spaces.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) < 2 || fields[1] != fmt.Sprint(os.Getpid()) {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(filepath.Dir(st), "environ"))
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), []byte("\x00"+worker.EnvExecutor+"=1\x00")) {
+			continue
+		}
+		var pid int
+		fmt.Sscan(filepath.Base(filepath.Dir(st)), &pid)
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+func procStrings(t *testing.T, pid int, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 }
