@@ -81,8 +81,35 @@ type clusterOpts struct {
 	creds *trust.Creds
 }
 
+// usageError is a mistake on the command line: Main exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// checkJoin checks --join before the driver tries it: one line per bad
+// entry, at once, where joining would wait --wait and flood the log.
+func checkJoin(addrs []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := membership.CheckAddrs(ctx, addrs, nil)
+	multi, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var lines []error
+	for _, e := range multi.Unwrap() {
+		lines = append(lines, fmt.Errorf("--join %w", e))
+	}
+	return usageError{errors.Join(lines...)}
+}
+
 func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 	cfg := s.cfg
+	if o.creds == nil {
+		if err := checkJoin(o.join); err != nil {
+			return nil, err
+		}
+	}
 	args, env := os.Args[1:], worker.UserEnv(os.Environ())
 	if n := worker.ExecEnvSize(args, env); n > worker.MaxExecEnv {
 		return nil, fmt.Errorf("driver: this program's command line and environment are %s, over the %s its executors can start with: pass large values in a file", units.FormatBytes(int64(n)), units.FormatBytes(worker.MaxExecEnv))
@@ -200,6 +227,9 @@ func (c *cluster) join() error {
 	for {
 		if _, err = c.node.Join(ctx, c.joinAt); err == nil {
 			return nil
+		}
+		if errors.Is(err, membership.ErrNotMember) {
+			return fmt.Errorf("driver: %w; --join takes the gossip address a worker listens on (its --listen), not its RPC port", err)
 		}
 		if errors.Is(err, membership.ErrKeyMismatch) {
 			// A different secret does not heal by waiting.

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -79,7 +81,7 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	}
 	cfg, err := commandLine.config()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		printErr(prog, err)
 		return 2
 	}
 	level := slog.LevelWarn
@@ -105,7 +107,10 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	defer stop()
 	s, err := NewSession(cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		printErr(prog, err)
+		if errors.As(err, new(usageError)) {
+			return 2
+		}
 		return 1
 	}
 	err = run(ctx, s)
@@ -117,8 +122,16 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes,
 		"tasks_recomputed", m.TasksRecomputed, "stages_recomputed", m.StagesRecomputed, "speculated", m.Speculated, "tasks_by_worker", m.TasksByWorker)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		printErr(prog, err)
 		return 1
 	}
 	return 0
+}
+
+// printErr prints err on stderr, each of its lines (errors.Join puts one
+// problem on each) after the program's name.
+func printErr(prog string, err error) {
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, line)
+	}
 }

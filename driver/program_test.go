@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -411,4 +413,82 @@ func procStrings(t *testing.T, pid int, file string) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}
+
+// rpcAddr starts a worker daemon in this process and returns its RPC
+// address: the port a user may mistake for the gossip one.
+func rpcAddr(t *testing.T) string {
+	t.Helper()
+	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := worker.DefaultDaemonConfig()
+	cfg.Name, cfg.Listen, cfg.Slots, cfg.Dir, cfg.Creds = "w", "127.0.0.1:0", 1, t.TempDir(), creds
+	d, err := worker.NewDaemon(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	select {
+	case <-d.Ready():
+	case err := <-ran:
+		t.Fatal(err)
+	case <-time.After(time.Minute):
+		t.Fatal("worker not ready within a minute")
+	}
+	return d.Addr()
+}
+
+// Mistakes in --join end the driver at once, with one line per mistake
+// naming the entry: no port (which joined the driver to itself and waited
+// --wait), a port that is not a number, a host that does not exist (which
+// logged a line every 250 ms for --wait), and a worker's RPC port instead
+// of its gossip address (which waited --wait too).
+func TestJoinMistakes(t *testing.T) {
+	type joinCase struct {
+		name        string
+		join        []string
+		code, lines int
+	}
+	cases := []joinCase{
+		{"no port", []string{"127.0.0.1"}, 2, 1},
+		{"a port that is not a number", []string{"127.0.0.1:gossip"}, 2, 1},
+		{"an empty entry", []string{"127.0.0.1:7946", ""}, 2, 1},
+		{"a worker's RPC port", []string{rpcAddr(t)}, 1, 1},
+	}
+	// Only where this machine's resolver says so: offline, a lookup fails
+	// otherwise, and the driver then retries as it should.
+	var dnsErr *net.DNSError
+	if _, err := net.LookupHost("nosuchhost.invalid"); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		cases = append(cases,
+			joinCase{"a host that does not exist", []string{"nosuchhost.invalid:7946"}, 2, 1},
+			joinCase{"three mistakes", []string{"127.0.0.1", "nosuchhost.invalid:7946", ":7946"}, 2, 3})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r := runProgram(t, "words", nil, "--join", strings.Join(tc.join, ","), "--wait", "30s", "--summary", filepath.Join(t.TempDir(), "counts.json"))
+			if took := time.Since(start); took > 15*time.Second {
+				t.Errorf("took %v to give up, with --wait 30s", took)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if r.code != tc.code || len(lines) != tc.lines {
+				t.Fatalf("exit %d and %d lines, want exit %d and %d lines:\n%s", r.code, len(lines), tc.code, tc.lines, r.stderr)
+			}
+			for _, line := range lines {
+				if !slices.ContainsFunc(tc.join, func(j string) bool {
+					return strings.Contains(line, fmt.Sprintf("%q", j)) || strings.Contains(line, " "+j)
+				}) {
+					t.Errorf("line %q names no --join entry", line)
+				}
+			}
+		})
+	}
 }

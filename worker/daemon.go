@@ -361,6 +361,9 @@ func (d *Daemon) join(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, membership.ErrNotMember) {
+			return fmt.Errorf("worker: %w; --join takes the gossip address of a member (its --listen), not a worker's RPC port", err)
+		}
 		select {
 		case <-jctx.Done():
 			return fmt.Errorf("worker: cannot join %v within %v: %w", d.cfg.Join, d.cfg.JoinTimeout, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -150,5 +151,37 @@ func TestUpStartsAndStopsACluster(t *testing.T) {
 			c.Close()
 			t.Errorf("worker %s still listening after sluice up stopped", w.Addr)
 		}
+	}
+}
+
+// runSluice runs sluice with args, killed by its PID after a minute, and
+// returns its exit code, stdout and stderr.
+func runSluice(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("sluice %q did not finish within a minute", args)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// A worker refuses --join entries it cannot join at once, one line each,
+// before it starts: with no port, memberlist would take its own.
+func TestWorkerJoinMistakes(t *testing.T) {
+	code, _, stderr := runSluice(t, "worker", "--listen", clustertest.FreeAddr(t), "--dir", t.TempDir(), "--join", "127.0.0.1,core-1:gossip")
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `"127.0.0.1"`) || !strings.Contains(lines[1], `"core-1:gossip"`) {
+		t.Fatalf("sluice worker with two bad --join entries: exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
@@ -47,6 +48,15 @@ func runWorker(args []string) int {
 			return 0
 		}
 		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
+		return 2
+	}
+	// Host names are not looked up: a seed's name may resolve only once
+	// it runs (a Kubernetes headless Service lists ready pods only), and
+	// joining retries for a while.
+	if err := membership.CheckAddrs(context.Background(), *join, func(context.Context, string) ([]string, error) { return nil, nil }); err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			fmt.Fprintf(os.Stderr, "sluice worker: --join %v\n", e)
+		}
 		return 2
 	}
 	level := slog.LevelInfo
