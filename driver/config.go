@@ -94,7 +94,9 @@ const maxLocalCluster = 64
 // returns a function that reads them into a Config once fs is parsed.
 func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	def := DefaultConfig()
-	parallelism := fs.Int("parallelism", def.Parallelism, "task slots in local mode (default: cores)")
+	// 0 stands for the default, so that pflag does not print a second,
+	// machine-dependent "(default N)" after "(default: cores)".
+	parallelism := fs.Int("parallelism", 0, "task slots in local mode (default: cores)")
 	localCluster := fs.Int("local-cluster", 0, "run local mode's tasks in N executor processes of this program, started as a cluster's workers start them, to find on one machine what does not reach executors")
 	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
 	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
@@ -113,7 +115,9 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
 	return func() (Config, error) {
 		cfg := def
-		cfg.Parallelism = *parallelism
+		if fs.Changed("parallelism") {
+			cfg.Parallelism = *parallelism
+		}
 		cfg.LocalCluster = *localCluster
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout

@@ -25,6 +25,8 @@ import (
 // executor, which starts with the driver's arguments.
 var commandLine = register(pflag.CommandLine)
 
+func init() { Usage("", "") }
+
 // mainFlags are the flags Main reads.
 type mainFlags struct {
 	config     func() (Config, error)
@@ -43,8 +45,9 @@ func register(fs *pflag.FlagSet) mainFlags {
 // Main runs a driver program: it parses the command line (the program's
 // own pflag flags and the shared ones of Flags) unless the program already
 // did with pflag.Parse(), opens a Session, calls run, and exits: 0 when run
-// returns nil, 1 with the error on one line of stderr otherwise. SIGINT and
-// SIGTERM cancel run's context.
+// returns nil, 1 with the error on stderr otherwise, 2 after a mistake on
+// the command line, and 0 after printing the usage (see Usage) for --help.
+// SIGINT and SIGTERM cancel run's context.
 //
 // A worker (or --local-cluster) starts the same binary as an executor,
 // with the driver's arguments and environment; then Main parses the command line as it did
@@ -71,12 +74,65 @@ func parseQuietly(fs *pflag.FlagSet, args []string) {
 	_ = fs.Parse(args)
 }
 
+// parse parses a driver's command line: --help prints the usage on stdout,
+// a mistake is one line on stderr. exit says whether to exit with code.
+func parse(fs *pflag.FlagSet, prog string, args []string) (code int, exit bool) {
+	fs.Init(fs.Name(), pflag.ContinueOnError)
+	defer fs.Init(fs.Name(), pflag.ExitOnError)
+	fs.SetOutput(os.Stdout)
+	defer fs.SetOutput(os.Stderr)
+	switch err := fs.Parse(args); {
+	case errors.Is(err, pflag.ErrHelp):
+		return 0, true
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v (see %s --help)\n", prog, err, prog)
+		return 2, true
+	}
+	return 0, false
+}
+
+// Usage sets what a driver program's --help prints: the line
+// "usage: PROG [flags] ARGS", where args describes the positional
+// arguments ("INPUT..."); then about, when not empty, a paragraph on them;
+// then the program's own flags and the shared ones. Call it in main before
+// Main, or in init. (It sets pflag.Usage, which a program may also set
+// itself.)
+func Usage(args, about string) {
+	pflag.Usage = func() { printUsage(pflag.CommandLine.Output(), pflag.CommandLine, args, about) }
+}
+
+func printUsage(w io.Writer, fs *pflag.FlagSet, args, about string) {
+	line := "usage: " + filepath.Base(os.Args[0]) + " [flags]"
+	if args != "" {
+		line += " " + args
+	}
+	fmt.Fprintln(w, line)
+	if about = strings.TrimSpace(about); about != "" {
+		fmt.Fprintf(w, "\n%s\n", about)
+	}
+	shared := map[string]bool{}
+	scratch := pflag.NewFlagSet("", pflag.ContinueOnError)
+	register(scratch)
+	scratch.VisitAll(func(f *pflag.Flag) { shared[f.Name] = true })
+	own, common := pflag.NewFlagSet("", pflag.ContinueOnError), pflag.NewFlagSet("", pflag.ContinueOnError)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if shared[f.Name] {
+			common.AddFlag(f)
+		} else {
+			own.AddFlag(f)
+		}
+	})
+	if own.HasFlags() {
+		fmt.Fprintf(w, "\nflags:\n%s", own.FlagUsages())
+	}
+	fmt.Fprintf(w, "\nflags of every Sluice driver program:\n%s", common.FlagUsages())
+}
+
 func runMain(run func(ctx context.Context, s *Session) error, args []string) int {
 	prog := filepath.Base(os.Args[0])
 	if fs := pflag.CommandLine; !fs.Parsed() {
-		if err := fs.Parse(args); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
-			return 2
+		if code, exit := parse(fs, prog, args); exit {
+			return code
 		}
 	}
 	cfg, err := commandLine.config()

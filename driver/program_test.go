@@ -105,6 +105,7 @@ func countWords(ctx context.Context, s *driver.Session) error {
 }
 
 func wordsProgram(parseFirst bool) {
+	driver.Usage("INPUT...", "Counts the words of INPUT, a file, a directory or a glob.")
 	if parseFirst {
 		pflag.Parse() // as many programs do, before driver.Main
 		stopWord = *stop
@@ -490,5 +491,38 @@ func TestJoinMistakes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A driver program's --help exits 0 with its usage: the line driver.Usage
+// describes, the program's own flags and the shared ones, each default
+// once. It is on stdout when Main parses the command line; a program that
+// calls pflag.Parse() itself gets pflag's way, on stderr.
+func TestProgramHelp(t *testing.T) {
+	for _, prog := range []string{"words", "words-parse-first"} {
+		r := runProgram(t, prog, nil, "--help")
+		usage, other := r.stdout, r.stderr
+		if prog == "words-parse-first" {
+			usage, other = r.stderr, r.stdout
+		}
+		lines := strings.Split(usage, "\n")
+		if r.code != 0 || lines[0] != "usage: "+filepath.Base(os.Args[0])+" [flags] INPUT..." || other != "" {
+			t.Fatalf("%s --help: exit %d, stdout %q, stderr %q", prog, r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"Counts the words of INPUT", "--min-len", "--local-cluster", "--parallelism"} {
+			if !strings.Contains(usage, want) {
+				t.Errorf("%s --help does not mention %s:\n%s", prog, want, usage)
+			}
+		}
+		for _, line := range lines {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("%s --help prints a default twice: %q", prog, line)
+			}
+		}
+	}
+	// A mistake is one line, exit 2.
+	r := runProgram(t, "words", nil, "--bogus")
+	if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--bogus") {
+		t.Errorf("words --bogus: exit %d, stderr %q; want exit 2 and one line", r.code, r.stderr)
 	}
 }

@@ -185,3 +185,30 @@ func TestWorkerJoinMistakes(t *testing.T) {
 		t.Fatalf("sluice worker with two bad --join entries: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// --help on every command exits 0 with the command's usage on stdout, and
+// every default is printed once.
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"-h"},
+		{"worker", "--help"}, {"worker", "-h"},
+		{"up", "--help"}, {"up", "-h"},
+		{"chaos", "--help"},
+		{"secret", "--help"},
+		{"version", "--help"},
+	} {
+		code, stdout, stderr := runSluice(t, args...)
+		want := "usage: sluice"
+		if args[0] != "--help" && args[0] != "help" && args[0] != "-h" {
+			want += " " + args[0]
+		}
+		if code != 0 || !strings.HasPrefix(stdout, want) || stderr != "" {
+			t.Errorf("sluice %q: exit %d, stdout %q, stderr %q; want exit 0 and stdout starting %q", args, code, stdout, stderr, want)
+		}
+		for line := range strings.SplitSeq(stdout, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("sluice %q prints a default twice: %q", args, line)
+			}
+		}
+	}
+}
