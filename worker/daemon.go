@@ -533,19 +533,23 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	d.mu.Unlock()
 	d.log.Info("executor started", "app", a.id, "pid", cmd.Process.Pid)
 
+	// The executor says on stdout whether it serves. The program's main
+	// runs up to driver.Main first and may print before that: its lines,
+	// like any after, are relayed to stderr.
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
-		first := true
+		told := false
 		for sc.Scan() {
-			if first {
-				lines <- sc.Text()
-				first = false
+			line := sc.Text()
+			if !told && (strings.HasPrefix(line, listeningPrefix) || strings.HasPrefix(line, failedPrefix)) {
+				lines <- line
+				told = true
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "executor %s: %s\n", a.id, sc.Text())
+			fmt.Fprintf(os.Stderr, "executor %s: %s\n", a.id, line)
 		}
-		if first {
+		if !told {
 			close(lines)
 		}
 		io.Copy(io.Discard, out)

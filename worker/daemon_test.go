@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,10 @@ const dumpTo = "WORKER_TEST_DUMP"
 func TestMain(m *testing.M) {
 	// A daemon in a test starts this binary as its executors.
 	if worker.IsExecutor() {
+		if os.Getenv(sayHello) == "1" {
+			// As a program may, in main before driver.Main.
+			fmt.Println("hello from main")
+		}
 		if f := os.Getenv(dumpTo); f != "" {
 			b, _ := json.Marshal(started{Args: os.Args[1:], Env: os.Environ(), PID: os.Getpid()})
 			os.WriteFile(f, b, 0o644)
@@ -36,6 +41,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// sayHello, set to 1, has this test binary print a line on stdout before
+// it serves as an executor.
+const sayHello = "WORKER_TEST_SAY_HELLO"
 
 type started struct {
 	Args, Env []string
@@ -179,5 +188,20 @@ func TestStartExecutorRefusesBadArgsAndEnvironment(t *testing.T) {
 				t.Fatalf("StartExecutor: %v; want code %q", err, tc.code)
 			}
 		})
+	}
+}
+
+// A program's main runs in its executors up to driver.Main; a line it
+// prints on stdout there does not stop the worker from finding the line
+// the executor prints once it serves.
+func TestExecutorThatPrintsBeforeServing(t *testing.T) {
+	client, addr := daemon(t)
+	sha := uploadSelf(t, client, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := rpc.Call[worker.StartExecutorRequest, worker.StartExecutorResponse](ctx, client, addr, worker.MethodStartExecutor,
+		startRequest(sha, nil, []string{sayHello + "=1"}))
+	if err != nil || resp.Addr == "" {
+		t.Fatalf("starting an executor that prints first: %+v, %v", resp, err)
 	}
 }
