@@ -50,10 +50,11 @@ func register(fs *pflag.FlagSet) mainFlags {
 // SIGINT and SIGTERM cancel run's context.
 //
 // A worker (or --local-cluster) starts the same binary as an executor,
-// with the driver's arguments and environment; then Main parses the command line as it did
-// in the driver and serves tasks instead of calling run. Everything main
-// does before Main therefore runs in every executor too, with the same
-// flags and environment; what run computes stays in the driver.
+// with the driver's arguments and environment; then Main parses the
+// command line as it did in the driver and serves tasks instead of calling
+// run. Everything main does before Main therefore runs in every executor
+// too, with the same flags and environment; what run computes stays in the
+// driver.
 func Main(run func(ctx context.Context, s *Session) error) {
 	if worker.IsExecutor() {
 		parseQuietly(pflag.CommandLine, os.Args[1:])
