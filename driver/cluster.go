@@ -39,6 +39,11 @@ type cluster struct {
 	sha    string
 	bin    []byte
 	addr   string // the driver's RPC address
+	joinAt []string
+	min    int      // workers to wait for
+	minBy  string   // the setting min comes from
+	args   []string // the executors' command line and environment: the driver's
+	env    []string
 
 	stopServe context.CancelFunc
 	served    chan error
@@ -73,8 +78,49 @@ type remote struct {
 	cancel     context.CancelFunc
 }
 
-func newCluster(s *Session) (*cluster, error) {
+// clusterOpts say which cluster to join.
+type clusterOpts struct {
+	join       []string
+	minWorkers int
+	minFlag    string // the setting minWorkers comes from, for messages
+	// creds, when set, are the cluster's (--local-cluster's, made for the
+	// session); otherwise they come from the secret flags (trust.Resolve).
+	creds *trust.Creds
+}
+
+// usageError is a mistake on the command line: Main exits 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// checkJoin checks --join before the driver tries it: one line per bad
+// entry, at once, where joining would wait --wait and flood the log.
+func checkJoin(addrs []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := membership.CheckAddrs(ctx, addrs, nil)
+	multi, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var lines []error
+	for _, e := range multi.Unwrap() {
+		lines = append(lines, fmt.Errorf("--join %w", e))
+	}
+	return usageError{errors.Join(lines...)}
+}
+
+func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 	cfg := s.cfg
+	if o.creds == nil {
+		if err := checkJoin(o.join); err != nil {
+			return nil, err
+		}
+	}
+	args, env := os.Args[1:], worker.UserEnv(os.Environ())
+	if n := worker.ExecEnvSize(args, env); n > worker.MaxExecEnv {
+		return nil, fmt.Errorf("driver: this program's command line and environment are %s, over the %s its executors can start with: pass large values in a file", units.FormatBytes(int64(n)), units.FormatBytes(worker.MaxExecEnv))
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("driver: finding this program's binary: %w", err)
@@ -86,13 +132,17 @@ func newCluster(s *Session) (*cluster, error) {
 	if len(bin) > worker.MaxBinary {
 		return nil, fmt.Errorf("driver: this program's binary %s is %s, over the %s workers accept", self, units.FormatBytes(int64(len(bin))), units.FormatBytes(worker.MaxBinary))
 	}
-	addrs := append([]string{cfg.Listen}, cfg.Join...)
-	if cfg.Listen == "" {
-		addrs[0] = listenHost(cfg)
-	}
-	creds, src, err := trust.Resolve(trust.Options{SecretFile: cfg.SecretFile, TLS: cfg.TLSFiles, Insecure: cfg.Insecure, Addrs: addrs})
-	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
+	host := listenHost(cfg.Listen, o.join)
+	creds := o.creds
+	var src trust.Source
+	if creds == nil {
+		addrs := append([]string{cfg.Listen}, o.join...)
+		if cfg.Listen == "" {
+			addrs[0] = host
+		}
+		if creds, src, err = trust.Resolve(trust.Options{SecretFile: cfg.SecretFile, TLS: cfg.TLSFiles, Insecure: cfg.Insecure, Addrs: addrs}); err != nil {
+			return nil, fmt.Errorf("driver: %w", err)
+		}
 	}
 	if src == trust.FromInsecure {
 		s.log.Warn("--insecure: no cluster secret; this driver's gossip and RPC are neither authenticated nor encrypted")
@@ -109,10 +159,10 @@ func newCluster(s *Session) (*cluster, error) {
 		src: src, s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
 		client: rpc.NewClient(ccfg), creds: creds,
 		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
+		joinAt: o.join, min: o.minWorkers, minBy: o.minFlag, args: args, env: env,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
-	host := listenHost(cfg)
 	ln, err := rpc.Listen(net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
@@ -177,12 +227,12 @@ func newCluster(s *Session) (*cluster, error) {
 
 // listenHost picks the driver's address: loopback when the cluster is on
 // loopback, so that a local cluster never talks over a real interface.
-func listenHost(cfg Config) string {
-	if cfg.Listen != "" {
-		h, _, _ := net.SplitHostPort(cfg.Listen)
+func listenHost(listen string, join []string) string {
+	if listen != "" {
+		h, _, _ := net.SplitHostPort(listen)
 		return h
 	}
-	for _, j := range cfg.Join {
+	for _, j := range join {
 		h, _, err := net.SplitHostPort(j)
 		if err != nil {
 			continue
@@ -200,8 +250,11 @@ func (c *cluster) join() error {
 	defer cancel()
 	var err error
 	for {
-		if _, err = c.node.Join(ctx, c.s.cfg.Join); err == nil {
+		if _, err = c.node.Join(ctx, c.joinAt); err == nil {
 			return nil
+		}
+		if errors.Is(err, membership.ErrNotMember) {
+			return fmt.Errorf("driver: %w; --join takes the gossip address a worker listens on (its --listen), not its RPC port", err)
 		}
 		if errors.Is(err, membership.ErrKeyMismatch) {
 			// A different secret does not heal by waiting.
@@ -209,7 +262,7 @@ func (c *cluster) join() error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.s.cfg.Join, c.s.cfg.Wait, err)
+			return fmt.Errorf("driver: cannot join the cluster at %v within --wait %v: %w", c.joinAt, c.s.cfg.Wait, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -218,7 +271,7 @@ func (c *cluster) join() error {
 // keyMismatch is the error of a driver whose gossip the cluster refused:
 // one line that names the members tried and the setting to change.
 func (c *cluster) keyMismatch() error {
-	at := strings.Join(c.s.cfg.Join, ",")
+	at := strings.Join(c.joinAt, ",")
 	switch c.src {
 	case trust.FromInsecure:
 		return fmt.Errorf("driver: the cluster at %s has a cluster secret and this driver runs --insecure: give --secret-file FILE (or $%s) with the workers' secret", at, trust.EnvSecretFile)
@@ -236,7 +289,7 @@ func (c *cluster) awaitWorkers() error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if n := c.ready(); n >= c.s.cfg.MinWorkers {
+		if n := c.ready(); n >= c.min {
 			return nil
 		}
 		select {
@@ -244,8 +297,8 @@ func (c *cluster) awaitWorkers() error {
 			c.mu.Lock()
 			last := c.lastErr
 			c.mu.Unlock()
-			err := fmt.Errorf("driver: %d of --min-workers %d workers ready at %v after --wait %v",
-				c.ready(), c.s.cfg.MinWorkers, c.s.cfg.Join, c.s.cfg.Wait)
+			err := fmt.Errorf("driver: %d of %s %d workers ready at %v after --wait %v",
+				c.ready(), c.minBy, c.min, c.joinAt, c.s.cfg.Wait)
 			if last != nil {
 				err = fmt.Errorf("%w; last failure: %w", err, last)
 			}
@@ -371,6 +424,7 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 		&worker.StartExecutorRequest{
 			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(), Replace: replace,
 			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: rdd.RegistryDigest(), WorkDir: wd,
+			Args: c.args, Env: c.env,
 		})
 	if err != nil {
 		return "", err

@@ -22,6 +22,12 @@ type Config struct {
 	ShuffleCodec block.Codec  // compression of shuffle and spill files
 	LocalDir     string       // parent of the session's scratch directory
 	Logger       *slog.Logger // nil discards
+	// LocalCluster, when above 0, runs local mode's tasks in that many
+	// executor processes of this program, each started by a worker daemon
+	// in this process exactly as `sluice worker` starts one, over the same
+	// RPC: what does not cross to executors shows on one machine.
+	// Parallelism slots are shared among them, at least one each.
+	LocalCluster int
 
 	// Cluster mode, when Join is set.
 	Join        []string      // gossip addresses of cluster members
@@ -68,6 +74,12 @@ func (c *Config) validate() error {
 	if c.Memory < 64<<10 {
 		return fmt.Errorf("--memory must be at least 64KiB, not %s", units.FormatBytes(c.Memory))
 	}
+	if c.LocalCluster < 0 || c.LocalCluster > maxLocalCluster {
+		return fmt.Errorf("--local-cluster must be from 1 to %d executor processes, not %d", maxLocalCluster, c.LocalCluster)
+	}
+	if c.LocalCluster > 0 && len(c.Join) > 0 {
+		return errors.New("--local-cluster and --join are exclusive: --local-cluster starts a cluster of its own")
+	}
 	if len(c.Join) > 0 && c.MinWorkers < 1 {
 		return fmt.Errorf("--min-workers must be at least 1, not %d", c.MinWorkers)
 	}
@@ -80,11 +92,18 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// maxLocalCluster bounds --local-cluster: each executor is a process with
+// a copy of the binary on disk.
+const maxLocalCluster = 64
+
 // Flags registers the flags that every driver program shares on fs and
 // returns a function that reads them into a Config once fs is parsed.
 func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	def := DefaultConfig()
-	parallelism := fs.Int("parallelism", def.Parallelism, "task slots in local mode (default: cores)")
+	// 0 stands for the default, so that pflag does not print a second,
+	// machine-dependent "(default N)" after "(default: cores)".
+	parallelism := fs.Int("parallelism", 0, "task slots in local mode (default: cores)")
+	localCluster := fs.Int("local-cluster", 0, "run local mode's tasks in N executor processes of this program, started as a cluster's workers start them, to find on one machine what does not reach executors")
 	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
 	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
 	localDir := fs.String("local-dir", "", "directory for shuffle and spill files (default: under the temp dir; removed at exit)")
@@ -103,7 +122,10 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
 	return func() (Config, error) {
 		cfg := def
-		cfg.Parallelism = *parallelism
+		if fs.Changed("parallelism") {
+			cfg.Parallelism = *parallelism
+		}
+		cfg.LocalCluster = *localCluster
 		cfg.LocalDir = *localDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas

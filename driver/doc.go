@@ -12,6 +12,18 @@
 // executor with --parallelism slots (one per core), through the same
 // scheduler, task runner and shuffle files that a cluster uses.
 //
-// The shared flags: --parallelism N, --memory SIZE (per-task buffers before
-// spilling), --shuffle-codec s2|snappy|zstd|none, --local-dir DIR, and -v.
+// --local-cluster N (Config.LocalCluster) runs local mode's tasks in N
+// executor processes of the program instead, started by worker daemons in
+// the driver's process exactly as a cluster's workers start them: an
+// executor gets the binary, the driver's arguments and environment, and
+// the Func's argument, and nothing the driver computes at run time, so a
+// program that reads, in a task, state that does not reach executors
+// shows it on one machine.
+//
+// The shared flags are registered on pflag.CommandLine when this package
+// initializes, so a program may call pflag.Parse() itself before Main:
+// --parallelism N, --local-cluster N, --memory SIZE (per-task buffers
+// before spilling), --shuffle-codec s2|snappy|zstd|none, --local-dir DIR,
+// -v, and the cluster flags (--join and the rest). Usage describes the
+// program's positional arguments in its --help.
 package driver

@@ -271,9 +271,12 @@ func NewSession(cfg Config) (*Session, error) {
 		graphs:  map[weak.Pointer[rdd.Graph]]int{},
 		forget:  make(chan struct{}, 1),
 	}
-	if len(cfg.Join) > 0 {
-		s.backend, err = newCluster(s)
-	} else {
+	switch {
+	case len(cfg.Join) > 0:
+		s.backend, err = newCluster(s, clusterOpts{join: cfg.Join, minWorkers: cfg.MinWorkers, minFlag: "--min-workers"})
+	case cfg.LocalCluster > 0:
+		s.backend, err = newLocalCluster(s)
+	default:
 		s.backend, err = newLocal(s)
 	}
 	if err != nil {
@@ -387,7 +390,7 @@ func (s *Session) loop() {
 	// for --wait fail with a message instead of hanging.
 	var idle <-chan time.Time
 	var stranded time.Time
-	if len(s.cfg.Join) > 0 {
+	if len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0 {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		idle = t.C

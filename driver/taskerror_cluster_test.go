@@ -13,16 +13,13 @@ import (
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/rdd"
-	"github.com/sluicehq/sluice/worker"
 )
 
-// A worker starts this test binary as its executor: serve tasks instead
-// of running tests. init runs after the package's variables, so the Funcs
-// and registered errors below exist, as in any driver binary.
+// A worker starts this test binary as its executor: TestMain serves tasks
+// then (program_test.go). The panicking program runs from init, after the
+// package's variables, so the Funcs and registered errors below exist, as
+// in any driver binary.
 func init() {
-	if worker.IsExecutor() {
-		os.Exit(worker.RunExecutor())
-	}
 	if os.Getenv(asPanickingMain) == "1" {
 		driver.Main(func(ctx context.Context, s *driver.Session) error {
 			_, err := rdd.Collect(ctx, s, failing.Invoke("panic"))

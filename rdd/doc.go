@@ -4,7 +4,9 @@
 //
 // A lineage is built inside a Func, registered when the program starts, so
 // that every copy of the binary can rebuild it: Go cannot ship closures, so
-// Sluice ships the binary and the Func's argument instead.
+// Sluice ships the binary and the Func's argument instead. Register Funcs
+// at package level: in a var declaration or init; Func panics once main
+// has started.
 //
 //	var wordCount = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, int64]] {
 //		words := rdd.FlatMap(rdd.TextFile(paths...), func(line string, emit func(string)) {

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sluicehq/sluice/internal/codec"
@@ -50,16 +51,29 @@ var registry struct {
 	sealed bool
 }
 
+// funcRule is the rule that Func's panics name.
+const funcRule = "register Funcs at package level: in a var declaration or init"
+
 // Func registers fn, which builds a lineage from an argument, and returns
 // a handle whose Invoke builds it. Go cannot ship closures, so Sluice ships
-// the binary instead: call Func only to initialize a package-level variable,
-// so that every process running this binary registers the same Funcs, and
-// executors rebuild the driver's lineage from (key, argument). The argument
-// must survive encoding exactly (no unexported fields, interfaces or funcs:
-// see the package doc), or the first action on what Invoke returns is an
-// error naming this call; fn must build the same lineage from the same argument every
-// time.
+// the binary instead: call Func only to initialize a package-level variable
+// (or in init), so that every process running this binary registers the
+// same Funcs before main starts, and executors rebuild the driver's lineage
+// from (key, argument). The argument must survive encoding exactly (no
+// unexported fields, interfaces or funcs: see the package doc), or the first
+// action on what Invoke returns is an error naming this call; fn must build
+// the same lineage from the same argument every time.
+//
+// Func panics, naming that rule and the call, when called once main has
+// started: when main.main (or a function literal in it) is on the calling
+// goroutine's stack, or once a lineage has been invoked. An executor never
+// runs the code inside driver.Main's function, so a Func registered there
+// would exist only in the driver.
 func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
+	if inMain() {
+		_, file, line, _ := runtime.Caller(1)
+		panic(fmt.Sprintf("rdd: Func called at %s:%d after main started: %s", file, line, funcRule))
+	}
 	pc, file, line, _ := runtime.Caller(1)
 	name := "unknown"
 	if f := runtime.FuncForPC(pc); f != nil {
@@ -83,7 +97,7 @@ func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	registry.Lock()
 	defer registry.Unlock()
 	if registry.sealed {
-		panic("rdd: Func called after the first Invoke; declare Funcs as package-level variables so every process registers them")
+		panic(fmt.Sprintf("rdd: Func called at %s:%d after a lineage was invoked: %s", file, line, funcRule))
 	}
 	if registry.byKey == nil {
 		registry.byKey = make(map[string]*registered)
@@ -101,6 +115,33 @@ func Func[A, T any](fn func(A) *RDD[T]) *FuncOf[A, T] {
 	}}
 	registry.keys = append(registry.keys, key)
 	return f
+}
+
+// inMain reports whether main.main, or a function literal declared in
+// it, is on the calling goroutine's stack. Package initialization (var
+// declarations, init) runs before main.main is called, from the runtime;
+// a test runs in a goroutine of its own (TestMain, though, is called from
+// the test binary's main.main).
+func inMain() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if f.Function == "main.main" || strings.HasPrefix(f.Function, "main.main.") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // Key returns f's registry key.

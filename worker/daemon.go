@@ -59,13 +59,13 @@ type DaemonConfig struct {
 	Dir       string   // shuffle files, cached binaries, executor scratch space
 	// Creds authenticate and encrypt gossip and RPC (trust.Resolve). Nil
 	// runs with neither, which only Insecure allows.
-	Creds        *trust.Creds
-	Insecure     bool          // --insecure: Creds may be nil; warned about at start and every InsecureWarnEvery
-	MaxBinary    int64         // the largest driver binary accepted; 0 means MaxBinary
+	Creds     *trust.Creds
+	Insecure  bool  // --insecure: Creds may be nil; warned about at start and every InsecureWarnEvery
+	MaxBinary int64 // the largest driver binary accepted; 0 means MaxBinary
 	// MinFreeDisk is the free space of Dir below which the worker gossips
 	// that it is low on disk, and takes no new map tasks, until it has
 	// twice as much again. Zero disables the check.
-	MinFreeDisk int64
+	MinFreeDisk  int64
 	Version      string        // gossiped so drivers can tell versions apart
 	StartTimeout time.Duration // how long an executor may take to start serving
 	JoinTimeout  time.Duration // how long to keep trying Join
@@ -125,6 +125,7 @@ type Daemon struct {
 	client   *rpc.Client
 	draining bool
 	drainReq chan struct{} // Drain asks Run to drain
+	ready    chan struct{} // closed once Run serves and has joined
 }
 
 type app struct {
@@ -201,7 +202,7 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 		ccfg.TLS = cfg.Creds.ClientTLS()
 	}
 	return &Daemon{cfg: cfg, log: log, apps: map[string]*app{}, drainReq: make(chan struct{}, 1),
-		client: rpc.NewClient(ccfg)}, nil
+		ready: make(chan struct{}), client: rpc.NewClient(ccfg)}, nil
 }
 
 // Run joins the cluster and serves until ctx is done, then stops its
@@ -267,6 +268,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
+	close(d.ready)
 
 	disk := time.NewTicker(diskCheckEvery)
 	defer disk.Stop()
@@ -438,6 +440,9 @@ func (d *Daemon) join(ctx context.Context) error {
 		if errors.Is(err, membership.ErrNameTaken) || errors.Is(err, membership.ErrKeyMismatch) {
 			return fmt.Errorf("worker: %w", err) // waiting will not change it
 		}
+		if errors.Is(err, membership.ErrNotMember) {
+			return fmt.Errorf("worker: %w; --join takes the gossip address of a member (its --listen), not a worker's RPC port", err)
+		}
 		select {
 		case <-jctx.Done():
 			return fmt.Errorf("worker: cannot join %v within %v: %w", d.cfg.Join, d.cfg.JoinTimeout, err)
@@ -473,6 +478,13 @@ func advertiseFor(listen string, join []string) (string, error) {
 // Addr returns the daemon's RPC address once Run has started serving.
 func (d *Daemon) Addr() string { return d.addr }
 
+// Ready is closed once Run serves and has joined the cluster; then Addr
+// and GossipAddr hold. It stays open if Run fails first.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// GossipAddr returns the address other members join, once Ready.
+func (d *Daemon) GossipAddr() string { return d.node.Addr() }
+
 func (d *Daemon) register(srv *rpc.Server) {
 	rpc.Handle(srv, MethodHasBinary, func(ctx context.Context, req *HasBinaryRequest) (*HasBinaryResponse, error) {
 		if err := checkSHA(req.SHA256); err != nil {
@@ -490,7 +502,7 @@ func (d *Daemon) register(srv *rpc.Server) {
 			return nil, err
 		}
 		return &StartExecutorResponse{Addr: addr, Slots: d.cfg.Slots}, nil
-	})
+	}, rpc.Limit(MaxExecEnv+64<<10))
 	rpc.Handle(srv, MethodStopApp, func(ctx context.Context, req *StopAppRequest) (*Empty, error) {
 		if err := checkApp(req.App); err != nil {
 			return nil, err
@@ -568,6 +580,9 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 	if err := checkSHA(req.SHA256); err != nil {
 		return "", err
 	}
+	if err := checkExecEnv(req.Args, req.Env); err != nil {
+		return "", err
+	}
 	bin := d.binPath(req.SHA256)
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("worker: no binary %s: upload it first", req.SHA256)
@@ -622,33 +637,8 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 		fail(err)
 		return
 	}
-	host, _, _ := net.SplitHostPort(d.addr)
-	cmd := exec.Command(bin)
-	cmd.Dir = a.dir
-	if st, err := os.Stat(req.WorkDir); err == nil && st.IsDir() && filepath.IsAbs(req.WorkDir) {
-		cmd.Dir = req.WorkDir
-	}
-	cmd.Env = append(withoutSecrets(os.Environ()),
-		EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
-		envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
-		envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
-		envRegistryDigest+"="+req.RegistryDigest)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	// The credentials go through a pipe, never the environment or the
-	// command line, where other processes could see them.
-	credsRead, err := d.passCreds(cmd)
+	cmd, out, err := d.startProcess(a, bin, req)
 	if err != nil {
-		fail(err)
-		return
-	}
-	defer credsRead.Close()
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		fail(err)
-		return
-	}
-	if err := cmd.Start(); err != nil {
 		fail(fmt.Errorf("worker: starting executor: %w", err))
 		return
 	}
@@ -657,19 +647,23 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	d.mu.Unlock()
 	d.log.Info("executor started", "app", a.id, "pid", cmd.Process.Pid)
 
+	// The executor says on stdout whether it serves. The program's main
+	// runs up to driver.Main first and may print before that: its lines,
+	// like any after, are relayed to stderr.
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
-		first := true
+		told := false
 		for sc.Scan() {
-			if first {
-				lines <- sc.Text()
-				first = false
+			line := sc.Text()
+			if !told && (strings.HasPrefix(line, listeningPrefix) || strings.HasPrefix(line, failedPrefix)) {
+				lines <- line
+				told = true
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "executor %s: %s\n", a.id, sc.Text())
+			fmt.Fprintf(os.Stderr, "executor %s: %s\n", a.id, line)
 		}
-		if first {
+		if !told {
 			close(lines)
 		}
 		io.Copy(io.Discard, out)
@@ -703,6 +697,52 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	d.mu.Unlock()
 }
 
+// startProcess starts an executor process and returns it with its
+// standard output. Starting is retried while the binary is "text file
+// busy": a process forked meanwhile from this one (another executor
+// starting) holds, until it execs, a copy of the descriptor that an upload
+// of this binary wrote with (golang.org/issue/22315). Within one worker
+// process that takes two applications starting at once; --local-cluster,
+// with several daemons in one process, meets it often.
+func (d *Daemon) startProcess(a *app, bin string, req *StartExecutorRequest) (*exec.Cmd, io.ReadCloser, error) {
+	host, _, _ := net.SplitHostPort(d.addr)
+	for try := 1; ; try++ {
+		// The driver's arguments and environment, not the worker's: the
+		// executor runs the driver's program, whose flags and variables
+		// must hold what they hold in the driver.
+		cmd := exec.Command(bin, req.Args...)
+		cmd.Dir = a.dir
+		if st, err := os.Stat(req.WorkDir); err == nil && st.IsDir() && filepath.IsAbs(req.WorkDir) {
+			cmd.Dir = req.WorkDir
+		}
+		cmd.Env = append(UserEnv(req.Env),
+			EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
+			envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
+			envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
+			envRegistryDigest+"="+req.RegistryDigest)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		// The credentials go through a pipe, never the environment or the
+		// command line, where other processes could see them.
+		credsRead, err := d.passCreds(cmd)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err == nil {
+			err = cmd.Start()
+		}
+		credsRead.Close() // the child has its copy
+		if err == nil {
+			return cmd, out, nil
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || try == 10 {
+			return nil, nil, err
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond) // the forked process execs within moments
+	}
+}
+
 // passCreds gives an executor the worker's credentials through a pipe on
 // its file descriptor 3, and returns the read end for the caller to close
 // once the executor started.
@@ -729,14 +769,35 @@ func (d *Daemon) passCreds(cmd *exec.Cmd) (*os.File, error) {
 	return r, nil
 }
 
-// withoutSecrets drops the variables that carry the cluster secret from an
-// environment: executors get credentials through a pipe, and user code
-// they run must not find the secret in its environment.
-func withoutSecrets(env []string) []string {
+// UserEnv returns env without Sluice's own cluster variables: those that
+// carry the cluster secret (executors get credentials through a pipe, and
+// user code they run must not find the secret in its environment) and
+// those a worker gives an executor, which only the worker may set.
+func UserEnv(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
-		return k == trust.EnvSecret || k == trust.EnvSecretFile
+		return k == trust.EnvSecret || k == trust.EnvSecretFile || slices.Contains(executorVars, k)
 	})
+}
+
+// checkExecEnv refuses arguments and an environment that an executor
+// cannot be started with: over MaxExecEnv, a NUL byte, a variable that is
+// not NAME=VALUE.
+func checkExecEnv(args, env []string) error {
+	if n := ExecEnvSize(args, env); n > MaxExecEnv {
+		return rpc.Errorf("too_large", "worker: the driver's command line and environment are %d bytes, over the %d an executor is started with", n, MaxExecEnv)
+	}
+	for _, s := range args {
+		if strings.IndexByte(s, 0) >= 0 {
+			return rpc.Errorf("bad_request", "%v: an argument holds a NUL byte", ErrBadRequest)
+		}
+	}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return rpc.Errorf("bad_request", "%v: environment entry %q is not NAME=VALUE", ErrBadRequest, truncateID(kv))
+		}
+	}
+	return nil
 }
 
 // stopApp stops an application's executor and removes its files.

@@ -34,11 +34,16 @@ const (
 	envInsecure       = "SLUICE_INSECURE" // "1": the worker has no credentials (--insecure)
 )
 
+// executorVars are the variables a worker sets for an executor; UserEnv
+// drops them from the driver's environment, so only the worker sets them.
+var executorVars = []string{EnvExecutor, envApp, envDir, envDriver, envWorker, envHost, envCodec,
+	envTaskMemory, envCacheMemory, envRegistryDigest, envCredsFD, envInsecure}
+
 // maxCreds bounds what an executor reads from its credentials pipe.
 const maxCreds = 1 << 20
 
 // listeningPrefix starts the line an executor prints on stdout once it
-// serves, followed by its address.
+// serves, followed by its address. Lines before it are the program's.
 const listeningPrefix = "SLUICE_EXECUTOR_LISTENING "
 
 // failedPrefix starts the line an executor prints when it cannot start.
@@ -52,8 +57,8 @@ func IsExecutor() bool { return os.Getenv(EnvExecutor) == "1" }
 func RunExecutor() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("app", os.Getenv(envApp))
 	if err := runExecutor(log); err != nil {
-		// The first stdout line is the worker's to read: it relays the
-		// reason to the driver.
+		// The worker reads this stdout line and relays the reason to
+		// the driver.
 		fmt.Printf("%s%v\n", failedPrefix, err)
 		fmt.Fprintf(os.Stderr, "sluice executor: %v\n", err)
 		return 1

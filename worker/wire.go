@@ -86,6 +86,32 @@ type StartExecutorRequest struct {
 	// when the worker has it (same machine or a shared file system), so
 	// relative input paths mean what they mean to the driver.
 	WorkDir string
+	// Args are the driver's command-line arguments (os.Args[1:]) and Env
+	// its environment (os.Environ, without the cluster secret's variables):
+	// the executor starts with exactly these, plus the worker's SLUICE_
+	// executor variables, so flags and variables read anywhere in the
+	// program hold the values they hold in the driver. Together at most
+	// MaxExecEnv bytes.
+	Args []string
+	Env  []string
+}
+
+// MaxExecEnv bounds the command-line arguments and environment a driver
+// gives its executors, counted as the kernel counts them (each string and
+// its terminating NUL): under Linux's 2 MiB for both, with room for the
+// worker's own variables.
+const MaxExecEnv = 1 << 20
+
+// ExecEnvSize is the size of args and env as MaxExecEnv counts it.
+func ExecEnvSize(args, env []string) int {
+	n := 0
+	for _, s := range args {
+		n += len(s) + 1
+	}
+	for _, s := range env {
+		n += len(s) + 1
+	}
+	return n
 }
 
 // StartExecutorResponse gives the executor's RPC address.

@@ -11,9 +11,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/version"
 )
@@ -39,6 +42,10 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "version", "--version", "-v":
+		if len(args) > 1 && (args[1] == "--help" || args[1] == "-h") {
+			fmt.Print("usage: sluice version\n\nPrints the version of sluice, the Go version that built it, and the platform.\n")
+			return 0
+		}
 		fmt.Printf("sluice %s %s %s/%s\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "worker":
@@ -55,4 +62,22 @@ func run(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// parseFlags parses a command's flags, with fs made ContinueOnError.
+// --help and -h print fs.Usage, which writes to fs.Output(), on stdout: it
+// is what was asked for. exit says whether the command should return code
+// now: 0 after --help, 2 after a mistake, printed as one line on stderr.
+func parseFlags(fs *pflag.FlagSet, args []string) (code int, exit bool) {
+	fs.SetOutput(os.Stdout)
+	err := fs.Parse(args)
+	fs.SetOutput(os.Stderr)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		return 0, true
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v (see %s --help)\n", fs.Name(), err, fs.Name())
+		return 2, true
+	}
+	return 0, false
 }

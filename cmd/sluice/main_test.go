@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -159,6 +160,65 @@ func TestUpStartsAndStopsACluster(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("workers %v still members after sluice up stopped", node.Members())
+		}
+	}
+}
+
+// runSluice runs sluice with args, killed by its PID after a minute, and
+// returns its exit code, stdout and stderr.
+func runSluice(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("sluice %q did not finish within a minute", args)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// A worker refuses --join entries it cannot join at once, one line each,
+// before it starts: with no port, memberlist would take its own.
+func TestWorkerJoinMistakes(t *testing.T) {
+	code, _, stderr := runSluice(t, "worker", "--listen", clustertest.FreeAddr(t), "--dir", t.TempDir(), "--join", "127.0.0.1,core-1:gossip")
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `"127.0.0.1"`) || !strings.Contains(lines[1], `"core-1:gossip"`) {
+		t.Fatalf("sluice worker with two bad --join entries: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// --help on every command exits 0 with the command's usage on stdout, and
+// every default is printed once.
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"-h"},
+		{"worker", "--help"}, {"worker", "-h"},
+		{"up", "--help"}, {"up", "-h"},
+		{"chaos", "--help"},
+		{"secret", "--help"},
+		{"version", "--help"},
+	} {
+		code, stdout, stderr := runSluice(t, args...)
+		want := "usage: sluice"
+		if args[0] != "--help" && args[0] != "help" && args[0] != "-h" {
+			want += " " + args[0]
+		}
+		if code != 0 || !strings.HasPrefix(stdout, want) || stderr != "" {
+			t.Errorf("sluice %q: exit %d, stdout %q, stderr %q; want exit 0 and stdout starting %q", args, code, stdout, stderr, want)
+		}
+		for line := range strings.SplitSeq(stdout, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("sluice %q prints a default twice: %q", args, line)
+			}
 		}
 	}
 }

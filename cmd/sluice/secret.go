@@ -34,13 +34,9 @@ cluster stays whole throughout.
 // runSecret is `sluice secret`.
 func runSecret(args []string) int {
 	fs := pflag.NewFlagSet("sluice secret", pflag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, secretUsage) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "sluice secret: %v\n", err)
-		return 2
+	fs.Usage = func() { fmt.Fprint(fs.Output(), secretUsage) }
+	if code, exit := parseFlags(fs, args); exit {
+		return code
 	}
 	args = fs.Args()
 	switch {

@@ -29,9 +29,11 @@ func runUp(args []string) int {
 	tasks := fs.Int("task", 2, "task workers")
 	slots := fs.Int("slots", 0, "task slots per worker (default: the machine's cores shared among the workers, at least 1)")
 	dir := fs.String("dir", "", "directory for the workers' files (default: a temporary directory, removed at exit)")
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
-		return 2
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sluice up [flags]\n\nStarts a local cluster of worker processes on loopback, prints the address drivers join (--join) on stdout, and stops them all on SIGINT or SIGTERM.\n\nflags:\n%s", fs.FlagUsages())
+	}
+	if code, exit := parseFlags(fs, args); exit {
+		return code
 	}
 	if *cores < 1 || *tasks < 0 {
 		fmt.Fprintln(os.Stderr, "sluice up: need --core at least 1 and --task at least 0")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
@@ -28,7 +28,9 @@ func runWorker(args []string) int {
 	advertise := fs.String("advertise", "", "gossip address other members use, HOST:PORT (for NAT and containers)")
 	join := fs.StringSlice("join", nil, "members to join, HOST:PORT[,HOST:PORT...]; none starts a new cluster")
 	role := fs.String("role", def.Role, "core (runs tasks, keeps data) or task (runs tasks, may vanish)")
-	slots := fs.Int("slots", def.Slots, "task slots (default: cores)")
+	// 0 stands for the default, so that pflag does not print a second,
+	// machine-dependent "(default N)" after "(default: cores)".
+	slots := fs.Int("slots", 0, "task slots (default: cores)")
 	drainTimeout := fs.Duration("drain-timeout", def.DrainTimeout, "on SIGTERM, how long to let drivers finish running tasks and move map outputs off before leaving")
 	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
@@ -41,13 +43,18 @@ func runWorker(args []string) int {
 	tlsKey := fs.String("tls-key", "", "the key of --tls-cert (PEM)")
 	tlsCA := fs.String("tls-ca", "", "the operator's CA certificates (PEM) that peers' certificates must chain to")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: sluice worker [flags]\n\nRuns a worker daemon that joins a Sluice cluster and runs tasks until SIGINT or SIGTERM (SIGTERM drains first).\n\nflags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "usage: sluice worker [flags]\n\nRuns a worker daemon that joins a Sluice cluster and runs tasks until SIGINT or SIGTERM (SIGTERM drains first).\n\nflags:\n%s", fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
+	if code, exit := parseFlags(fs, args); exit {
+		return code
+	}
+	// Host names are not looked up: a seed's name may resolve only once
+	// it runs (a Kubernetes headless Service lists ready pods only), and
+	// joining retries for a while.
+	if err := membership.CheckAddrs(context.Background(), *join, func(context.Context, string) ([]string, error) { return nil, nil }); err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			fmt.Fprintf(os.Stderr, "sluice worker: --join %v\n", e)
 		}
-		fmt.Fprintf(os.Stderr, "sluice worker: %v\n", err)
 		return 2
 	}
 	level := slog.LevelInfo
@@ -55,7 +62,10 @@ func runWorker(args []string) int {
 		level = slog.LevelDebug
 	}
 	cfg := def
-	cfg.Listen, cfg.Advertise, cfg.Join, cfg.Role, cfg.Slots, cfg.Name = *listen, *advertise, *join, *role, *slots, *name
+	cfg.Listen, cfg.Advertise, cfg.Join, cfg.Role, cfg.Name = *listen, *advertise, *join, *role, *name
+	if fs.Changed("slots") {
+		cfg.Slots = *slots
+	}
 	cfg.Dir, cfg.DrainTimeout = *dir, *drainTimeout
 	if cfg.Dir == "" {
 		_, port, _ := net.SplitHostPort(cfg.Listen)

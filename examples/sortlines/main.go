@@ -11,8 +11,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/spf13/pflag"
 
@@ -30,10 +28,7 @@ var sortLines = rdd.Func(func(paths []string) *rdd.RDD[string] {
 var output = pflag.String("output", "", "directory for the sorted part files (required)")
 
 func main() {
-	pflag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: sortlines [flags] --output DIR INPUT...\n\n")
-		pflag.PrintDefaults()
-	}
+	driver.Usage("--output DIR INPUT...", "Sorts the lines of INPUT, a file, a directory or a glob, into part files in DIR.")
 	driver.Main(func(ctx context.Context, s *driver.Session) error {
 		if *output == "" || pflag.NArg() == 0 {
 			return errors.New("need --output DIR and at least one INPUT")

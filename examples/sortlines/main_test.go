@@ -46,29 +46,33 @@ func TestSortsLines(t *testing.T) {
 		os.WriteFile(p, []byte(b.String()), 0o644)
 		paths = append(paths, p)
 	}
-	out := filepath.Join(dir, "out")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--output", out, "--memory", "256KiB"}, paths...)...)
-	cmd.Env = append(os.Environ(), asMain+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
-	slices.Sort(parts)
-	var got []string
-	for _, p := range parts {
-		b, _ := os.ReadFile(p)
-		if len(b) > 0 {
-			got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
-		}
-	}
 	slices.Sort(lines)
-	if !slices.Equal(got, lines) {
-		t.Fatalf("%d lines out, want %d in order", len(got), len(lines))
-	}
-	if len(parts) < 2 {
-		t.Fatalf("%d part files; want the sort spread over partitions", len(parts))
+	// In the driver's process, and in two executor processes as on a
+	// cluster.
+	for i, mode := range [][]string{nil, {"--local-cluster", "2"}} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d", i))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], slices.Concat(mode, []string{"--output", out, "--memory", "256KiB"}, paths)...)
+		cmd.Env = append(os.Environ(), asMain+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%q: %v: %s", mode, err, b)
+		}
+		parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+		slices.Sort(parts)
+		var got []string
+		for _, p := range parts {
+			b, _ := os.ReadFile(p)
+			if len(b) > 0 {
+				got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+			}
+		}
+		if !slices.Equal(got, lines) {
+			t.Fatalf("%q: %d lines out, want %d in order", mode, len(got), len(lines))
+		}
+		if len(parts) < 2 {
+			t.Fatalf("%q: %d part files; want the sort spread over partitions", mode, len(parts))
+		}
 	}
 }

@@ -61,7 +61,6 @@ func fullTmpfs(t *testing.T, dir string) {
 	}
 }
 
-
 // TestClusterFullDisk: one task worker's --dir is full (a tmpfs), with its
 // low-disk check off so that tasks are placed there and fail with ENOSPC.
 // Those are machine failures: not counted against the tasks, the worker is

@@ -15,7 +15,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -49,10 +48,7 @@ var wordCount = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, int64]] 
 var output = pflag.String("output", "", "directory for the part files (default: print the 20 most frequent words)")
 
 func main() {
-	pflag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: wordcount [flags] [INPUT...]\n\nINPUT is a file, a directory or a glob; none counts a built-in text.\n\n")
-		pflag.PrintDefaults()
-	}
+	driver.Usage("[INPUT...]", "Counts the words of INPUT, split on white space. INPUT is a file, a directory or a glob; none counts a built-in text.")
 	driver.Main(func(ctx context.Context, s *driver.Session) error {
 		counts := wordCount.Invoke(pflag.Args())
 		if *output != "" {

@@ -193,6 +193,7 @@ func TestWordCountMatchesNaiveCount(t *testing.T) {
 		{"files", paths},
 		{"glob", []string{filepath.Join(in, "*.txt"), filepath.Join(in, "sub", "*")}},
 		{"tiny memory and one slot", append([]string{"--memory", "1MiB", "--parallelism", "1", "--shuffle-codec", "zstd"}, paths...)},
+		{"two executor processes", append([]string{"--local-cluster", "2"}, paths...)},
 	}
 	want := naiveCount(t, paths...)
 	for i, c := range cases {

@@ -230,6 +230,7 @@ func FuzzDecodeExact(f *testing.F) {
 	}))
 	f.Add(c.Append(nil, fuzzExact{When: time.Unix(-1e12, 0).UTC()}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		v, err := c.Decode(b)
 		if err != nil {
 			if !errors.Is(err, ErrDecode) {

@@ -145,13 +145,19 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	n.mu.Unlock()
 
 	joined := 0
-	var failures []string
+	var failures, strangers []string
 	keys := false
 	for range addrs {
 		select {
 		case r := <-results:
 			if r.err != nil {
 				msg := flatten(r.err)
+				// Before the key check: with keys, anything that is not
+				// a member looks like one without them.
+				if n.notMember(r.addr, msg) {
+					strangers = append(strangers, r.addr)
+					continue
+				}
 				for _, k := range keyMismatches {
 					keys = keys || strings.Contains(strings.ToLower(msg), k)
 				}
@@ -168,6 +174,9 @@ func (n *Node) Join(ctx context.Context, addrs []string) (int, error) {
 	}
 	if other := n.d.taken.Load(); other != nil {
 		return 0, fmt.Errorf("%w: %w: %s already has the name %q: give this member a name of its own", ErrJoin, ErrNameTaken, *other, n.cfg.Name)
+	}
+	if joined == 0 && len(strangers) > 0 {
+		return 0, fmt.Errorf("%w: %w: %s answered, but not as a member does (an HTTP server, such as a worker's RPC port, answers that way)", ErrJoin, ErrNotMember, strings.Join(strangers, ", "))
 	}
 	if joined == 0 && keys {
 		return 0, fmt.Errorf("%w: %w: tried %s: %s", ErrJoin, ErrKeyMismatch, strings.Join(addrs, ", "), strings.Join(failures, "; "))
