@@ -460,3 +460,63 @@ func peakRSS(t *testing.T, pid int) int64 {
 	t.Fatal("no VmHWM")
 	return 0
 }
+
+// TestSecretCommands: `sluice secret new > FILE` leaves FILE mode 0600
+// whatever the umask; `new FILE` never overwrites; rotation goes stage,
+// promote, retire, each step leaving a file every member can read.
+func TestSecretCommands(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "redirected")
+	f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := sluice(t, "secret", "new")
+	cmd.Stdout = f
+	err = cmd.Run()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 {
+		t.Errorf("sluice secret new > FILE left mode %v, want 0600", st.Mode().Perm())
+	}
+	first, err := trust.ReadSecretFile(out)
+	if err != nil || len(first) != 1 || len(first[0]) != 64 {
+		t.Fatalf("the new secret: %q, %v", first, err)
+	}
+	if err := sluice(t, "secret", "new", out).Run(); err == nil {
+		t.Error("sluice secret new FILE overwrote an existing file")
+	}
+	if again, _ := trust.ReadSecretFile(out); string(again[0]) != string(first[0]) {
+		t.Error("the existing secret changed")
+	}
+	steps := []struct {
+		step string
+		n    int
+	}{{"stage", 2}, {"promote", 2}, {"retire", 1}}
+	var staged []byte
+	for _, s := range steps {
+		if b, err := sluice(t, "secret", "rotate", s.step, out).CombinedOutput(); err != nil {
+			t.Fatalf("rotate %s: %v: %s", s.step, err, b)
+		}
+		got, err := trust.ReadSecretFile(out)
+		if err != nil || len(got) != s.n {
+			t.Fatalf("after %s: %d secrets, %v; want %d", s.step, len(got), err, s.n)
+		}
+		switch s.step {
+		case "stage":
+			staged = got[1]
+		case "promote", "retire":
+			if string(got[0]) != string(staged) {
+				t.Errorf("after %s the secret in use is not the staged one", s.step)
+			}
+		}
+		if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 {
+			t.Errorf("after %s: mode %v, want 0600", s.step, st.Mode().Perm())
+		}
+	}
+	if err := sluice(t, "secret", "rotate", "retire", out).Run(); err == nil {
+		t.Error("retiring with one secret left succeeded")
+	}
+}
