@@ -517,8 +517,15 @@ func (c *cluster) heartbeats() {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(execCtx, interval)
 				defer cancel()
-				if _, err := rpc.Call[worker.Empty, worker.HeartbeatResponse](ctx, c.client, exec, worker.MethodHeartbeat, nil); err != nil {
+				resp, err := rpc.Call[worker.Empty, worker.HeartbeatResponse](ctx, c.client, exec, worker.MethodHeartbeat, nil)
+				if err != nil {
 					return
+				}
+				if len(resp.Tasks) > 0 {
+					select {
+					case c.s.progress <- resp.Tasks:
+					default: // the loop is busy: the next beat reports again
+					}
 				}
 				c.mu.Lock()
 				if r.exec == exec {

@@ -30,14 +30,15 @@ type Session struct {
 	dir     string
 	backend backend
 
-	submit  chan *jobRun
-	done    chan taskDone
-	commits chan commitAsk
-	cancel  chan int
-	members chan memberChange
-	moves   chan moveReq
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	submit   chan *jobRun
+	done     chan taskDone
+	commits  chan commitAsk
+	cancel   chan int
+	members  chan memberChange
+	moves    chan moveReq
+	progress chan []worker.TaskProgress // from executors' heartbeats; dropped when full
+	quit     chan struct{}
+	wg       sync.WaitGroup
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -261,15 +262,16 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	s := &Session{
 		cfg: cfg, log: log, dir: dir,
-		submit:  make(chan *jobRun),
-		done:    make(chan taskDone, cfg.Parallelism),
-		commits: make(chan commitAsk),
-		cancel:  make(chan int),
-		members: make(chan memberChange, 16),
-		moves:   make(chan moveReq),
-		quit:    make(chan struct{}),
-		graphs:  map[weak.Pointer[rdd.Graph]]int{},
-		forget:  make(chan struct{}, 1),
+		submit:   make(chan *jobRun),
+		done:     make(chan taskDone, cfg.Parallelism),
+		commits:  make(chan commitAsk),
+		cancel:   make(chan int),
+		members:  make(chan memberChange, 16),
+		progress: make(chan []worker.TaskProgress, 64),
+		moves:    make(chan moveReq),
+		quit:     make(chan struct{}),
+		graphs:   map[weak.Pointer[rdd.Graph]]int{},
+		forget:   make(chan struct{}, 1),
 	}
 	switch {
 	case len(cfg.Join) > 0:
@@ -481,6 +483,10 @@ func (s *Session) loop() {
 				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
 			}
 			startDrains()
+		case ps := <-s.progress:
+			for _, p := range ps {
+				s.apply(sched, jobs, sched.Step(scheduler.TaskProgress{TaskID: p.TaskID, Records: p.Records}))
+			}
 		case <-s.forget:
 			s.mu.Lock()
 			gids := s.forgotten

@@ -92,3 +92,41 @@ func TestSilentCommitReleased(t *testing.T) {
 		t.Fatalf("job ended %v, %v", ok, err)
 	}
 }
+
+// TestSpeculateOnSlowProgress: with speculation on, a task reading at a
+// tenth of its peers' rate gets a copy on another worker long before 90%
+// of its stage has finished.
+func TestSpeculateOnSlowProgress(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	cfg := scheduler.DefaultConfig()
+	cfg.Speculation = true
+	f := newFake(t, 4, succeed)
+	f.s = scheduler.New(cfg)
+	f.step(scheduler.WorkerAdded{Worker: "w1", Slots: 4})
+	f.step(scheduler.WorkerAdded{Worker: "w2", Slots: 4})
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	tasks := f.queue
+	f.queue = nil
+	if len(tasks) != 4 {
+		t.Fatalf("launched %d, want 4", len(tasks))
+	}
+	for sec := 1; sec <= 10; sec++ {
+		for i, l := range tasks {
+			rate := int64(1000)
+			if i == 2 {
+				rate = 100
+			}
+			f.step(scheduler.TaskProgress{TaskID: l.Task.ID, Records: rate * int64(sec)})
+		}
+		f.step(scheduler.Tick{Now: time.Duration(sec) * time.Second})
+		if len(f.queue) > 0 {
+			break
+		}
+	}
+	if len(f.queue) != 1 || f.queue[0].Task.Partition != tasks[2].Task.Partition || f.queue[0].Worker == tasks[2].Worker {
+		t.Fatalf("copies %+v; want one of the slow task's partition on another worker", f.queue)
+	}
+	if f.s.Speculated() != 1 {
+		t.Errorf("Speculated() = %d, want 1", f.s.Speculated())
+	}
+}

@@ -69,6 +69,15 @@ func (Tick) isEvent() {}
 // its running attempts go on.
 type WorkerDraining struct{ Worker string }
 
+// TaskProgress reports how far a running attempt has read (from the
+// executor's heartbeat), for speculation on slow progress.
+type TaskProgress struct {
+	TaskID  int64
+	Records int64
+}
+
+func (TaskProgress) isEvent() {}
+
 // WorkerDisk says whether a worker is low on disk: one that is takes no
 // new map tasks (which write shuffle files) while another worker can.
 type WorkerDisk struct {

@@ -34,6 +34,12 @@ type Config struct {
 	SpeculationMultiplier float64       // a task is a straggler past this many times the median duration
 	SpeculationQuantile   float64       // the fraction of a stage's tasks that must have finished first
 	SpeculationMinRuntime time.Duration // never speculate on a task younger than this
+	// SpeculationSlowRate: with speculation on, a task reading at under
+	// this fraction of the median rate of its stage's running tasks (at
+	// least 3 reporting, TaskProgress) gets a copy once it has run
+	// SpeculationSlowAfter, without waiting for SpeculationQuantile.
+	SpeculationSlowRate  float64
+	SpeculationSlowAfter time.Duration
 
 	// CommitTimeout is how long a result attempt allowed to commit may take
 	// to report; then the grant is released and a copy of the task runs,
@@ -58,6 +64,8 @@ func DefaultConfig() Config {
 		SpeculationMultiplier: 3,                      // Spark 4's default: conservative, few needless copies
 		SpeculationQuantile:   0.9,                    // Spark 4's default
 		SpeculationMinRuntime: 100 * time.Millisecond, // Spark's spark.speculation.minTaskRuntime
+		SpeculationSlowRate:   0.25,                   // four times slower than its peers: a sick machine, not data skew alone
+		SpeculationSlowAfter:  5 * time.Second,        // a few heartbeats of evidence
 
 		CommitTimeout: 2 * time.Minute, // a commit is a rename and a reply: seconds; minutes mean the attempt is cut off
 
@@ -153,6 +161,7 @@ type attempt struct {
 	avoid   string        // a worker this attempt must not run on
 	shun    string        // a worker to avoid while another can take it
 	started time.Duration // Tick time at launch
+	records int64         // read so far, from TaskProgress; -1 before a report
 	killed  bool          // a KillTask went out for it
 	epoch   int           // the stage's epoch at launch
 }
@@ -177,6 +186,12 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.SpeculationMinRuntime <= 0 {
 		cfg.SpeculationMinRuntime = def.SpeculationMinRuntime
+	}
+	if cfg.SpeculationSlowRate <= 0 {
+		cfg.SpeculationSlowRate = def.SpeculationSlowRate
+	}
+	if cfg.SpeculationSlowAfter <= 0 {
+		cfg.SpeculationSlowAfter = def.SpeculationSlowAfter
 	}
 	return &Scheduler{
 		cfg:        cfg,
@@ -207,6 +222,10 @@ func (s *Scheduler) Step(ev Event) []Action {
 	case WorkerDraining:
 		if w := s.workers[ev.Worker]; w != nil {
 			w.draining = true
+		}
+	case TaskProgress:
+		if a := s.running[ev.TaskID]; a != nil {
+			a.records = ev.Records
 		}
 	case WorkerDisk:
 		if w := s.workers[ev.Worker]; w != nil {
@@ -537,7 +556,7 @@ func (s *Scheduler) launch(out []Action) []Action {
 			continue
 		}
 		s.workers[best].busy++
-		a.worker, a.started, a.epoch = best, s.now, a.stage.epoch
+		a.worker, a.started, a.epoch, a.records = best, s.now, a.stage.epoch, -1
 		a.task.Job = firstJob(a.stage)
 		a.task.Inputs = s.inputs(a.stage)
 		s.running[a.task.ID] = a
@@ -1055,6 +1074,7 @@ func (s *Scheduler) tick(now time.Duration) {
 	if !s.cfg.Speculation || len(s.workers) < 2 {
 		return
 	}
+	s.speculateSlow()
 	for _, id := range s.runningWhere(func(*attempt) bool { return true }) {
 		a := s.running[id]
 		st := a.stage
@@ -1068,6 +1088,36 @@ func (s *Scheduler) tick(now time.Duration) {
 		slices.Sort(d)
 		limit := max(time.Duration(s.cfg.SpeculationMultiplier*float64(d[len(d)/2])), s.cfg.SpeculationMinRuntime)
 		if now-a.started > limit && !s.completed(st, a.index) {
+			s.enqueue(st, a.index, a.worker)
+			s.speculated++
+		}
+	}
+}
+
+// speculateSlow gives a copy to each running task reading far slower than
+// the median of its stage's running tasks, however few of the stage's
+// tasks have finished: a task on a sick machine (a failing disk, a
+// throttled host) need not wait for 90% of its stage.
+func (s *Scheduler) speculateSlow() {
+	ids := s.runningWhere(func(a *attempt) bool { return a.records >= 0 && len(a.stage.jobs) > 0 })
+	rates := map[*stage][]float64{}
+	rate := func(a *attempt) float64 {
+		return float64(a.records) / max(float64(s.now-a.started), 1)
+	}
+	for _, id := range ids {
+		a := s.running[id]
+		rates[a.stage] = append(rates[a.stage], rate(a))
+	}
+	for _, id := range ids {
+		a := s.running[id]
+		st := a.stage
+		r := rates[st]
+		if len(r) < 3 || st.pending[a.index] > 1 || s.now-a.started < s.cfg.SpeculationSlowAfter || s.completed(st, a.index) {
+			continue
+		}
+		d := slices.Clone(r)
+		slices.Sort(d)
+		if rate(a) < s.cfg.SpeculationSlowRate*d[len(d)/2] {
 			s.enqueue(st, a.index, a.worker)
 			s.speculated++
 		}
