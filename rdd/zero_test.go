@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/rdd"
 )
 
@@ -41,7 +42,17 @@ var (
 // copy of the zero value, on one input partition and on several that run
 // concurrently (run it with -race: a shared zero is written by two tasks).
 func TestAggregateByKeyFreshZero(t *testing.T) {
-	s := newSession(t)
+	for _, lc := range []int{0, 2} {
+		if lc > 0 && testing.Short() {
+			continue
+		}
+		t.Run(map[int]string{0: "local", 2: "local-cluster"}[lc], func(t *testing.T) {
+			testFreshZero(t, newSession(t, func(c *driver.Config) { c.LocalCluster = lc }))
+		})
+	}
+}
+
+func testFreshZero(t *testing.T, s *driver.Session) {
 	want := map[int][]int{1: {1}, 3: {2}, 5: {1, 3}}
 	for _, in := range []int{1, 2, 4} {
 		got := map[int][]int{}
