@@ -92,7 +92,7 @@ func runExecutor(log *slog.Logger) error {
 		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
 		TaskMemory: taskMem, CacheMemory: cacheMem,
 		Committer: driverCommitter{client: client, driver: driver, app: app},
-		Fetcher:   rpcFetcher{client}, App: app, Logger: log,
+		Fetcher:   &rpcFetcher{client: client}, App: app, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -168,9 +168,17 @@ func (c driverCommitter) CanCommit(ctx context.Context, stage, part, attempt int
 	return resp.OK, nil
 }
 
-// rpcFetcher streams map outputs from the workers that hold them.
-type rpcFetcher struct{ client *rpc.Client }
+// rpcFetcher streams map outputs from the workers that hold them, with an
+// idle timeout that follows the transfer rates it observes.
+type rpcFetcher struct {
+	client *rpc.Client
+	rate   rateEstimate
+}
 
-func (f rpcFetcher) Fetch(ctx context.Context, addr string, req FetchRequest) (io.ReadCloser, error) {
-	return f.client.Stream(ctx, addr, MethodFetch, &req)
+func (f *rpcFetcher) Fetch(ctx context.Context, addr string, req FetchRequest) (io.ReadCloser, error) {
+	rc, err := f.client.StreamIdle(ctx, addr, MethodFetch, &req, f.rate.idle())
+	if err != nil {
+		return nil, err
+	}
+	return &measured{ReadCloser: rc, rate: &f.rate, start: time.Now()}, nil
 }

@@ -20,6 +20,15 @@ import (
 // without a byte fails the read with an error wrapping ErrUnavailable.
 // Cancelling ctx fails the read too. The body's length is not bounded.
 func (c *Client) Stream(ctx context.Context, addr, method string, req any) (io.ReadCloser, error) {
+	return c.StreamIdle(ctx, addr, method, req, c.cfg.StreamIdleTimeout)
+}
+
+// StreamIdle is Stream with an idle timeout of its own instead of
+// StreamIdleTimeout (which a zero or negative idle means).
+func (c *Client) StreamIdle(ctx context.Context, addr, method string, req any, idle time.Duration) (io.ReadCloser, error) {
+	if idle <= 0 {
+		idle = c.cfg.StreamIdleTimeout
+	}
 	body, err := msgpack.Marshal(req)
 	if err != nil {
 		return nil, &callError{method: method, addr: addr, msg: "cannot encode the request: " + err.Error(), cause: err}
@@ -39,7 +48,6 @@ func (c *Client) Stream(ctx context.Context, addr, method string, req any) (io.R
 		cancel(nil)
 		return nil, err
 	}
-	idle := c.cfg.StreamIdleTimeout
 	sb := &streamBody{c: c, ctx: sctx, cancel: cancel, method: method, addr: addr, body: resp.Body, timeout: idle, armed: time.Now()}
 	sb.idle = time.AfterFunc(idle, func() {
 		cancel(&timeoutError{fmt.Sprintf("the stream delivered nothing for StreamIdleTimeout (%v)", idle)})

@@ -1,0 +1,77 @@
+package worker
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// Bounds of the idle timeout of a fetch: a healthy peer sends a block in
+// milliseconds, so a fetch stalled for minIdle is gone; on a slow or lossy
+// network the timeout grows with the observed rate, up to maxIdle (the RPC
+// client's default).
+const (
+	minIdle = 5 * time.Second
+	maxIdle = time.Minute
+	// idleBytes is the amount of data whose expected transfer time, times
+	// idleFactor, is the idle timeout.
+	idleBytes  = 1 << 20
+	idleFactor = 20
+	// minSample is the smallest fetch that says anything about the rate.
+	minSample = 256 << 10
+)
+
+// rateEstimate follows the transfer rate of fetches (an exponentially
+// weighted mean) and derives their idle timeout from it.
+type rateEstimate struct {
+	mu  sync.Mutex
+	bps float64 // bytes per second; 0 before a sample
+}
+
+func (r *rateEstimate) observe(bytes int64, d time.Duration) {
+	if bytes < minSample || d <= 0 {
+		return
+	}
+	bps := float64(bytes) / d.Seconds()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bps == 0 {
+		r.bps = bps
+		return
+	}
+	r.bps = 0.8*r.bps + 0.2*bps
+}
+
+// idle returns the idle timeout for the next fetch: idleFactor times the
+// time idleBytes take at the observed rate, within [minIdle, maxIdle];
+// maxIdle before any sample.
+func (r *rateEstimate) idle() time.Duration {
+	r.mu.Lock()
+	bps := r.bps
+	r.mu.Unlock()
+	if bps <= 0 {
+		return maxIdle
+	}
+	d := time.Duration(idleFactor * float64(idleBytes) / bps * float64(time.Second))
+	return min(max(d, minIdle), maxIdle)
+}
+
+// measured reports a fetch's bytes and duration to its estimate when the
+// fetch is read to its end.
+type measured struct {
+	io.ReadCloser
+	rate  *rateEstimate
+	start time.Time
+	n     int64
+	done  bool
+}
+
+func (m *measured) Read(p []byte) (int, error) {
+	n, err := m.ReadCloser.Read(p)
+	m.n += int64(n)
+	if err == io.EOF && !m.done {
+		m.done = true
+		m.rate.observe(m.n, time.Since(m.start))
+	}
+	return n, err
+}
