@@ -3,13 +3,15 @@ package rdd
 import (
 	"context"
 	"iter"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 func narrow(parent *node) *dep { return &dep{parent: parent} }
 
 // Map returns the RDD of f applied to every element of r.
 func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
-	return newRDD("Map", r.n.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(U) bool) error {
+	return newRDD("Map", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(U) bool) error {
 		return r.iterate(ctx, tc, part, func(t T) bool { return yield(f(t)) })
 	}, narrow(r.n))
 }
@@ -18,7 +20,7 @@ func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
 // emits. Emitting instead of returning a slice costs no allocation per
 // element.
 func FlatMap[T, U any](r *RDD[T], f func(t T, emit func(U))) *RDD[U] {
-	return newRDD("FlatMap", r.n.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(U) bool) error {
+	return newRDD("FlatMap", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(U) bool) error {
 		stopped := false
 		emit := func(u U) {
 			if !stopped && !yield(u) {
@@ -34,7 +36,7 @@ func FlatMap[T, U any](r *RDD[T], f func(t T, emit func(U))) *RDD[U] {
 
 // Filter returns the elements of r for which keep is true.
 func Filter[T any](r *RDD[T], keep func(T) bool) *RDD[T] {
-	return newRDD("Filter", r.n.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+	return newRDD("Filter", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		return r.iterate(ctx, tc, part, func(t T) bool { return !keep(t) || yield(t) })
 	}, narrow(r.n))
 }
@@ -42,7 +44,7 @@ func Filter[T any](r *RDD[T], keep func(T) bool) *RDD[T] {
 // MapPartitions calls f once per partition with an iterator over its
 // elements; the result holds what f's iterator yields.
 func MapPartitions[T, U any](r *RDD[T], f func(part int, in iter.Seq[T]) iter.Seq[U]) *RDD[U] {
-	return newRDD("MapPartitions", r.n.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(U) bool) error {
+	return newRDD("MapPartitions", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(U) bool) error {
 		var err error
 		in := func(y func(T) bool) {
 			if e := r.iterate(ctx, tc, part, y); e != nil && err == nil {
@@ -89,7 +91,7 @@ func Union[T any](rs ...*RDD[T]) *RDD[T] {
 		total += r.n.parts
 		deps[i] = narrow(r.n)
 	}
-	return newRDD("Union", total, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+	return newRDD("Union", total, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		for _, r := range rs {
 			if part < r.n.parts {
 				return r.iterate(ctx, tc, part, yield)
