@@ -20,9 +20,10 @@ import (
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
-	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // cluster runs tasks on the executors of workers found by gossip. The
@@ -423,7 +424,7 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 	resp, err := rpc.Call[worker.StartExecutorRequest, worker.StartExecutorResponse](ctx, c.client, r.rpc, worker.MethodStartExecutor,
 		&worker.StartExecutorRequest{
 			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(), Replace: replace,
-			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: rdd.RegistryDigest(), WorkDir: wd,
+			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: task.RegistryDigest(), WorkDir: wd,
 			Args: c.args, Env: c.env,
 		})
 	if err != nil {

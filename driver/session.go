@@ -16,6 +16,8 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ErrClosed is returned by a job run on a closed Session.
@@ -46,7 +48,7 @@ type Session struct {
 	// graphs numbers the lineages jobs ran on. Weak keys let a lineage the
 	// program dropped be collected; a cleanup then forgets its map stages
 	// and deletes its shuffle files, as Spark's ContextCleaner does.
-	graphs    map[weak.Pointer[rdd.Graph]]int
+	graphs    map[weak.Pointer[task.Graph]]int
 	nextGraph int
 	forgotten []int
 	forget    chan struct{}
@@ -58,7 +60,7 @@ var _ rdd.Runner = (*Session)(nil)
 type jobRun struct {
 	id    int
 	graph int
-	job   *rdd.Job
+	job   *task.Job
 	reply chan error
 
 	// Results wait here for RunJob's goroutine, which calls job.Result:
@@ -270,7 +272,7 @@ func NewSession(cfg Config) (*Session, error) {
 		progress: make(chan []worker.TaskProgress, 64),
 		moves:    make(chan moveReq),
 		quit:     make(chan struct{}),
-		graphs:   map[weak.Pointer[rdd.Graph]]int{},
+		graphs:   map[weak.Pointer[task.Graph]]int{},
 		forget:   make(chan struct{}, 1),
 	}
 	switch {
@@ -305,7 +307,7 @@ func (s *Session) Close() error {
 
 // RunJob runs job and returns when it has ended: every partition delivered
 // and the output committed, or the first error.
-func (s *Session) RunJob(ctx context.Context, job *rdd.Job) error {
+func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 	s.mu.Lock()
 	wp := weak.Make(job.Graph)
 	gid, ok := s.graphs[wp]

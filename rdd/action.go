@@ -15,26 +15,24 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ErrEmpty is returned by Reduce on an RDD with no elements.
 var ErrEmpty = errors.New("rdd: empty RDD")
 
-// ErrCommitDenied fails a task attempt whose output another attempt of the
-// same partition committed first.
-var ErrCommitDenied = errors.New("rdd: output commit denied")
-
-func (r *RDD[T]) runResult(ctx context.Context, tc *TaskContext, part int, a Action) ([]byte, error) {
+func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a task.Action) ([]byte, error) {
 	switch a.Kind {
-	case ActCollect:
+	case task.ActCollect:
 		var buf []byte
 		err := r.iterate(ctx, tc, part, func(t T) bool { buf = r.codec.put(buf, t); return true })
 		return buf, err
-	case ActCount:
+	case task.ActCount:
 		var n uint64
 		err := r.iterate(ctx, tc, part, func(T) bool { n++; return true })
 		return binary.AppendUvarint(nil, n), err
-	case ActTake:
+	case task.ActTake:
 		var buf []byte
 		n := 0
 		if a.N <= 0 {
@@ -46,7 +44,7 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *TaskContext, part int, a Act
 			return n < a.N
 		})
 		return buf, err
-	case ActSample:
+	case task.ActSample:
 		// Reservoir sampling, seeded by the action and the partition so that
 		// every attempt draws the same sample.
 		rng := rand.New(rand.NewPCG(uint64(a.Seed), uint64(part)))
@@ -66,7 +64,7 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *TaskContext, part int, a Act
 			buf = r.codec.put(buf, t)
 		}
 		return buf, err
-	case ActCountByKey:
+	case task.ActCountByKey:
 		if r.codec.key == nil {
 			return nil, fmt.Errorf("rdd: CountByKey on %s, whose elements are not pairs", r.n.name)
 		}
@@ -90,7 +88,7 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *TaskContext, part int, a Act
 			buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
 		}
 		return buf, err
-	case ActSave:
+	case task.ActSave:
 		return nil, r.savePartition(ctx, tc, part, a.Path)
 	}
 	return nil, fmt.Errorf("rdd: unknown action %d", a.Kind)
@@ -110,7 +108,7 @@ func taskDir(dir string, part int) string {
 	return filepath.Join(dir, "_temporary", "0", fmt.Sprintf("task_%05d", part))
 }
 
-func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, dir string) error {
+func (r *RDD[T]) savePartition(ctx context.Context, tc *task.Context, part int, dir string) error {
 	// The driver made dir/_temporary/0 when the job started and removes it
 	// when the job fails: an attempt still running then must not bring it
 	// back, so only the levels below it are created here.
@@ -125,7 +123,7 @@ func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, d
 		var ok bool
 		ok, err = tc.Commit.CanCommit(ctx, tc.Stage, part, tc.Attempt)
 		if err == nil && !ok {
-			err = fmt.Errorf("%w: partition %d attempt %d", ErrCommitDenied, part, tc.Attempt)
+			err = fmt.Errorf("%w: partition %d attempt %d", task.ErrCommitDenied, part, tc.Attempt)
 		}
 	}
 	if err == nil {
@@ -143,7 +141,7 @@ func (r *RDD[T]) savePartition(ctx context.Context, tc *TaskContext, part int, d
 	return err
 }
 
-func (r *RDD[T]) writePart(ctx context.Context, tc *TaskContext, part int, path string) error {
+func (r *RDD[T]) writePart(ctx context.Context, tc *task.Context, part int, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
@@ -211,7 +209,7 @@ func appendText[T any](dst []byte, v T) []byte {
 
 // runJob prepares what the job needs (range partitioners' samples) and
 // runs it.
-func runJob(ctx context.Context, run Runner, g *Graph, n *node, a Action, result func(int, []byte) error, parts ...int) error {
+func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, result func(int, []byte) error, parts ...int) error {
 	if err := g.prepare(ctx, run, n); err != nil {
 		return err
 	}
@@ -221,17 +219,17 @@ func runJob(ctx context.Context, run Runner, g *Graph, n *node, a Action, result
 			parts[i] = i
 		}
 	}
-	return run.RunJob(ctx, &Job{Graph: g, Node: n.id, Partitions: parts, Action: a, Result: result})
+	return run.RunJob(ctx, &task.Job{Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result})
 }
 
 // Collect returns every element of r, partition after partition.
 func Collect[T any](ctx context.Context, run Runner, r *RDD[T]) ([]T, error) {
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return nil, err
 	}
 	parts := make([][]T, r.n.parts)
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(p int, data []byte) error {
+	err = runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCollect}, func(p int, data []byte) error {
 		return r.codec.each(data, func(t T) bool { parts[p] = append(parts[p], t); return true })
 	})
 	if err != nil {
@@ -246,12 +244,12 @@ func Collect[T any](ctx context.Context, run Runner, r *RDD[T]) ([]T, error) {
 
 // Count returns the number of elements of r.
 func Count[T any](ctx context.Context, run Runner, r *RDD[T]) (int64, error) {
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCount}, func(p int, data []byte) error {
+	err = runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCount}, func(p int, data []byte) error {
 		n, err := decodeCount(data)
 		if err != nil {
 			return fmt.Errorf("rdd: Count: partition %d: %w", p, err)
@@ -289,7 +287,7 @@ const takeScaleUp = 4
 // nothing yet, else enough for the elements still missing at the rate
 // found so far plus 50%, capped at the same scaleUp multiple.
 func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error) {
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +310,7 @@ func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error)
 			parts = append(parts, i)
 		}
 		got := make([][]T, len(parts))
-		err := runJob(ctx, run, g, r.n, Action{Kind: ActTake, N: n - len(out)}, func(p int, data []byte) error {
+		err := runJob(ctx, run, g, r.n, task.Action{Kind: task.ActTake, N: n - len(out)}, func(p int, data []byte) error {
 			return r.codec.each(data, func(t T) bool { got[p-scanned] = append(got[p-scanned], t); return true })
 		}, parts...)
 		if err != nil {
@@ -332,12 +330,12 @@ func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error)
 // no elements.
 func Reduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T) (T, error) {
 	var zero T
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return zero, err
 	}
 	partial := make([]*T, r.n.parts)
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(p int, data []byte) error {
+	err = runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCollect}, func(p int, data []byte) error {
 		return r.codec.each(data, func(t T) bool {
 			if partial[p] == nil {
 				partial[p] = &t
@@ -369,11 +367,11 @@ func Reduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T) (
 // ForEach calls f on every element of r, in the driver, one partition at a
 // time as partitions finish.
 func ForEach[T any](ctx context.Context, run Runner, r *RDD[T], f func(T)) error {
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return err
 	}
-	return runJob(ctx, run, g, r.n, Action{Kind: ActCollect}, func(_ int, data []byte) error {
+	return runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCollect}, func(_ int, data []byte) error {
 		return r.codec.each(data, func(t T) bool { f(t); return true })
 	})
 }
@@ -387,13 +385,13 @@ func CountByKey[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pai
 	if err := codec.CheckKey(reflect.TypeFor[K]()); err != nil {
 		return nil, fmt.Errorf("rdd: CountByKey at %s: %w", callSite(1), roled(err, "key"))
 	}
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return nil, err
 	}
 	kc := codec.For[K]()
 	out := map[K]int64{}
-	err = runJob(ctx, run, g, r.n, Action{Kind: ActCountByKey}, func(p int, data []byte) error {
+	err = runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCountByKey}, func(p int, data []byte) error {
 		if err := decodeCountsByKey(kc, data, out); err != nil {
 			return fmt.Errorf("rdd: CountByKey: partition %d: %w", p, err)
 		}
@@ -437,7 +435,7 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	if dir == "" {
 		return errors.New("rdd: SaveAsTextFile: empty output directory name")
 	}
-	g, err := r.Graph()
+	g, err := r.graph()
 	if err != nil {
 		return err
 	}
@@ -459,9 +457,9 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	for i := range parts {
 		parts[i] = i
 	}
-	err = run.RunJob(ctx, &Job{
-		Graph: g, Node: r.n.id, Partitions: parts,
-		Action: Action{Kind: ActSave, Path: dir},
+	err = run.RunJob(ctx, &task.Job{
+		Graph: g.pub, Node: r.n.id, Partitions: parts,
+		Action: task.Action{Kind: task.ActSave, Path: dir},
 		Result: func(int, []byte) error { return nil },
 	})
 	if err == nil {

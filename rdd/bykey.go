@@ -7,6 +7,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/spill"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // reduceBytes is the input a reduce partition gets by default when the
@@ -102,7 +104,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		}
 		return cc.Append(nil, agg.MergeCombiners(ca, cb)), nil
 	}
-	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
 		half := memoryOf(tc) / 2
 		// The table holds each key's combiner and first-seen rank: ranks
 		// make the output deterministic without sorting, and reading them
@@ -126,7 +128,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		)
 		defer func() {
 			if so != nil {
-				tc.closeSorter(so)
+				closeSorter(tc, so)
 			}
 		}()
 		ranked := func() ([]K, []C) { return keys, vals }
@@ -191,7 +193,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		}
 		if so == nil {
 			keys, vals := ranked()
-			return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error {
+			return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error {
 				return writeTable(w, s.parts, len(keys),
 					func(dst []byte, i int) []byte { return kc.Append(dst, keys[i]) },
 					func(dst []byte, i int) []byte { return cc.Append(dst, vals[i]) })
@@ -204,10 +206,10 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		if err != nil {
 			return err
 		}
-		return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
+		return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
 	}
 
-	out := newRDD(name, s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, C]) bool) error {
+	out := newRDD(name, s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
 		half := memoryOf(tc) / 2
 		// Keyed by the key's encoding: what the partitioner hashed, so
 		// grouping agrees with partitioning whatever K's equality says.
@@ -246,7 +248,7 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		}
 		defer func() {
 			if so != nil {
-				tc.closeSorter(so)
+				closeSorter(tc, so)
 			}
 		}()
 		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
@@ -378,7 +380,7 @@ func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], parts int, exactKeys 
 	s := &shuffleDep{parent: r.n, parts: parts}
 	kc, differs := codec.KeyFor[K]()
 	ec, vc := codec.For[K](), codec.For[V]()
-	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
 		var hb []byte
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
 			if exactKeys && differs {
@@ -400,7 +402,7 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 	parts, partsErr := shuffleParts("GroupByKey", opts, r.n)
 	s := plainShuffle(r, parts, false)
 	kc, vc := codec.For[K](), codec.For[V]()
-	out := newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, []V]) bool) error {
+	out := newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, []V]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
 				k, err := kc.Decode(kf)
@@ -440,7 +442,7 @@ func PartitionBy[K comparable, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]
 	}
 	s := plainShuffle(r, max(n, 1), true)
 	kc, vc := codec.For[K](), codec.For[V]()
-	out := newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
+	out := newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, V]) bool) error {
 		return eachDecoded(ctx, tc, s.id, part, yield, func(kf, vf []byte) (Pair[K, V], error) {
 			k, err := kc.Decode(kf)
 			if err != nil {
@@ -472,7 +474,7 @@ func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts .
 	parts, partsErr := shuffleParts("Join", opts, a.n, b.n)
 	sa, sb := plainShuffle(a, parts, false), plainShuffle(b, parts, false)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
-	out := newRDD("Join", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
+	out := newRDD("Join", parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			var (
 				curKey []byte
@@ -533,7 +535,7 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 	}
 	s := &shuffleDep{parent: r.n, parts: n, indeterminate: true}
 	ec := r.codec
-	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
 		next := roundRobinStart(mapPart, n)
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, t T) ([]byte, []byte, int) {
 			p := next
@@ -542,7 +544,7 @@ func Repartition[T any](r *RDD[T], n int) *RDD[T] {
 			return kb, ec.put(vb, t), p
 		})
 	}
-	return newRDD("Repartition", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+	return newRDD("Repartition", n, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		return eachDecoded(ctx, tc, s.id, part, yield, func(_, vf []byte) (T, error) {
 			t, rest, err := ec.get(vf)
 			if err == nil && len(rest) > 0 {

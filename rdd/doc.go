@@ -38,10 +38,11 @@
 // from its lineage and must come out the same. Actions whose function runs
 // per element (Reduce, ForEach) run it in the driver.
 //
-// A task that fails (its user function panicked) is retried up to four
-// attempts; then the action returns an error wrapping a *TaskError, which
-// names the place of a panic in the user's code and wraps the user's
-// error for errors.Is and errors.As. An error marked Permanent is not
+// A task that fails (its user function panicked, or a MapErr or
+// FlatMapErr function returned an error) is retried up to four attempts;
+// then the action returns an error wrapping a *TaskError, which names the
+// place of a panic in the user's code and wraps the user's error for
+// errors.Is and errors.As. An error marked Permanent is not
 // retried. On a cluster, errors.Is recognises the errors registered with
 // RegisterError.
 package rdd

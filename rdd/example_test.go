@@ -73,3 +73,53 @@ func ExampleTaskError() {
 	// bad record "two" (attempt 0, permanent true)
 	// true
 }
+
+// parseErr parses with MapErr: a bad line is an error, not a panic.
+var parseErr = rdd.Func(func(lines []string) *rdd.RDD[int] {
+	return rdd.MapErr(rdd.Parallelize(lines), func(ctx context.Context, l string) (int, error) {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return 0, rdd.Permanent(fmt.Errorf("%w %q", ErrBadRecord, l))
+		}
+		return n, nil
+	})
+})
+
+func ExampleMapErr() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ns, err := rdd.Collect(context.Background(), s, parseErr.Invoke([]string{"1", "2", "3"}))
+	fmt.Println(ns, err)
+	_, err = rdd.Collect(context.Background(), s, parseErr.Invoke([]string{"1", "two"}))
+	fmt.Println(errors.Is(err, ErrBadRecord))
+	// Output:
+	// [1 2 3] <nil>
+	// true
+}
+
+// multiples emits the multiples of each element, without end: emit
+// returning false is what ends the loop.
+var multiples = rdd.Func(func(ns []int) *rdd.RDD[int] {
+	return rdd.FlatMapErr(rdd.Parallelize(ns), func(ctx context.Context, n int, emit func(int) bool) error {
+		for m := n; emit(m); m += n {
+		}
+		return nil
+	})
+})
+
+func ExampleFlatMapErr() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	first, err := rdd.Take(context.Background(), s, multiples.Invoke([]int{7}), 4)
+	fmt.Println(first, err)
+	// Output:
+	// [7 14 21 28] <nil>
+}

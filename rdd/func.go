@@ -14,18 +14,13 @@ import (
 
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/sentinel"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ErrUnknownFunc is returned when an invocation names a Func that this
 // binary does not register: the driver and executor run different code.
 var ErrUnknownFunc = errors.New("rdd: unknown Func")
-
-// Invocation names a lineage so that any copy of the binary can rebuild
-// it: the key of a registered Func and its msgpack-encoded argument.
-type Invocation struct {
-	Key  string
-	Args []byte
-}
 
 // FuncOf is a registered lineage builder; see Func.
 type FuncOf[A, T any] struct {
@@ -171,7 +166,7 @@ func (f *FuncOf[A, T]) Invoke(args A) *RDD[T] {
 		return r
 	}
 	r := f.call(a)
-	r.inv = &Invocation{Key: f.key, Args: b}
+	r.inv = &task.Invocation{Key: f.key, Args: b}
 	return r
 }
 
@@ -187,10 +182,16 @@ func (f *FuncOf[A, T]) call(a A) *RDD[T] {
 	return &RDD[T]{n: r.n, compute: r.compute, codec: r.codec}
 }
 
-// RegistryDigest returns a digest of every registered Func's key and type
+// The runtimes reach the registry through package task: rdd installs its
+// hooks before any program code runs.
+func init() {
+	task.Install(task.Hooks{Rebuild: rebuild, RegistryDigest: registryDigest, GraphOf: graphOf})
+}
+
+// registryDigest returns a digest of every registered Func's key and type
 // and every registered error's key (RegisterError), which executors
 // compare with the driver's before running anything.
-func RegistryDigest() string {
+func registryDigest() string {
 	registry.Lock()
 	defer registry.Unlock()
 	h := sha256.New()
@@ -207,8 +208,8 @@ func RegistryDigest() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// Rebuild rebuilds the lineage that inv names, on an executor.
-func Rebuild(inv Invocation) (*Graph, error) {
+// rebuild rebuilds the lineage that inv names, on an executor.
+func rebuild(inv task.Invocation) (*task.Graph, error) {
 	registry.Lock()
 	reg := registry.byKey[inv.Key]
 	registry.sealed = true
@@ -220,5 +221,22 @@ func Rebuild(inv Invocation) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGraph(r.base(), inv)
+	g, err := newGraph(r.base(), inv)
+	if err != nil {
+		return nil, err
+	}
+	return g.pub, nil
+}
+
+// graphOf returns the graph of r, an *RDD[T] that Invoke returned.
+func graphOf(r any) (*task.Graph, error) {
+	gr, ok := r.(interface{ graph() (*graph, error) })
+	if !ok {
+		return nil, fmt.Errorf("rdd: graph of a %T, which is not an *RDD", r)
+	}
+	g, err := gr.graph()
+	if err != nil {
+		return nil, err
+	}
+	return g.pub, nil
 }

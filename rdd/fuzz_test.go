@@ -17,6 +17,8 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/fuzztest"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 type skv = Pair[string, int]
@@ -137,7 +139,7 @@ func FuzzRangeBounds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, state []byte) {
 		defer fuzztest.Guard(t)()
 		r := SortByKey(Parallelize(pairsOf(keys), Partitions(1)), Partitions(parts))
-		g, err := newGraph(r.n, Invocation{Key: "fuzz"})
+		g, err := newGraph(r.n, task.Invocation{Key: "fuzz"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +148,7 @@ func FuzzRangeBounds(f *testing.F) {
 			return
 		}
 		w := &partitionRecorder{}
-		tc := &TaskContext{TempDir: dir, Codec: block.None, Shuffle: w}
+		tc := &task.Context{TempDir: dir, Codec: block.None, Shuffle: w}
 		if err := g.RunMap(context.Background(), tc, sid, 0); err != nil {
 			t.Fatalf("map task with accepted state %x: %v", state, err)
 		}
@@ -185,12 +187,12 @@ type partitionRecorder struct {
 	frame int
 }
 
-func (w *partitionRecorder) Create(_ context.Context, _, n int) (ShuffleWriter, error) {
+func (w *partitionRecorder) Create(_ context.Context, _, n int) (task.ShuffleWriter, error) {
 	w.parts, w.cur, w.n = map[int]int{}, 0, n
 	return w, nil
 }
 
-func (w *partitionRecorder) Open(context.Context, int, int) (BlockReader, error) {
+func (w *partitionRecorder) Open(context.Context, int, int) (task.BlockReader, error) {
 	return nil, errors.New("fuzz: no reduce side")
 }
 
@@ -243,7 +245,7 @@ func TestRangeBoundsChecked(t *testing.T) {
 		{state(2, 1), false}, {state(1, 1), false}, {state(1, 2, 3, 4), false},
 	} {
 		r := SortByKey(Parallelize(pairsOf([]int{1}), Partitions(1)), Partitions(4))
-		g, err := newGraph(r.n, Invocation{Key: "test"})
+		g, err := newGraph(r.n, task.Invocation{Key: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,11 +260,11 @@ func TestRangeBoundsChecked(t *testing.T) {
 // with the payload p.
 type payloadShuffle struct{ p []byte }
 
-func (s payloadShuffle) Create(context.Context, int, int) (ShuffleWriter, error) {
+func (s payloadShuffle) Create(context.Context, int, int) (task.ShuffleWriter, error) {
 	return nil, errors.New("fuzz: no map side")
 }
 
-func (s payloadShuffle) Open(context.Context, int, int) (BlockReader, error) {
+func (s payloadShuffle) Open(context.Context, int, int) (task.BlockReader, error) {
 	return &onePayload{p: bytes.Clone(s.p)}, nil
 }
 
@@ -281,10 +283,10 @@ func (o *onePayload) Close() error { return nil }
 
 // reducers returns the reduce side of every shuffle operation, each as a
 // graph and the node whose partition 0 reads one shuffled payload.
-func reducers(t testing.TB) map[string]func() (*Graph, int) {
+func reducers(t testing.TB) map[string]func() (*graph, int) {
 	src := Parallelize([]skv{{"a", 1}}, Partitions(1))
-	build := func(n *node) (*Graph, int) {
-		g, err := newGraph(n, Invocation{Key: "fuzz"})
+	build := func(n *node) (*graph, int) {
+		g, err := newGraph(n, task.Invocation{Key: "fuzz"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,18 +300,18 @@ func reducers(t testing.TB) map[string]func() (*Graph, int) {
 		return g, n.id
 	}
 	sum := func(a, b int) int { return a + b }
-	return map[string]func() (*Graph, int){
-		"ReduceByKey": func() (*Graph, int) { return build(ReduceByKey(src, sum, Partitions(1)).n) },
-		"GroupByKey":  func() (*Graph, int) { return build(GroupByKey(src, Partitions(1)).n) },
-		"AggregateByKey": func() (*Graph, int) {
+	return map[string]func() (*graph, int){
+		"ReduceByKey": func() (*graph, int) { return build(ReduceByKey(src, sum, Partitions(1)).n) },
+		"GroupByKey":  func() (*graph, int) { return build(GroupByKey(src, Partitions(1)).n) },
+		"AggregateByKey": func() (*graph, int) {
 			return build(AggregateByKey(src, []int(nil), func(a []int, v int) []int { return append(a, v) },
 				func(a, b []int) []int { return append(a, b...) }, Partitions(1)).n)
 		},
-		"SortByKey":   func() (*Graph, int) { return build(SortByKey(src, Partitions(1)).n) },
-		"Join":        func() (*Graph, int) { return build(Join(src, src, Partitions(1)).n) },
-		"PartitionBy": func() (*Graph, int) { return build(PartitionBy(src, 1).n) },
-		"Repartition": func() (*Graph, int) { return build(Repartition(src, 1).n) },
-		"Distinct":    func() (*Graph, int) { return build(Distinct(Keys(src), Partitions(1)).n) },
+		"SortByKey":   func() (*graph, int) { return build(SortByKey(src, Partitions(1)).n) },
+		"Join":        func() (*graph, int) { return build(Join(src, src, Partitions(1)).n) },
+		"PartitionBy": func() (*graph, int) { return build(PartitionBy(src, 1).n) },
+		"Repartition": func() (*graph, int) { return build(Repartition(src, 1).n) },
+		"Distinct":    func() (*graph, int) { return build(Distinct(Keys(src), Partitions(1)).n) },
 	}
 }
 
@@ -425,8 +427,8 @@ func FuzzReduceInput(f *testing.F) {
 		for _, memory := range []int64{1 << 20, 1} {
 			for _, name := range names {
 				g, node := ops[name]()
-				tc := &TaskContext{Memory: memory, TempDir: dir, Codec: block.None, Shuffle: payloadShuffle{p}}
-				out, err := g.RunResult(context.Background(), tc, node, 0, Action{Kind: ActCollect})
+				tc := &task.Context{Memory: memory, TempDir: dir, Codec: block.None, Shuffle: payloadShuffle{p}}
+				out, err := g.RunResult(context.Background(), tc, node, 0, task.Action{Kind: task.ActCollect})
 				naive := naives[name]
 				if naive == nil {
 					continue
@@ -466,8 +468,8 @@ func TestRepartitionRefusesTrailingBytes(t *testing.T) {
 		ok    bool
 	}{{el, true}, {append(slices.Clone(el), 0x00), false}} {
 		p := appendFrame(appendFrame(nil, nil), c.value)
-		tc := &TaskContext{TempDir: t.TempDir(), Codec: block.None, Shuffle: payloadShuffle{p}}
-		_, err := g.RunResult(context.Background(), tc, node, 0, Action{Kind: ActCollect})
+		tc := &task.Context{TempDir: t.TempDir(), Codec: block.None, Shuffle: payloadShuffle{p}}
+		_, err := g.RunResult(context.Background(), tc, node, 0, task.Action{Kind: task.ActCollect})
 		if (err == nil) != c.ok {
 			t.Errorf("value %x: err = %v, want ok=%v", c.value, err, c.ok)
 		}

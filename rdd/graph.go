@@ -8,44 +8,27 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ErrNotInvoked is returned by an action on an RDD that no Func built:
 // executors could not rebuild its lineage.
 var ErrNotInvoked = errors.New("rdd: RDD not built by Func.Invoke")
 
-// Graph is a lineage with stable ids: nodes and shuffles are numbered from
+// graph is a lineage with stable ids: nodes and shuffles are numbered from
 // 1 in a depth-first walk from the root, parents before children, so every
-// process that builds the same lineage numbers it the same way.
-type Graph struct {
-	inv      Invocation
+// process that builds the same lineage numbers it the same way. It
+// implements task.Lineage; pub is the handle runtimes hold.
+type graph struct {
+	pub      *task.Graph
+	inv      task.Invocation
 	nodes    []*node // nodes[id-1]
 	shuffles map[int]*shuffleDep
 	digest   string
 
 	mu     sync.Mutex
 	states map[int][]byte // prepared shuffle state by shuffle id
-}
-
-// NodeInfo describes a node for the scheduler.
-type NodeInfo struct {
-	ID            int
-	Name          string
-	Partitions    int
-	Deps          []DepInfo
-	Cached        bool
-	Indeterminate bool
-}
-
-// DepInfo is an edge to a parent node: narrow when Shuffle is 0, otherwise
-// through the shuffle with that id. An Indeterminate shuffle's output
-// depends on the order of its input (round-robin Repartition): rerunning
-// any of its map tasks may move records between reduce partitions, so its
-// map stage reruns whole, and so does everything downstream.
-type DepInfo struct {
-	Parent        int
-	Shuffle       int
-	Indeterminate bool
 }
 
 // walk returns the nodes reachable from root, parents first.
@@ -70,8 +53,8 @@ func walk(root *node) []*node {
 	return out
 }
 
-func newGraph(root *node, inv Invocation) (*Graph, error) {
-	g := &Graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
+func newGraph(root *node, inv task.Invocation) (*graph, error) {
+	g := &graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
 	nodes := walk(root)
 	if err := lineageErr(nodes); err != nil {
 		return nil, err
@@ -95,12 +78,13 @@ func newGraph(root *node, inv Invocation) (*Graph, error) {
 		fmt.Fprintf(h, "%d %s %d %v %v %v %s\n", n.ID, n.Name, n.Partitions, n.Deps, n.Cached, n.Indeterminate, nodes[i].plan)
 	}
 	g.digest = hex.EncodeToString(h.Sum(nil))[:16]
+	g.pub = &task.Graph{Lineage: g}
 	return g, nil
 }
 
-// Graph returns the lineage of r with stable ids, built once. Only an RDD returned by
-// Func.Invoke has one.
-func (r *RDD[T]) Graph() (*Graph, error) {
+// graph returns the lineage of r with stable ids, built once. Only an RDD
+// returned by Func.Invoke has one.
+func (r *RDD[T]) graph() (*graph, error) {
 	r.gOnce.Do(func() {
 		if err := r.Err(); err != nil {
 			r.gErr = err
@@ -116,19 +100,19 @@ func (r *RDD[T]) Graph() (*Graph, error) {
 }
 
 // Invocation returns how to rebuild g.
-func (g *Graph) Invocation() Invocation { return g.inv }
+func (g *graph) Invocation() task.Invocation { return g.inv }
 
 // Digest returns a digest of g's shape, which an executor compares with the
 // driver's to catch a Func that does not build the same lineage twice.
-func (g *Graph) Digest() string { return g.digest }
+func (g *graph) Digest() string { return g.digest }
 
 // Nodes describes every node, parents first.
-func (g *Graph) Nodes() []NodeInfo {
-	out := make([]NodeInfo, 0, len(g.nodes))
+func (g *graph) Nodes() []task.NodeInfo {
+	out := make([]task.NodeInfo, 0, len(g.nodes))
 	for _, n := range g.nodes {
-		ni := NodeInfo{ID: n.id, Name: n.name, Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
+		ni := task.NodeInfo{ID: n.id, Name: n.name, Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
 		for _, d := range n.deps {
-			di := DepInfo{Parent: d.parent.id}
+			di := task.DepInfo{Parent: d.parent.id}
 			if d.shuffle != nil {
 				di.Shuffle, di.Indeterminate = d.shuffle.id, d.shuffle.indeterminate
 			}
@@ -139,7 +123,7 @@ func (g *Graph) Nodes() []NodeInfo {
 	return out
 }
 
-func (g *Graph) node(id int) (*node, error) {
+func (g *graph) node(id int) (*node, error) {
 	for _, n := range g.nodes {
 		if n.id == id {
 			return n, nil
@@ -150,7 +134,7 @@ func (g *Graph) node(id int) (*node, error) {
 
 // RunMap runs map partition mapPart of shuffle, writing its output through
 // tc.Shuffle.
-func (g *Graph) RunMap(ctx context.Context, tc *TaskContext, shuffle, mapPart int) error {
+func (g *graph) RunMap(ctx context.Context, tc *task.Context, shuffle, mapPart int) error {
 	s := g.shuffles[shuffle]
 	if s == nil {
 		return fmt.Errorf("rdd: no shuffle %d in the lineage of %s", shuffle, g.inv.Key)
@@ -163,7 +147,7 @@ func (g *Graph) RunMap(ctx context.Context, tc *TaskContext, shuffle, mapPart in
 
 // RunResult computes partition part of node and applies a to it, returning
 // the encoded result.
-func (g *Graph) RunResult(ctx context.Context, tc *TaskContext, node, part int, a Action) ([]byte, error) {
+func (g *graph) RunResult(ctx context.Context, tc *task.Context, node, part int, a task.Action) ([]byte, error) {
 	n, err := g.node(node)
 	if err != nil {
 		return nil, err
@@ -176,7 +160,7 @@ func (g *Graph) RunResult(ctx context.Context, tc *TaskContext, node, part int, 
 	return n.self.runResult(ctx, tc, part, a)
 }
 
-func (g *Graph) ensureState(s *shuffleDep) error {
+func (g *graph) ensureState(s *shuffleDep) error {
 	if s.prepare == nil {
 		return nil
 	}
@@ -190,7 +174,7 @@ func (g *Graph) ensureState(s *shuffleDep) error {
 
 // shufflesBelow returns the shuffles that n's stage reads, transitively
 // through narrow dependencies only.
-func (g *Graph) shufflesBelow(n *node) []*shuffleDep {
+func (g *graph) shufflesBelow(n *node) []*shuffleDep {
 	var out []*shuffleDep
 	seen := map[*node]bool{}
 	var visit func(n *node)
@@ -213,7 +197,7 @@ func (g *Graph) shufflesBelow(n *node) []*shuffleDep {
 
 // States returns the state the driver prepared for shuffles (range bounds
 // from a sample), keyed by shuffle id, to send with tasks.
-func (g *Graph) States() map[int][]byte {
+func (g *graph) States() map[int][]byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make(map[int][]byte, len(g.states))
@@ -224,7 +208,7 @@ func (g *Graph) States() map[int][]byte {
 }
 
 // SetStates installs prepared state received from the driver.
-func (g *Graph) SetStates(states map[int][]byte) error {
+func (g *graph) SetStates(states map[int][]byte) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ids := make([]int, 0, len(states))
@@ -251,7 +235,7 @@ func (g *Graph) SetStates(states map[int][]byte) error {
 
 // prepare readies every shuffle that node depends on, upstream first, by
 // running their preparation jobs (samples for range partitioning).
-func (g *Graph) prepare(ctx context.Context, run Runner, root *node) error {
+func (g *graph) prepare(ctx context.Context, run Runner, root *node) error {
 	for _, n := range walk(root) {
 		for _, d := range n.deps {
 			s := d.shuffle

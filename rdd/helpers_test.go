@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/rdd"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // jobLog is a Runner that records the partitions of every job before the
@@ -21,7 +23,7 @@ type jobLog struct {
 	jobs [][]int
 }
 
-func (l *jobLog) RunJob(ctx context.Context, job *rdd.Job) error {
+func (l *jobLog) RunJob(ctx context.Context, job *task.Job) error {
 	l.mu.Lock()
 	l.jobs = append(l.jobs, slices.Clone(job.Partitions))
 	l.mu.Unlock()

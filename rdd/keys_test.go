@@ -19,6 +19,8 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/rdd"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // Keys of by-key operations: comparable, never pointers, grouped by a
@@ -119,7 +121,7 @@ func makeWords(n int) []string {
 // output must be byte-identical to the lost one, which Go's random map
 // order used to prevent.
 func TestMapOutputIsByteIdentical(t *testing.T) {
-	g, err := mapValuesF.Invoke(200).Graph()
+	g, err := task.GraphOf(mapValuesF.Invoke(200))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func TestMapOutputIsByteIdentical(t *testing.T) {
 	for _, sh := range shuffles {
 		run := func() []byte {
 			rec := &recordingShuffle{}
-			tc := &rdd.TaskContext{TempDir: t.TempDir(), Codec: block.None, Shuffle: rec}
+			tc := &task.Context{TempDir: t.TempDir(), Codec: block.None, Shuffle: rec}
 			if sh == shuffles[1] {
 				// The PartitionBy map task reads the ReduceByKey's output:
 				// feed it from a recorded run of the first shuffle.
@@ -163,9 +165,9 @@ func TestMapOutputIsByteIdentical(t *testing.T) {
 
 // firstShuffleOutput runs the one map task of shuffle sh and returns the
 // records it wrote for each reduce partition.
-func firstShuffleOutput(t *testing.T, g *rdd.Graph, sh int) map[int][]byte {
+func firstShuffleOutput(t *testing.T, g *task.Graph, sh int) map[int][]byte {
 	rec := &recordingShuffle{}
-	tc := &rdd.TaskContext{TempDir: t.TempDir(), Codec: block.None, Shuffle: rec}
+	tc := &task.Context{TempDir: t.TempDir(), Codec: block.None, Shuffle: rec}
 	if err := g.RunMap(context.Background(), tc, sh, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +183,12 @@ type recordingShuffle struct {
 	input map[int][]byte
 }
 
-func (s *recordingShuffle) Create(context.Context, int, int) (rdd.ShuffleWriter, error) {
+func (s *recordingShuffle) Create(context.Context, int, int) (task.ShuffleWriter, error) {
 	s.parts = map[int][]byte{}
 	return s, nil
 }
 
-func (s *recordingShuffle) Open(_ context.Context, _, part int) (rdd.BlockReader, error) {
+func (s *recordingShuffle) Open(_ context.Context, _, part int) (task.BlockReader, error) {
 	return &oneBlock{data: s.input[part]}, nil
 }
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/rdd"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 type kv = rdd.Pair[string, int]
@@ -456,7 +458,7 @@ func TestRepartition(t *testing.T) {
 		if !slices.Equal(sortedPairs(got), sortedPairs(a.Data)) {
 			t.Fatalf("Repartition is not a permutation of its input")
 		}
-		g, _ := r.Graph()
+		g, _ := task.GraphOf(r)
 		last := g.Nodes()[len(g.Nodes())-1]
 		if len(last.Deps) != 1 || !last.Deps[0].Indeterminate {
 			t.Fatalf("Repartition's shuffle is not marked indeterminate: %+v", last)

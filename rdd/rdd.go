@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // RDD is a typed, lazily evaluated, partitioned dataset. Transformations
@@ -14,14 +16,14 @@ import (
 // through a Runner.
 type RDD[T any] struct {
 	n       *node
-	compute func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error
+	compute func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error
 	codec   *elemCodec[T]
 
 	// inv is set on the RDD that Func.Invoke returns: it names how every
 	// process can rebuild this lineage.
-	inv *Invocation
+	inv *task.Invocation
 	// g is the graph built from this RDD at its first action.
-	g     *Graph
+	g     *graph
 	gOnce sync.Once
 	gErr  error
 }
@@ -58,7 +60,7 @@ type dep struct {
 // anyRDD is what the task runner needs of a typed RDD.
 type anyRDD interface {
 	base() *node
-	runResult(ctx context.Context, tc *TaskContext, part int, a Action) ([]byte, error)
+	runResult(ctx context.Context, tc *task.Context, part int, a task.Action) ([]byte, error)
 }
 
 func (r *RDD[T]) base() *node { return r.n }
@@ -99,7 +101,7 @@ func lineageErr(nodes []*node) error {
 }
 
 // newRDD makes an RDD with one node.
-func newRDD[T any](name string, parts int, compute func(context.Context, *TaskContext, int, func(T) bool) error, deps ...*dep) *RDD[T] {
+func newRDD[T any](name string, parts int, compute func(context.Context, *task.Context, int, func(T) bool) error, deps ...*dep) *RDD[T] {
 	r := &RDD[T]{
 		n:       &node{name: name, parts: parts, deps: deps, inputBytes: narrowInputBytes(deps), elem: reflect.TypeFor[T](), site: callers()},
 		compute: compute,
@@ -128,7 +130,7 @@ func narrowInputBytes(deps []*dep) int64 {
 
 // iterate computes partition part, reading it from the cache when r is
 // cached and the partition is there, and storing it when it is not.
-func (r *RDD[T]) iterate(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+func (r *RDD[T]) iterate(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 	if !r.n.cached || tc.Cache == nil {
 		return r.compute(ctx, tc, part, yield)
 	}

@@ -14,10 +14,9 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/spill"
-)
 
-// DefaultTaskMemory is the per-task buffer budget when the runtime sets none.
-const DefaultTaskMemory = 256 << 20
+	"github.com/sluicehq/sluice/internal/task"
+)
 
 // shuffleDep is a wide dependency: a map stage over parent writes one
 // output per map partition, cut into parts reduce partitions.
@@ -25,12 +24,12 @@ type shuffleDep struct {
 	id     int
 	parent *node
 	parts  int
-	runMap func(ctx context.Context, tc *TaskContext, mapPart int) error
+	runMap func(ctx context.Context, tc *task.Context, mapPart int) error
 
 	// prepare, when set, runs on the driver before the map stage (a range
 	// partitioner's sample) and returns state that setState installs in
 	// every process. ready is guarded by the Graph's mutex.
-	prepare  func(ctx context.Context, run Runner, g *Graph) ([]byte, error)
+	prepare  func(ctx context.Context, run Runner, g *graph) ([]byte, error)
 	setState func([]byte) error
 	ready    bool
 
@@ -42,21 +41,21 @@ type shuffleDep struct {
 	sizeHint atomic.Int64
 }
 
-func memoryOf(tc *TaskContext) int64 {
+func memoryOf(tc *task.Context) int64 {
 	if tc.Memory > 0 {
 		return tc.Memory
 	}
-	return DefaultTaskMemory
+	return task.DefaultMemory
 }
 
 // closeSorter counts a sorter's spills in the task's metrics and removes
 // its files.
-func (tc *TaskContext) closeSorter(so *spill.Sorter) {
+func closeSorter(tc *task.Context, so *spill.Sorter) {
 	tc.Metrics.Spills += int64(so.Spills())
 	so.Close()
 }
 
-func newSorter(tc *TaskContext, budget int64, byKey bool) (*spill.Sorter, error) {
+func newSorter(tc *task.Context, budget int64, byKey bool) (*spill.Sorter, error) {
 	return spill.NewSorter(spill.Config{Dir: tc.TempDir, Budget: budget, Codec: tc.Codec, ByKey: byKey})
 }
 
@@ -103,7 +102,7 @@ func cloneKey[K any](k K) K {
 // writeSorted writes a sorter's stream to a shuffle writer. When merge is
 // set, adjacent records with the same partition and key are merged into
 // one (the map-side combine after spills).
-func writeSorted(it *spill.Iterator, w ShuffleWriter, merge func(a, b []byte) ([]byte, error)) error {
+func writeSorted(it *spill.Iterator, w task.ShuffleWriter, merge func(a, b []byte) ([]byte, error)) error {
 	cur := -1
 	var pk, pv []byte
 	pp, pending := 0, false
@@ -161,7 +160,7 @@ func writeSorted(it *spill.Iterator, w ShuffleWriter, merge func(a, b []byte) ([
 
 // eachRecord calls f with the key and value frames of every record of a
 // reduce partition.
-func eachRecord(ctx context.Context, tc *TaskContext, shuffle, part int, f func(k, v []byte) error) error {
+func eachRecord(ctx context.Context, tc *task.Context, shuffle, part int, f func(k, v []byte) error) error {
 	rd, err := tc.Shuffle.Open(ctx, shuffle, part)
 	if err != nil {
 		return err
@@ -197,7 +196,7 @@ func eachRecord(ctx context.Context, tc *TaskContext, shuffle, part int, f func(
 
 // eachDecoded yields every record of a reduce partition, decoded, in map
 // order, stopping early when yield says so.
-func eachDecoded[T any](ctx context.Context, tc *TaskContext, shuffle, part int, yield func(T) bool, decode func(k, v []byte) (T, error)) error {
+func eachDecoded[T any](ctx context.Context, tc *task.Context, shuffle, part int, yield func(T) bool, decode func(k, v []byte) (T, error)) error {
 	err := eachRecord(ctx, tc, shuffle, part, func(k, v []byte) error {
 		t, err := decode(k, v)
 		if err != nil {
@@ -219,7 +218,7 @@ var errStop = errors.New("rdd: stop")
 
 // writeMapOutput runs write against a fresh shuffle writer and commits it,
 // or aborts it on any error.
-func writeMapOutput(ctx context.Context, tc *TaskContext, s *shuffleDep, write func(w ShuffleWriter) error) error {
+func writeMapOutput(ctx context.Context, tc *task.Context, s *shuffleDep, write func(w task.ShuffleWriter) error) error {
 	w, err := tc.Shuffle.Create(ctx, s.id, s.parts)
 	if err != nil {
 		return err
@@ -239,13 +238,13 @@ func writeMapOutput(ctx context.Context, tc *TaskContext, s *shuffleDep, write f
 
 // plainMap writes every record of parent partition mapPart, partitioned by
 // part, in input order within each partition.
-func plainMap[T any](ctx context.Context, tc *TaskContext, s *shuffleDep, parent *RDD[T], mapPart int,
+func plainMap[T any](ctx context.Context, tc *task.Context, s *shuffleDep, parent *RDD[T], mapPart int,
 	encode func(kb, vb []byte, t T) ([]byte, []byte, int)) error {
 	so, err := newSorter(tc, memoryOf(tc), false)
 	if err != nil {
 		return err
 	}
-	defer tc.closeSorter(so)
+	defer closeSorter(tc, so)
 	var kb, vb []byte
 	var addErr error
 	err = parent.iterate(ctx, tc, mapPart, func(t T) bool {
@@ -264,13 +263,13 @@ func plainMap[T any](ctx context.Context, tc *TaskContext, s *shuffleDep, parent
 	if err != nil {
 		return err
 	}
-	return writeMapOutput(ctx, tc, s, func(w ShuffleWriter) error { return writeSorted(it, w, nil) })
+	return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, nil) })
 }
 
 // writeTable writes a combined table that fit in memory: partition by
 // partition, each in the keys' first-seen order. A counting sort by
 // partition is all the ordering it needs.
-func writeTable(w ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte) error {
+func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte) error {
 	var buf []byte
 	ends := make([]int, 2*n) // end of key i, end of value i
 	part := make([]int32, n)
@@ -319,12 +318,12 @@ func writeTable(w ShuffleWriter, parts, n int, appendKey, appendVal func([]byte,
 // shuffles (a join) each key gets its shuffle's index appended: a msgpack
 // value is never a prefix of another, so key||index sorts by key first and
 // by shuffle within a key.
-func sortedInput(ctx context.Context, tc *TaskContext, part int, f func(*spill.Iterator) error, shuffles ...int) error {
+func sortedInput(ctx context.Context, tc *task.Context, part int, f func(*spill.Iterator) error, shuffles ...int) error {
 	so, err := newSorter(tc, memoryOf(tc), true)
 	if err != nil {
 		return err
 	}
-	defer tc.closeSorter(so)
+	defer closeSorter(tc, so)
 	var tk []byte
 	for side, sh := range shuffles {
 		err := eachRecord(ctx, tc, sh, part, func(k, v []byte) error {

@@ -10,6 +10,8 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/spill"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // sampleSize is how many keys per output partition the range partitioner
@@ -29,16 +31,16 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 
 	var bounds []K // installed by setState before any map task runs
 	s := &shuffleDep{parent: r.n, parts: parts}
-	s.runMap = func(ctx context.Context, tc *TaskContext, mapPart int) error {
+	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
 			i := sort.Search(len(bounds), func(i int) bool { return cmp.Compare(p.Key, bounds[i]) <= 0 })
 			return appendOrd(kb, p.Key), vc.Append(vb, p.Value), i
 		})
 	}
-	s.prepare = func(ctx context.Context, run Runner, g *Graph) ([]byte, error) {
+	s.prepare = func(ctx context.Context, run Runner, g *graph) ([]byte, error) {
 		per := (3*sampleSize*parts + keys.n.parts - 1) / max(keys.n.parts, 1)
 		var sample []K
-		err := runJob(ctx, run, g, keys.n, Action{Kind: ActSample, N: per, Seed: int64(s.id)}, func(_ int, data []byte) error {
+		err := runJob(ctx, run, g, keys.n, task.Action{Kind: task.ActSample, N: per, Seed: int64(s.id)}, func(_ int, data []byte) error {
 			return keys.codec.each(data, func(k K) bool { sample = append(sample, k); return true })
 		})
 		if err != nil {
@@ -85,7 +87,7 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 		return nil
 	}
 
-	out := newRDD("SortByKey", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(Pair[K, V]) bool) error {
+	out := newRDD("SortByKey", parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, V]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			for it.Next() {
 				k, err := decodeOrd(it.Key())

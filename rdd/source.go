@@ -2,6 +2,8 @@ package rdd
 
 import (
 	"context"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // Parallelize distributes data over partitions (2 unless Partitions says
@@ -14,7 +16,7 @@ func Parallelize[T any](data []T, opts ...Option) *RDD[T] {
 	if n == 0 {
 		n = 2
 	}
-	r := newRDD("Parallelize", n, func(ctx context.Context, tc *TaskContext, part int, yield func(T) bool) error {
+	r := newRDD("Parallelize", n, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		lo, hi := part*len(data)/n, (part+1)*len(data)/n
 		for _, t := range data[lo:hi] {
 			if !yield(t) {

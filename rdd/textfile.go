@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // Split sizes, as in Hadoop's FileInputFormat: a split is at most
@@ -27,11 +29,11 @@ const (
 	readChunkBytes = 1 << 20
 )
 
-// FileSplit is a byte range of one file that one task reads. Size and
+// fileSplit is a byte range of one file that one task reads. Size and
 // ModTime (Unix nanoseconds) are the file's when the job was planned: a
 // task that finds them changed fails, instead of reading half a file that
 // is being rewritten. Zero values are not checked.
-type FileSplit struct {
+type fileSplit struct {
 	Path       string
 	Start, End int64
 	Size       int64
@@ -60,23 +62,23 @@ func TextFile(paths ...string) *RDD[string] {
 
 // TextFileWith is TextFile with options.
 func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
-	var splits []FileSplit
+	var splits []fileSplit
 	var err error
 	if opt.MinPartitions < 0 {
 		err = fmt.Errorf("rdd: TextFileWith(MinPartitions: %d) at %s: the number of partitions must be at least 1, or 0 for the default (2)",
 			opt.MinPartitions, callSite(1))
 	} else {
-		splits, err = PlanSplits(opt, paths...)
+		splits, err = planSplits(opt, paths...)
 	}
 	packed := packSplits(splits, splitBytes(opt, splits))
 	parts := max(len(packed), 1)
-	r := newRDD("TextFile", parts, func(ctx context.Context, tc *TaskContext, part int, yield func(string) bool) error {
+	r := newRDD("TextFile", parts, func(ctx context.Context, tc *task.Context, part int, yield func(string) bool) error {
 		if part >= len(packed) {
 			return nil
 		}
 		for _, s := range packed[part] {
 			stop := false
-			err := ReadLines(ctx, s, func(l string) bool {
+			err := readLines(ctx, s, func(l string) bool {
 				if !yield(l) {
 					stop = true
 					return false
@@ -104,9 +106,9 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 	return r
 }
 
-// splitBytes is the split size PlanSplits used for opt: the target size of
+// splitBytes is the split size planSplits used for opt: the target size of
 // a packed partition too.
-func splitBytes(opt TextOptions, splits []FileSplit) int64 {
+func splitBytes(opt TextOptions, splits []fileSplit) int64 {
 	var total int64
 	for _, s := range splits {
 		total += s.End - s.Start
@@ -118,14 +120,14 @@ func splitBytes(opt TextOptions, splits []FileSplit) int64 {
 // CombineFileInputFormat does: consecutive small splits (whole small files)
 // share a partition until it holds size bytes, so many small files make few
 // tasks; a split of size bytes or more has a partition of its own.
-func packSplits(splits []FileSplit, size int64) [][]FileSplit {
-	var parts [][]FileSplit
-	var cur []FileSplit
+func packSplits(splits []fileSplit, size int64) [][]fileSplit {
+	var parts [][]fileSplit
+	var cur []fileSplit
 	var bytes int64
 	for _, s := range splits {
 		n := s.End - s.Start
 		if n >= size {
-			parts = append(parts, []FileSplit{s})
+			parts = append(parts, []fileSplit{s})
 			continue
 		}
 		if len(cur) > 0 && bytes+n > size {
@@ -141,8 +143,8 @@ func packSplits(splits []FileSplit, size int64) [][]FileSplit {
 	return parts
 }
 
-// PlanSplits expands paths and cuts the files into splits.
-func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
+// planSplits expands paths and cuts the files into splits.
+func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("rdd: TextFile needs at least one path")
 	}
@@ -224,14 +226,14 @@ func PlanSplits(opt TextOptions, paths ...string) ([]FileSplit, error) {
 	}
 	size := splitSize(opt, total)
 
-	var splits []FileSplit
+	var splits []fileSplit
 	for _, f := range files {
 		for off := int64(0); off < f.size; {
 			n := min(size, f.size-off)
 			if float64(f.size-off) <= float64(size)*splitSlop {
 				n = f.size - off
 			}
-			splits = append(splits, FileSplit{Path: f.path, Start: off, End: off + n, Size: f.size, ModTime: f.modTime})
+			splits = append(splits, fileSplit{Path: f.path, Start: off, End: off + n, Size: f.size, ModTime: f.modTime})
 			off += n
 		}
 	}
@@ -276,10 +278,10 @@ func lineTooLong(path string, at int64) error {
 	return Permanent(fmt.Errorf("rdd: TextFile: %s: a line at byte %d is longer than %d MiB; is this a text file?", path, at, maxLineLength>>20))
 }
 
-// ReadLines yields the lines of s: those whose first byte lies in
+// readLines yields the lines of s: those whose first byte lies in
 // [s.Start, s.End). It reads a line that starts in the range to its end,
 // past s.End if need be, and skips a line that began before s.Start.
-func ReadLines(ctx context.Context, s FileSplit, yield func(string) bool) error {
+func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error {
 	f, err := os.Open(s.Path)
 	if err != nil {
 		return inputError(err)

@@ -33,7 +33,7 @@ func readSplits(t *testing.T, path string, cuts []int64, size int64) []string {
 		if bounds[i] == bounds[i+1] {
 			continue
 		}
-		err := ReadLines(context.Background(), FileSplit{Path: path, Start: bounds[i], End: bounds[i+1]}, func(l string) bool {
+		err := readLines(context.Background(), fileSplit{Path: path, Start: bounds[i], End: bounds[i+1]}, func(l string) bool {
 			got = append(got, l)
 			return true
 		})
@@ -108,13 +108,13 @@ func TestReadLinesRandom(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		splits, err := PlanSplits(TextOptions{MaxSplitBytes: int64(1 + rng.IntN(64<<10))}, path)
+		splits, err := planSplits(TextOptions{MaxSplitBytes: int64(1 + rng.IntN(64<<10))}, path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for _, s := range splits {
-			if err := ReadLines(context.Background(), s, func(l string) bool { got = append(got, l); return true }); err != nil {
+			if err := readLines(context.Background(), s, func(l string) bool { got = append(got, l); return true }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -142,7 +142,7 @@ func TestPlanSplits(t *testing.T) {
 	write("in/_SUCCESS", 10)
 	write("in/.hidden", 10)
 
-	splits, err := PlanSplits(TextOptions{}, filepath.Join(dir, "in"))
+	splits, err := planSplits(TextOptions{}, filepath.Join(dir, "in"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,15 +162,15 @@ func TestPlanSplits(t *testing.T) {
 		t.Fatalf("want at least 2 splits of a 100KiB input, got %d", len(splits))
 	}
 
-	glob, err := PlanSplits(TextOptions{}, filepath.Join(dir, "in", "*.txt"))
+	glob, err := planSplits(TextOptions{}, filepath.Join(dir, "in", "*.txt"))
 	if err != nil || len(glob) == 0 || glob[0].Path != wantFiles[0] {
 		t.Fatalf("glob: %v, %v", glob, err)
 	}
 
 	for _, bad := range []string{filepath.Join(dir, "missing"), filepath.Join(dir, "nomatch*")} {
-		_, err := PlanSplits(TextOptions{}, bad)
+		_, err := planSplits(TextOptions{}, bad)
 		if err == nil || !strings.Contains(err.Error(), bad) {
-			t.Errorf("PlanSplits(%s) = %v, want an error naming it", bad, err)
+			t.Errorf("planSplits(%s) = %v, want an error naming it", bad, err)
 		}
 	}
 }
@@ -193,13 +193,13 @@ func TestPackSplits(t *testing.T) {
 	big := filepath.Join(dir, "big")
 	os.WriteFile(big, []byte(strings.Repeat("word word word\n", 20000)), 0o644)
 	opt := TextOptions{MaxSplitBytes: 64 << 10}
-	splits, err := PlanSplits(opt, filepath.Join(dir, "small"), big)
+	splits, err := planSplits(opt, filepath.Join(dir, "small"), big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	size := splitBytes(opt, splits)
 	parts := packSplits(splits, size)
-	var flat []FileSplit
+	var flat []fileSplit
 	for _, p := range parts {
 		var n int64
 		for _, s := range p {
@@ -224,14 +224,14 @@ func TestInputChangedFailsTheTask(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "in.txt")
 	os.WriteFile(p, []byte(strings.Repeat("a line\n", 1000)), 0o644)
-	splits, err := PlanSplits(TextOptions{}, p)
+	splits, err := planSplits(TextOptions{}, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(p, 3000); err != nil {
 		t.Fatal(err)
 	}
-	err = ReadLines(context.Background(), splits[len(splits)-1], func(string) bool { return true })
+	err = readLines(context.Background(), splits[len(splits)-1], func(string) bool { return true })
 	if !errors.Is(err, ErrInputChanged) || !strings.Contains(err.Error(), p) {
 		t.Fatalf("reading a truncated input: %v, want ErrInputChanged naming %s", err, p)
 	}
@@ -244,15 +244,15 @@ func TestInputChangedFailsTheTask(t *testing.T) {
 func TestTextFileErrorsArePermanent(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.txt")
-	if _, err := PlanSplits(TextOptions{}, missing); !errors.Is(err, ErrPermanent) || !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("PlanSplits of a missing file: %v; want a permanent fs.ErrNotExist", err)
+	if _, err := planSplits(TextOptions{}, missing); !errors.Is(err, ErrPermanent) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("planSplits of a missing file: %v; want a permanent fs.ErrNotExist", err)
 	}
-	if _, err := PlanSplits(TextOptions{}, filepath.Join(dir, "*.none")); !errors.Is(err, ErrPermanent) {
-		t.Fatalf("PlanSplits of a pattern matching nothing: %v; want a permanent error", err)
+	if _, err := planSplits(TextOptions{}, filepath.Join(dir, "*.none")); !errors.Is(err, ErrPermanent) {
+		t.Fatalf("planSplits of a pattern matching nothing: %v; want a permanent error", err)
 	}
-	err := ReadLines(context.Background(), FileSplit{Path: missing, End: 10}, func(string) bool { return true })
+	err := readLines(context.Background(), fileSplit{Path: missing, End: 10}, func(string) bool { return true })
 	if !errors.Is(err, ErrPermanent) || !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("ReadLines of a missing file: %v; want a permanent fs.ErrNotExist", err)
+		t.Fatalf("readLines of a missing file: %v; want a permanent fs.ErrNotExist", err)
 	}
 
 	long := filepath.Join(dir, "long.txt")
@@ -270,7 +270,7 @@ func TestTextFileErrorsArePermanent(t *testing.T) {
 	st, _ := f.Stat()
 	f.Close()
 	var got []string
-	err = ReadLines(context.Background(), FileSplit{Path: long, End: st.Size()}, func(l string) bool {
+	err = readLines(context.Background(), fileSplit{Path: long, End: st.Size()}, func(l string) bool {
 		got = append(got, l[:min(len(l), 8)])
 		return true
 	})

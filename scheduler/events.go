@@ -3,18 +3,18 @@ package scheduler
 import (
 	"time"
 
-	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // Event is an input to the Scheduler.
 type Event interface{ isEvent() }
 
 // JobSubmitted starts a job: compute Partitions of node Node of graph
-// Graph, whose nodes are Nodes (parents first, as rdd.Graph.Nodes gives).
+// Graph, whose nodes are Nodes (parents first, as task.Graph.Nodes gives).
 type JobSubmitted struct {
 	Job        int
 	Graph      int
-	Nodes      []rdd.NodeInfo
+	Nodes      []task.NodeInfo
 	Node       int
 	Partitions []int
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 var exampleCounts = rdd.Func(func(words []string) *rdd.RDD[rdd.Pair[string, int]] {
@@ -14,7 +16,7 @@ var exampleCounts = rdd.Func(func(words []string) *rdd.RDD[rdd.Pair[string, int]
 
 // The scheduler is driven by events; here every task succeeds at once.
 func Example() {
-	g, _ := exampleCounts.Invoke([]string{"a", "b", "a"}).Graph()
+	g, _ := task.GraphOf(exampleCounts.Invoke([]string{"a", "b", "a"}))
 	nodes := g.Nodes()
 	fmt.Print(scheduler.Explain(nodes, nodes[len(nodes)-1].ID))
 

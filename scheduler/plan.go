@@ -5,14 +5,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // Explain describes the stages that a job on node final of a lineage runs:
 // one line per stage, the final stage first, then each stage's parents,
 // each with the nodes it pipelines, last node first.
-func Explain(nodes []rdd.NodeInfo, final int) string {
-	byID := map[int]rdd.NodeInfo{}
+func Explain(nodes []task.NodeInfo, final int) string {
+	byID := map[int]task.NodeInfo{}
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
@@ -33,7 +33,7 @@ func Explain(nodes []rdd.NodeInfo, final int) string {
 		b.WriteString("\n")
 		seen[shuffle] = true
 		reads := shufflesRead(byID, node)
-		slices.SortFunc(reads, func(a, b rdd.DepInfo) int { return a.Shuffle - b.Shuffle })
+		slices.SortFunc(reads, func(a, b task.DepInfo) int { return a.Shuffle - b.Shuffle })
 		for _, d := range reads {
 			visit(d.Parent, d.Shuffle, depth+1)
 		}
@@ -44,7 +44,7 @@ func Explain(nodes []rdd.NodeInfo, final int) string {
 
 // pipeline lists the nodes that one task of node's stage runs, from node
 // back to the stage's sources or shuffle reads.
-func pipeline(byID map[int]rdd.NodeInfo, node int) string {
+func pipeline(byID map[int]task.NodeInfo, node int) string {
 	var parts []string
 	seen := map[int]bool{}
 	var visit func(id int)

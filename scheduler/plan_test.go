@@ -9,6 +9,8 @@ import (
 
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -50,9 +52,9 @@ var (
 	})
 )
 
-func nodesOf[T any](t *testing.T, r *rdd.RDD[T]) ([]rdd.NodeInfo, int) {
+func nodesOf[T any](t *testing.T, r *rdd.RDD[T]) ([]task.NodeInfo, int) {
 	t.Helper()
-	g, err := r.Graph()
+	g, err := task.GraphOf(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +63,12 @@ func nodesOf[T any](t *testing.T, r *rdd.RDD[T]) ([]rdd.NodeInfo, int) {
 }
 
 func TestExplainGolden(t *testing.T) {
-	cases := map[string]func() ([]rdd.NodeInfo, int){
-		"wordcount":   func() ([]rdd.NodeInfo, int) { return nodesOf(t, wordCountFunc.Invoke([]string{"a b", "b"})) },
-		"narrow":      func() ([]rdd.NodeInfo, int) { return nodesOf(t, narrowFunc.Invoke(10)) },
-		"join":        func() ([]rdd.NodeInfo, int) { return nodesOf(t, joinFunc.Invoke(0)) },
-		"sortbykey":   func() ([]rdd.NodeInfo, int) { return nodesOf(t, sortFunc.Invoke(0)) },
-		"group-twice": func() ([]rdd.NodeInfo, int) { return nodesOf(t, groupTwiceFunc.Invoke(0)) },
+	cases := map[string]func() ([]task.NodeInfo, int){
+		"wordcount":   func() ([]task.NodeInfo, int) { return nodesOf(t, wordCountFunc.Invoke([]string{"a b", "b"})) },
+		"narrow":      func() ([]task.NodeInfo, int) { return nodesOf(t, narrowFunc.Invoke(10)) },
+		"join":        func() ([]task.NodeInfo, int) { return nodesOf(t, joinFunc.Invoke(0)) },
+		"sortbykey":   func() ([]task.NodeInfo, int) { return nodesOf(t, sortFunc.Invoke(0)) },
+		"group-twice": func() ([]task.NodeInfo, int) { return nodesOf(t, groupTwiceFunc.Invoke(0)) },
 	}
 	for name, build := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ErrTaskFailed is wrapped by the error of a job whose task failed too
@@ -375,7 +375,7 @@ func (s *Scheduler) CanCommit(stageID, part, attemptNum int) bool {
 }
 
 func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
-	nodes := map[int]rdd.NodeInfo{}
+	nodes := map[int]task.NodeInfo{}
 	for _, n := range ev.Nodes {
 		nodes[n.ID] = n
 	}
@@ -395,7 +395,7 @@ func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
 	return s.submit(final, out)
 }
 
-func (s *Scheduler) newStage(graph int, n rdd.NodeInfo, shuffle, parts int) *stage {
+func (s *Scheduler) newStage(graph int, n task.NodeInfo, shuffle, parts int) *stage {
 	st := &stage{
 		id: s.nextStage, graph: graph, node: n.ID, shuffle: shuffle, parts: parts, name: n.Name,
 		jobs: map[int]bool{}, pending: map[int]int{},
@@ -408,7 +408,7 @@ func (s *Scheduler) newStage(graph int, n rdd.NodeInfo, shuffle, parts int) *sta
 
 // parentStages returns the map stages of the shuffles that node reads
 // through narrow dependencies, creating them (and theirs) once per shuffle.
-func (s *Scheduler) parentStages(graph int, nodes map[int]rdd.NodeInfo, node int) []*stage {
+func (s *Scheduler) parentStages(graph int, nodes map[int]task.NodeInfo, node int) []*stage {
 	var parents []*stage
 	for _, sh := range shufflesRead(nodes, node) {
 		k := shuffleKey{graph, sh.Shuffle}
@@ -430,8 +430,8 @@ func (s *Scheduler) parentStages(graph int, nodes map[int]rdd.NodeInfo, node int
 
 // shufflesRead returns the shuffle dependencies reachable from node through
 // narrow dependencies: what one task of node's stage reads.
-func shufflesRead(nodes map[int]rdd.NodeInfo, node int) []rdd.DepInfo {
-	var out []rdd.DepInfo
+func shufflesRead(nodes map[int]task.NodeInfo, node int) []task.DepInfo {
+	var out []task.DepInfo
 	seen := map[int]bool{}
 	var visit func(id int)
 	visit = func(id int) {

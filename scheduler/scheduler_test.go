@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // fakeCluster runs a Scheduler against scripted task outcomes: every
@@ -69,7 +70,7 @@ func (f *fakeCluster) run() {
 	}
 }
 
-func (f *fakeCluster) submit(job int, nodes []rdd.NodeInfo, final int, parts ...int) {
+func (f *fakeCluster) submit(job int, nodes []task.NodeInfo, final int, parts ...int) {
 	f.step(scheduler.JobSubmitted{Job: job, Graph: 1, Nodes: nodes, Node: final, Partitions: parts})
 }
 

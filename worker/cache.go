@@ -3,7 +3,7 @@ package worker
 import (
 	"sync"
 
-	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // memCache holds cached partitions up to a byte budget. A partition that
@@ -23,8 +23,8 @@ func newMemCache(limit int64) *memCache {
 	return &memCache{limit: limit, parts: map[cacheKey][]byte{}}
 }
 
-// view returns the rdd.CacheStore of one graph.
-func (c *memCache) view(graph int) rdd.CacheStore { return cacheView{c, graph} }
+// view returns the task.CacheStore of one graph.
+func (c *memCache) view(graph int) task.CacheStore { return cacheView{c, graph} }
 
 type cacheView struct {
 	c     *memCache

@@ -18,8 +18,9 @@ import (
 
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
-	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // dumpTo names a file where this test binary, started as an executor,
@@ -105,7 +106,7 @@ func uploadSelf(t *testing.T, client *rpc.Client, addr string) string {
 func startRequest(sha string, args, env []string) *worker.StartExecutorRequest {
 	return &worker.StartExecutorRequest{
 		App: "app-1", SHA256: sha, Driver: "127.0.0.1:1", Codec: "s2", TaskMemory: 1 << 20,
-		RegistryDigest: rdd.RegistryDigest(), Args: args, Env: env,
+		RegistryDigest: task.RegistryDigest(), Args: args, Env: env,
 	}
 }
 

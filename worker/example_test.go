@@ -10,6 +10,8 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 var doubled = rdd.Func(func(n int) *rdd.RDD[int] {
@@ -29,12 +31,12 @@ func ExampleExecutor() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g, _ := doubled.Invoke(2).Graph()
+	g, _ := task.GraphOf(doubled.Invoke(2))
 	nodes := g.Nodes()
 	res := ex.Run(context.Background(), &worker.TaskSpec{
 		Invocation: g.Invocation(), GraphDigest: g.Digest(),
 		Task:   scheduler.Task{ID: 1, Kind: scheduler.ResultTask, Node: nodes[len(nodes)-1].ID, Partition: 1},
-		Action: rdd.Action{Kind: rdd.ActCount},
+		Action: task.Action{Kind: task.ActCount},
 	})
 	fmt.Println(res.Status == worker.TaskSucceeded, res.Result)
 	// Output: true [2]

@@ -14,7 +14,8 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
-	"github.com/sluicehq/sluice/rdd"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // The environment a worker gives an executor process. EnvExecutor puts a
@@ -67,7 +68,7 @@ func RunExecutor() int {
 }
 
 func runExecutor(log *slog.Logger) error {
-	if want, have := os.Getenv(envRegistryDigest), rdd.RegistryDigest(); want != have {
+	if want, have := os.Getenv(envRegistryDigest), task.RegistryDigest(); want != have {
 		return fmt.Errorf("the Func registry of this binary (%s) differs from the driver's (%s): run the same binary", have, want)
 	}
 	codec, err := block.ParseCodec(os.Getenv(envCodec))

@@ -18,19 +18,21 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/shuffle"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // ExecutorConfig configures an Executor.
 type ExecutorConfig struct {
-	Name        string        // the worker name map outputs are registered under
-	Dir         string        // shuffle files and task scratch space; must exist
-	Codec       block.Codec   // shuffle and spill compression
-	TaskMemory  int64         // per-task buffer budget; 0 means rdd.DefaultTaskMemory
-	CacheMemory int64         // bytes of cached partitions; 0 disables the cache
-	Committer   rdd.Committer // authorises output commits
-	Fetcher     Fetcher       // reads map outputs other workers hold; nil in local mode
-	App         string        // the application, named in fetch requests
-	Logger      *slog.Logger  // nil discards
+	Name        string         // the worker name map outputs are registered under
+	Dir         string         // shuffle files and task scratch space; must exist
+	Codec       block.Codec    // shuffle and spill compression
+	TaskMemory  int64          // per-task buffer budget; 0 means task.DefaultMemory
+	CacheMemory int64          // bytes of cached partitions; 0 disables the cache
+	Committer   task.Committer // authorises output commits
+	Fetcher     Fetcher        // reads map outputs other workers hold; nil in local mode
+	App         string         // the application, named in fetch requests
+	Logger      *slog.Logger   // nil discards
 }
 
 // Fetcher streams one reduce partition of a map output from the worker at
@@ -41,11 +43,11 @@ type Fetcher interface {
 
 // TaskSpec is everything an executor needs to run one task attempt.
 type TaskSpec struct {
-	Invocation  rdd.Invocation
+	Invocation  task.Invocation
 	GraphDigest string
 	States      map[int][]byte
 	Task        scheduler.Task
-	Action      rdd.Action        // result tasks: what to do with the partition
+	Action      task.Action       // result tasks: what to do with the partition
 	Addrs       map[string]string // RPC addresses of the workers holding the task's map outputs
 }
 
@@ -91,7 +93,7 @@ type TaskResult struct {
 	Err       string // the error's message, or a panic's value
 	MapStatus *scheduler.MapStatus
 	Result    []byte
-	Metrics   rdd.TaskMetrics
+	Metrics   task.Metrics
 	// TaskFailed: the rest of the rdd.TaskError (see TaskResult.TaskError).
 	Stack                     string   // a panic's stack
 	Frame                     string   // a panic's file:line in the user's code
@@ -203,7 +205,7 @@ const maxGraphs = 64
 
 type graphEntry struct {
 	once  sync.Once
-	g     *rdd.Graph
+	g     *task.Graph
 	err   error
 	index int // distinguishes cache entries of different graphs
 }
@@ -223,7 +225,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[int]*graphEntry{}}, nil
 }
 
-func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
+func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
 	// Keyed by the driver's graph number, not the invocation: the same Func
 	// invoked twice with the same argument is a new lineage (its input
 	// files may have changed) and must be rebuilt.
@@ -242,7 +244,7 @@ func (e *Executor) graph(spec *TaskSpec) (*rdd.Graph, int, error) {
 		e.order = append(e.order, gid)
 	}
 	e.mu.Unlock()
-	ent.once.Do(func() { ent.g, ent.err = rdd.Rebuild(spec.Invocation) })
+	ent.once.Do(func() { ent.g, ent.err = task.Rebuild(spec.Invocation) })
 	if ent.err != nil {
 		return nil, 0, ent.err
 	}
@@ -292,7 +294,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	}
 	defer os.RemoveAll(tmp)
 	sio := &shuffleIO{e: e, task: &t, spec: spec, records: records}
-	tc := &rdd.TaskContext{
+	tc := &task.Context{
 		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
 		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
 		Shuffle: sio, Commit: e.cfg.Committer,
@@ -317,7 +319,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 		res.Err, res.Result, res.MapStatus = err.Error(), nil, nil
 		var fe *FetchError
 		switch {
-		case ctx.Err() != nil, errors.Is(err, rdd.ErrCommitDenied):
+		case ctx.Err() != nil, errors.Is(err, task.ErrCommitDenied):
 			// Cancelled, or another attempt committed this partition
 			// first (Spark's TaskCommitDenied): neither is the task's fault.
 			res.Status = TaskLost
@@ -338,7 +340,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	return res, nil
 }
 
-// shuffleIO is an Executor's rdd.ShuffleIO for one task: map outputs go to
+// shuffleIO is an Executor's task.ShuffleIO for one task: map outputs go to
 // files in the executor's directory, named by graph, shuffle and map
 // partition; reduce inputs are read from the map outputs the task lists.
 type shuffleIO struct {
@@ -385,7 +387,7 @@ func MapOutputPaths(dir string, graph, shuffle, mapPart int) (data, index string
 	return base + ".data", base + ".index"
 }
 
-func (s *shuffleIO) Create(ctx context.Context, shuffleID, numPartitions int) (rdd.ShuffleWriter, error) {
+func (s *shuffleIO) Create(ctx context.Context, shuffleID, numPartitions int) (task.ShuffleWriter, error) {
 	data, index := MapOutputPaths(s.e.cfg.Dir, s.task.Graph, shuffleID, s.task.Partition)
 	if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
 		return nil, err
@@ -408,7 +410,7 @@ func (w *recordingWriter) Commit() error {
 	return err
 }
 
-func (s *shuffleIO) Open(ctx context.Context, shuffleID, part int) (rdd.BlockReader, error) {
+func (s *shuffleIO) Open(ctx context.Context, shuffleID, part int) (task.BlockReader, error) {
 	for _, in := range s.task.Inputs {
 		if in.Shuffle == shuffleID {
 			return &chainReader{ctx: ctx, s: s, shuffle: shuffleID, part: part, maps: in.Maps}, nil
@@ -426,7 +428,7 @@ type chainReader struct {
 	part    int
 	maps    []scheduler.MapStatus
 	next    int
-	cur     rdd.BlockReader
+	cur     task.BlockReader
 }
 
 func (c *chainReader) Next() ([]byte, error) {
@@ -472,7 +474,7 @@ func (c *chainReader) fetchError(i int, err error) error {
 
 // open reads map output i from local disk when this worker holds it, and
 // from the worker that does otherwise.
-func (c *chainReader) open(i int) (rdd.BlockReader, error) {
+func (c *chainReader) open(i int) (task.BlockReader, error) {
 	m := c.maps[i]
 	r, err := c.openFrom(i, m.Worker)
 	if err != nil && m.Replica != "" && c.ctx.Err() == nil {
@@ -484,7 +486,7 @@ func (c *chainReader) open(i int) (rdd.BlockReader, error) {
 	return r, err
 }
 
-func (c *chainReader) openFrom(i int, holder string) (rdd.BlockReader, error) {
+func (c *chainReader) openFrom(i int, holder string) (task.BlockReader, error) {
 	m, e := c.maps[i], c.s.e
 	if holder == e.cfg.Name || e.cfg.Fetcher == nil {
 		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, i)

@@ -13,6 +13,8 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // extraStep makes unstableF build a different lineage once set: a Func that
@@ -47,7 +49,7 @@ func newExecutor(t *testing.T) *worker.Executor {
 
 func resultSpec(t *testing.T, r *rdd.RDD[int], part int) *worker.TaskSpec {
 	t.Helper()
-	g, err := r.Graph()
+	g, err := task.GraphOf(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func resultSpec(t *testing.T, r *rdd.RDD[int], part int) *worker.TaskSpec {
 	return &worker.TaskSpec{
 		Invocation: g.Invocation(), GraphDigest: g.Digest(),
 		Task:   scheduler.Task{ID: 7, Kind: scheduler.ResultTask, Node: nodes[len(nodes)-1].ID, Partition: part},
-		Action: rdd.Action{Kind: rdd.ActCollect},
+		Action: task.Action{Kind: task.ActCollect},
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // wireBody decodes one RPC body type of the cluster and checks the result.
@@ -85,16 +87,16 @@ func wireBodies() []wireBody {
 		bodyOf(worker.CanCommitRequest{App: "app-1", Stage: 1, Part: 2, Attempt: 3}),
 		bodyOf(worker.CanCommitResponse{OK: true}),
 		bodyOf(worker.TaskSpec{
-			Invocation:  rdd.Invocation{Key: "main.init:12", Args: []byte{0x93, 1, 2, 3}},
+			Invocation:  task.Invocation{Key: "main.init:12", Args: []byte{0x93, 1, 2, 3}},
 			GraphDigest: "0123456789abcdef",
 			States:      map[int][]byte{3: {1, 'a'}, 5: nil},
 			Task: scheduler.Task{ID: 9, Job: 1, Stage: 2, Graph: 1, Kind: scheduler.ResultTask, Node: 4, Partition: 1, Attempt: 2,
 				Inputs: []scheduler.ShuffleInput{{Shuffle: 3, Maps: []scheduler.MapStatus{{Worker: "w1", Sizes: sizes, Gen: 4, Replica: "c1"}, {}}}}},
-			Action: rdd.Action{Kind: rdd.ActTake, N: 10, Path: "/out", Seed: -1},
+			Action: task.Action{Kind: task.ActTake, N: 10, Path: "/out", Seed: -1},
 			Addrs:  map[string]string{"w1": "10.0.0.4:7003"},
 		}, worker.TaskSpec{}),
 		bodyOf(worker.TaskResult{TaskID: 9, Worker: "w1", WorkerLost: true, Status: worker.TaskFetchFailed, Err: "boom", Stack: "goroutine 1",
-			MapStatus: &scheduler.MapStatus{Worker: "w1", Sizes: sizes}, Result: []byte{1}, Metrics: rdd.TaskMetrics{Spills: 2},
+			MapStatus: &scheduler.MapStatus{Worker: "w1", Sizes: sizes}, Result: []byte{1}, Metrics: task.Metrics{Spills: 2},
 			FetchShuffle: 1, FetchMap: 2, FetchWorker: "w2", FetchGen: 3}, worker.TaskResult{}),
 	}
 }
@@ -179,7 +181,7 @@ func streamOK(b []byte, size int64) bool {
 // held by worker "other", whose partition the map task reported as size
 // bytes long.
 func fetchedTask(t testing.TB, ex *worker.Executor, id int64, size int64) (worker.TaskResult, int) {
-	g, err := fetchedF.Invoke(1).Graph()
+	g, err := task.GraphOf(fetchedF.Invoke(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func fetchedTask(t testing.TB, ex *worker.Executor, id int64, size int64) (worke
 		Invocation: g.Invocation(), GraphDigest: g.Digest(),
 		Task: scheduler.Task{ID: id, Kind: scheduler.ResultTask, Graph: 1, Node: root.ID, Partition: 0,
 			Inputs: []scheduler.ShuffleInput{{Shuffle: shuffle, Maps: []scheduler.MapStatus{{Worker: "other", Sizes: []int64{size}}}}}},
-		Action: rdd.Action{Kind: rdd.ActCollect},
+		Action: task.Action{Kind: task.ActCollect},
 		Addrs:  map[string]string{"other": "10.0.0.9:7000"},
 	}
 	return ex.Run(context.Background(), spec), shuffle

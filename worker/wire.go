@@ -77,7 +77,7 @@ type StartExecutorRequest struct {
 	Codec          string
 	TaskMemory     int64
 	CacheMemory    int64
-	RegistryDigest string // the driver's rdd.RegistryDigest, checked by the executor
+	RegistryDigest string // the driver's task.RegistryDigest, checked by the executor
 	// Replace is the address of this application's executor that the
 	// driver found frozen (no heartbeat): the worker kills it and starts
 	// another. Its map outputs stay, in the application's directory.

@@ -1,16 +1,25 @@
-package rdd
+package task
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
 
-// TaskContext is what a running task gets from the runtime that runs it:
+// DefaultMemory is the bytes a task may hold in its buffers before
+// spilling, when the runtime sets no budget.
+const DefaultMemory = 256 << 20
+
+// ErrCommitDenied fails a task attempt whose output another attempt of the
+// same partition committed first.
+var ErrCommitDenied = errors.New("task: output commit denied")
+
+// Context is what a running task gets from the runtime that runs it:
 // where it may spill, how much memory it may hold, and the services
 // (shuffle, cache, output commit) that the runtime implements.
-type TaskContext struct {
+type Context struct {
 	Stage     int
 	Partition int
 	Attempt   int
@@ -21,11 +30,11 @@ type TaskContext struct {
 	Cache     CacheStore // nil disables caching
 	Commit    Committer
 	Log       *slog.Logger
-	Metrics   TaskMetrics // filled in as the task runs
+	Metrics   Metrics // filled in as the task runs
 }
 
-// TaskMetrics counts what a task did.
-type TaskMetrics struct {
+// Metrics counts what a task did.
+type Metrics struct {
 	Spills int64 // sorted runs written to disk because buffers passed the memory budget
 }
 
@@ -89,7 +98,7 @@ type Action struct {
 	Seed int64  // ActSample
 }
 
-// Job is one action's work, handed to a Runner.
+// Job is one action's work, handed to a runtime (rdd.Runner).
 type Job struct {
 	Graph      *Graph
 	Node       int   // the node whose partitions the action reads
@@ -98,9 +107,4 @@ type Job struct {
 	// Result receives the encoded result of each partition, once, from
 	// one goroutine at a time. An error ends the job with that error.
 	Result func(part int, data []byte) error
-}
-
-// Runner runs jobs: the driver's session in local or cluster mode.
-type Runner interface {
-	RunJob(ctx context.Context, job *Job) error
 }
