@@ -188,10 +188,8 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"bin", "apps"} {
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("--dir: %w", err)
-		}
+	if err := privateDir(cfg.Dir); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -586,6 +584,11 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 	bin := d.binPath(req.SHA256)
 	if _, err := os.Stat(bin); err != nil {
 		return "", fmt.Errorf("worker: no binary %s: upload it first", req.SHA256)
+	}
+	if err := checkBinary(bin, req.SHA256); err != nil {
+		d.log.Warn("refusing to run a cached binary", "err", err)
+		os.Remove(bin) // the driver uploads it again
+		return "", err
 	}
 	d.mu.Lock()
 	if d.draining {

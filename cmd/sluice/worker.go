@@ -32,7 +32,7 @@ func runWorker(args []string) int {
 	// machine-dependent "(default N)" after "(default: cores)".
 	slots := fs.Int("slots", 0, "task slots (default: cores)")
 	drainTimeout := fs.Duration("drain-timeout", def.DrainTimeout, "on SIGTERM, how long to let drivers finish running tasks and move map outputs off before leaving")
-	dir := fs.String("dir", "", "directory for shuffle files and cached binaries (default: sluice-worker-PORT under the temp dir)")
+	dir := fs.String("dir", "", "directory for shuffle files and cached binaries, owned by this user and writable by no one else (default: sluice/worker-PORT in the user cache directory, ~/.cache)")
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
 	minFreeDisk := fs.String("min-free-disk", units.FormatBytes(def.MinFreeDisk), "below this much free space in --dir, take no new map tasks (0: no check)")
@@ -68,8 +68,15 @@ func runWorker(args []string) int {
 	}
 	cfg.Dir, cfg.DrainTimeout = *dir, *drainTimeout
 	if cfg.Dir == "" {
+		// Per user, never a name others can guess in a shared /tmp: a
+		// worker runs the binaries it caches there.
 		_, port, _ := net.SplitHostPort(cfg.Listen)
-		cfg.Dir = filepath.Join(os.TempDir(), "sluice-worker-"+port)
+		base, err := os.UserCacheDir()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice worker: no --dir, and no cache directory for a default: %v; give --dir\n", err)
+			return 2
+		}
+		cfg.Dir = filepath.Join(base, "sluice", "worker-"+port)
 	}
 	// Executors of drivers in other directories must find it.
 	if abs, err := filepath.Abs(cfg.Dir); err == nil {

@@ -31,7 +31,7 @@ func fullTmpfs(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	size := len(self) + 4<<20
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size)+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,8 @@ func (c *peerCounter) exit(peer string) {
 type limitListener struct {
 	net.Listener
 	conns *peerCounter
+	max   int64        // connections from all peers
+	open  atomic.Int64 // connections open now
 	log   func(peer string)
 }
 
@@ -62,12 +65,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		peer := peerHost(c.RemoteAddr().String())
+		if l.open.Add(1) > l.max {
+			l.open.Add(-1)
+			c.Close()
+			l.log("all peers")
+			continue
+		}
 		if !l.conns.enter(peer) {
+			l.open.Add(-1)
 			c.Close()
 			l.log(peer)
 			continue
 		}
-		return &countedConn{Conn: c, release: func() { l.conns.exit(peer) }}, nil
+		return &countedConn{Conn: c, release: func() { l.conns.exit(peer); l.open.Add(-1) }}, nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -127,4 +128,32 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestConnectionCaps: connections over the per-peer cap, and over the cap
+// for all peers, are closed as they arrive, before any byte is read.
+func TestConnectionCaps(t *testing.T) {
+	for _, cfg := range []ServerConfig{{MaxPeerConns: 3}, {MaxConns: 3}} {
+		addr := startServer(t, cfg, func(s *Server) { Handle(s, "Echo", echo) })
+		var held []net.Conn
+		for range 3 {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%+v: a connection over the cap was not closed: %v", cfg, err)
+		}
+		c.Close()
+		for _, h := range held {
+			h.Close()
+		}
+	}
 }

@@ -31,7 +31,7 @@ func Listen(addr string) (net.Listener, error) {
 // error that stopped the listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	addr := ln.Addr().String()
-	ln = &limitListener{Listener: ln, conns: newPeerCounter(s.cfg.MaxPeerConns), log: func(peer string) {
+	ln = &limitListener{Listener: ln, conns: newPeerCounter(s.cfg.MaxPeerConns), max: int64(s.cfg.MaxConns), log: func(peer string) {
 		if s.refused.Allow("conns " + peer) {
 			s.log.Warn("rpc: closed connections over the per-peer limit (not logged again for a minute)", "remote", peer, "limit", s.cfg.MaxPeerConns)
 		}

@@ -34,6 +34,9 @@ type ServerConfig struct {
 	// MaxPeerConns bounds the open connections from one peer address,
 	// authenticated or not; more are closed as they arrive.
 	MaxPeerConns int
+	// MaxConns bounds the open connections from all peers together, so
+	// that many addresses cannot take every file descriptor.
+	MaxConns int
 	// MaxPeerRequests bounds the requests from one peer address that run at
 	// once; more are refused with 503 (ErrUnavailable).
 	MaxPeerRequests int
@@ -61,8 +64,9 @@ func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		MaxBody:           1 << 20,          // 1 MiB: control messages; routes that carry more say so with Limit
 		MaxPeerConns:      512,              // a reducer host opens one per concurrent fetch; far above a healthy peer's
+		MaxConns:          4096,             // well under a default descriptor limit, far above a cluster's need
 		MaxPeerRequests:   256,              // slots × concurrent fetches of one host, with room to spare
-		ReadHeaderTimeout: 10 * time.Second, // headers are a few hundred bytes; also bounds the TLS handshake
+		ReadHeaderTimeout: 5 * time.Second,  // headers are a few hundred bytes; also bounds the TLS handshake, which a silent peer holds
 		ReadTimeout:       time.Minute,      // the longest wait for the next bytes of a body
 		WriteTimeout:      time.Minute,      // a reader that takes nothing for a minute is gone
 		IdleTimeout:       2 * time.Minute,  // above the client's 30 s, so the client closes first
@@ -77,6 +81,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.MaxPeerConns <= 0 {
 		c.MaxPeerConns = d.MaxPeerConns
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = d.MaxConns
 	}
 	if c.MaxPeerRequests <= 0 {
 		c.MaxPeerRequests = d.MaxPeerRequests

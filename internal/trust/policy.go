@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // The environment variables that carry a secret to Sluice processes.
@@ -123,19 +124,57 @@ func DevSecretFile() (string, error) {
 
 // loadOrCreate reads the secret file at path, making it with a fresh secret
 // first if it does not exist. Concurrent callers agree on one secret.
+//
+// The file and its directory must be this user's and private: a secret
+// someone else could read would let them use the cluster, and one they
+// could write, or a link they placed, would be a secret they chose.
 func loadOrCreate(path string) ([][]byte, error) {
-	if s, err := ReadSecretFile(path); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return s, err
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	if err := WriteSecretFile(path, [][]byte{[]byte(NewSecret())}, false); err != nil && !errors.Is(err, os.ErrExist) {
-		if _, serr := os.Lstat(path); serr != nil {
+	if err := private(filepath.Dir(path), true); err != nil {
+		return nil, err
+	}
+	s, err := readSecretFile(path, syscall.O_NOFOLLOW)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := WriteSecretFile(path, [][]byte{[]byte(NewSecret())}, false); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, err
 		}
+		s, err = readSecretFile(path, syscall.O_NOFOLLOW)
 	}
-	return ReadSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := private(path, false); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// private checks that path (a link is not followed) belongs to this user
+// and that no one else can read a file, or write a directory.
+func private(path string, dir bool) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	var uid = -1
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		uid = int(sys.Uid)
+	}
+	mask := os.FileMode(0o077)
+	if dir {
+		mask = 0o022
+	}
+	switch {
+	case dir != st.IsDir() || (!dir && !st.Mode().IsRegular()):
+		return fmt.Errorf("%s is not a plain %s (a link or a special file): remove it", path, map[bool]string{true: "directory", false: "file"}[dir])
+	case uid >= 0 && uid != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, not to this user (%d): remove it", path, uid, os.Geteuid())
+	case st.Mode().Perm()&mask != 0:
+		return fmt.Errorf("%s has mode %04o: others can reach the secret; remove it (a new one is made) or chmod %04o it", path, st.Mode().Perm(), st.Mode().Perm()&^mask)
+	}
+	return nil
 }
 
 // Describe says in a sentence what a member started with, for its log.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // ErrBadSecret is wrapped by every error about a secret's content.
@@ -58,7 +59,14 @@ func ParseSecrets(name string, data []byte) ([][]byte, error) {
 
 // ReadSecretFile reads and parses a secret file.
 func ReadSecretFile(path string) ([][]byte, error) {
-	f, err := os.Open(path)
+	return readSecretFile(path, 0)
+}
+
+// readSecretFile reads a secret file, opened with extra flags. Opening
+// does not block (O_NONBLOCK): a FIFO at the path is refused below, not
+// waited on.
+func readSecretFile(path string, flags int) ([][]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		return nil, fmt.Errorf("trust: secret file: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,5 +235,58 @@ func TestResolve(t *testing.T) {
 	dev, _ := DevSecretFile()
 	if st, err := os.Stat(dev); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("development secret %s: %v, %v; want mode 0600", dev, st, err)
+	}
+}
+
+// TestDevSecretMustBePrivate: the development secret is used only when it
+// is this user's own, private file: not readable by others, not a link,
+// not a FIFO (which must not hang the reader either).
+func TestDevSecretMustBePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(dir, file string)
+	}{
+		{"readable by others", func(dir, file string) { os.WriteFile(file, []byte(NewSecret()+"\n"), 0o644) }},
+		{"directory writable by others", func(dir, file string) { os.Chmod(dir, 0o777) }},
+		{"a link", func(dir, file string) {
+			other := filepath.Join(filepath.Dir(dir), "other")
+			os.WriteFile(other, []byte(NewSecret()+"\n"), 0o600)
+			os.Symlink(other, file)
+		}},
+		{"a FIFO", func(dir, file string) { syscall.Mkfifo(file, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			dir := filepath.Join(home, "sluice")
+			os.MkdirAll(dir, 0o700)
+			tc.setup(dir, filepath.Join(dir, "dev-secret"))
+			getenv := func(k string) string { return map[string]string{"XDG_CONFIG_HOME": home}[k] }
+			t.Setenv("XDG_CONFIG_HOME", home)
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := Resolve(Options{Addrs: []string{"127.0.0.1:1"}, Getenv: getenv})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("an unsafe development secret was used")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("resolving hung")
+			}
+		})
+	}
+	if os.Geteuid() == 0 {
+		home := t.TempDir()
+		dir := filepath.Join(home, "sluice")
+		os.MkdirAll(dir, 0o700)
+		file := filepath.Join(dir, "dev-secret")
+		os.WriteFile(file, []byte(NewSecret()+"\n"), 0o600)
+		os.Chown(file, 4242, 4242)
+		t.Setenv("XDG_CONFIG_HOME", home)
+		if _, _, err := Resolve(Options{Addrs: []string{"127.0.0.1:1"}}); err == nil {
+			t.Error("a development secret owned by another user was used")
+		}
 	}
 }
