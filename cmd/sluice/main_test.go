@@ -105,20 +105,7 @@ func TestUpStartsAndStopsACluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := membership.DefaultConfig()
-	cfg.BindAddr = "127.0.0.1:0"
-	cfg.Meta = membership.Meta{Role: "driver", State: "alive"}
-	cfg.Keys = creds.GossipKeys()
-	node, err := membership.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := node.Join(ctx, []string{join}); err != nil {
-		t.Fatal(err)
-	}
+	node := joinAsDriver(t, join, creds)
 	var workers []membership.Member
 	deadline := time.Now().Add(30 * time.Second)
 	for {

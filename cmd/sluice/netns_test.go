@@ -42,7 +42,7 @@ func TestWorkerOffLoopbackNeedsASecret(t *testing.T) {
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := runCtx(ctx, cmd)
+		err := clustertest.RunContext(ctx, cmd)
 		cancel()
 		msg := strings.TrimSpace(stderr.String())
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
@@ -65,22 +65,5 @@ func TestWorkerOffLoopbackNeedsASecret(t *testing.T) {
 		n.AwaitListening(t, listen, 30*time.Second, exited)
 		cmd.Process.Kill()
 		<-exited
-	}
-}
-
-// runCtx runs cmd, killing it by PID if ctx ends first.
-func runCtx(ctx context.Context, cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		return ctx.Err()
 	}
 }

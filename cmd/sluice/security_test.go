@@ -58,20 +58,9 @@ func startSecureWorker(t *testing.T, bin string, args ...string) *secureWorker {
 	c := clustertest.Start(t, bin, clustertest.Options{Core: 1, Env: []string{asMain + "=1"}, Args: append([]string{"--secret-file", secretFile}, args...)})
 	sw := &secureWorker{w: c.Workers[0], creds: creds}
 	// Read the worker's RPC address from gossip, as a driver would.
-	cfg := membership.DefaultConfig()
-	cfg.BindAddr = "127.0.0.1:0"
-	cfg.Meta = membership.Meta{Role: worker.RoleDriver, State: worker.StateAlive}
-	cfg.Keys = creds.GossipKeys()
-	node, err := membership.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Shutdown()
+	node := joinAsDriver(t, c.Join, creds)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := node.Join(ctx, []string{c.Join}); err != nil {
-		t.Fatal(err)
-	}
 	for sw.rpc == "" {
 		for _, m := range node.Members() {
 			if m.Meta.Role == worker.RoleCore {
@@ -85,6 +74,27 @@ func startSecureWorker(t *testing.T, bin string, args ...string) *secureWorker {
 		}
 	}
 	return sw
+}
+
+// joinAsDriver joins the cluster at join as a driver member with creds'
+// gossip keys, until the test ends.
+func joinAsDriver(t *testing.T, join string, creds *trust.Creds) *membership.Node {
+	t.Helper()
+	cfg := membership.DefaultConfig()
+	cfg.BindAddr = "127.0.0.1:0"
+	cfg.Meta = membership.Meta{Role: worker.RoleDriver, State: worker.StateAlive}
+	cfg.Keys = creds.GossipKeys()
+	node, err := membership.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Shutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := node.Join(ctx, []string{join}); err != nil {
+		t.Fatal(err)
+	}
+	return node
 }
 
 // canaries puts files in the worker's directory that a successful attack

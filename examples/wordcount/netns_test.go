@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -63,25 +62,8 @@ func TestTwoHosts(t *testing.T) {
 	cmd.Env = append(os.Environ(), asMain+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := runContext(ctx, cmd); err != nil {
+	if err := clustertest.RunContext(ctx, cmd); err != nil {
 		t.Fatalf("driver on the second host: %v\n%s", err, stderr.String())
 	}
 	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
-}
-
-// runContext runs cmd, killing it by PID if ctx ends first.
-func runContext(ctx context.Context, cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		return ctx.Err()
-	}
 }

@@ -241,3 +241,21 @@ func PrivateConfigHome() (cleanup func()) {
 	os.Setenv("XDG_CONFIG_HOME", dir)
 	return func() { os.RemoveAll(dir) }
 }
+
+// RunContext runs cmd and waits for it, killing it by PID if ctx ends
+// first; then it returns ctx's error.
+func RunContext(ctx context.Context, cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		<-done
+		return ctx.Err()
+	}
+}
