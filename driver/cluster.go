@@ -75,6 +75,7 @@ type remote struct {
 	beat       time.Time // the executor's last answered heartbeat
 	replace    string    // a frozen executor the worker must replace
 	lowDisk    bool      // the worker gossips that its disk is nearly full
+	flap       flapDetector
 	ctx        context.Context
 	cancel     context.CancelFunc
 }
@@ -519,6 +520,13 @@ func (c *cluster) heartbeats() {
 				ctx, cancel := context.WithTimeout(execCtx, interval)
 				defer cancel()
 				resp, err := rpc.Call[worker.Empty, worker.HeartbeatResponse](ctx, c.client, exec, worker.MethodHeartbeat, nil)
+				c.mu.Lock()
+				flapping := r.exec == exec && r.flap.beat(err == nil, time.Now())
+				c.mu.Unlock()
+				if flapping {
+					c.s.log.Warn("executor flapping: no new tasks for a while", "worker", r.name, "for", flapExclude)
+					c.send(memberChange{worker: r.name, flapping: true})
+				}
 				if err != nil {
 					return
 				}

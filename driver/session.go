@@ -135,6 +135,7 @@ type memberChange struct {
 	draining bool
 	disk     bool // a change of lowDisk only
 	lowDisk  bool
+	flapping bool // the executor keeps going silent and coming back
 }
 
 // moveReq is a moved map output for the loop to register; done closes
@@ -444,7 +445,9 @@ func (s *Session) loop() {
 			s.apply(sched, jobs, sched.Step(mv.mv))
 			close(mv.done)
 		case m := <-s.members:
-			if m.disk {
+			if m.flapping {
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
+			} else if m.disk {
 				s.log.Info("worker disk", "worker", m.worker, "low", m.lowDisk)
 				s.apply(sched, jobs, sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))
 			} else if m.draining {

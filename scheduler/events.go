@@ -78,6 +78,16 @@ type TaskProgress struct {
 
 func (TaskProgress) isEvent() {}
 
+// WorkerFlapping excludes a worker from new tasks for For: its executor
+// keeps going silent and coming back (a lossy link, a node suspected and
+// refuting again and again), so tasks placed there keep being lost.
+type WorkerFlapping struct {
+	Worker string
+	For    time.Duration
+}
+
+func (WorkerFlapping) isEvent() {}
+
 // WorkerDisk says whether a worker is low on disk: one that is takes no
 // new map tasks (which write shuffle files) while another worker can.
 type WorkerDisk struct {

@@ -101,3 +101,31 @@ func TestLowDiskTakesNoMapTasks(t *testing.T) {
 		t.Fatalf("job ended %v, %v", ok, err)
 	}
 }
+
+// TestFlappingWorkerGetsNoTasks: a worker reported flapping takes no new
+// tasks for the time given, while another can take them, and takes them
+// again afterwards.
+func TestFlappingWorkerGetsNoTasks(t *testing.T) {
+	nodes, final := nodesOf(t, narrowFunc.Invoke(4))
+	f := newFake(t, 4, succeed)
+	f.step(scheduler.WorkerAdded{Worker: "w2", Slots: 1})
+	f.step(scheduler.Tick{Now: time.Second})
+	f.step(scheduler.WorkerFlapping{Worker: "w1", For: time.Minute})
+	f.submit(1, nodes, final, 0, 1, 2, 3)
+	for _, l := range f.queue {
+		if l.Worker == "w1" {
+			t.Fatalf("a task went to the flapping worker: %+v", l)
+		}
+	}
+	if !f.s.Excluded("w1") {
+		t.Fatal("the flapping worker is not excluded")
+	}
+	f.step(scheduler.Tick{Now: time.Second + time.Minute + time.Millisecond})
+	if f.s.Excluded("w1") {
+		t.Fatal("still excluded after the time given")
+	}
+	f.run()
+	if err, ok := f.ended[1]; !ok || err != nil {
+		t.Fatalf("job ended %v, %v", ok, err)
+	}
+}

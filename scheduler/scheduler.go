@@ -227,6 +227,10 @@ func (s *Scheduler) Step(ev Event) []Action {
 		if a := s.running[ev.TaskID]; a != nil {
 			a.records = ev.Records
 		}
+	case WorkerFlapping:
+		if w := s.workers[ev.Worker]; w != nil {
+			w.excluded = max(w.excluded, s.now+ev.For)
+		}
 	case WorkerDisk:
 		if w := s.workers[ev.Worker]; w != nil {
 			w.lowDisk = ev.Low
