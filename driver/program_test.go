@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,9 +50,7 @@ func TestMain(m *testing.M) {
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
 	cleanup()
-	if sluiceDir != "" {
-		os.RemoveAll(sluiceDir)
-	}
+	sluiceBuild.Cleanup()
 	os.Exit(code)
 }
 
@@ -209,27 +206,11 @@ func writeInput(t *testing.T) string {
 	return path
 }
 
-var (
-	sluiceOnce sync.Once
-	sluiceBin  string
-	sluiceDir  string // removed by TestMain
-)
+// sluiceBuild builds cmd/sluice once per test binary; TestMain removes it.
+var sluiceBuild clustertest.Once
 
-// sluice builds cmd/sluice once per test binary.
-func sluice(t *testing.T) string {
-	sluiceOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sluiceDir = dir
-		sluiceBin = clustertest.BuildSluiceInto(t, dir)
-	})
-	if sluiceBin == "" {
-		t.Fatal("building sluice failed")
-	}
-	return sluiceBin
-}
+// sluice returns the sluice binary, building it on the first call.
+func sluice(t *testing.T) string { return sluiceBuild.Path(t) }
 
 // A program whose user function reads a flag and package variables that
 // every process sets alike (from the environment as it initializes; in

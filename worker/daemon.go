@@ -600,7 +600,8 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 		// The driver found this executor frozen: kill it (SIGKILL stops a
 		// stopped process too) and start another in its place.
 		d.mu.Unlock()
-		d.kill(a)
+		d.log.Warn("replacing an executor its driver found frozen", "app", a.id)
+		d.stop(a, 0)
 		d.mu.Lock()
 		if d.apps[req.App] == a {
 			delete(d.apps, req.App)
@@ -810,7 +811,7 @@ func (d *Daemon) stopApp(id string) {
 	delete(d.apps, id)
 	d.mu.Unlock()
 	if a != nil {
-		d.stop(a)
+		d.stop(a, 5*time.Second)
 	}
 	// Also when the executor had already exited (crashed): its files go.
 	if checkApp(id) == nil {
@@ -818,7 +819,11 @@ func (d *Daemon) stopApp(id string) {
 	}
 }
 
-func (d *Daemon) stop(a *app) {
+// stop ends an executor with its process group (so processes user code
+// started go too) and waits for it: SIGTERM and grace to finish, then
+// SIGKILL; with no grace, SIGKILL at once, which also ends a stopped
+// process.
+func (d *Daemon) stop(a *app, grace time.Duration) {
 	<-a.ready
 	d.mu.Lock()
 	cmd := a.cmd
@@ -826,28 +831,16 @@ func (d *Daemon) stop(a *app) {
 	if cmd == nil {
 		return
 	}
-	// The executor leads its own process group: signal the group, so that
-	// processes user code started go too.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-a.done
+	group := -cmd.Process.Pid
+	if grace > 0 {
+		syscall.Kill(group, syscall.SIGTERM)
+		select {
+		case <-a.done:
+			return
+		case <-time.After(grace):
+		}
 	}
-}
-
-// kill ends an executor at once, with its process group, and waits for it.
-func (d *Daemon) kill(a *app) {
-	<-a.ready
-	d.mu.Lock()
-	cmd := a.cmd
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	d.log.Warn("replacing an executor its driver found frozen", "app", a.id, "pid", cmd.Process.Pid)
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	syscall.Kill(group, syscall.SIGKILL)
 	<-a.done
 }
 

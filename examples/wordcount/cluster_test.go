@@ -19,27 +19,11 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 )
 
-var (
-	sluiceOnce sync.Once
-	sluiceBin  string
-	sluiceDir  string // removed by TestMain
-)
+// sluiceBuild builds cmd/sluice once per test binary; TestMain removes it.
+var sluiceBuild clustertest.Once
 
-// sluice builds cmd/sluice once per test binary.
-func sluice(t *testing.T) string {
-	sluiceOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sluiceDir = dir
-		sluiceBin = clustertest.BuildSluiceInto(t, dir)
-	})
-	if sluiceBin == "" {
-		t.Fatal("building sluice failed")
-	}
-	return sluiceBin
-}
+// sluice returns the sluice binary, building it on the first call.
+func sluice(t *testing.T) string { return sluiceBuild.Path(t) }
 
 func writeCorpus(t *testing.T, dir string, files, words int, seed uint64) []string {
 	rng := rand.New(rand.NewPCG(seed, 9))

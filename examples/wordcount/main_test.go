@@ -43,9 +43,7 @@ func TestMain(m *testing.M) {
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
 	cleanup()
-	if sluiceDir != "" {
-		os.RemoveAll(sluiceDir)
-	}
+	sluiceBuild.Cleanup()
 	os.Exit(code)
 }
 

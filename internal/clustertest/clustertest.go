@@ -259,3 +259,35 @@ func RunContext(ctx context.Context, cmd *exec.Cmd) error {
 		return ctx.Err()
 	}
 }
+
+// Once builds cmd/sluice at most once per test binary, for the packages
+// whose tests start many clusters. Call Cleanup in TestMain after m.Run.
+type Once struct {
+	once sync.Once
+	dir  string
+	bin  string
+}
+
+// Path returns the binary, building it on the first call.
+func (o *Once) Path(t testing.TB) string {
+	t.Helper()
+	o.once.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.dir = dir
+		o.bin = BuildSluiceInto(t, dir)
+	})
+	if o.bin == "" {
+		t.Fatal("building sluice failed")
+	}
+	return o.bin
+}
+
+// Cleanup removes the binary's directory.
+func (o *Once) Cleanup() {
+	if o.dir != "" {
+		os.RemoveAll(o.dir)
+	}
+}

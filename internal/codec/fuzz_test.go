@@ -144,21 +144,7 @@ func FuzzDecodeFallback(f *testing.F) {
 		if _, err := anyCodec.Decode(b); err != nil && !errors.Is(err, ErrDecode) {
 			t.Fatalf("Decode[any](%x) error %v does not wrap ErrDecode", b, err)
 		}
-		v, err := c.Decode(b)
-		if err != nil {
-			if !errors.Is(err, ErrDecode) {
-				t.Fatalf("Decode(%x) error %v does not wrap ErrDecode", b, err)
-			}
-			return
-		}
-		first := c.Append(nil, v)
-		v2, err := c.Decode(first)
-		if err != nil {
-			t.Fatalf("Decode(Append(Decode(%x))): %v", b, err)
-		}
-		if second := c.Append(nil, v2); !bytes.Equal(first, second) {
-			t.Fatalf("re-encoding is unstable: %x then %x", first, second)
-		}
+		checkStable(t, c, b)
 	})
 }
 
@@ -231,20 +217,27 @@ func FuzzDecodeExact(f *testing.F) {
 	f.Add(c.Append(nil, fuzzExact{When: time.Unix(-1e12, 0).UTC()}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		defer fuzztest.Guard(t)()
-		v, err := c.Decode(b)
-		if err != nil {
-			if !errors.Is(err, ErrDecode) {
-				t.Fatalf("Decode(%x) error %v does not wrap ErrDecode", b, err)
-			}
-			return
-		}
-		first := c.Append(nil, v)
-		v2, err := c.Decode(first)
-		if err != nil {
-			t.Fatalf("Decode(Append(Decode(%x))): %v", b, err)
-		}
-		if second := c.Append(nil, v2); !bytes.Equal(first, second) {
-			t.Fatalf("re-encoding is unstable: %x then %x", first, second)
-		}
+		checkStable(t, c, b)
 	})
+}
+
+// checkStable decodes b with c: an error must wrap ErrDecode; a value must
+// re-encode to bytes that decode and encode to the same bytes again.
+func checkStable[T any](t *testing.T, c Codec[T], b []byte) {
+	t.Helper()
+	v, err := c.Decode(b)
+	if err != nil {
+		if !errors.Is(err, ErrDecode) {
+			t.Fatalf("Decode(%x) error %v does not wrap ErrDecode", b, err)
+		}
+		return
+	}
+	first := c.Append(nil, v)
+	v2, err := c.Decode(first)
+	if err != nil {
+		t.Fatalf("Decode(Append(Decode(%x))): %v", b, err)
+	}
+	if second := c.Append(nil, v2); !bytes.Equal(first, second) {
+		t.Fatalf("re-encoding is unstable: %x then %x", first, second)
+	}
 }

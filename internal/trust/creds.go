@@ -241,12 +241,6 @@ func (c *Creds) ClientTLS() *tls.Config {
 	}
 }
 
-// Secrets returns the secrets, the one in use first.
-func (c *Creds) Secrets() [][]byte { return c.secrets }
-
-// Files returns the operator's TLS files, or nil.
-func (c *Creds) Files() *TLSFiles { return c.files }
-
 // Fingerprint returns a short, non-secret name of the secret in use, for
 // logs: two members with different fingerprints do not share a secret.
 func (c *Creds) Fingerprint() string {
