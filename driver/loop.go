@@ -1,0 +1,357 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/rdd"
+	"github.com/sluicehq/sluice/scheduler"
+	"github.com/sluicehq/sluice/worker"
+
+	"github.com/sluicehq/sluice/internal/task"
+)
+
+type jobRun struct {
+	id    int
+	graph int
+	job   *task.Job
+	reply chan error
+
+	// Results wait here for RunJob's goroutine, which calls job.Result:
+	// never the loop, so a slow or re-entrant callback (ForEach running
+	// another action) cannot stall or deadlock the session. At most one
+	// entry per partition.
+	mu      sync.Mutex
+	results []scheduler.DeliverResult
+	notify  chan struct{}
+}
+
+// deliver queues a result for RunJob's goroutine.
+func (jr *jobRun) deliver(r scheduler.DeliverResult) {
+	jr.mu.Lock()
+	jr.results = append(jr.results, r)
+	jr.mu.Unlock()
+	select {
+	case jr.notify <- struct{}{}:
+	default:
+	}
+}
+
+// drain hands queued results to the job's Result callback.
+func (jr *jobRun) drain() error {
+	jr.mu.Lock()
+	rs := jr.results
+	jr.results = nil
+	jr.mu.Unlock()
+	for _, r := range rs {
+		if err := jr.job.Result(r.Partition, r.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type taskDone struct {
+	res worker.TaskResult
+	// failure is a failed attempt's error as a value, from an in-process
+	// executor; nil from a remote one, whose result carries it as data.
+	failure *rdd.TaskError
+}
+
+type commitAsk struct {
+	stage, part, attempt int
+	reply                chan bool
+}
+
+// memberChange tells the loop that a worker can take tasks (slots > 0) or
+// is gone.
+type memberChange struct {
+	worker   string
+	slots    int
+	reason   string
+	draining bool
+	disk     bool // a change of lowDisk only
+	lowDisk  bool
+	flapping bool // the executor keeps going silent and coming back
+}
+
+// moveReq is a moved map output for the loop to register; done closes
+// once it has.
+type moveReq struct {
+	mv   scheduler.MapOutputMoved
+	done chan struct{}
+}
+
+// loop owns the scheduler: every event goes through here, one at a time.
+func (s *Session) loop() {
+	scfg := scheduler.DefaultConfig()
+	scfg.Speculation = s.cfg.Speculation
+	sched := scheduler.New(scfg)
+	// Time enters the scheduler as ticks: for speculation, and in cluster
+	// mode for commit grants that go silent and workers' exclusions.
+	var ticks <-chan time.Time
+	if s.cfg.Speculation || len(s.cfg.Join) > 0 {
+		every := 500 * time.Millisecond
+		if s.cfg.Speculation {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		ticks = t.C
+	}
+	start := time.Now()
+	// In cluster mode, jobs that wait with no worker able to take tasks
+	// for --wait fail with a message instead of hanging.
+	var idle <-chan time.Time
+	var stranded time.Time
+	if len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0 {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		idle = t.C
+	}
+	defer func() {
+		s.mu.Lock()
+		s.metrics.TasksRecomputed = int64(sched.Recomputed())
+		s.metrics.StagesRecomputed = int64(sched.StagesRecomputed())
+		s.metrics.Speculated = int64(sched.Speculated())
+		s.mu.Unlock()
+	}()
+	jobs := map[int]*jobRun{}
+	var pendingForget []int // dropped graphs whose tasks still run
+	// draining workers, and whether moving their outputs has started
+	// (it starts once their running attempts have ended).
+	draining := map[string]bool{}
+	startDrains := func() {
+		for w, started := range draining {
+			if !started && sched.RunningOn(w) == 0 {
+				draining[w] = true
+				s.backend.drain(w, sched.OutputsOn(w))
+			}
+		}
+	}
+	for {
+		select {
+		case now := <-idle:
+			if len(jobs) == 0 || sched.Schedulable() > 0 {
+				stranded = time.Time{}
+				continue
+			}
+			if stranded.IsZero() {
+				stranded = now
+				continue
+			}
+			if now.Sub(stranded) >= s.cfg.Wait {
+				err := fmt.Errorf("driver: no worker could take tasks for --wait %v; workers lost: %v", s.cfg.Wait, sched.Lost())
+				for _, jr := range jobs {
+					s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: jr.id}))
+					s.endJob(jobs, jr, err)
+				}
+				stranded = time.Time{}
+			}
+		case <-ticks:
+			s.apply(sched, jobs, sched.Step(scheduler.Tick{Now: time.Since(start)}))
+		case mv := <-s.moves:
+			s.apply(sched, jobs, sched.Step(mv.mv))
+			close(mv.done)
+		case m := <-s.members:
+			if m.flapping {
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
+			} else if m.disk {
+				s.log.Info("worker disk", "worker", m.worker, "low", m.lowDisk)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))
+			} else if m.draining {
+				s.log.Info("worker draining", "worker", m.worker)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: m.worker}))
+				if _, seen := draining[m.worker]; !seen {
+					draining[m.worker] = false
+				}
+				startDrains()
+			} else if m.slots > 0 {
+				s.log.Info("worker ready", "worker", m.worker, "slots", m.slots)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: m.worker, Slots: m.slots}))
+			} else {
+				s.log.Warn("worker lost", "worker", m.worker, "reason", m.reason)
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: m.worker, Reason: m.reason}))
+				delete(draining, m.worker)
+			}
+		case jr := <-s.submit:
+			jobs[jr.id] = jr
+			g := jr.job.Graph
+			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
+			s.apply(sched, jobs, sched.Step(scheduler.JobSubmitted{
+				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
+			}))
+		case d := <-s.done:
+			if d.res.WorkerLost {
+				// Pause the worker before the retry is placed, so the
+				// retry goes elsewhere.
+				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
+			}
+			ev := s.event(d)
+			acts := sched.Step(ev)
+			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
+				s.logFailure(f, acts)
+			}
+			s.apply(sched, jobs, acts)
+			if len(pendingForget) > 0 {
+				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
+			}
+			startDrains()
+		case ps := <-s.progress:
+			for _, p := range ps {
+				s.apply(sched, jobs, sched.Step(scheduler.TaskProgress{TaskID: p.TaskID, Records: p.Records}))
+			}
+		case <-s.forget:
+			s.mu.Lock()
+			gids := s.forgotten
+			s.forgotten = nil
+			s.mu.Unlock()
+			pendingForget = append(pendingForget, gids...)
+			pendingForget = s.forgetIdle(sched, jobs, pendingForget)
+		case c := <-s.commits:
+			c.reply <- sched.CanCommit(c.stage, c.part, c.attempt)
+		case id := <-s.cancel:
+			if jr := jobs[id]; jr != nil {
+				s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: id}))
+				s.endJob(jobs, jr, context.Canceled)
+			}
+		case <-s.quit:
+			for _, jr := range jobs {
+				s.endJob(jobs, jr, ErrClosed)
+			}
+			return
+		}
+	}
+}
+
+// forgetIdle forgets the graphs with no running task and returns the rest:
+// deleting files a task still writes would leave orphans behind.
+func (s *Session) forgetIdle(sched *scheduler.Scheduler, jobs map[int]*jobRun, gids []int) []int {
+	busy := gids[:0]
+	for _, gid := range gids {
+		if sched.GraphBusy(gid) {
+			busy = append(busy, gid)
+			continue
+		}
+		s.apply(sched, jobs, sched.Step(scheduler.GraphForgotten{Graph: gid}))
+		s.backend.forgetGraph(gid)
+	}
+	return busy
+}
+
+func (s *Session) event(d taskDone) scheduler.Event {
+	r := d.res
+	s.mu.Lock()
+	s.metrics.Tasks++
+	if r.Status != worker.TaskSucceeded {
+		s.metrics.TasksFailed++
+	} else {
+		if s.metrics.TasksByWorker == nil {
+			s.metrics.TasksByWorker = map[string]int64{}
+		}
+		s.metrics.TasksByWorker[r.Worker]++
+	}
+	s.metrics.Spills += r.Metrics.Spills
+	if r.MapStatus != nil {
+		for _, n := range r.MapStatus.Sizes {
+			s.metrics.ShuffleBytes += n
+		}
+	}
+	s.mu.Unlock()
+	switch r.Status {
+	case worker.TaskSucceeded:
+		return scheduler.TaskSucceeded{TaskID: r.TaskID, MapStatus: r.MapStatus, Result: r.Result}
+	case worker.TaskFetchFailed:
+		s.log.Warn("fetch failed", "taskid", r.TaskID, "err", r.Err)
+		return scheduler.FetchFailed{TaskID: r.TaskID, Shuffle: r.FetchShuffle, Map: r.FetchMap, Worker: r.FetchWorker, Gen: r.FetchGen, Err: r.Err}
+	case worker.TaskLost:
+		s.log.Warn("task lost", "taskid", r.TaskID, "err", r.Err)
+		return scheduler.TaskFailed{TaskID: r.TaskID, Err: errors.New(r.Err), Lost: true, Machine: r.Machine}
+	}
+	te := d.failure
+	if te == nil {
+		te = r.TaskError()
+	}
+	return scheduler.TaskFailed{TaskID: r.TaskID, Err: te, Permanent: errors.Is(te, rdd.ErrPermanent)}
+}
+
+// logFailure logs a failed attempt once: at WARN while its task may still
+// be retried, at ERROR with the stack when it fails its jobs. A stack is
+// logged once however many attempts panicked the same way; the frame of
+// each attempt's panic is in its message.
+func (s *Session) logFailure(f scheduler.TaskFailed, acts []scheduler.Action) {
+	var te *rdd.TaskError
+	if !errors.As(f.Err, &te) {
+		s.log.Warn("task attempt failed", "taskid", f.TaskID, "err", f.Err)
+		return
+	}
+	args := []any{"stage", te.Stage, "task", te.Partition, "attempt", te.Attempt, "worker", te.Worker, "err", te}
+	var failed []int
+	for _, a := range acts {
+		if jf, ok := a.(scheduler.JobFailed); ok {
+			failed = append(failed, jf.Job)
+		}
+	}
+	if len(failed) == 0 {
+		s.log.Warn("task attempt failed", args...)
+		return
+	}
+	args = append(args, "job", failed[0])
+	if len(failed) > 1 {
+		args = append(args, "jobs", failed)
+	}
+	if te.Permanent {
+		args = append(args, "permanent", true)
+	}
+	if te.Stack != "" {
+		args = append(args, "stack", te.Stack)
+	}
+	s.log.Error("task failed; failing its job", args...)
+}
+
+func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts []scheduler.Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case scheduler.LaunchTask:
+			jr := jobs[a.Task.Job]
+			if jr == nil {
+				// Cannot happen: the scheduler launches tasks for active jobs.
+				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: errors.New("driver: task for an unknown job"), Lost: true}))
+				continue
+			}
+			g := jr.job.Graph
+			spec := &worker.TaskSpec{Invocation: g.Invocation(), GraphDigest: g.Digest(), States: g.States(), Task: a.Task}
+			if a.Task.Kind == scheduler.ResultTask {
+				spec.Action = jr.job.Action
+			}
+			s.backend.launch(spec, a.Worker)
+		case scheduler.KillTask:
+			s.backend.kill(a.TaskID)
+		case scheduler.DeliverResult:
+			if jr := jobs[a.Job]; jr != nil {
+				jr.deliver(a)
+			}
+		case scheduler.JobSucceeded:
+			jr := jobs[a.Job]
+			if jr == nil {
+				continue
+			}
+			s.endJob(jobs, jr, nil)
+		case scheduler.JobFailed:
+			if jr := jobs[a.Job]; jr != nil {
+				s.endJob(jobs, jr, a.Err)
+			}
+		}
+	}
+}
+
+func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
+	delete(jobs, jr.id)
+	if err != nil {
+		s.log.Debug("job failed", "job", jr.id, "err", err)
+	}
+	jr.reply <- err
+}
