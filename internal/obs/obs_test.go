@@ -63,11 +63,11 @@ func TestStore(t *testing.T) {
 		t.Fatalf("app %+v jobs %+v", snap.App, snap.Jobs)
 	}
 	st, ok := s.Stage(0, 0)
-	if !ok || st.Done != 4 || st.Running != 0 || len(st.Tasks) != 4 || st.Totals.ShuffleWrite != 10_000 {
+	if !ok || st.Done != 4 || st.Running != 0 || len(st.Rows) != 4 || st.Totals.ShuffleWrite != 10_000 {
 		t.Fatalf("stage 0: %+v", st)
 	}
 	r, _ := s.Stage(1, 0)
-	if r.Done != 1 || r.Running != 0 || len(r.Tasks) != 2 || r.Tasks[0].Status != Lost {
+	if r.Done != 1 || r.Running != 0 || len(r.Rows) != 2 || r.Rows[0].Status != Lost {
 		t.Fatalf("stage 1: %+v", r)
 	}
 	// w2 was lost and came back: two rows, the timeline shows all four changes.
@@ -99,8 +99,8 @@ func TestStoreRetainsBoundedTasks(t *testing.T) {
 		s.Apply(e)
 	}
 	st, _ := s.Stage(0, 0)
-	if len(st.Tasks) != 3 || st.Dropped != 7 || st.Done != 10 || st.Totals.RecordsIn != 1000 {
-		t.Fatalf("tasks %d dropped %d done %d totals %+v", len(st.Tasks), st.Dropped, st.Done, st.Totals)
+	if len(st.Rows) != 3 || st.Dropped != 7 || st.Done != 10 || st.Totals.RecordsIn != 1000 {
+		t.Fatalf("tasks %d dropped %d done %d totals %+v", len(st.Rows), st.Dropped, st.Done, st.Totals)
 	}
 }
 

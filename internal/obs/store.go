@@ -35,7 +35,7 @@ type StageKey struct{ ID, Attempt int }
 
 type taskRef struct {
 	stage int // index in snap.Stages
-	row   int // index in its Tasks, or -1 when not retained
+	row   int // index in its Rows, or -1 when not retained
 }
 
 // Snapshot is the whole state of a Store: a checkpoint in an event log
@@ -73,7 +73,7 @@ type StageInfo struct {
 	Done       int       `json:"done"` // partitions with a successful attempt
 	FailedRuns int       `json:"failedTasks"`
 	Totals     Metrics   `json:"totals"`
-	Tasks      []TaskRow `json:"-"`
+	Rows       []TaskRow `json:"-"`                      // task attempts, in launch order
 	Dropped    int       `json:"droppedTasks,omitempty"` // task rows not retained
 }
 
@@ -171,11 +171,11 @@ func (s *Store) taskStart(e Event) {
 	st := &s.snap.Stages[i]
 	st.Running++
 	ref := taskRef{stage: i, row: -1}
-	if len(st.Tasks) < s.retain {
-		ref.row = len(st.Tasks)
+	if len(st.Rows) < s.retain {
+		ref.row = len(st.Rows)
 		row := TaskRow{Task: *e.Task, Launch: e.Time}
 		row.Status = Running
-		st.Tasks = append(st.Tasks, row)
+		st.Rows = append(st.Rows, row)
 	} else {
 		st.Dropped++
 	}
@@ -201,7 +201,7 @@ func (s *Store) taskEnd(e Event) {
 	}
 	st.Totals.add(e.Task.Metrics)
 	if ref.row >= 0 {
-		row := &st.Tasks[ref.row]
+		row := &st.Rows[ref.row]
 		launch := row.Launch
 		*row = TaskRow{Task: *e.Task, Launch: launch, End: e.Time}
 	}
@@ -267,7 +267,7 @@ func (s *Store) Snapshot() Snapshot {
 	c.Jobs = slices.Clone(c.Jobs)
 	c.Stages = slices.Clone(c.Stages)
 	for i := range c.Stages {
-		c.Stages[i].Tasks = slices.Clone(c.Stages[i].Tasks)
+		c.Stages[i].Rows = slices.Clone(c.Stages[i].Rows)
 	}
 	c.Workers = slices.Clone(c.Workers)
 	c.Timeline = slices.Clone(c.Timeline)
@@ -285,8 +285,8 @@ func (s *Store) Checkpoint() Checkpoint {
 	snap := s.Snapshot()
 	c := Checkpoint{Snapshot: snap, Tasks: map[string][]TaskRow{}}
 	for _, st := range snap.Stages {
-		if len(st.Tasks) > 0 {
-			c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)] = st.Tasks
+		if len(st.Rows) > 0 {
+			c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)] = st.Rows
 		}
 	}
 	return c
@@ -306,9 +306,9 @@ func (s *Store) Restore(c Checkpoint) {
 	}
 	for i := range s.snap.Stages {
 		st := &s.snap.Stages[i]
-		st.Tasks = c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)]
+		st.Rows = c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)]
 		s.stageIdx[StageKey{st.ID, st.Attempt}] = i
-		for r, t := range st.Tasks {
+		for r, t := range st.Rows {
 			if t.Status == Running {
 				s.taskIdx[t.ID] = taskRef{stage: i, row: r}
 			}
@@ -328,7 +328,7 @@ func (s *Store) Stage(id, attempt int) (StageInfo, bool) {
 		return StageInfo{}, false
 	}
 	st := s.snap.Stages[i]
-	st.Tasks = slices.Clone(st.Tasks)
+	st.Rows = slices.Clone(st.Rows)
 	return st, true
 }
 
@@ -376,4 +376,54 @@ func Quantiles(tasks []TaskRow, qs []float64) map[string][]int64 {
 func rank(p float64, n int) int {
 	r := int(math.Ceil(p*float64(n))) - 1
 	return min(max(r, 0), n-1)
+}
+
+// App returns the application's row.
+func (s *Store) App() AppState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snap.App
+}
+
+// Jobs returns the jobs, in the order they started.
+func (s *Store) Jobs() []JobState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.snap.Jobs)
+}
+
+// Job returns one job.
+func (s *Store) Job(id int) (JobState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.jobIdx[id]
+	if !ok {
+		return JobState{}, false
+	}
+	return s.snap.Jobs[i], true
+}
+
+// Stages returns every stage attempt without its task rows.
+func (s *Store) Stages() []StageInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := slices.Clone(s.snap.Stages)
+	for i := range out {
+		out[i].Rows = nil
+	}
+	return out
+}
+
+// Workers returns the workers, a row per time a name joined.
+func (s *Store) Workers() []WorkerRow {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.snap.Workers)
+}
+
+// Timeline returns the workers' joins, drains and losses, oldest first.
+func (s *Store) Timeline() []Event {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.snap.Timeline)
 }
