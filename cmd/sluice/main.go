@@ -8,6 +8,7 @@
 //	                  compare its output with a fault-free run's
 //
 //	sluice secret     make a cluster secret, rotate one
+//	sluice history    serve the UI of applications from their event logs
 package main
 
 import (
@@ -28,6 +29,7 @@ commands:
   up         start a local cluster on loopback: --core N --task M [--dir DIR]
   chaos      run a driver command under seeded task-node kills and compare with a fault-free run
   secret     make a cluster secret (sluice secret new > FILE) or rotate one
+  history    serve the UI and API of applications from their event logs: --dir DIR [--listen HOST:PORT]
   version    print the version of sluice
 `
 
@@ -56,6 +58,8 @@ func run(args []string) int {
 		return runChaos(args[1:])
 	case "secret":
 		return runSecret(args[1:])
+	case "history":
+		return runHistory(args[1:])
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0

@@ -55,6 +55,9 @@ type App struct {
 	Mode   string `json:"mode,omitempty"` // "local" or "cluster"
 	Status Status `json:"status,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Crashed marks a FAILED application whose driver stopped without
+	// ending its log (killed, lost its machine).
+	Crashed bool `json:"crashed,omitempty"`
 }
 
 // Job describes one action's job.
@@ -133,15 +136,14 @@ type Fetch struct {
 // Status is the state of an application, job, stage or task.
 type Status string
 
-// The statuses. Crashed is only ever inferred, by a reader, for an
-// application whose log stopped without an end.
+// The statuses. An application whose driver died without ending its log
+// is FAILED with Crashed set: readers infer it from a stale heartbeat.
 const (
 	Running   Status = "RUNNING"
 	Succeeded Status = "SUCCEEDED"
 	Failed    Status = "FAILED"
 	Killed    Status = "KILLED"
 	Lost      Status = "LOST"
-	Crashed   Status = "CRASHED"
 )
 
 // payload reports whether exactly the payload the kind needs is set.

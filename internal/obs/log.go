@@ -48,11 +48,12 @@ type LogStatus struct {
 	Status    Status `json:"status"`
 	Start     int64  `json:"start"`
 	End       int64  `json:"end,omitempty"`
-	Heartbeat int64  `json:"heartbeat"`  // Unix ms of the last rewrite
-	Interval  int64  `json:"intervalMs"` // between heartbeats
-	Seq       int64  `json:"seq"`        // last event written
-	Segments  int    `json:"segments"`   // segments begun
-	Dropped   int64  `json:"dropped"`    // events lost because the writer fell behind
+	Heartbeat int64  `json:"heartbeat"`         // Unix ms of the last rewrite
+	Interval  int64  `json:"intervalMs"`        // between heartbeats
+	Seq       int64  `json:"seq"`               // last event written
+	Segments  int    `json:"segments"`          // segments begun
+	Dropped   int64  `json:"dropped"`           // events lost because the writer fell behind
+	Crashed   bool   `json:"crashed,omitempty"` // inferred by a reader, never written
 	Host      string `json:"host,omitempty"`
 	PID       int    `json:"pid,omitempty"`
 }
@@ -247,7 +248,7 @@ func writeZstdJSON(path string, v any) error {
 
 // ReadStatus reads an application's status.json and infers a crash: a
 // RUNNING application whose heartbeat is older than three intervals at
-// now is reported as Crashed.
+// now is reported as FAILED and Crashed.
 func ReadStatus(dir string, now time.Time) (LogStatus, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "status.json"))
 	if err != nil {
@@ -258,7 +259,7 @@ func ReadStatus(dir string, now time.Time) (LogStatus, error) {
 		return LogStatus{}, fmt.Errorf("event log %s: status.json: %w", dir, err)
 	}
 	if st.Status == Running && now.UnixMilli()-st.Heartbeat > 3*max(st.Interval, 1) {
-		st.Status = Crashed
+		st.Status, st.Crashed = Failed, true
 	}
 	return st, nil
 }
@@ -293,10 +294,10 @@ func Load(dir string, retain int) (*Store, LogStatus, error) {
 			return nil, st, err
 		}
 	}
-	if st.Status == Crashed {
+	if st.Crashed {
 		snap := s.Snapshot()
 		if snap.App.Status == Running || snap.App.Status == "" {
-			s.Apply(Event{Seq: snap.Seq + 1, Time: st.Heartbeat, Kind: AppEnd, App: &App{Status: Crashed, Error: "the driver stopped writing its event log without ending it"}})
+			s.Apply(Event{Seq: snap.Seq + 1, Time: st.Heartbeat, Kind: AppEnd, App: &App{Status: Failed, Crashed: true, Error: "crashed: the driver stopped writing its event log without ending it"}})
 		}
 	}
 	return s, st, nil

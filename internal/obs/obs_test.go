@@ -231,11 +231,11 @@ func TestCrashedLog(t *testing.T) {
 		t.Fatalf("fresh heartbeat: %v %v", st.Status, err)
 	}
 	st, _ = ReadStatus(appDir, time.Now().Add(4*time.Second))
-	if st.Status != Crashed {
+	if st.Status != Failed || !st.Crashed {
 		t.Fatalf("old heartbeat: status %s", st.Status)
 	}
 	// Age the heartbeat on disk as time would.
-	st.Status, st.Heartbeat = Running, time.Now().Add(-time.Minute).UnixMilli()
+	st.Status, st.Crashed, st.Heartbeat = Running, false, time.Now().Add(-time.Minute).UnixMilli()
 	b, _ := json.Marshal(st)
 	os.WriteFile(filepath.Join(appDir, "status.json"), b, 0o600)
 	s, st, err := Load(appDir, 0)
@@ -243,7 +243,7 @@ func TestCrashedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := s.Snapshot()
-	if st.Status != Crashed || snap.App.Status != Crashed || len(snap.Jobs) != 1 || snap.Jobs[0].Status != Succeeded {
+	if st.Status != Failed || !snap.App.Crashed || len(snap.Jobs) != 1 || snap.Jobs[0].Status != Succeeded {
 		t.Fatalf("status %s app %s jobs %+v", st.Status, snap.App.Status, snap.Jobs)
 	}
 }

@@ -129,7 +129,7 @@ func (s *Store) Apply(e Event) {
 	case AppEnd:
 		s.snap.App.End = e.Time
 		s.snap.App.Status = cmp.Or(e.App.Status, Succeeded)
-		s.snap.App.Error = e.App.Error
+		s.snap.App.Error, s.snap.App.Crashed = e.App.Error, e.App.Crashed
 	case JobStart:
 		s.jobIdx[e.Job.ID] = len(s.snap.Jobs)
 		s.snap.Jobs = append(s.snap.Jobs, JobState{Job: *e.Job, Start: e.Time})

@@ -51,7 +51,7 @@ func (h *History) Apps() []AppInfo {
 		if err != nil {
 			continue
 		}
-		out = append(out, AppInfo{ID: st.App, Name: st.Name, Status: st.Status, Start: st.Start, End: st.End, Completed: st.Status != obs.Running})
+		out = append(out, AppInfo{ID: st.App, Name: st.Name, Status: st.Status, Crashed: st.Crashed, Start: st.Start, End: st.End, Completed: st.Status != obs.Running})
 	}
 	slices.SortFunc(out, func(a, b AppInfo) int { return cmp.Or(cmp.Compare(b.Start, a.Start), cmp.Compare(a.ID, b.ID)) })
 	return out

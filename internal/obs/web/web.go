@@ -35,6 +35,7 @@ type AppInfo struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Status    obs.Status `json:"status"`
+	Crashed   bool       `json:"crashed,omitempty"`
 	Start     int64      `json:"startTime"`
 	End       int64      `json:"endTime,omitempty"`
 	Completed bool       `json:"completed"`

@@ -179,12 +179,12 @@ func TestHistory(t *testing.T) {
 	for _, a := range apps {
 		got[a.ID] = a.Status
 	}
-	if got["done"] != obs.Succeeded || got["crashed"] != obs.Crashed {
+	if got["done"] != obs.Succeeded || got["crashed"] != obs.Failed {
 		t.Fatalf("applications: %+v", apps)
 	}
 	var info obs.AppState
 	json.Unmarshal([]byte(get(t, srv, "/api/v1/applications/crashed", 200)), &info)
-	if info.Status != obs.Crashed {
+	if info.Status != obs.Failed || !info.Crashed {
 		t.Errorf("crashed app: %+v", info)
 	}
 	var jobs []obs.JobState

@@ -24,14 +24,14 @@ async function appsPage() {
   if (apps.length === 1 && !location.hash.startsWith("#/apps")) { location.hash = `#/app/${apps[0].id}`; return; }
   crumbs.textContent = "";
   main.innerHTML = `<h2>Applications</h2>` + table([
-    ["id", a => `<a href="#/app/${esc(a.id)}">${esc(a.id)}</a>`], ["name", a => esc(a.name)], ["status", a => status(a.status)],
+    ["id", a => `<a href="#/app/${esc(a.id)}">${esc(a.id)}</a>`], ["name", a => esc(a.name)], ["status", a => status(a.status) + (a.crashed ? " (crashed)" : "")],
     ["duration", a => dur(a.startTime, a.endTime)]], apps, "apps");
 }
 
 async function appPage(app) {
   const base = `${api}/${app}`;
   const [info, jobs, workers] = await Promise.all([get(base), get(`${base}/jobs`), get(`${base}/executors`)]);
-  crumbs.innerHTML = `› <a href="#/app/${esc(app)}">${esc(info.name || app)}</a> ${status(info.status)}`;
+  crumbs.innerHTML = `› <a href="#/app/${esc(app)}">${esc(info.name || app)}</a> ${status(info.status)}${info.crashed ? " (crashed)" : ""}`;
   const alive = workers.filter(w => w.state === "alive").length;
   main.innerHTML = `<h2>Jobs</h2>` + table([
     ["job", j => `<a href="#/app/${esc(app)}/job/${j.id}">${j.id}</a>`], ["name", j => esc(j.name)], ["status", j => status(j.status)],
