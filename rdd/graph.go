@@ -110,7 +110,7 @@ func (g *graph) Digest() string { return g.digest }
 func (g *graph) Nodes() []task.NodeInfo {
 	out := make([]task.NodeInfo, 0, len(g.nodes))
 	for _, n := range g.nodes {
-		ni := task.NodeInfo{ID: n.id, Name: n.name, Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
+		ni := task.NodeInfo{ID: n.id, Name: n.name, Site: n.site.String(), Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
 		for _, d := range n.deps {
 			di := task.DepInfo{Parent: d.parent.id}
 			if d.shuffle != nil {

@@ -17,6 +17,7 @@ type Invocation struct {
 type NodeInfo struct {
 	ID            int
 	Name          string
+	Site          string // file.go:line of the user's call that made the node
 	Partitions    int
 	Deps          []DepInfo
 	Cached        bool
