@@ -272,3 +272,15 @@ func BenchmarkLoad100k(b *testing.B) {
 		}
 	}
 }
+
+func TestJobSummary(t *testing.T) {
+	s := NewStore(0)
+	for _, e := range app(4) {
+		s.Apply(e)
+	}
+	got := s.JobSummary(0)
+	want := "job 0 SUCCEEDED in 0s: 2 stages, 6 tasks (1 lost)\n  records 400 in, 0 out · shuffle 9.8 KiB written, 0 B read · spilled 0 B"
+	if !strings.HasPrefix(got, "job 0 SUCCEEDED in ") || !strings.Contains(got, "2 stages, 6 tasks (1 lost)") || !strings.HasSuffix(got, want[strings.Index(want, "\n"):]) {
+		t.Errorf("summary:\n%s\nwant like:\n%s", got, want)
+	}
+}

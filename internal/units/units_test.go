@@ -27,3 +27,16 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanBytesAndCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 512: "512 B", 1024: "1.0 KiB", 85_144_371: "81.2 MiB", 3 << 40: "3.0 TiB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1_204_332: "1,204,332", -12345: "-12,345"} {
+		if got := Count(n); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
