@@ -144,7 +144,7 @@ func (s *Session) loop() {
 				continue
 			}
 			if now.Sub(stranded) >= s.cfg.Wait {
-				err := fmt.Errorf("driver: no worker could take tasks for --wait %v; workers lost: %v", s.cfg.Wait, sched.Lost())
+				err := fmt.Errorf("driver: no worker could take tasks for --wait %v; workers lost: %s", s.cfg.Wait, sched.LostSummary())
 				for _, jr := range jobs {
 					s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: jr.id}))
 					s.endJob(jobs, jr, err)

@@ -289,6 +289,37 @@ func TestStageFailsAfterFourFetchFailuresInARow(t *testing.T) {
 	}
 }
 
+// A driver that has lost thousands of workers keeps a short list: the
+// last few by name and a count of the rest, in state and in messages.
+func TestLostWorkersAreBounded(t *testing.T) {
+	nodes, final := nodesOf(t, wordCountFunc.Invoke([]string{"a"}))
+	c := newCluster(t, three)
+	for i := range 5000 {
+		w := fmt.Sprintf("spot-%04d", i)
+		c.step(scheduler.WorkerAdded{Worker: w, Slots: 1})
+		c.kill(w)
+	}
+	c.kill("task2")
+	c.kill("spot-0000") // gone already: not counted again
+	lost := c.s.Lost()
+	if len(lost) > 8 || lost[len(lost)-1] != "task2" || lost[len(lost)-2] != "spot-4999" {
+		t.Fatalf("lost workers %v: want at most 8, the last ones, in order", lost)
+	}
+	if got, want := c.s.LostSummary(), "and 4993 earlier"; !strings.HasSuffix(got, want) {
+		t.Fatalf("summary %q does not end %q", got, want)
+	}
+	c.fail = func(l scheduler.LaunchTask) bool { return l.Task.Kind == scheduler.ResultTask }
+	c.step(scheduler.JobSubmitted{Job: 1, Graph: 1, Nodes: nodes, Node: final, Partitions: []int{0, 1}})
+	c.run()
+	err := c.ended[1]
+	if !errors.Is(err, scheduler.ErrStageFailed) {
+		t.Fatalf("job error %v, want ErrStageFailed", err)
+	}
+	if msg := err.Error(); len(msg) > 600 || !strings.Contains(msg, "task2") || !strings.Contains(msg, "4993 earlier") {
+		t.Fatalf("stage-failure message of %d bytes: %q", len(msg), msg)
+	}
+}
+
 // A seeded stress test: workers die and join at random moments, tasks are
 // lost and fetches fail at random; every job ends, successes deliver each partition exactly
 // once, and failures are the scheduler's own clear errors.

@@ -95,7 +95,8 @@ type Scheduler struct {
 	speculated int
 	// stagesRecomputed counts complete map stages that lost outputs.
 	stagesRecomputed int
-	lost             []string // workers lost so far, for error messages
+	lost             []string // the last maxLost workers lost, for error messages
+	lostEarlier      int      // workers lost before those
 	recomputed       int      // map tasks launched for outputs that had been lost
 }
 
@@ -254,8 +255,8 @@ func (s *Scheduler) Step(ev Event) []Action {
 			}
 		}
 	case WorkerRemoved:
-		if _, known := s.workers[ev.Worker]; known && !slices.Contains(s.lost, ev.Worker) {
-			s.lost = append(s.lost, ev.Worker)
+		if _, known := s.workers[ev.Worker]; known {
+			s.noteLost(ev.Worker)
 		}
 		delete(s.workers, ev.Worker)
 		out = s.unregisterWorker(ev.Worker, out)
@@ -318,8 +319,38 @@ func (s *Scheduler) Schedulable() int {
 	return n
 }
 
-// Lost returns the workers lost so far, in order.
+// maxLost bounds the lost workers a scheduler names: a driver that runs
+// all day on spot nodes loses thousands, and every stage-failure message
+// names them.
+const maxLost = 8
+
+// noteLost records a lost worker: the last maxLost by name (a worker lost
+// again moves to the end), the rest as a count.
+func (s *Scheduler) noteLost(name string) {
+	if i := slices.Index(s.lost, name); i >= 0 {
+		s.lost = slices.Delete(s.lost, i, i+1)
+	} else if len(s.lost) == maxLost {
+		s.lost = slices.Delete(s.lost, 0, 1)
+		s.lostEarlier++
+	}
+	s.lost = append(s.lost, name)
+}
+
+// Lost returns the last workers lost (at most 8), in order: LostSummary
+// also counts the earlier ones.
 func (s *Scheduler) Lost() []string { return slices.Clone(s.lost) }
+
+// LostSummary names the workers lost for a message: the last few, and a
+// count of the rest.
+func (s *Scheduler) LostSummary() string {
+	switch {
+	case len(s.lost) == 0:
+		return "none"
+	case s.lostEarlier == 0:
+		return strings.Join(s.lost, ", ")
+	}
+	return fmt.Sprintf("%s and %d earlier", strings.Join(s.lost, ", "), s.lostEarlier)
+}
 
 // Workers returns the number of workers that can take tasks.
 func (s *Scheduler) Workers() int { return len(s.workers) }
@@ -824,12 +855,8 @@ func (s *Scheduler) fetchFailed(ev FetchFailed, out []Action) []Action {
 		st.fetchFailures++
 	}
 	if st.fetchFailures >= s.cfg.MaxStageFailures {
-		lost := "none"
-		if len(s.lost) > 0 {
-			lost = strings.Join(s.lost, ", ")
-		}
 		err := fmt.Errorf("%w: stage %d (%s) failed %d times in a row: could not read map output %d of shuffle %d from %s: %s; workers lost: %s",
-			ErrStageFailed, st.id, st.name, st.fetchFailures, ev.Map, ev.Shuffle, ev.Worker, ev.Err, lost)
+			ErrStageFailed, st.id, st.name, st.fetchFailures, ev.Map, ev.Shuffle, ev.Worker, ev.Err, s.LostSummary())
 		return s.failJobs(st, err, out)
 	}
 	// The parent may be recomputing other lost outputs already; queue this
