@@ -97,11 +97,16 @@ func (c *memCache) remove(el *list.Element) {
 
 // dropGraph forgets every partition of one graph.
 func (c *memCache) dropGraph(graph int) {
+	c.dropGraphs(func(g int) bool { return g == graph })
+}
+
+// dropGraphs forgets every partition of the graphs drop reports.
+func (c *memCache) dropGraphs(drop func(graph int) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for el := c.lru.Front(); el != nil; {
 		next := el.Next()
-		if el.Value.(*cacheEntry).key.graph == graph {
+		if drop(el.Value.(*cacheEntry).key.graph) {
 			c.remove(el)
 		}
 		el = next
