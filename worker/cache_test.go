@@ -105,3 +105,26 @@ func TestCacheServesNewJobsAfterFilling(t *testing.T) {
 		}
 	}
 }
+
+// An executor told of forgotten graphs drops their rebuilt lineages and
+// cached partitions, and keeps the others'.
+func TestExecutorForgetsGraphs(t *testing.T) {
+	e, err := NewExecutor(ExecutorConfig{Dir: t.TempDir(), CacheMemory: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g := 1; g <= 5; g++ {
+		e.graphs[g] = &graphEntry{index: g}
+		e.order = append(e.order, g)
+		put(e.cache, g, 1, 0)
+	}
+	e.ForgetGraphs(GraphRanges{{1, 2}, {4, 4}})
+	if len(e.graphs) != 2 || e.graphs[3] == nil || e.graphs[5] == nil || len(e.order) != 2 {
+		t.Fatalf("graphs %v (order %v) after forgetting 1, 2 and 4, want 3 and 5", e.graphs, e.order)
+	}
+	for g := 1; g <= 5; g++ {
+		if want := g == 3 || g == 5; held(e.cache, g, 1, 0) != want {
+			t.Fatalf("graph %d cached %v, want %v", g, !want, want)
+		}
+	}
+}
