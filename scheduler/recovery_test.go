@@ -85,9 +85,9 @@ func (c *cluster) complete(l scheduler.LaunchTask) {
 		return
 	}
 	for _, in := range l.Task.Inputs {
-		for mi, m := range in.Maps {
+		for _, m := range in.Blocks() {
 			if c.dead[m.Worker] || (c.fail != nil && c.fail(l)) {
-				c.step(scheduler.FetchFailed{TaskID: l.Task.ID, Shuffle: in.Shuffle, Map: mi, Worker: m.Worker, Gen: m.Gen, Err: "connection refused"})
+				c.step(scheduler.FetchFailed{TaskID: l.Task.ID, Shuffle: in.Shuffle, Map: m.Map, Worker: m.Worker, Gen: m.Gen, Err: "connection refused"})
 				return
 			}
 		}
@@ -250,7 +250,7 @@ func TestStaleFetchFailureAfterResubmission(t *testing.T) {
 	}
 	r0, r1 := c.queue[0], c.queue[1]
 	c.queue = c.queue[2:]
-	old := r0.Task.Inputs[0].Maps[0]
+	old, _ := r0.Task.Inputs[0].Block(0)
 	// r0 reports map 0 unreadable: it is unregistered and recomputed.
 	c.step(scheduler.FetchFailed{TaskID: r0.Task.ID, Shuffle: r0.Task.Inputs[0].Shuffle, Map: 0, Worker: old.Worker, Gen: old.Gen, Err: "checksum"})
 	// r1 was launched with the same, old registration; its failure arrives
@@ -563,7 +563,8 @@ func TestManyFetchFailuresFromOneLossCountOnce(t *testing.T) {
 	c.queue = nil
 	c.kill("x")
 	for _, r := range reducers {
-		c.step(scheduler.FetchFailed{TaskID: r.Task.ID, Shuffle: r.Task.Inputs[0].Shuffle, Map: 0, Worker: "x", Gen: r.Task.Inputs[0].Maps[0].Gen, Err: "refused"})
+		m0, _ := r.Task.Inputs[0].Block(0)
+		c.step(scheduler.FetchFailed{TaskID: r.Task.ID, Shuffle: r.Task.Inputs[0].Shuffle, Map: 0, Worker: "x", Gen: m0.Gen, Err: "refused"})
 	}
 	c.run()
 	c.succeeded(1, 2)
