@@ -284,6 +284,9 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks m
 			if a.Task.Kind == scheduler.ResultTask {
 				spec.Action = jr.job.Action
 			}
+			if s.onLaunch != nil {
+				s.onLaunch(spec)
+			}
 			s.backend.launch(spec, a.Worker)
 		case scheduler.KillTask:
 			s.backend.kill(a.TaskID)

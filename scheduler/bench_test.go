@@ -63,15 +63,24 @@ func runJob(tb testing.TB, m, r, workers, slots int) int {
 	return events
 }
 
+// BenchmarkJob runs whole jobs of M map × R reduce tasks through Step on
+// synthetic workers with 4 slots each (see runJob), and reports the cost
+// per event. The per-event cost must stay flat, or grow no more than
+// logarithmically, with the job's size.
 func BenchmarkJob(b *testing.B) {
 	for _, c := range []struct{ m, r, workers int }{
-		{500, 500, 100}, {1000, 1000, 100}, {2000, 2000, 100},
+		{500, 500, 100}, {1000, 1000, 100}, {2000, 2000, 100}, {4000, 4000, 100},
+		{1000, 1000, 1000}, {10000, 1000, 1000}, {10000, 10000, 1000}, {100000, 1000, 1000}, {100000, 10000, 1000},
 	} {
-		b.Run(fmt.Sprintf("%dx%d", c.m, c.r), func(b *testing.B) {
-			for b.Loop() {
-				events := runJob(b, c.m, c.r, c.workers, 4)
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events)/float64(b.N), "ns/event")
+		b.Run(fmt.Sprintf("%dx%d/w%d", c.m, c.r, c.workers), func(b *testing.B) {
+			if testing.Short() && c.m*c.r > 1e8 {
+				b.Skip("a long job")
 			}
+			events := 0
+			for b.Loop() {
+				events += runJob(b, c.m, c.r, c.workers, 4)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 		})
 	}
 }

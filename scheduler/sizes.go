@@ -48,11 +48,12 @@ type mapSizes struct {
 // a partition past len(sizes) has an unknown size, so it is never skipped.
 func compressSizes(sizes []int64) *mapSizes {
 	m := &mapSizes{parts: len(sizes)}
-	nonEmpty := 0
+	nonEmpty, largest := 0, int64(0)
 	for _, n := range sizes {
 		if n != 0 {
 			nonEmpty++
 			m.total += max(n, 0)
+			largest = max(largest, n)
 		}
 	}
 	if 12*nonEmpty <= max(exactBudget, len(sizes)/8+12*maxLarge) {
@@ -72,6 +73,9 @@ func compressSizes(sizes []int64) *mapSizes {
 	if 4*emptyN < len(sizes)/8 {
 		m.empty = make([]uint32, 0, emptyN)
 		for p, n := range sizes {
+			if len(m.empty) == emptyN {
+				break
+			}
 			if n == 0 {
 				m.empty = append(m.empty, uint32(p))
 			}
@@ -88,6 +92,9 @@ func compressSizes(sizes []int64) *mapSizes {
 	// exact size: they are what skew looks like.
 	var large []int
 	for p, n := range sizes {
+		if largest < 4*m.avg {
+			break // none is
+		}
 		if n >= 4*m.avg {
 			large = append(large, p)
 		}
