@@ -269,11 +269,13 @@ func (s *Scheduler) rollback(st *stage, out []Action) []Action {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	var rolled []*stage
 	for _, id := range ids {
 		d := s.stagesByID[id]
 		if d == nil || (d != st && !d.descendsFrom(st)) {
 			continue
 		}
+		rolled = append(rolled, d)
 		// Attempts already running read or wrote the old version: their
 		// results must not mix with the new one.
 		d.epoch++
@@ -290,6 +292,13 @@ func (s *Scheduler) rollback(st *stage, out []Action) []Action {
 		if d.job != nil && !d.job.done && d.doneN > 0 {
 			out = s.failJobs(d, fmt.Errorf("%w: stage %d (%s) is indeterminate (its output depends on input order) and lost an output after stage %d had delivered results computed from it; rerun the job, or make the lineage deterministic (sort, or partition by key, instead of Repartition)",
 				ErrStageFailed, st.id, st.name, d.id), out)
+		}
+	}
+	// Every stage rolled back runs again once its inputs do: the attempts
+	// just killed will not bring it back.
+	for _, d := range rolled {
+		if len(d.jobs) > 0 && !d.waiting {
+			out = s.submit(d, out)
 		}
 	}
 	return out
