@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 // compressSizes against the sizes themselves, on random vectors from
@@ -122,6 +124,7 @@ func FuzzShuffleInput(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte{1, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		defer fuzztest.Guard(t)()
 		var in ShuffleInput
 		if err := in.UnmarshalBinary(b); err != nil {
 			if !errors.Is(err, ErrBadInput) {
