@@ -258,13 +258,25 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 	if r != nil {
 		exec, execCtx = r.exec, r.execCtx
 	}
-	addrs := make(map[string]string, len(c.workers))
-	for n, w := range c.workers {
-		addrs[n] = w.rpc
-	}
 	c.mu.Unlock()
-	spec.Addrs = addrs
 	c.wg.Go(func() {
+		// Only the workers holding what the task reads, so the spec stays
+		// small however large the cluster. Listing them reads the task's
+		// inputs, which costs a pass over the map outputs: here, not in
+		// the loop.
+		var holders []string
+		for _, in := range spec.Task.Inputs {
+			holders = append(holders, in.Workers()...)
+		}
+		addrs := make(map[string]string, len(holders))
+		c.mu.Lock()
+		for _, n := range holders {
+			if w := c.workers[n]; w != nil {
+				addrs[n] = w.rpc
+			}
+		}
+		c.mu.Unlock()
+		spec.Addrs = addrs
 		var res worker.TaskResult
 		if exec == "" {
 			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
