@@ -172,6 +172,7 @@ func (c *cluster) setup(r *remote, slots int) {
 	low := r.lowDisk
 	c.mu.Unlock()
 	c.send(memberChange{worker: r.name, slots: slots})
+	c.wakeSweep() // a worker back in contact may have missed forgotten graphs
 	if low {
 		c.send(memberChange{worker: r.name, disk: true, lowDisk: true})
 	}

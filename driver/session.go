@@ -51,6 +51,10 @@ type Session struct {
 	forgotten []int
 	forget    chan struct{}
 	nextJob   int
+
+	// onLaunch, when set before the first job, sees every task the loop
+	// launches (tests measure them).
+	onLaunch func(*worker.TaskSpec)
 }
 
 var _ rdd.Runner = (*Session)(nil)

@@ -352,3 +352,17 @@ func (d *Daemon) stopAll() {
 		d.stopApp(id)
 	}
 }
+
+// removeStaleApps removes the application directories an earlier run of
+// this worker left (it was killed, so it could not stop them): their
+// executors died with it, and drivers count a restarted worker as lost,
+// so its old map outputs serve no one and would fill the disk.
+func (d *Daemon) removeStaleApps() {
+	dir := filepath.Join(d.cfg.Dir, "apps")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			d.log.Warn("removing an earlier run's application files", "app", e.Name(), "err", err)
+		}
+	}
+}

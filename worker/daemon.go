@@ -152,6 +152,7 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 // Run joins the cluster and serves until ctx is done, then stops its
 // executors, leaves the cluster and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.removeStaleApps()
 	if membership.IsUnspecified(d.cfg.Listen) && d.cfg.Advertise == "" {
 		// Listening on every interface: advertise the address that routes
 		// to the cluster (or the host's first private address), which also
@@ -345,6 +346,9 @@ func (d *Daemon) register(srv *rpc.Server) {
 	rpc.HandleStream(srv, MethodFetchFile, d.fetchFile)
 	rpc.Handle(srv, MethodPullMapOutput, func(ctx context.Context, req *PullMapOutputRequest) (*Empty, error) {
 		return &Empty{}, d.pull(ctx, req)
+	})
+	rpc.Handle(srv, MethodForgetGraphs, func(ctx context.Context, req *ForgetGraphsRequest) (*Empty, error) {
+		return &Empty{}, d.forgetGraphs(req)
 	})
 	rpc.Handle(srv, MethodDrained, func(ctx context.Context, req *DrainedRequest) (*Empty, error) {
 		if err := checkApp(req.App); err != nil {

@@ -15,6 +15,7 @@ const (
 	MethodDrained       = "Drained"
 	MethodWorkerLost    = "WorkerLost"
 	MethodHeartbeat     = "Heartbeat"
+	MethodForgetGraphs  = "ForgetGraphs" // served by workers (map outputs) and executors (graphs, cache)
 )
 
 // HeartbeatResponse is an executor's answer to the driver's heartbeat: the
