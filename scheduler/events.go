@@ -202,9 +202,46 @@ type DrainWorker struct {
 // shuffle files may be deleted.
 type GraphReleased struct{ Graph int }
 
+// JobStages describes, once per job and before any of its stages starts,
+// every stage the job needs, parents first: the picture of its DAG. It
+// only informs (the UI, the event log).
+type JobStages struct {
+	Job    int
+	Stages []StageInfo
+}
+
+// StageInfo describes a stage of a job.
+type StageInfo struct {
+	ID      int
+	Kind    TaskKind
+	Node    int // the last node of the stage's pipeline
+	Shuffle int // the shuffle a map stage writes
+	Tasks   int
+	Done    int   // tasks whose output exists already (a stage another job ran)
+	Parents []int // the map stages whose shuffles it reads
+}
+
+// StageSubmitted says that a stage starts running tasks: Attempt 0 the
+// first time, one more each time it runs again to replace lost outputs.
+// Tasks counts the partitions it has to compute. It only informs.
+type StageSubmitted struct {
+	Job, Stage, Attempt, Tasks int
+}
+
+// StageCompleted says that a submitted stage has all its outputs, or, with
+// Err, that it stopped without them (its jobs failed or ended). It only
+// informs.
+type StageCompleted struct {
+	Stage, Attempt int
+	Err            error
+}
+
 func (CommitAnswered) isAction() {}
 func (DrainWorker) isAction()    {}
 func (GraphReleased) isAction()  {}
+func (JobStages) isAction()      {}
+func (StageSubmitted) isAction() {}
+func (StageCompleted) isAction() {}
 func (KillTask) isAction()       {}
 func (LaunchTask) isAction()     {}
 func (DeliverResult) isAction()  {}
@@ -245,6 +282,9 @@ type Task struct {
 	// Inputs locate the shuffle partitions the task reads: one per
 	// (shuffle, partition) that its pipeline reads.
 	Inputs []ShuffleInput
+	// Speculative marks a copy of a straggler; Recomputed, a map task run
+	// again because the output it had written was lost.
+	Speculative, Recomputed bool
 }
 
 // MapStatus says where a map output lives and how large each of its

@@ -130,6 +130,33 @@ func (a DrainWorker) String() string {
 
 func (a GraphReleased) String() string { return fmt.Sprintf("GraphReleased graph=%d", a.Graph) }
 
+func (a JobStages) String() string {
+	parts := make([]string, len(a.Stages))
+	for i, st := range a.Stages {
+		parts[i] = st.String()
+	}
+	return fmt.Sprintf("JobStages job=%d stages=%s", a.Job, list(parts))
+}
+
+func (st StageInfo) String() string {
+	ps := make([]string, len(st.Parents))
+	for i, p := range st.Parents {
+		ps[i] = strconv.Itoa(p)
+	}
+	return fmt.Sprintf("%d:%s:%d/%d<-[%s]", st.ID, st.Kind, st.Done, st.Tasks, strings.Join(ps, " "))
+}
+
+func (a StageSubmitted) String() string {
+	return fmt.Sprintf("StageSubmitted job=%d stage=%d attempt=%d tasks=%d", a.Job, a.Stage, a.Attempt, a.Tasks)
+}
+
+func (a StageCompleted) String() string {
+	if a.Err != nil {
+		return fmt.Sprintf("StageCompleted stage=%d attempt=%d err=%q", a.Stage, a.Attempt, a.Err.Error())
+	}
+	return fmt.Sprintf("StageCompleted stage=%d attempt=%d", a.Stage, a.Attempt)
+}
+
 // String renders the task with its inputs: each shuffle partition read,
 // and its blocks as map@worker[+replica]#gen.
 func (t Task) String() string {
@@ -141,6 +168,12 @@ func (t Task) String() string {
 		fmt.Fprintf(&b, " node=%d", t.Node)
 	}
 	fmt.Fprintf(&b, " part=%d attempt=%d", t.Partition, t.Attempt)
+	if t.Speculative {
+		b.WriteString(" speculative")
+	}
+	if t.Recomputed {
+		b.WriteString(" recomputed")
+	}
 	for _, in := range t.Inputs {
 		b.WriteString(" in=" + in.String())
 	}

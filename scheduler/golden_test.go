@@ -224,6 +224,7 @@ var endsWith = map[string]string{
 
 func goldenConfig(name string) scheduler.Config {
 	cfg := scheduler.DefaultConfig()
+	cfg.StageActions = true // the traces show what the UI sees too
 	if name == "stranded" {
 		cfg.StrandedAfter = 2 * time.Second
 	}

@@ -36,6 +36,7 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 			return out
 		}
 		st.fetchFailures = 0
+		out = s.stopped(st, nil, out)
 		// The stage is complete: start the stages that waited on it.
 		var ready []*stage
 		for _, w := range s.stagesByID {
@@ -61,6 +62,7 @@ func (s *Scheduler) taskSucceeded(ev TaskSucceeded, out []Action) []Action {
 	out = append(out, DeliverResult{Job: j.id, Partition: st.resultParts[a.index], Data: ev.Result})
 	j.left--
 	if j.left == 0 {
+		out = s.stopped(st, nil, out)
 		out = append(out, JobSucceeded{Job: j.id})
 		out = s.endJob(j, out)
 	}
@@ -280,6 +282,7 @@ func (s *Scheduler) rollback(st *stage, out []Action) []Action {
 		// results must not mix with the new one.
 		d.epoch++
 		out = s.kill(s.runningWhere(func(a *attempt) bool { return a.stage == d }), out)
+		out = s.stopped(d, errRolledBack, out)
 		if d.shuffle != 0 {
 			for i := range d.out.maps {
 				if d.out.has(i) {

@@ -24,6 +24,13 @@ var ErrStageFailed = errors.New("scheduler: stage failed")
 // Config.StrandedAfter with no worker able to take tasks.
 var ErrStranded = errors.New("scheduler: no worker could take tasks")
 
+// errNoJob ends a stage that no active job needs any more.
+var errNoJob = errors.New("scheduler: no active job needs the stage")
+
+// errRolledBack ends a stage whose input was lost and recomputed
+// differently (indeterminate): it runs again, whole.
+var errRolledBack = errors.New("scheduler: an indeterminate input was recomputed: the stage runs again")
+
 // Config tunes a Scheduler.
 type Config struct {
 	MaxTaskFailures  int // attempts of one task that may fail before its job fails (Spark's spark.task.maxFailures)
@@ -55,6 +62,10 @@ type Config struct {
 	// StrandedAfter fails the active jobs (ErrStranded) once no worker
 	// could take tasks for this long, by Tick time; 0 waits for ever.
 	StrandedAfter time.Duration
+
+	// StageActions adds JobStages, StageSubmitted and StageCompleted to
+	// what Step returns: they only inform (the UI, the event log).
+	StageActions bool
 }
 
 // DefaultConfig returns the production settings.

@@ -38,7 +38,7 @@ func (s *Scheduler) speculateStragglers() {
 		}
 		limit := max(time.Duration(s.cfg.SpeculationMultiplier*float64(st.durations.median())), s.cfg.SpeculationMinRuntime)
 		if s.now-a.started > limit && !s.completed(st, a.index) {
-			s.enqueue(st, a.index, a.worker, "")
+			s.enqueue(st, a.index, a.worker, "").task.Speculative = true
 			s.speculated++
 		}
 	}
@@ -70,7 +70,7 @@ func (s *Scheduler) speculateSlow() {
 			continue
 		}
 		if rate(a) < s.cfg.SpeculationSlowRate*medians[st] {
-			s.enqueue(st, a.index, a.worker, "")
+			s.enqueue(st, a.index, a.worker, "").task.Speculative = true
 			s.speculated++
 		}
 	}

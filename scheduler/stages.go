@@ -52,6 +52,9 @@ type stage struct {
 	epoch         int    // bumped by a rollback: older attempts computed from discarded inputs
 	lostOutputs   map[int]bool
 	grants        map[int]grant // result stages: commit grants by node partition
+
+	active bool // submitted and not yet complete: between StageSubmitted and StageCompleted
+	runs   int  // StageSubmitted actions so far
 }
 
 func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
@@ -80,7 +83,74 @@ func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
 		return append(out, JobSucceeded{Job: j.id})
 	}
 	s.markJob(final, j.id)
+	if s.cfg.StageActions {
+		out = append(out, JobStages{Job: j.id, Stages: stagesOf(final)})
+	}
 	return s.submit(final, out)
+}
+
+// stagesOf describes final and every stage it needs, by id.
+func stagesOf(final *stage) []StageInfo {
+	seen := map[*stage]bool{}
+	var all []*stage
+	var visit func(st *stage)
+	visit = func(st *stage) {
+		if seen[st] {
+			return
+		}
+		seen[st] = true
+		all = append(all, st)
+		for _, p := range st.parents {
+			visit(p)
+		}
+	}
+	visit(final)
+	slices.SortFunc(all, func(a, b *stage) int { return a.id - b.id })
+	infos := make([]StageInfo, len(all))
+	for i, st := range all {
+		info := StageInfo{ID: st.id, Kind: ResultTask, Node: st.node, Shuffle: st.shuffle, Tasks: st.parts, Done: st.doneN}
+		if st.shuffle != 0 {
+			info.Kind, info.Done = MapTask, st.parts-st.out.missing
+		}
+		for _, p := range st.parents {
+			info.Parents = append(info.Parents, p.id)
+		}
+		infos[i] = info
+	}
+	return infos
+}
+
+// missing counts st's partitions without an output.
+func (st *stage) missing() int {
+	if st.shuffle != 0 {
+		return st.out.missing
+	}
+	return st.parts - st.doneN
+}
+
+// started marks st submitted, once until it completes.
+func (s *Scheduler) started(st *stage, out []Action) []Action {
+	if st.active || st.missing() == 0 {
+		return out
+	}
+	st.active = true
+	st.runs++
+	if !s.cfg.StageActions {
+		return out
+	}
+	return append(out, StageSubmitted{Job: firstJob(st), Stage: st.id, Attempt: st.runs - 1, Tasks: st.missing()})
+}
+
+// stopped marks a submitted st complete (err nil) or given up.
+func (s *Scheduler) stopped(st *stage, err error, out []Action) []Action {
+	if !st.active {
+		return out
+	}
+	st.active = false
+	if !s.cfg.StageActions {
+		return out
+	}
+	return append(out, StageCompleted{Stage: st.id, Attempt: st.runs - 1, Err: err})
 }
 
 func (s *Scheduler) newStage(graph int, nodes map[int]task.NodeInfo, n task.NodeInfo, shuffle, parts int) *stage {
@@ -278,7 +348,7 @@ func (s *Scheduler) submit(st *stage, out []Action) []Action {
 	}
 	st.waiting = false
 	s.enqueueMissing(st)
-	return out
+	return s.started(st, out)
 }
 
 // enqueueMissing queues a task for every partition of st that has no
@@ -399,6 +469,7 @@ func (s *Scheduler) failJobs(st *stage, err error, out []Action) []Action {
 		jids = append(jids, jid)
 	}
 	slices.Sort(jids)
+	out = s.stopped(st, err, out)
 	for _, jid := range jids {
 		if j := s.jobs[jid]; j != nil {
 			out = append(out, JobFailed{Job: jid, Err: err})
@@ -426,6 +497,7 @@ func (s *Scheduler) endJob(j *job, out []Action) []Action {
 		delete(st.jobs, j.id)
 		if len(st.jobs) == 0 {
 			st.waiting = false
+			out = s.stopped(st, errNoJob, out)
 		}
 		for _, p := range st.parents {
 			unmark(p)

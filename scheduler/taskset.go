@@ -45,7 +45,7 @@ func (q *fifo) pop() {
 // enqueue queues an attempt of task index i; avoid names a worker it must
 // not run on (a speculative copy's original's), shun one it should not
 // while another can take it (where a machine failure hit it).
-func (s *Scheduler) enqueue(st *stage, i int, avoid, shun string) {
+func (s *Scheduler) enqueue(st *stage, i int, avoid, shun string) *attempt {
 	s.nextTask++
 	t := Task{
 		ID: s.nextTask, Stage: st.id, Graph: st.graph, Partition: i, Attempt: int(st.attempts[i]),
@@ -66,6 +66,7 @@ func (s *Scheduler) enqueue(st *stage, i int, avoid, shun string) {
 	default:
 		s.resultQ.push(a)
 	}
+	return a
 }
 
 // stale reports whether a queued attempt is no longer wanted: nobody needs
@@ -185,6 +186,7 @@ func (s *Scheduler) start(a *attempt, w *worker, out []Action) []Action {
 	if st.lostOutputs[a.index] {
 		delete(st.lostOutputs, a.index)
 		s.recomputed++
+		a.task.Recomputed = true
 	}
 	return append(out, LaunchTask{Task: a.task, Worker: w.name})
 }
