@@ -219,7 +219,7 @@ func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, r
 			parts[i] = i
 		}
 	}
-	return run.RunJob(ctx, &task.Job{Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result})
+	return run.RunJob(ctx, &task.Job{Name: jobName(callers()), Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result})
 }
 
 // Collect returns every element of r, partition after partition.
@@ -458,6 +458,7 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 		parts[i] = i
 	}
 	err = run.RunJob(ctx, &task.Job{
+		Name:  jobName(here()),
 		Graph: g.pub, Node: r.n.id, Partitions: parts,
 		Action: task.Action{Kind: task.ActSave, Path: dir},
 		Result: func(int, []byte) error { return nil },

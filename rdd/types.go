@@ -37,6 +37,14 @@ func callers() sitePCs {
 	return s
 }
 
+// here records the stack from the caller of here: in an action, the
+// action and the user's call to it.
+func here() sitePCs {
+	var s sitePCs
+	s.n = runtime.Callers(2, s.pcs[:])
+	return s
+}
+
 // String returns "file.go:line" of the first frame outside this package:
 // the user's call that made the node, however many of this package's
 // functions (Distinct calls Map, which calls newRDD) lie between.
@@ -51,6 +59,34 @@ func (s sitePCs) String() string {
 			return "an unknown line"
 		}
 	}
+}
+
+// call returns the function of this package that the user's code called
+// and where: ("Collect", "main.go:42"), for a job's name.
+func (s sitePCs) call() (fn, site string) {
+	frames := runtime.CallersFrames(s.pcs[:s.n])
+	for {
+		f, more := frames.Next()
+		if f.Function != "" && (!strings.HasPrefix(f.Function, rddPackage) || strings.HasSuffix(f.File, "_test.go")) {
+			return fn, fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		}
+		if name, ok := strings.CutPrefix(f.Function, rddPackage); ok {
+			name, _, _ = strings.Cut(name, "[")
+			fn = name[strings.LastIndex(name, ".")+1:]
+		}
+		if !more {
+			return fn, "an unknown line"
+		}
+	}
+}
+
+// jobName names a job after the action the user called and where.
+func jobName(s sitePCs) string {
+	fn, site := s.call()
+	if fn == "" {
+		fn = "job"
+	}
+	return fn + " at " + site
 }
 
 // pairType is implemented by every Pair, whose key and value are encoded

@@ -100,6 +100,7 @@ type Action struct {
 
 // Job is one action's work, handed to a runtime (rdd.Runner).
 type Job struct {
+	Name       string // the action and the user's call: "Collect at main.go:42"
 	Graph      *Graph
 	Node       int   // the node whose partitions the action reads
 	Partitions []int // the partitions to compute
