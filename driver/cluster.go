@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -157,10 +156,8 @@ func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 		ccfg.TLS, scfg.TLS = creds.ClientTLS(), creds.ServerTLS()
 	}
 	sum := sha256.Sum256(bin)
-	var id [6]byte
-	rand.Read(id[:])
 	c := &cluster{
-		src: src, s: s, app: fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(id[:])),
+		src: src, s: s, app: s.obs.app,
 		client: rpc.NewClient(ccfg), creds: creds,
 		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
 		joinAt: o.join, min: o.minWorkers, minBy: o.minFlag, args: args, env: env,

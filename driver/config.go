@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 )
@@ -49,6 +51,22 @@ type Config struct {
 	// ShuffleReplicas, when 1, copies every map output written on a task
 	// worker to a core worker before the map task counts as done.
 	ShuffleReplicas int
+
+	// UI is where the web UI and /metrics are served (--ui HOST:PORT):
+	// "" serves them at DefaultUI in cluster mode and not in local mode;
+	// "off" never. A busy port moves up to the next free one.
+	UI string
+	// UIPublic allows a --ui address other than loopback (the UI has no
+	// login).
+	UIPublic bool
+	// EventLog, when set, is the directory under which the application
+	// writes its event log (--event-log), for `sluice history`.
+	EventLog string
+	// Summary prints each job's summary on stderr when it ends.
+	Summary bool
+	// Progress draws a progress line on stderr while jobs run (on by
+	// default when stderr is a terminal).
+	Progress bool
 }
 
 // DefaultConfig returns the settings a driver program starts from.
@@ -121,6 +139,11 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	tlsCA := fs.String("tls-ca", "", "cluster mode: the operator's CA certificates (PEM) that peers' certificates must chain to")
 	insecure := fs.Bool("insecure", false, "cluster mode: join a cluster whose workers run --insecure, without a secret")
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
+	ui := fs.String("ui", "", "serve the web UI and /metrics on HOST:PORT, or off (default: "+DefaultUI+" in cluster mode, off in local mode; a busy port moves up)")
+	uiPublic := fs.Bool("ui-public", false, "allow a --ui address other than loopback: the UI has no login")
+	eventLog := fs.String("event-log", "", "write the application's event log under this directory, for sluice history")
+	summary := fs.Bool("summary", false, "print a summary of each job on stderr when it ends (also with -v)")
+	progress := fs.Bool("progress", false, "draw a progress line on stderr while jobs run (default: when stderr is a terminal)")
 	return func() (Config, error) {
 		cfg := def
 		if fs.Changed("parallelism") {
@@ -131,6 +154,12 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
 		cfg.HeartbeatTimeout = *heartbeat
+		cfg.UI, cfg.UIPublic, cfg.EventLog, cfg.Summary = *ui, *uiPublic, *eventLog, *summary
+		if fs.Changed("progress") {
+			cfg.Progress = *progress
+		} else {
+			cfg.Progress = obs.IsTerminal(os.Stderr)
+		}
 		cfg.SecretFile, cfg.Insecure = *secretFile, *insecure
 		if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
 			cfg.TLSFiles = &trust.TLSFiles{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA}

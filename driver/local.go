@@ -65,7 +65,7 @@ func newLocal(s *Session) (*local, error) {
 		l.wg.Go(func() { l.slot(ctx) })
 	}
 	// Slots are offered once the loop runs; the channel has room.
-	s.members <- memberChange{worker: localWorker, slots: s.cfg.Parallelism}
+	s.members <- memberChange{worker: localWorker, slots: s.cfg.Parallelism, role: "local"}
 	return l, nil
 }
 

@@ -71,7 +71,9 @@ type commitAsk struct {
 type memberChange struct {
 	worker   string
 	slots    int
+	role     string // with slots: the worker's role
 	reason   string
+	left     bool // gone after draining: decommissioned, not lost
 	draining bool
 	disk     bool // a change of lowDisk only
 	lowDisk  bool
@@ -92,6 +94,7 @@ type moveReq struct {
 func (s *Session) loop() {
 	scfg := scheduler.DefaultConfig()
 	scfg.Speculation = s.cfg.Speculation
+	scfg.StageActions = true // for the UI, the metrics and the event log
 	cluster := len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0
 	if cluster {
 		// Jobs that wait with no worker able to take tasks for --wait
@@ -125,14 +128,19 @@ func (s *Session) loop() {
 	asks := map[int64]chan bool{}
 	var nextAsk int64
 	apply := func(acts []scheduler.Action) { s.apply(sched, jobs, asks, acts) }
+	beat := time.NewTicker(time.Second) // the event log's heartbeat
+	defer beat.Stop()
 	for {
 		select {
+		case <-beat.C:
+			s.obs.tick()
 		case <-ticks:
 			apply(sched.Step(scheduler.Tick{Now: time.Since(start)}))
 		case mv := <-s.moves:
 			apply(sched.Step(mv.mv))
 			close(mv.done)
 		case m := <-s.members:
+			s.obs.member(m)
 			if m.flapping {
 				apply(sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
 			} else if m.disk {
@@ -151,6 +159,7 @@ func (s *Session) loop() {
 		case jr := <-s.submit:
 			jobs[jr.id] = jr
 			g := jr.job.Graph
+			s.obs.submitted(jr)
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
 			apply(sched.Step(scheduler.JobSubmitted{
 				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
@@ -162,6 +171,7 @@ func (s *Session) loop() {
 				apply(sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
 			}
 			ev := s.event(d)
+			s.obs.taskEnded(&d.res, ev)
 			acts := sched.Step(ev)
 			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
 				s.logFailure(f, acts)
@@ -270,6 +280,7 @@ func (s *Session) logFailure(f scheduler.TaskFailed, acts []scheduler.Action) {
 }
 
 func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks map[int64]chan bool, acts []scheduler.Action) {
+	s.obs.acted(acts)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case scheduler.LaunchTask:
@@ -323,6 +334,7 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks m
 
 func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 	delete(jobs, jr.id)
+	s.obs.jobEnded(jr.id, err)
 	if err != nil {
 		s.log.Debug("job failed", "job", jr.id, "err", err)
 	}

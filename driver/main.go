@@ -144,6 +144,8 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	level := slog.LevelWarn
 	if *commandLine.verbose {
 		level = slog.LevelDebug
+		cfg.Summary = true
+		cfg.Progress = false // log lines and a redrawn line do not mix
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
@@ -171,6 +173,7 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 		return 1
 	}
 	err = run(ctx, s)
+	s.endErr = err
 	cerr := s.Close()
 	if err == nil && cerr != nil {
 		err = cerr

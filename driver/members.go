@@ -171,7 +171,7 @@ func (c *cluster) setup(r *remote, slots int) {
 	r.execCtx, r.execCancel = context.WithCancelCause(r.ctx)
 	low := r.lowDisk
 	c.mu.Unlock()
-	c.send(memberChange{worker: r.name, slots: slots})
+	c.send(memberChange{worker: r.name, slots: slots, role: r.role})
 	c.wakeSweep() // a worker back in contact may have missed forgotten graphs
 	if low {
 		c.send(memberChange{worker: r.name, disk: true, lowDisk: true})
@@ -218,13 +218,14 @@ func (c *cluster) gone(r *remote, reason string) {
 	}
 	delete(c.workers, r.name)
 	ready := r.exec != "" || r.everReady
+	left := r.draining
 	c.mu.Unlock()
 	r.cancel()
 	if !ready {
 		return // the scheduler never heard of it
 	}
 	c.workerLost(r.name)
-	c.send(memberChange{worker: r.name, reason: reason})
+	c.send(memberChange{worker: r.name, reason: reason, left: left})
 }
 
 // workerLost tells every executor that a worker is gone, so that fetches

@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 var (
 	minLen  = pflag.Int("min-len", 0, "count only words of at least this many bytes")
 	stop    = pflag.String("stop", "", "a word not to count (read in main, after pflag.Parse)")
-	summary = pflag.String("summary", "", "write the counts here, as JSON")
+	summary = pflag.String("counts-json", "", "write the counts here, as JSON")
 	// fold is set as the program initializes, from the environment, which
 	// executors share with the driver.
 	fold = os.Getenv("WORDS_FOLD") == "1"
@@ -84,7 +84,7 @@ var words = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, int]] {
 	return rdd.ReduceByKey(rdd.Map(ws, func(w string) rdd.Pair[string, int] { return rdd.KV(w, 1) }), func(a, b int) int { return a + b })
 })
 
-// countWords runs words and writes its counts to --summary.
+// countWords runs words and writes its counts to --counts-json.
 func countWords(ctx context.Context, s *driver.Session) error {
 	got, err := rdd.Collect(ctx, s, words.Invoke(pflag.Args()))
 	if err != nil {
@@ -118,7 +118,7 @@ func setInRunProgram() {
 }
 
 // funcInMainProgram registers a Func inside driver.Main's function and
-// writes what that did to --summary.
+// writes what that did to --counts-json.
 func funcInMainProgram() {
 	driver.Main(func(ctx context.Context, s *driver.Session) (err error) {
 		defer func() {
@@ -242,7 +242,7 @@ func TestSameAnswerLocallyAndOnClusters(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(prog+"/"+mode.name, func(t *testing.T) {
 				out := filepath.Join(t.TempDir(), "counts.json")
-				args := slices.Concat(mode.args, flags, []string{"--summary", out, in})
+				args := slices.Concat(mode.args, flags, []string{"--counts-json", out, in})
 				r := runProgram(t, prog, []string{"WORDS_FOLD=1"}, args...)
 				if r.code != 0 {
 					t.Fatalf("exit %d:\n%s", r.code, r.stderr)
@@ -271,7 +271,7 @@ func TestLocalClusterShowsStateThatDoesNotCross(t *testing.T) {
 		{[]string{"--local-cluster", "2"}, naiveCounts(0, false, "")},
 	} {
 		out := filepath.Join(t.TempDir(), "counts.json")
-		r := runProgram(t, "set-in-run", nil, slices.Concat(mode.args, []string{"--stop", "the", "--summary", out, in})...)
+		r := runProgram(t, "set-in-run", nil, slices.Concat(mode.args, []string{"--stop", "the", "--counts-json", out, in})...)
 		if r.code != 0 {
 			t.Fatalf("%q: exit %d:\n%s", mode.args, r.code, r.stderr)
 		}
@@ -285,7 +285,7 @@ func TestLocalClusterShowsStateThatDoesNotCross(t *testing.T) {
 // local mode too, naming the rule and the call.
 func TestFuncInsideMainFailsAtTheCall(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "panic.txt")
-	r := runProgram(t, "func-in-main", nil, "--summary", out)
+	r := runProgram(t, "func-in-main", nil, "--counts-json", out)
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1:\n%s", r.code, r.stderr)
 	}
@@ -456,7 +456,7 @@ func TestJoinMistakes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			r := runProgram(t, "words", nil, "--join", strings.Join(tc.join, ","), "--wait", "30s", "--summary", filepath.Join(t.TempDir(), "counts.json"))
+			r := runProgram(t, "words", nil, "--join", strings.Join(tc.join, ","), "--wait", "30s", "--counts-json", filepath.Join(t.TempDir(), "counts.json"))
 			if took := time.Since(start); took > 15*time.Second {
 				t.Errorf("took %v to give up, with --wait 30s", took)
 			}

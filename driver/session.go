@@ -55,6 +55,9 @@ type Session struct {
 	// onLaunch, when set before the first job, sees every task the loop
 	// launches (tests measure them).
 	onLaunch func(*worker.TaskSpec)
+
+	obs    *observer // the UI, metrics, event log and progress line
+	endErr error     // the program's outcome, for the event log (see end)
 }
 
 var _ rdd.Runner = (*Session)(nil)
@@ -108,6 +111,11 @@ func NewSession(cfg Config) (*Session, error) {
 		graphs:   map[weak.Pointer[task.Graph]]int{},
 		forget:   make(chan struct{}, 1),
 	}
+	mode := "local"
+	if len(cfg.Join) > 0 {
+		mode = "cluster"
+	}
+	s.obs = newObserver(os.Stderr)
 	switch {
 	case len(cfg.Join) > 0:
 		s.backend, err = newCluster(s, clusterOpts{join: cfg.Join, minWorkers: cfg.MinWorkers, minFlag: "--min-workers"})
@@ -115,6 +123,11 @@ func NewSession(cfg Config) (*Session, error) {
 		s.backend, err = newLocalCluster(s)
 	default:
 		s.backend, err = newLocal(s)
+	}
+	if err == nil {
+		if err = s.obs.start(cfg, mode, os.Stderr); err != nil {
+			s.backend.close()
+		}
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -134,6 +147,9 @@ func (s *Session) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		s.backend.close()
+		if err := s.obs.close(s.endErr); err != nil {
+			s.log.Warn("event log", "err", err)
+		}
 	})
 	return os.RemoveAll(s.dir)
 }

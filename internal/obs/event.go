@@ -62,11 +62,12 @@ type App struct {
 
 // Job describes one action's job.
 type Job struct {
-	ID     int    `json:"id"`
-	Name   string `json:"name,omitempty"` // the action and its call site
-	Stages []int  `json:"stages,omitempty"`
-	Status Status `json:"status,omitempty"`
-	Error  string `json:"error,omitempty"`
+	ID     int     `json:"id"`
+	Name   string  `json:"name,omitempty"` // the action and its call site
+	Stages []int   `json:"stages,omitempty"`
+	Graph  []Stage `json:"graph,omitempty"` // JobStart: every stage the job needs, parents first
+	Status Status  `json:"status,omitempty"`
+	Error  string  `json:"error,omitempty"`
 }
 
 // Stage describes a stage: its place in the job's DAG and its outcome.
@@ -77,6 +78,7 @@ type Stage struct {
 	Name    string `json:"name,omitempty"` // the operations, with the user's file:line
 	Kind    string `json:"kind,omitempty"` // "map" or "result"
 	Tasks   int    `json:"tasks,omitempty"`
+	Done    int    `json:"done,omitempty"` // in a job's graph: tasks whose output exists already
 	Parents []int  `json:"parents,omitempty"`
 	Status  Status `json:"status,omitempty"`
 	Error   string `json:"error,omitempty"`
@@ -144,6 +146,8 @@ const (
 	Failed    Status = "FAILED"
 	Killed    Status = "KILLED"
 	Lost      Status = "LOST"
+	Pending   Status = "PENDING" // a stage of a job's graph not started yet
+	Skipped   Status = "SKIPPED" // a stage whose output an earlier job left
 )
 
 // payload reports whether exactly the payload the kind needs is set.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // An event log is a directory per application under the log directory:
@@ -248,7 +249,8 @@ func writeZstdJSON(path string, v any) error {
 
 // ReadStatus reads an application's status.json and infers a crash: a
 // RUNNING application whose heartbeat is older than three intervals at
-// now is reported as FAILED and Crashed.
+// now, or whose driver process on this host is gone, is reported as
+// FAILED and Crashed.
 func ReadStatus(dir string, now time.Time) (LogStatus, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "status.json"))
 	if err != nil {
@@ -258,7 +260,7 @@ func ReadStatus(dir string, now time.Time) (LogStatus, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return LogStatus{}, fmt.Errorf("event log %s: status.json: %w", dir, err)
 	}
-	if st.Status == Running && now.UnixMilli()-st.Heartbeat > 3*max(st.Interval, 1) {
+	if st.Status == Running && (now.UnixMilli()-st.Heartbeat > 3*max(st.Interval, 1) || gone(st.Host, st.PID)) {
 		st.Status, st.Crashed = Failed, true
 	}
 	return st, nil
@@ -375,4 +377,13 @@ func readZstdJSON(path string, v any) error {
 	}
 	defer zr.Close()
 	return json.NewDecoder(zr).Decode(v)
+}
+
+// gone reports whether the process pid of host is known to have exited:
+// only a process of this host can be asked.
+func gone(host string, pid int) bool {
+	if me, err := os.Hostname(); err != nil || host != me || pid <= 0 {
+		return false
+	}
+	return unix.Kill(pid, 0) == unix.ESRCH
 }

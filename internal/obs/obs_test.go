@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -282,5 +283,29 @@ func TestJobSummary(t *testing.T) {
 	want := "job 0 SUCCEEDED in 0s: 2 stages, 6 tasks (1 lost)\n  records 400 in, 0 out · shuffle 9.8 KiB written, 0 B read · spilled 0 B"
 	if !strings.HasPrefix(got, "job 0 SUCCEEDED in ") || !strings.Contains(got, "2 stages, 6 tasks (1 lost)") || !strings.HasSuffix(got, want[strings.Index(want, "\n"):]) {
 		t.Errorf("summary:\n%s\nwant like:\n%s", got, want)
+	}
+}
+
+// A driver on this host whose process is gone has crashed at once,
+// without waiting for its heartbeat to age.
+func TestCrashedWhenTheDriverProcessIsGone(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("no true command")
+	}
+	host, _ := os.Hostname()
+	dir := t.TempDir()
+	st := LogStatus{V: Version, App: "a", Status: Running, Heartbeat: time.Now().UnixMilli(), Interval: 60_000, Host: host, PID: cmd.Process.Pid}
+	b, _ := json.Marshal(st)
+	os.WriteFile(filepath.Join(dir, "status.json"), b, 0o600)
+	got, err := ReadStatus(dir, time.Now())
+	if err != nil || got.Status != Failed || !got.Crashed {
+		t.Fatalf("exited driver: %+v %v", got, err)
+	}
+	st.PID = os.Getpid()
+	b, _ = json.Marshal(st)
+	os.WriteFile(filepath.Join(dir, "status.json"), b, 0o600)
+	if got, _ := ReadStatus(dir, time.Now()); got.Status != Running {
+		t.Fatalf("live driver: %+v", got)
 	}
 }

@@ -146,6 +146,14 @@ func (s *Store) Apply(e Event) {
 		}
 		s.stageIdx[k] = len(s.snap.Stages)
 		st := StageInfo{Stage: *e.Stage, Start: e.Time}
+		if g, ok := s.graphStage(e.Stage.Job, e.Stage.ID); ok {
+			// What the job's graph says of the stage fills what the
+			// submission leaves out.
+			st.Name, st.Kind = cmp.Or(st.Name, g.Name), cmp.Or(st.Kind, g.Kind)
+			if st.Parents == nil {
+				st.Parents = g.Parents
+			}
+		}
 		st.Status = Running
 		s.snap.Stages = append(s.snap.Stages, st)
 	case StageCompleted:
@@ -257,6 +265,26 @@ func (s *Store) worker(e Event) {
 		s.snap.Timeline = slices.Delete(s.snap.Timeline, 0, MaxTimeline/10)
 	}
 	s.snap.Timeline = append(s.snap.Timeline, e)
+}
+
+// graphStage finds stage id in the graph of job (or, for a stage a later
+// job resubmits, of any job).
+func (s *Store) graphStage(job, id int) (Stage, bool) {
+	if i, ok := s.jobIdx[job]; ok {
+		for _, g := range s.snap.Jobs[i].Graph {
+			if g.ID == id {
+				return g, true
+			}
+		}
+	}
+	for i := len(s.snap.Jobs) - 1; i >= 0; i-- {
+		for _, g := range s.snap.Jobs[i].Graph {
+			if g.ID == id {
+				return g, true
+			}
+		}
+	}
+	return Stage{}, false
 }
 
 // Snapshot returns a deep copy of the state, task rows included.

@@ -312,9 +312,24 @@ func (h *handler) dag(w http.ResponseWriter, r *http.Request, s *obs.Store) erro
 	if !ok {
 		return notFound("no job %d", id)
 	}
+	// Every stage of the job's graph, as its latest attempt when it ran:
+	// one that has not started shows as pending, one whose output an
+	// earlier job left as skipped.
 	var stages []obs.StageInfo
+	ran := map[int]bool{}
 	for _, st := range s.Stages() {
 		if st.Job == j.ID || slices.Contains(j.Stages, st.ID) {
+			stages = append(stages, st)
+			ran[st.ID] = true
+		}
+	}
+	for _, g := range j.Graph {
+		if !ran[g.ID] {
+			st := obs.StageInfo{Stage: g, Done: g.Done}
+			st.Status = obs.Pending
+			if g.Done == g.Tasks {
+				st.Status = obs.Skipped
+			}
 			stages = append(stages, st)
 		}
 	}
