@@ -1,6 +1,7 @@
 package worker
 
-// The RPC methods of the cluster. Workers serve the first five, executors
+// The RPC methods of the cluster. Workers serve the first five (and
+// MethodStatus), executors
 // RunTask, and drivers CanCommit.
 const (
 	MethodHasBinary     = "HasBinary"
