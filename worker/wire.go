@@ -1,8 +1,7 @@
 package worker
 
 // The RPC methods of the cluster. Workers serve the first five (and
-// MethodStatus), executors
-// RunTask, and drivers CanCommit.
+// MethodStatus), executors RunTask, and drivers CanCommit.
 const (
 	MethodHasBinary     = "HasBinary"
 	MethodUploadBinary  = "UploadBinary"
