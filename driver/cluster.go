@@ -43,6 +43,7 @@ type cluster struct {
 
 	stopServe context.CancelFunc
 	served    chan error
+	closeOnce sync.Once
 	ctx       context.Context // cancelled by close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -319,8 +320,10 @@ func (c *cluster) replicate(r *remote, spec *worker.TaskSpec, res *worker.TaskRe
 func (c *cluster) forgetGraph(int) {}
 
 // close stops the application on every worker, leaves the cluster and
-// waits for the backend's goroutines.
-func (c *cluster) close() {
+// waits for the backend's goroutines. Calls after the first do nothing.
+func (c *cluster) close() { c.closeOnce.Do(c.closeNow) }
+
+func (c *cluster) closeNow() {
 	c.mu.Lock()
 	var addrs []string
 	for _, r := range c.workers {
