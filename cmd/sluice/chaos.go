@@ -78,6 +78,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/internal/loopback"
 	"github.com/sluicehq/sluice/internal/spill"
 )
@@ -636,9 +637,7 @@ const compareBudget = 32 << 20
 func compareOutputs(a, b, tmp string, budget int64) (comparison, error) {
 	var c comparison
 	defer os.RemoveAll(tmp)
-	_, errA := os.Stat(filepath.Join(a, "_SUCCESS"))
-	_, errB := os.Stat(filepath.Join(b, "_SUCCESS"))
-	c.successA, c.successB = errA == nil, errB == nil
+	c.successA, c.successB = commit.Committed(a), commit.Committed(b)
 
 	itA, closeA, err := sortedLines(a, filepath.Join(tmp, "fault-free"), budget)
 	if err != nil {
@@ -700,7 +699,7 @@ func sortedLines(dir, tmp string, budget int64) (*spill.Iterator, func(), error)
 	if err != nil {
 		return nil, nil, err
 	}
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	parts, err := commit.Parts(dir)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
