@@ -79,7 +79,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/internal/loopback"
+	"github.com/sluicehq/sluice/internal/localcluster"
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
@@ -277,7 +277,7 @@ func (c *chaos) run(ctx context.Context) int {
 
 	offsets := killOffsets(c.cfg, ff.wall)
 	var killed []kill
-	ch, err := c.runOnce(ctx, "chaos", func(cl *localCluster, start time.Time, exited <-chan struct{}) {
+	ch, err := c.runOnce(ctx, "chaos", func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{}) {
 		killed = killOnSchedule(ctx, cl, c.cfg, start, offsets, exited)
 	})
 	if err != nil {
@@ -374,20 +374,24 @@ func (r runResult) failure(name string, timeout time.Duration) *failure {
 // runOnce starts a cluster, runs the driver command on it, calling during
 // (if not nil) while the driver runs, and stops the cluster. An error means
 // the run could not happen at all.
-func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localCluster, start time.Time, exited <-chan struct{})) (runResult, error) {
+func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{})) (runResult, error) {
 	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"), tasks: -1, stages: -1}
 	cl, err := startCluster(ctx, c.self, filepath.Join(c.work, name+"-cluster"), c.cfg.core, c.cfg.task, c.cfg.slots)
 	if err != nil {
 		return r, fmt.Errorf("the %s run's cluster: %w", name, err)
 	}
-	defer cl.stop()
+	// SIGKILL, by PID: the driver has ended, so nothing on the cluster is
+	// worth a graceful stop. SIGTERM would make the workers drain (and a
+	// worker chaos sent SIGTERM must not get a second one), and members
+	// that all leave at once wait seconds for a peer to hear them.
+	defer cl.Kill()
 
 	logf, err := os.Create(r.log)
 	if err != nil {
 		return r, err
 	}
 	defer logf.Close()
-	fill := strings.NewReplacer("{join}", cl.join, "{output}", r.output)
+	fill := strings.NewReplacer("{join}", cl.Join, "{output}", r.output)
 	argv := make([]string, len(c.cfg.command))
 	for i, a := range c.cfg.command {
 		argv[i] = fill.Replace(a)
@@ -463,9 +467,10 @@ func formatKills(ks []kill) string {
 // killOnSchedule signals one task node at each offset, chosen by the seeded
 // generator among those not yet signalled and still running, until the
 // offsets or the nodes run out or the driver exits.
-func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, start time.Time, offsets []time.Duration, exited <-chan struct{}) []kill {
+func killOnSchedule(ctx context.Context, cl *localcluster.Cluster, cfg chaosConfig, start time.Time, offsets []time.Duration, exited <-chan struct{}) []kill {
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
 	var killed []kill
+	signalled := map[*localcluster.Worker]bool{} // never chosen again
 	for _, off := range offsets {
 		t := time.NewTimer(time.Until(start.Add(off)))
 		select {
@@ -483,14 +488,14 @@ func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, star
 		default:
 		}
 		for {
-			victims := cl.killable()
+			victims := killable(cl, signalled)
 			if len(victims) == 0 {
 				return killed
 			}
 			w := victims[rng.IntN(len(victims))]
-			w.signalled = true
-			if err := w.cmd.Process.Signal(cfg.signal); err == nil {
-				killed = append(killed, kill{addr: w.addr, at: time.Since(start)})
+			signalled[w] = true
+			if err := w.Signal(cfg.signal); err == nil {
+				killed = append(killed, kill{addr: w.Addr, at: time.Since(start)})
 				break
 			} // else it has just exited on its own: choose another
 		}
@@ -498,118 +503,32 @@ func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, star
 	return killed
 }
 
-// localCluster is a set of `sluice worker` processes on loopback, started
-// as `sluice up` starts them.
-type localCluster struct {
-	join    string
-	workers []*localWorker
-}
-
-type localWorker struct {
-	role, addr string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	signalled  bool // by chaos: never chosen again
-}
-
 // startCluster starts core+task workers with their files and logs under
-// dir, each joining the first, and waits until each listens.
-func startCluster(ctx context.Context, self, dir string, core, task, slots int) (_ *localCluster, err error) {
+// dir (ROLE-N and ROLE-N.log), each joining the first, as `sluice up`
+// starts them, and waits until each listens.
+func startCluster(ctx context.Context, self, dir string, core, task, slots int) (*localcluster.Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	cl := &localCluster{}
-	defer func() {
-		if err != nil {
-			cl.stop()
-		}
-	}()
-	for i := range core + task {
-		role := "core"
-		if i >= core {
-			role = "task"
-		}
-		// A free port can be taken by another process before the worker
-		// binds it; the worker then exits at once, and another port is tried.
-		var addr string
-		for try := 0; ; try++ {
-			addr, err = loopback.FreeAddr()
-			if err != nil {
-				return nil, err
-			}
-			err = cl.startWorker(ctx, self, dir, role, i, slots, addr)
-			if err == nil || try == 2 || !errors.Is(err, loopback.ErrExited) {
-				break
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if cl.join == "" {
-			cl.join = addr
-		}
-	}
-	return cl, nil
-}
-
-// startWorker starts one worker at addr and waits until it listens.
-func (cl *localCluster) startWorker(ctx context.Context, self, dir, role string, i, slots int, addr string) error {
-	name := fmt.Sprintf("%s-%d", role, i)
-	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(slots), "--dir", filepath.Join(dir, name)}
-	if cl.join != "" {
-		args = append(args, "--join", cl.join)
-	}
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	logf.Close() // the worker has its own copy
-	if err != nil {
-		return fmt.Errorf("starting a worker: %w", err)
-	}
-	w := &localWorker{role: role, addr: addr, cmd: cmd, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(w.exited) }()
-	if err := loopback.Await(ctx, w.addr, 30*time.Second, w.exited); err != nil {
-		cmd.Process.Kill()
-		<-w.exited
-		return fmt.Errorf("worker %s (log %s): %w", addr, logf.Name(), err)
-	}
-	cl.workers = append(cl.workers, w)
-	return nil
+	return localcluster.Start(ctx, localcluster.Options{
+		Bin: self, Dir: dir, Core: core, Task: task, Slots: slots,
+		Output: func(w *localcluster.Worker) (io.Writer, error) {
+			// The worker writes to the file itself; localcluster closes
+			// this copy once it has started.
+			return os.Create(filepath.Join(dir, w.Name+".log"))
+		},
+	})
 }
 
 // killable returns the task nodes chaos has not signalled that still run.
-func (cl *localCluster) killable() []*localWorker {
-	var ws []*localWorker
-	for _, w := range cl.workers {
-		if w.role != "task" || w.signalled {
-			continue
-		}
-		select {
-		case <-w.exited:
-		default:
+func killable(cl *localcluster.Cluster, signalled map[*localcluster.Worker]bool) []*localcluster.Worker {
+	var ws []*localcluster.Worker
+	for _, w := range cl.Workers {
+		if w.Role == localcluster.RoleTask && !signalled[w] && w.Running() {
 			ws = append(ws, w)
 		}
 	}
 	return ws
-}
-
-// stop sends SIGKILL to every worker by its PID and waits for all; their
-// executors die with them. The driver has ended, so nothing on the cluster
-// is worth a graceful stop: SIGTERM would make the workers drain (and a
-// worker chaos sent SIGTERM must not get a second one), and members that
-// all leave at once wait seconds for a peer to hear them.
-func (cl *localCluster) stop() {
-	for _, w := range cl.workers {
-		w.cmd.Process.Kill()
-	}
-	for _, w := range cl.workers {
-		<-w.exited
-	}
 }
 
 // comparison is how two outputs' lines differ.

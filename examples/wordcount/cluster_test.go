@@ -282,9 +282,9 @@ func TestClusterExecutorsAndFilesLifecycle(t *testing.T) {
 	awaitLog(t, log, exited, "job submitted")
 	victim := c.Workers[1]
 	var pids []int
-	pollUntil(t, "an executor on "+victim.Addr, func() bool { pids = victim.ExecutorPIDs(); return len(pids) == 2 })
+	pollUntil(t, "an executor on "+victim.Addr, func() bool { pids = victim.ExecutorPIDs(); return len(pids) == 1 })
 	victim.Kill()
-	pollUntil(t, "the executor to die with its worker", func() bool { return syscall.Kill(pids[1], 0) != nil })
+	pollUntil(t, "the executor to die with its worker", func() bool { return syscall.Kill(pids[0], 0) != nil })
 	os.WriteFile(gate, nil, 0o644)
 	if err := <-exited; err != nil {
 		t.Fatalf("driver after losing a worker: %v\n%s", err, log.String())
