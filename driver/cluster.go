@@ -53,6 +53,7 @@ type cluster struct {
 	mu      sync.Mutex
 	workers map[string]*remote // ready or being set up, by member name
 	lastErr error              // why the last worker could not be used
+	counts  ClusterSummary     // what happened to workers and executors
 }
 
 // remote is one worker's executor.
@@ -312,6 +313,9 @@ func (c *cluster) replicate(r *remote, spec *worker.TaskSpec, res *worker.TaskRe
 		c.s.log.Warn("replicating a map output", "worker", r.name, "to", to.name, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.counts.OutputsReplicated++
+	c.mu.Unlock()
 	res.MapStatus.Replica = to.name
 }
 

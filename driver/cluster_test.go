@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"os"
@@ -201,6 +202,9 @@ func TestClusterWorkerJoinedAndLost(t *testing.T) {
 	if m := s.Metrics(); m.TasksRecomputed != 6 {
 		t.Fatalf("%d map tasks recomputed after losing the worker that held all 6 outputs", m.TasksRecomputed)
 	}
+	if c := s.summary(nil).Cluster; c.WorkersReady != 2 || c.WorkersLost != 1 || c.ExecutorsRestarted != 0 {
+		t.Fatalf("cluster summary %+v, want 2 workers ready and 1 lost", c)
+	}
 }
 
 // An executor that crashed (its worker still gossips) refuses the next
@@ -225,6 +229,9 @@ func TestClusterExecutorCrashIsSuspect(t *testing.T) {
 	if r == nil {
 		t.Fatal("an executor crash cost the driver its worker")
 	}
+	if c := s.summary(nil).Cluster; c.WorkersLost != 0 || c.ExecutorsRestarted < 1 {
+		t.Fatalf("cluster summary %+v, want an executor restarted and no worker lost", c)
+	}
 }
 
 // An executor that stops answering heartbeats (SIGSTOP: its worker still
@@ -246,6 +253,9 @@ func TestClusterFrozenExecutorIsReplaced(t *testing.T) {
 		return ok && a.PID != before.PID && a.Executor != ""
 	})
 	waitFor(t, "the frozen executor to be killed", func() bool { return !alive(before.PID) })
+	if c := s.summary(nil).Cluster; c.ExecutorsReplaced < 1 || c.WorkersLost != 0 {
+		t.Fatalf("cluster summary %+v, want a frozen executor replaced and no worker lost", c)
+	}
 }
 
 // A draining task worker: the driver moves its map outputs to a core
@@ -284,6 +294,9 @@ func TestClusterDrainMovesOutputs(t *testing.T) {
 	if m := s.Metrics(); m.TasksRecomputed != 0 {
 		t.Fatalf("%d map tasks recomputed after a drain", m.TasksRecomputed)
 	}
+	if c := s.summary(nil).Cluster; c.OutputsMoved != 6 || c.WorkersDrained != 1 {
+		t.Fatalf("cluster summary %+v, want 6 outputs moved off 1 drained worker", c)
+	}
 }
 
 // With ShuffleReplicas 1, every map output written on a task worker is
@@ -302,6 +315,9 @@ func TestClusterReplicasOnCoreWorkers(t *testing.T) {
 	}
 	if core.MapOutputs != 8 {
 		t.Fatalf("the core worker holds %d map outputs (the task worker %d), want all 8", core.MapOutputs, task.MapOutputs)
+	}
+	if c := s.summary(nil).Cluster; c.OutputsReplicated != task.MapOutputs {
+		t.Fatalf("cluster summary %+v, want the task worker's %d outputs replicated", c, task.MapOutputs)
 	}
 	stopDaemon(t, lc.daemons[1])
 	waitFor(t, "the driver to withdraw the task worker", func() bool { return lc.ready() == 1 })
@@ -337,5 +353,31 @@ func TestCoreChoice(t *testing.T) {
 	delete(c.workers, "c2")
 	if r := c.core(0, "c1"); r != nil {
 		t.Fatalf("with no other live core worker a copy goes to %s", r.name)
+	}
+}
+
+// --job-summary's file is the session's outcome and counts as JSON, written
+// whole; a failed program says why.
+func TestWriteSummary(t *testing.T) {
+	s, _ := clusterSession(t, testConfig(), []string{worker.RoleCore}, 1)
+	collectSums(t, s, sumsF.Invoke(4), 4)
+	s.Close()
+	path := filepath.Join(t.TempDir(), "summary.json")
+	if err := writeSummary(path, s.summary(errors.New("boom"))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Summary
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.OK || got.Error != "boom" || got.App == "" || got.Tasks < 5 || got.TasksByWorker["local-1"] < 5 || got.Cluster == nil || got.Cluster.WorkersReady != 1 {
+		t.Fatalf("summary %s", b)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("writing the summary left %d files", len(ents))
 	}
 }
