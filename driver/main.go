@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,8 +178,8 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	if err == nil && cerr != nil {
 		err = cerr
 	}
-	if *commandLine.summary != "" {
-		if serr := writeSummary(*commandLine.summary, s.summary(err)); serr != nil {
+	if path := cmp.Or(*commandLine.summary, os.Getenv(EnvJobSummary)); path != "" {
+		if serr := writeSummary(path, s.summary(err)); serr != nil {
 			fmt.Fprintf(os.Stderr, "%s: --job-summary: %v\n", prog, serr)
 			if err == nil {
 				return 1

@@ -6,6 +6,11 @@ import (
 	"path/filepath"
 )
 
+// EnvJobSummary names a file for the job summary, as --job-summary does,
+// when that flag is not given: for tools like sluice chaos that run a
+// driver command without changing its arguments.
+const EnvJobSummary = "SLUICE_JOB_SUMMARY"
+
 // Summary is what a driver program writes with --job-summary FILE when it
 // ends: its outcome and counts as JSON, for scripts (sluice chaos) and
 // process tests to read instead of its log.

@@ -10,8 +10,9 @@
 // In DRIVER-COMMAND and ARGS, {join} becomes the cluster's join address and
 // {output} a fresh output directory per run under the work directory (it
 // does not exist beforehand; the driver creates it). {output} is required.
-// Nothing is appended to the command: run the driver with -v to get the
-// recomputation counts, which come from its `msg="session done"` log line.
+// Nothing is appended to the command: the recomputation counts come from
+// the JSON summary a Sluice driver writes at exit to $SLUICE_JOB_SUMMARY
+// (driver.EnvJobSummary, as --job-summary does), which chaos sets for it.
 //
 // Flags: --core N (1) and --task M (3) workers, --slots S per worker
 // (default: the machine's cores shared among the workers, as `sluice up`
@@ -59,6 +60,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +69,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -77,6 +78,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/internal/localcluster"
@@ -302,7 +304,7 @@ func (c *chaos) run(ctx context.Context) int {
 	if ff.tasks >= 0 && ch.tasks >= 0 {
 		fmt.Fprintf(c.stdout, "tasks recomputed: %d\n", ch.tasks-ff.tasks)
 	} else {
-		fmt.Fprintln(c.stdout, "tasks recomputed: unknown (run the driver with -v)")
+		fmt.Fprintln(c.stdout, "tasks recomputed: unknown (the driver wrote no summary to $"+driver.EnvJobSummary+")")
 	}
 	if ff.stages >= 0 && ch.stages >= 0 {
 		fmt.Fprintf(c.stdout, "stages recomputed: %d\n", ch.stages-ff.stages)
@@ -356,8 +358,9 @@ type runResult struct {
 	timedOut bool // killed after --timeout
 	log      string
 	output   string
-	tasks    int // from the driver's "session done" line; -1 when absent
-	stages   int // its stages_recomputed; -1 when absent
+	summary  string // where the driver writes its JSON summary
+	tasks    int    // the driver summary's tasks_recomputed; -1 when absent
+	stages   int    // its stages_recomputed; -1 when absent
 }
 
 // failure says why the run failed, or nil.
@@ -375,7 +378,8 @@ func (r runResult) failure(name string, timeout time.Duration) *failure {
 // (if not nil) while the driver runs, and stops the cluster. An error means
 // the run could not happen at all.
 func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{})) (runResult, error) {
-	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"), tasks: -1, stages: -1}
+	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"),
+		summary: filepath.Join(c.work, name+".summary.json"), tasks: -1, stages: -1}
 	cl, err := startCluster(ctx, c.self, filepath.Join(c.work, name+"-cluster"), c.cfg.core, c.cfg.task, c.cfg.slots)
 	if err != nil {
 		return r, fmt.Errorf("the %s run's cluster: %w", name, err)
@@ -401,6 +405,7 @@ func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localc
 	// CommandContext kills the driver by its PID when runCtx ends.
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), driver.EnvJobSummary+"="+r.summary)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -418,7 +423,7 @@ func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localc
 		return r, fmt.Errorf("interrupted during the %s run", name)
 	}
 	r.timedOut = runCtx.Err() != nil
-	if n, err := sessionDone(r.log); err == nil {
+	if n, err := readSummary(r.summary); err == nil {
 		r.tasks, r.stages = n.tasks, n.stages
 	}
 	return r, nil
@@ -701,38 +706,35 @@ func tailLines(path string, n int) ([]string, error) {
 	return append(ring[next:], ring[:next]...), err
 }
 
-// sessionCounts holds the counts of a driver's closing `msg="session done"`
-// line; -1 for a count it lacks.
+// sessionCounts holds the recomputation counts of a driver's summary; -1
+// for a count it lacks.
 type sessionCounts struct{ tasks, stages int }
 
-var (
-	sessionDoneMsg   = []byte(`msg="session done"`)
-	tasksField       = regexp.MustCompile(`(?:^|\s)tasks=(\d+)(?:\s|$)`)
-	stagesRecomputed = regexp.MustCompile(`(?:^|\s)stages_recomputed=(\d+)(?:\s|$)`)
-	tasksRecomputed  = regexp.MustCompile(`(?:^|\s)tasks_recomputed=(\d+)(?:\s|$)`)
-)
+// maxSummary bounds what readSummary reads: a summary is a few hundred
+// bytes, plus a line per worker.
+const maxSummary = 16 << 20
 
-// sessionDone reads the counts from the last "session done" line of a
-// driver's log (written with -v).
-func sessionDone(path string) (sessionCounts, error) {
+// readSummary reads the counts from the JSON summary a driver wrote at
+// path (driver.Summary).
+func readSummary(path string) (sessionCounts, error) {
 	d := sessionCounts{-1, -1}
-	var last []byte
-	err := eachLine(path, logLineLimit, func(l []byte) error {
-		if bytes.Contains(l, sessionDoneMsg) {
-			last = append(last[:0], l...)
-		}
-		return nil
-	})
-	// The driver counts the map tasks it ran again for lost outputs; older
-	// drivers give only all attempts, whose excess over the fault-free run
-	// is the next best figure.
-	if m := tasksRecomputed.FindSubmatch(last); m != nil {
-		d.tasks, _ = strconv.Atoi(string(m[1]))
-	} else if m := tasksField.FindSubmatch(last); m != nil {
-		d.tasks, _ = strconv.Atoi(string(m[1]))
+	f, err := os.Open(path)
+	if err != nil {
+		return d, err
 	}
-	if m := stagesRecomputed.FindSubmatch(last); m != nil {
-		d.stages, _ = strconv.Atoi(string(m[1]))
+	defer f.Close()
+	var sum struct {
+		TasksRecomputed  *int `json:"tasks_recomputed"`
+		StagesRecomputed *int `json:"stages_recomputed"`
 	}
-	return d, err
+	if err := json.NewDecoder(io.LimitReader(f, maxSummary)).Decode(&sum); err != nil {
+		return d, fmt.Errorf("%s: %w", path, err)
+	}
+	if sum.TasksRecomputed != nil {
+		d.tasks = *sum.TasksRecomputed
+	}
+	if sum.StagesRecomputed != nil {
+		d.stages = *sum.StagesRecomputed
+	}
+	return d, nil
 }
