@@ -212,7 +212,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	if err := d.writeAddress(); err != nil {
-		return fmt.Errorf("worker: writing %s: %w", addressFile, err)
+		// A full disk must not stop a worker that can say it is full.
+		d.log.Warn("cannot write "+addressFile+": tools cannot find this worker's Status route", "dir", d.cfg.Dir, "err", err)
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 	close(d.ready)
