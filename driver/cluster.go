@@ -42,6 +42,7 @@ type cluster struct {
 
 	stopServe context.CancelFunc
 	served    chan error
+	closeOnce sync.Once
 	ctx       context.Context // cancelled by close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -51,6 +52,7 @@ type cluster struct {
 	mu      sync.Mutex
 	workers map[string]*remote // ready or being set up, by member name
 	lastErr error              // why the last worker could not be used
+	counts  ClusterSummary     // what happened to workers and executors
 
 	// forgotten is every graph the session forgot (forget.go), forgotVer
 	// counts its changes, and sweepWake asks the sweeper to send it.
@@ -329,12 +331,17 @@ func (c *cluster) replicate(r *remote, spec *worker.TaskSpec, res *worker.TaskRe
 		c.s.log.Warn("replicating a map output", "worker", r.name, "to", to.name, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.counts.OutputsReplicated++
+	c.mu.Unlock()
 	res.MapStatus.Replica = to.name
 }
 
 // close stops the application on every worker, leaves the cluster and
-// waits for the backend's goroutines.
-func (c *cluster) close() {
+// waits for the backend's goroutines. Calls after the first do nothing.
+func (c *cluster) close() { c.closeOnce.Do(c.closeNow) }
+
+func (c *cluster) closeNow() {
 	c.mu.Lock()
 	var addrs []string
 	for _, r := range c.workers {

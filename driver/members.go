@@ -167,6 +167,9 @@ func (c *cluster) setup(r *remote, slots int) {
 		c.mu.Unlock()
 		return
 	}
+	if !r.everReady {
+		c.counts.WorkersReady++
+	}
 	r.exec, r.everReady, r.beat, r.replace = addr, true, time.Now(), ""
 	r.execCtx, r.execCancel = context.WithCancelCause(r.ctx)
 	low := r.lowDisk
@@ -219,6 +222,9 @@ func (c *cluster) gone(r *remote, reason string) {
 	delete(c.workers, r.name)
 	ready := r.exec != "" || r.everReady
 	left := r.draining
+	if ready {
+		c.counts.WorkersLost++
+	}
 	c.mu.Unlock()
 	r.cancel()
 	if !ready {
@@ -281,6 +287,7 @@ func (c *cluster) suspect(r *remote, slots int) {
 		return
 	}
 	r.exec = ""
+	c.counts.ExecutorsRestarted++
 	c.mu.Unlock()
 	c.wg.Go(func() { c.setup(r, slots) })
 }

@@ -81,7 +81,11 @@ type backend interface {
 
 // NewSession starts a local-mode session with cfg. Close it to stop its
 // goroutines and remove its scratch directory.
-func NewSession(cfg Config) (*Session, error) {
+func NewSession(cfg Config) (*Session, error) { return newSession(cfg, nil) }
+
+// newSession is NewSession with the backend newBackend makes; nil chooses
+// one from cfg. The package's tests give clusters of their own.
+func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Session, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -117,6 +121,8 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	s.obs = newObserver(os.Stderr)
 	switch {
+	case newBackend != nil:
+		s.backend, err = newBackend(s)
 	case len(cfg.Join) > 0:
 		s.backend, err = newCluster(s, clusterOpts{join: cfg.Join, minWorkers: cfg.MinWorkers, minFlag: "--min-workers"})
 	case cfg.LocalCluster > 0:

@@ -128,11 +128,15 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	runtime.LockOSThread()
 	defer close(a.done)
 	fail := func(err error) {
+		// Forgotten before StartExecutor returns the error, so the next
+		// request starts a new executor and Status never lists this one.
+		d.mu.Lock()
+		if d.apps[a.id] == a {
+			delete(d.apps, a.id)
+		}
+		d.mu.Unlock()
 		a.err = err
 		close(a.ready)
-		d.mu.Lock()
-		delete(d.apps, a.id)
-		d.mu.Unlock()
 	}
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		fail(err)

@@ -46,7 +46,7 @@ type DaemonConfig struct {
 	Join      []string // members to join; empty: start a new cluster
 	Role      string   // RoleCore or RoleTask
 	Slots     int      // task slots
-	Dir       string   // shuffle files, cached binaries, executor scratch space
+	Dir       string   // shuffle files, cached binaries, executor scratch space, and worker.json (ReadAddress)
 	// Creds authenticate and encrypt gossip and RPC (trust.Resolve). Nil
 	// runs with neither, which only Insecure allows.
 	Creds     *trust.Creds
@@ -212,6 +212,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.writeAddress(); err != nil {
+		// A full disk must not stop a worker that can say it is full.
+		d.log.Warn("cannot write "+addressFile+": tools cannot find this worker's Status route", "dir", d.cfg.Dir, "err", err)
+	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 	close(d.ready)
 
@@ -342,6 +346,7 @@ func (d *Daemon) register(srv *rpc.Server) {
 		d.stopApp(req.App)
 		return &Empty{}, nil
 	})
+	d.registerStatus(srv)
 	rpc.HandleStream(srv, MethodFetch, d.fetch)
 	rpc.HandleStream(srv, MethodFetchFile, d.fetchFile)
 	rpc.Handle(srv, MethodPullMapOutput, func(ctx context.Context, req *PullMapOutputRequest) (*Empty, error) {

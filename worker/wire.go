@@ -1,7 +1,7 @@
 package worker
 
-// The RPC methods of the cluster. Workers serve the first five, executors
-// RunTask, and drivers CanCommit.
+// The RPC methods of the cluster. Workers serve the first five (and
+// MethodStatus), executors RunTask, and drivers CanCommit.
 const (
 	MethodHasBinary     = "HasBinary"
 	MethodUploadBinary  = "UploadBinary"
