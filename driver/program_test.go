@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 		setInRunProgram()
 	case "func-in-main":
 		funcInMainProgram()
+	case "gated":
+		gatedProgram()
 	}
 	// The executors of sessions the tests open themselves (--local-cluster).
 	if worker.IsExecutor() {

@@ -7,8 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/browser"
 	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/internal/loopback"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/rdd"
 )
@@ -229,5 +233,95 @@ func TestClusterUI(t *testing.T) {
 	st, err := obs.ReadStatus(filepath.Join(cfg.EventLog, app), time.Now())
 	if err != nil || st.Status != obs.Succeeded {
 		t.Errorf("event log status %+v %v", st, err)
+	}
+}
+
+// gatedProgram runs gatedJob with the gate file $GATE: a driver program
+// that runs until the test opens the gate, or is killed.
+func gatedProgram() {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		_, err := rdd.Collect(ctx, s, gatedJob.Invoke(gateArgs{N: 30, Parts: 4, Gate: os.Getenv("GATE")}))
+		return err
+	})
+}
+
+// sluice history shows, from the event logs alone after the drivers have
+// exited, a finished application as succeeded and a killed driver's as
+// failed (crashed), never as still running.
+func TestHistoryShowsFinishedAndKilledApps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts driver and history processes")
+	}
+	logs, open := t.TempDir(), filepath.Join(t.TempDir(), "open")
+	if err := os.WriteFile(open, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runProgram(t, "gated", []string{"GATE=" + open}, "--event-log", logs); r.code != 0 {
+		t.Fatalf("finished driver: exit %d\n%s", r.code, r.stderr)
+	}
+	// A driver killed mid-job: the test waits for its log, then SIGKILL.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	killed := exec.CommandContext(ctx, os.Args[0], "--event-log", logs)
+	killed.Env = append(os.Environ(), asProgram+"=gated", "GATE="+filepath.Join(t.TempDir(), "never"))
+	killed.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer killed.Process.Kill()
+	await(t, "the second application's log", func() bool {
+		ents, _ := os.ReadDir(logs)
+		return len(ents) == 2
+	})
+	if err := killed.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed.Wait()
+
+	addr, err := loopback.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := exec.CommandContext(ctx, sluice(t), "history", "--dir", logs, "--listen", addr)
+	hist.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var herr strings.Builder
+	hist.Stderr = &herr
+	if err := hist.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		hist.Process.Kill()
+		hist.Wait()
+	}()
+	url := "http://" + addr + "/api/v1/applications"
+	var apps []struct {
+		ID      string
+		Status  obs.Status
+		Crashed bool
+	}
+	await(t, "sluice history to answer", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	getJSON(t, url, &apps)
+	var statuses []string
+	for _, a := range apps {
+		statuses = append(statuses, fmt.Sprintf("%s crashed=%v", a.Status, a.Crashed))
+		if a.Status != obs.Succeeded {
+			continue
+		}
+		var jobs []obs.JobState
+		getJSON(t, url+"/"+a.ID+"/jobs", &jobs)
+		if len(jobs) != 1 || jobs[0].Status != obs.Succeeded || !strings.HasPrefix(jobs[0].Name, "Collect at ui_test.go:") {
+			t.Errorf("the finished application's jobs: %+v", jobs)
+		}
+	}
+	slices.Sort(statuses)
+	if got := strings.Join(statuses, ", "); got != "FAILED crashed=true, SUCCEEDED crashed=false" {
+		t.Errorf("applications: %s\n%s", got, herr.String())
 	}
 }
