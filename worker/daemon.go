@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/membership"
@@ -61,6 +62,11 @@ type DaemonConfig struct {
 	JoinTimeout  time.Duration // how long to keep trying Join
 	DrainTimeout time.Duration // how long a draining worker waits for drivers to move its work off
 	Logger       *slog.Logger  // nil discards
+	// Metrics, when set, is a plain-HTTP address for GET /metrics, for a
+	// scraper without the cluster's certificates (--metrics). A
+	// non-loopback one needs Insecure. /metrics is always served on the
+	// RPC port too, behind mutual TLS.
+	Metrics string
 }
 
 // DefaultDaemonConfig returns the defaults of `sluice worker`.
@@ -97,6 +103,14 @@ func (c *DaemonConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: %v", c.Listen, err)
 	}
+	if c.Metrics != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics); err != nil {
+			return fmt.Errorf("--metrics %q: %v", c.Metrics, err)
+		}
+		if !trust.IsLoopback(c.Metrics) && !c.Insecure {
+			return fmt.Errorf("--metrics %s is not loopback: it has no authentication; scrape the RPC port's /metrics with the cluster's certificates, or add --insecure", c.Metrics)
+		}
+	}
 	return nil
 }
 
@@ -116,6 +130,8 @@ type Daemon struct {
 	draining bool
 	drainReq chan struct{} // Drain asks Run to drain
 	ready    chan struct{} // closed once Run serves and has joined
+
+	served atomic.Int64 // shuffle bytes sent to fetching tasks
 }
 
 type app struct {
@@ -180,6 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	srv := rpc.NewServer(scfg)
 	d.register(srv)
+	srv.HandleGet(MetricsPath, d.metricsHandler())
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()
@@ -187,6 +204,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stopServe()
 		<-served
 	}()
+	if d.cfg.Metrics != "" {
+		stop, err := d.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	mcfg := membership.DefaultConfig()
 	mcfg.Name = d.cfg.Name

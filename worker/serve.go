@@ -30,7 +30,8 @@ func (d *Daemon) fetch(ctx context.Context, req *FetchRequest, w io.Writer) erro
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(w, io.NewSectionReader(f, offsets[req.Part], offsets[req.Part+1]-offsets[req.Part]))
+	n, err := io.Copy(w, io.NewSectionReader(f, offsets[req.Part], offsets[req.Part+1]-offsets[req.Part]))
+	d.served.Add(n)
 	return err
 }
 

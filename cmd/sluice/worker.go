@@ -36,6 +36,7 @@ func runWorker(args []string) int {
 	name := fs.String("name", "", "member name (default: the gossip address)")
 	verbose := fs.BoolP("verbose", "v", false, "log debug events")
 	minFreeDisk := fs.String("min-free-disk", units.FormatBytes(def.MinFreeDisk), "below this much free space in --dir, take no new map tasks (0: no check)")
+	metrics := fs.String("metrics", "", "also serve GET /metrics over plain HTTP on HOST:PORT, for a scraper without the cluster's certificates (loopback unless --insecure; the RPC port serves /metrics behind mutual TLS)")
 	maxBinary := fs.String("max-binary", units.FormatBytes(def.MaxBinary), "the largest driver binary this worker accepts")
 	secretFile := fs.String("secret-file", "", "the cluster secret's file, the same on every member (default: $SLUICE_SECRET_FILE; make one with `sluice secret new > FILE`)")
 	insecure := fs.Bool("insecure", false, "run without a cluster secret on a non-loopback address: anyone who can reach this worker can run code through it")
@@ -87,6 +88,7 @@ func runWorker(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice worker: --max-binary %q: want a positive size such as 512MiB\n", *maxBinary)
 		return 2
 	}
+	cfg.Metrics = *metrics
 	if cfg.MinFreeDisk, err = units.ParseBytes(*minFreeDisk); err != nil || cfg.MinFreeDisk < 0 {
 		fmt.Fprintf(os.Stderr, "sluice worker: --min-free-disk %q: want a size such as 512MiB, or 0\n", *minFreeDisk)
 		return 2

@@ -121,7 +121,19 @@ type Server struct {
 	peers   *peerCounter // requests running, by peer address
 
 	mu     sync.RWMutex
-	routes map[string]*route // by URL path: rpcPrefix, streamPrefix or uploadPrefix + method
+	routes map[string]*route       // by URL path: rpcPrefix, streamPrefix or uploadPrefix + method
+	gets   map[string]http.Handler // HandleGet's, by URL path
+}
+
+// HandleGet serves GET requests for path with h, once authenticated like
+// every route: for what plain HTTP tools read, such as /metrics.
+func (s *Server) HandleGet(path string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gets == nil {
+		s.gets = map[string]http.Handler{}
+	}
+	s.gets[path] = h
 }
 
 // route is one registered handler, run once the request is authenticated:
@@ -278,6 +290,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(r.RemoteAddr, errors.New("a request without TLS client authentication"))
 		s.fail(w, rc, http.StatusUnauthorized, "unauthorized", "this server requires mutual TLS with the cluster's certificates")
 		return
+	}
+	if r.Method == http.MethodGet {
+		s.mu.RLock()
+		h := s.gets[r.URL.Path]
+		s.mu.RUnlock()
+		if h != nil {
+			peer := peerHost(r.RemoteAddr)
+			if !s.peers.enter(peer) {
+				s.fail(w, rc, http.StatusServiceUnavailable, "busy", fmt.Sprintf("more than %d concurrent requests from %s", s.cfg.MaxPeerRequests, peer))
+				return
+			}
+			defer s.peers.exit(peer)
+			h.ServeHTTP(w, r)
+			return
+		}
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
