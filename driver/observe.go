@@ -336,6 +336,11 @@ func (o *observer) taskEnded(r *worker.TaskResult, ev scheduler.Event) {
 	t := seen.t
 	t.Duration = time.Since(seen.launch).Milliseconds()
 	t.SpilledChunks = r.Metrics.Spills
+	t.RecordsIn, t.RecordsOut = r.Metrics.RecordsIn, r.Metrics.RecordsOut
+	t.ShuffleRead, t.FetchWait = r.Metrics.ShuffleReadBytes, r.Metrics.FetchWait.Milliseconds()
+	if r.Metrics.RunTime > 0 {
+		t.SchedDelay = max(t.Duration-r.Metrics.RunTime.Milliseconds(), 0)
+	}
 	switch e := ev.(type) {
 	case scheduler.TaskSucceeded:
 		t.Status = obs.Succeeded

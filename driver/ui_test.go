@@ -227,6 +227,27 @@ func TestClusterUI(t *testing.T) {
 			t.Errorf("a request left the UI: %s", u)
 		}
 	}
+	// The tasks' measurements: the map tasks wrote shuffle records, the
+	// reduce tasks read them.
+	var stages []obs.StageInfo
+	getJSON(t, url+"api/v1/applications/"+app+"/stages", &stages)
+	var written, read int64
+	for _, st := range stages {
+		var rows []obs.TaskRow
+		getJSON(t, fmt.Sprintf("%sapi/v1/applications/%s/stages/%d/%d/taskList?length=100", url, app, st.ID, st.Attempt), &rows)
+		for _, r := range rows {
+			if r.Status == obs.Succeeded {
+				written += r.RecordsOut
+				read += r.RecordsIn
+			}
+		}
+		if st.Kind == "result" && st.Totals.ShuffleRead == 0 {
+			t.Errorf("reduce stage read no shuffle bytes: %+v", st)
+		}
+	}
+	if written == 0 || read == 0 {
+		t.Errorf("shuffle records written %d, read %d", written, read)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/rdd"
@@ -273,6 +274,7 @@ func (e *Executor) Run(ctx context.Context, spec *TaskSpec) TaskResult {
 func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskResult, failure *rdd.TaskError) {
 	t := spec.Task
 	res.TaskID, res.Worker = t.ID, e.cfg.Name
+	began := time.Now()
 	records, untrack := e.track(t.ID)
 	defer untrack()
 	defer func() {
@@ -315,6 +317,9 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 		err = fmt.Errorf("worker: unknown task kind %d", t.Kind)
 	}
 	res.Metrics = tc.Metrics
+	res.Metrics.RecordsIn, res.Metrics.RecordsOut = records.Load(), sio.written.Load()
+	res.Metrics.ShuffleReadBytes, res.Metrics.FetchWait = sio.readBytes.Load(), time.Duration(sio.fetchWait.Load())
+	res.Metrics.RunTime = time.Since(began)
 	if err != nil {
 		res.Err, res.Result, res.MapStatus = err.Error(), nil, nil
 		var fe *FetchError
@@ -349,6 +354,10 @@ type shuffleIO struct {
 	spec    *TaskSpec
 	sizes   []int64
 	records *atomic.Int64 // shuffle blocks read, for heartbeats
+
+	written   atomic.Int64 // shuffle records written
+	readBytes atomic.Int64 // bytes of shuffle blocks read
+	fetchWait atomic.Int64 // nanoseconds spent opening shuffle blocks
 }
 
 // machineError reports whether err is the machine's: a full disk or quota,
@@ -396,12 +405,18 @@ func (s *shuffleIO) Create(ctx context.Context, shuffleID, numPartitions int) (t
 	if err != nil {
 		return nil, err
 	}
-	return &recordingWriter{Writer: w, sizes: &s.sizes}, nil
+	return &recordingWriter{Writer: w, sizes: &s.sizes, records: &s.written}, nil
 }
 
 type recordingWriter struct {
 	*shuffle.Writer
-	sizes *[]int64
+	sizes   *[]int64
+	records *atomic.Int64
+}
+
+func (w *recordingWriter) EndRecord() error {
+	w.records.Add(1)
+	return w.Writer.EndRecord()
 }
 
 func (w *recordingWriter) Commit() error {
@@ -442,6 +457,7 @@ func (c *chainReader) Next() ([]byte, error) {
 			}
 			if err != io.EOF {
 				c.s.records.Add(1)
+				c.s.readBytes.Add(int64(len(b)))
 				return b, nil
 			}
 			c.cur.Close()
@@ -455,7 +471,9 @@ func (c *chainReader) Next() ([]byte, error) {
 		if err := c.ctx.Err(); err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		r, err := c.open(i)
+		c.s.fetchWait.Add(int64(time.Since(start)))
 		if err != nil {
 			return nil, c.fetchError(i, err)
 		}

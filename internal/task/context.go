@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -36,6 +37,14 @@ type Context struct {
 // Metrics counts what a task did.
 type Metrics struct {
 	Spills int64 // sorted runs written to disk because buffers passed the memory budget
+	// Filled in by the executor: shuffle records read and written, bytes
+	// of shuffle blocks read, and the time spent waiting to open fetches.
+	RecordsIn, RecordsOut int64
+	ShuffleReadBytes      int64
+	FetchWait             time.Duration
+	// RunTime is how long the executor ran the task: the driver's view of
+	// the attempt, less this, is its scheduler delay (Spark's meaning).
+	RunTime time.Duration
 }
 
 // ShuffleIO reaches shuffle storage. Shuffles are named by the ids a Graph
