@@ -297,7 +297,7 @@ func (o *observer) jobStarted(id int, stages []scheduler.StageInfo) {
 			kind = "result"
 		}
 		job.Stages = append(job.Stages, st.ID)
-		g := obs.Stage{ID: st.ID, Job: id, Name: names[st.Node], Kind: kind, Tasks: st.Tasks, Done: st.Done, Parents: st.Parents}
+		g := obs.Stage{ID: st.ID, Job: id, Name: names[st.Node], Kind: kind, Tasks: st.Tasks, Available: st.Done, Parents: st.Parents}
 		job.Graph = append(job.Graph, g)
 		j.graph[st.ID] = g
 	}

@@ -72,16 +72,16 @@ type Job struct {
 
 // Stage describes a stage: its place in the job's DAG and its outcome.
 type Stage struct {
-	ID      int    `json:"id"`
-	Attempt int    `json:"attempt"` // 0 first, then one more per resubmission
-	Job     int    `json:"job"`
-	Name    string `json:"name,omitempty"` // the operations, with the user's file:line
-	Kind    string `json:"kind,omitempty"` // "map" or "result"
-	Tasks   int    `json:"tasks,omitempty"`
-	Done    int    `json:"done,omitempty"` // in a job's graph: tasks whose output exists already
-	Parents []int  `json:"parents,omitempty"`
-	Status  Status `json:"status,omitempty"`
-	Error   string `json:"error,omitempty"`
+	ID        int    `json:"id"`
+	Attempt   int    `json:"attempt"` // 0 first, then one more per resubmission
+	Job       int    `json:"job"`
+	Name      string `json:"name,omitempty"` // the operations, with the user's file:line
+	Kind      string `json:"kind,omitempty"` // "map" or "result"
+	Tasks     int    `json:"tasks,omitempty"`
+	Available int    `json:"available,omitempty"` // in a job's graph: tasks whose output exists already
+	Parents   []int  `json:"parents,omitempty"`
+	Status    Status `json:"status,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Task describes one task attempt. TaskStart sets the identity, the

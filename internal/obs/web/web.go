@@ -325,9 +325,9 @@ func (h *handler) dag(w http.ResponseWriter, r *http.Request, s *obs.Store) erro
 	}
 	for _, g := range j.Graph {
 		if !ran[g.ID] {
-			st := obs.StageInfo{Stage: g, Done: g.Done}
+			st := obs.StageInfo{Stage: g, Done: g.Available}
 			st.Status = obs.Pending
-			if g.Done == g.Tasks {
+			if g.Available == g.Tasks {
 				st.Status = obs.Skipped
 			}
 			stages = append(stages, st)
