@@ -335,7 +335,8 @@ func (o *observer) taskEnded(r *worker.TaskResult, ev scheduler.Event) {
 	delete(o.tasks, r.TaskID)
 	t := seen.t
 	t.Duration = time.Since(seen.launch).Milliseconds()
-	t.SpilledChunks = r.Metrics.Spills
+	t.SpilledChunks, t.SpillBytes = r.Metrics.Spills, r.Metrics.SpillBytes
+	t.BytesOut = int64(len(r.Result))
 	t.RecordsIn, t.RecordsOut = r.Metrics.RecordsIn, r.Metrics.RecordsOut
 	t.ShuffleRead, t.FetchWait = r.Metrics.ShuffleReadBytes, r.Metrics.FetchWait.Milliseconds()
 	if r.Metrics.RunTime > 0 {

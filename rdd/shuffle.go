@@ -52,6 +52,7 @@ func memoryOf(tc *task.Context) int64 {
 // its files.
 func closeSorter(tc *task.Context, so *spill.Sorter) {
 	tc.Metrics.Spills += int64(so.Spills())
+	tc.Metrics.SpillBytes += so.SpillBytes()
 	so.Close()
 }
 

@@ -89,6 +89,7 @@ type Sorter struct {
 	runs    []string // run files, oldest first
 	nextRun int
 	spills  int
+	spilled int64 // bytes of the runs spilled
 	bw      *bufio.Writer
 	blk     *block.Writer
 
@@ -161,6 +162,10 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 
 // Spills returns the number of sorted runs Add has spilled to disk.
 func (s *Sorter) Spills() int { return s.spills }
+
+// SpillBytes returns the bytes of the runs spilled to disk so far, as
+// written (compressed).
+func (s *Sorter) SpillBytes() int64 { return s.spilled }
 
 // MemoryUsed returns the estimated bytes of the records held in memory.
 func (s *Sorter) MemoryUsed() int64 { return s.mem }
@@ -321,6 +326,9 @@ func (s *Sorter) spill() error {
 	}
 	s.runs = append(s.runs, w.path)
 	s.spills++
+	if fi, err := os.Stat(w.path); err == nil {
+		s.spilled += fi.Size()
+	}
 	s.arena, s.ents, s.mem = s.arena[:0], s.ents[:0], 0
 	return nil
 }

@@ -190,8 +190,8 @@ func TestMemoryAndSpillAccounting(t *testing.T) {
 	}
 	must(t, s.Add(0, []byte("key"), []byte("value"))) // 80
 	must(t, s.Add(0, []byte("key"), []byte("value"))) // 120 > 100: spill first
-	if s.Spills() != 1 || s.MemoryUsed() != 40 {
-		t.Fatalf("Spills = %d, MemoryUsed = %d; want 1, 40", s.Spills(), s.MemoryUsed())
+	if s.Spills() != 1 || s.MemoryUsed() != 40 || s.SpillBytes() <= 0 {
+		t.Fatalf("Spills = %d, MemoryUsed = %d, SpillBytes = %d; want 1, 40, > 0", s.Spills(), s.MemoryUsed(), s.SpillBytes())
 	}
 	must(t, s.Add(1, make([]byte, 500), nil)) // bigger than the budget: held alone
 	if s.Spills() != 2 || s.MemoryUsed() != 532 {

@@ -36,7 +36,8 @@ type Context struct {
 
 // Metrics counts what a task did.
 type Metrics struct {
-	Spills int64 // sorted runs written to disk because buffers passed the memory budget
+	Spills     int64 // sorted runs written to disk because buffers passed the memory budget
+	SpillBytes int64 // their bytes, compressed
 	// Filled in by the executor: shuffle records read and written, bytes
 	// of shuffle blocks read, and the time spent waiting to open fetches.
 	RecordsIn, RecordsOut int64
