@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -367,4 +369,41 @@ func (c *cluster) closeNow() {
 	c.stopServe()
 	<-c.served
 	c.client.Close()
+}
+
+// debugGet copies GET path (a worker's PprofPath or under it, with query)
+// from the named worker to w, through the cluster's mutual TLS: the UI's
+// links to every worker's profiles.
+func (c *cluster) debugGet(ctx context.Context, name, pathQuery string, w http.ResponseWriter) {
+	c.mu.Lock()
+	r := c.workers[name]
+	c.mu.Unlock()
+	if r == nil {
+		http.Error(w, "no worker "+name+" in this application", http.StatusNotFound)
+		return
+	}
+	tr := &http.Transport{TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 30 * time.Second}
+	scheme := "http://"
+	if c.creds != nil {
+		tr.TLSClientConfig, scheme = c.creds.ClientTLS(), "https://"
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+r.rpc+pathQuery, nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		http.Error(w, "worker "+name+": "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, io.LimitReader(resp.Body, 256<<20))
 }

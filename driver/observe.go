@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +80,7 @@ func newObserver(stderr *os.File) *observer {
 
 // start begins what cfg asks for, once the session's backend is up: the
 // event log, the UI server, the progress line.
-func (o *observer) start(cfg Config, mode string, stderr *os.File) error {
+func (o *observer) start(cfg Config, mode string, b backend, stderr *os.File) error {
 	name := strings.TrimSuffix(baseName(os.Args[0]), ".test")
 	if cfg.EventLog != "" {
 		lw, err := obs.CreateLog(cfg.EventLog, obs.App{ID: o.app, Name: name}, obs.LogOptions{})
@@ -98,7 +100,7 @@ func (o *observer) start(cfg Config, mode string, stderr *os.File) error {
 		addr = DefaultUI
 	}
 	if addr != "" && addr != "off" {
-		if err := o.serve(addr, cfg.UIPublic); err != nil {
+		if err := o.serve(addr, cfg.UIPublic, b); err != nil {
 			if o.rec.Log != nil {
 				o.rec.Log.Close(obs.Failed, time.Now())
 				o.rec.Log = nil
@@ -123,7 +125,7 @@ func newAppID(now time.Time) string {
 
 // serve starts the UI and /metrics on addr, or the next free port above
 // it. A non-loopback address needs public: the UI has no login.
-func (o *observer) serve(addr string, public bool) error {
+func (o *observer) serve(addr string, public bool, b backend) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return usageError{fmt.Errorf("--ui %q: want HOST:PORT or off", addr)}
@@ -155,15 +157,48 @@ func (o *observer) serve(addr string, public bool) error {
 	o.rec.Exporter = obs.NewExporter(reg)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 10 * time.Second}))
-	mux.Handle("/", web.Handler(liveApp{o.rec.Store}))
+	live := liveApp{s: o.rec.Store}
+	if !public {
+		// Profiles only where the UI is this machine's alone.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		if d, ok := b.(workerDebug); ok {
+			live.profiles = true
+			mux.HandleFunc("GET /debug/workers/{name}/pprof/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+				rest := r.PathValue("rest")
+				if !validProfile.MatchString(rest) {
+					http.Error(w, "bad profile name", http.StatusBadRequest)
+					return
+				}
+				pq := worker.PprofPath + rest
+				if r.URL.RawQuery != "" {
+					pq += "?" + r.URL.RawQuery
+				}
+				d.debugGet(r.Context(), r.PathValue("name"), pq, w)
+			})
+		}
+	}
+	mux.Handle("/", web.Handler(live))
 	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	o.url = "http://" + ln.Addr().String() + "/"
 	go o.srv.Serve(ln)
 	return nil
 }
 
+// workerDebug is a backend that reaches its workers' profiles.
+type workerDebug interface {
+	debugGet(ctx context.Context, name, pathQuery string, w http.ResponseWriter)
+}
+
+// validProfile is what may follow a worker's /debug/pprof/ in a link.
+var validProfile = regexp.MustCompile(`^[A-Za-z0-9_-]{0,32}$`)
+
 // liveApp is the UI's source in a driver: its one application.
-type liveApp struct{ s *obs.Store }
+type liveApp struct {
+	s        *obs.Store
+	profiles bool
+}
+
+func (l liveApp) WorkerProfiles() bool { return l.profiles }
 
 func (l liveApp) Apps() []web.AppInfo {
 	a := l.s.App()

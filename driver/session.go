@@ -131,7 +131,7 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 		s.backend, err = newLocal(s)
 	}
 	if err == nil {
-		if err = s.obs.start(cfg, mode, os.Stderr); err != nil {
+		if err = s.obs.start(cfg, mode, s.backend, os.Stderr); err != nil {
 			s.backend.close()
 		}
 	}

@@ -248,6 +248,34 @@ func TestClusterUI(t *testing.T) {
 	if written == 0 || read == 0 {
 		t.Errorf("shuffle records written %d, read %d", written, read)
 	}
+	// Every worker's goroutines, through the driver's UI and the cluster's
+	// mutual TLS, linked from the workers page.
+	var workers []obs.WorkerRow
+	getJSON(t, url+"api/v1/applications/"+app+"/executors", &workers)
+	for _, w := range workers {
+		resp, err := http.Get(url + "debug/workers/" + w.Name + "/pprof/goroutine?debug=2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine ") {
+			t.Errorf("worker %s goroutines: %d %.200s", w.Name, resp.StatusCode, b)
+		}
+	}
+	if resp, err := http.Get(url + "debug/workers/nosuch/pprof/"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("an unknown worker's profiles: %d", resp.StatusCode)
+		}
+	}
+	err = chromedp.Do(b.Ctx,
+		chromedp.Navigate(fmt.Sprintf("%s#/app/%s/workers", url, app)),
+		chromedp.WaitVisible(chromedp.CSS(`#workers a[href*="/pprof/goroutine"]`)),
+	)
+	if err != nil {
+		t.Errorf("the workers page links no goroutine dumps: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -197,6 +197,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := rpc.NewServer(scfg)
 	d.register(srv)
 	srv.HandleGet(MetricsPath, d.metricsHandler())
+	srv.HandleGet(PprofPath, pprofHandler())
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(serveCtx, ln) }()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -122,4 +123,15 @@ func (d *Daemon) serveMetrics() (stop func(), err error) {
 		srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// PprofPath is where a worker serves Go's profiles (net/http/pprof's
+// index and named profiles: goroutine, heap, allocs, …), on its RPC port
+// behind mutual TLS; a driver's UI links to them through itself.
+const PprofPath = "/debug/pprof/"
+
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PprofPath, pprof.Index)
+	return mux
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,7 +127,8 @@ type Server struct {
 }
 
 // HandleGet serves GET requests for path with h, once authenticated like
-// every route: for what plain HTTP tools read, such as /metrics.
+// every route: for what plain HTTP tools read, such as /metrics. A path
+// ending in "/" serves every path under it.
 func (s *Server) HandleGet(path string, h http.Handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,6 +296,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		s.mu.RLock()
 		h := s.gets[r.URL.Path]
+		if h == nil {
+			for p, ph := range s.gets {
+				if strings.HasSuffix(p, "/") && strings.HasPrefix(r.URL.Path, p) {
+					h = ph
+				}
+			}
+		}
 		s.mu.RUnlock()
 		if h != nil {
 			peer := peerHost(r.RemoteAddr)

@@ -27,6 +27,13 @@ type Source interface {
 	App(id string) (*obs.Store, error)
 }
 
+// Debugger is a Source whose server also serves each worker's Go
+// profiles at /debug/workers/{name}/pprof/ (a live driver's): the UI links
+// to them.
+type Debugger interface {
+	WorkerProfiles() bool
+}
+
 // ErrNoApp is returned by a Source for an id it does not know.
 var ErrNoApp = errors.New("no such application")
 
@@ -150,10 +157,12 @@ func (h *handler) apps(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) appInfo(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
 	a := s.App()
+	d, ok := h.src.(Debugger)
 	return writeJSON(w, struct {
 		obs.AppState
-		Seq int64 `json:"seq"`
-	}{a, s.Seq()})
+		Seq      int64 `json:"seq"`
+		Profiles bool  `json:"workerProfiles,omitempty"`
+	}{a, s.Seq(), ok && d.WorkerProfiles()})
 }
 
 func (h *handler) jobs(w http.ResponseWriter, r *http.Request, s *obs.Store) error {

@@ -89,7 +89,9 @@ async function workersPage(app) {
     return `<div class="bar ${esc(w.state === "lost" || w.state === "decommissioned" ? w.state : w.role)}" title="${esc(w.name)} ${esc(w.state)}" style="left:${a}%;width:${Math.max(b - a, 0.5)}%;top:${i * 18 + 2}px">${esc(w.name)}</div>`; }).join("");
   main.innerHTML = `<h2>Workers</h2>` + table([["name", w => esc(w.name)], ["role", w => esc(w.role)], ["state", w => esc(w.state)], ["slots", w => w.slots || 0],
     ["running", w => w.running], ["completed", w => w.completed], ["shuffle held", w => bytes(w.shuffleBytesWritten)],
-    ["added", w => new Date(w.added).toISOString()], ["lost", w => w.removed ? new Date(w.removed).toISOString() + " " + esc(w.reason) : ""]], workers, "workers") +
+    ["added", w => new Date(w.added).toISOString()], ["lost", w => w.removed ? new Date(w.removed).toISOString() + " " + esc(w.reason) : ""],
+    ...(info.workerProfiles ? [["debug", w => w.state === "alive" || w.state === "draining" ? `<a href="/debug/workers/${encodeURIComponent(w.name)}/pprof/">pprof</a> <a href="/debug/workers/${encodeURIComponent(w.name)}/pprof/goroutine?debug=2">goroutines</a>` : ""]] : [])], workers, "workers") +
+    (info.workerProfiles ? `<p>This driver: <a href="/debug/pprof/">pprof</a> <a href="/debug/pprof/goroutine?debug=2">goroutines</a></p>` : "") +
     `<h3>Timeline</h3><div class="timeline" style="height:${workers.length * 18 + 4}px">${bars}</div>`;
   return info;
 }
