@@ -85,6 +85,9 @@ func TestStore(t *testing.T) {
 	if snap.Workers[0].Completed != 3 || snap.Workers[0].Running != 0 {
 		t.Errorf("w1: %+v", snap.Workers[0])
 	}
+	if c := snap.Counters; c.TasksLaunched != 6 || c.TasksSucceeded != 5 || c.TasksLost != 1 || c.WorkersLost != 1 || c.ShuffleWrite != 10_000 || c.RecordsIn != 400 {
+		t.Errorf("counters: %+v", c)
+	}
 	// Replaying the same events again changes nothing.
 	for _, e := range app(4) {
 		s.Apply(e)

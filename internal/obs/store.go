@@ -48,6 +48,21 @@ type Snapshot struct {
 	Stages   []StageInfo `json:"stages"`
 	Workers  []WorkerRow `json:"workers"`
 	Timeline []Event     `json:"timeline"` // worker events, oldest first
+	Counters Counters    `json:"counters"`
+}
+
+// Counters are the application's running totals.
+type Counters struct {
+	TasksLaunched      int64 `json:"tasksLaunched"`
+	TasksSucceeded     int64 `json:"tasksSucceeded"`
+	TasksFailed        int64 `json:"tasksFailed"`
+	TasksLost          int64 `json:"tasksLost"`
+	TasksSpeculative   int64 `json:"tasksSpeculative"`
+	TasksRecomputed    int64 `json:"tasksRecomputed"`
+	StageResubmissions int64 `json:"stageResubmissions"`
+	FetchFailures      int64 `json:"fetchFailures"`
+	WorkersLost        int64 `json:"workersLost"`
+	Metrics                  // totals over finished tasks
 }
 
 // AppState is the application's row.
@@ -167,7 +182,14 @@ func (s *Store) Apply(e Event) {
 		s.taskEnd(e)
 	case WorkerAdded, WorkerDraining, WorkerLost, WorkerGone:
 		s.worker(e)
+		if e.Kind == WorkerLost {
+			s.snap.Counters.WorkersLost++
+		}
 	case FetchFailed:
+		s.snap.Counters.FetchFailures++
+	}
+	if e.Kind == StageResubmitted {
+		s.snap.Counters.StageResubmissions++
 	}
 }
 
@@ -178,6 +200,14 @@ func (s *Store) taskStart(e Event) {
 	}
 	st := &s.snap.Stages[i]
 	st.Running++
+	c := &s.snap.Counters
+	c.TasksLaunched++
+	if e.Task.Speculative {
+		c.TasksSpeculative++
+	}
+	if e.Task.Recomputed {
+		c.TasksRecomputed++
+	}
 	ref := taskRef{stage: i, row: -1}
 	if len(st.Rows) < s.retain {
 		ref.row = len(st.Rows)
@@ -208,6 +238,16 @@ func (s *Store) taskEnd(e Event) {
 		st.FailedRuns++
 	}
 	st.Totals.add(e.Task.Metrics)
+	c := &s.snap.Counters
+	c.add(e.Task.Metrics)
+	switch e.Task.Status {
+	case Succeeded:
+		c.TasksSucceeded++
+	case Failed:
+		c.TasksFailed++
+	case Lost:
+		c.TasksLost++
+	}
 	if ref.row >= 0 {
 		row := &st.Rows[ref.row]
 		launch := row.Launch
@@ -447,6 +487,13 @@ func (s *Store) Workers() []WorkerRow {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.snap.Workers)
+}
+
+// Counters returns the application's running totals.
+func (s *Store) Counters() Counters {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snap.Counters
 }
 
 // Timeline returns the workers' joins, drains and losses, oldest first.

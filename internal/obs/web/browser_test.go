@@ -87,6 +87,14 @@ func TestUIInChromium(t *testing.T) {
 	if !strings.Contains(summary, "1.0 s") || !strings.Contains(summary, "median") {
 		t.Errorf("summary: %s", summary)
 	}
+	err = chromedp.Do(b.Ctx, chromedp.Navigate(srv.URL+"/#/app/app-9"), chromedp.WaitVisible(chromedp.CSS(`#counters`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters, err := chromedp.Run(b.Ctx, chromedp.OuterHTML(chromedp.CSS(`#counters`)))
+	if err != nil || !strings.Contains(counters, "<td>tasks launched</td><td>6</td>") {
+		t.Errorf("counters: %v\n%s", err, counters)
+	}
 	if len(b.Requests()) < 5 {
 		t.Errorf("the browser made %d requests: the recorder misses them", len(b.Requests()))
 	}

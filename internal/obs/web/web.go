@@ -78,6 +78,7 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc(api+"/{app}/stages/{stage}/{attempt}/taskList", h.app(h.taskList))
 	mux.HandleFunc(api+"/{app}/executors", h.app(h.executors))
 	mux.HandleFunc(api+"/{app}/timeline", h.app(h.timeline))
+	mux.HandleFunc(api+"/{app}/counters", h.app(h.counters))
 	return secure(mux)
 }
 
@@ -306,6 +307,10 @@ func (h *handler) taskList(w http.ResponseWriter, r *http.Request, s *obs.Store)
 
 func (h *handler) executors(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
 	return writeJSON(w, s.Workers())
+}
+
+func (h *handler) counters(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
+	return writeJSON(w, s.Counters())
 }
 
 func (h *handler) timeline(w http.ResponseWriter, r *http.Request, s *obs.Store) error {

@@ -30,14 +30,19 @@ async function appsPage() {
 
 async function appPage(app) {
   const base = `${api}/${app}`;
-  const [info, jobs, workers] = await Promise.all([get(base), get(`${base}/jobs`), get(`${base}/executors`)]);
+  const [info, jobs, workers, c] = await Promise.all([get(base), get(`${base}/jobs`), get(`${base}/executors`), get(`${base}/counters`)]);
   crumbs.innerHTML = `› <a href="#/app/${esc(app)}">${esc(info.name || app)}</a> ${status(info.status)}${info.crashed ? " (crashed)" : ""}`;
   const alive = workers.filter(w => w.state === "alive").length;
   main.innerHTML = `<h2>Jobs</h2>` + table([
     ["job", j => `<a href="#/app/${esc(app)}/job/${j.id}">${j.id}</a>`], ["name", j => esc(j.name)], ["status", j => status(j.status)],
     ["stages", j => (j.stages || []).length], ["duration", j => dur(j.start, j.end)], ["error", j => `<span class="err">${esc(j.error)}</span>`]],
     jobs.slice().reverse(), "jobs") +
-    `<p><a href="#/app/${esc(app)}/workers">Workers</a>: ${alive} alive of ${workers.length}</p>`;
+    `<p><a href="#/app/${esc(app)}/workers">Workers</a>: ${alive} alive of ${workers.length}</p>` +
+    `<h3>Counters</h3>` + table([["counter", r => esc(r[0])], ["value", r => r[1]]], [
+      ["tasks launched", num(c.tasksLaunched)], ["tasks succeeded", num(c.tasksSucceeded)], ["tasks failed", num(c.tasksFailed)], ["tasks lost", num(c.tasksLost)],
+      ["speculative copies", num(c.tasksSpeculative)], ["tasks recomputed", num(c.tasksRecomputed)], ["stages resubmitted", num(c.stageResubmissions)],
+      ["fetch failures", num(c.fetchFailures)], ["workers lost", num(c.workersLost)], ["shuffle records read", num(c.recordsIn)], ["shuffle records written", num(c.recordsOut)],
+      ["shuffle bytes written", bytes(c.shuffleWriteBytes)], ["shuffle bytes read", bytes(c.shuffleReadBytes)], ["spilled", bytes(c.spillBytes)]], "counters");
   return info;
 }
 
