@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sluicehq/sluice/driver"
+	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/rdd"
+)
+
+// Tests across separate network hosts (namespaces joined by the hub of
+// clustertest.Hosts): a worker on each host, the driver on the first
+// (beside the core worker), faults on the last.
+
+// hostCluster makes n hosts and starts a worker on each of the first
+// workers: the first core, the others task. Every worker joins the first.
+func hostCluster(t *testing.T, n, workers int) (*clustertest.Hub, []*clustertest.Worker) {
+	t.Helper()
+	hub := clustertest.Hosts(t, n)
+	bin := sluice(t)
+	var ws []*clustertest.Worker
+	for k, h := range hub.Hosts[:workers] {
+		role, join := "core", ""
+		if k > 0 {
+			role, join = "task", hub.Join()
+		}
+		ws = append(ws, h.StartWorker(t, bin, role, join))
+	}
+	return hub, ws
+}
+
+// driverArgs are the flags of a driver on the hub's cluster that waits for
+// workers workers.
+func driverArgs(hub *clustertest.Hub, workers int, more ...string) []string {
+	return append([]string{"-v", "--join", hub.Join(), "--min-workers", strconv.Itoa(workers), "--secret-file", hub.Secret}, more...)
+}
+
+// startOn starts this test binary as a driver on host h with env and
+// args, killed by PID when ctx ends (and by the hub's cleanup).
+func startOn(t *testing.T, ctx context.Context, h *clustertest.Host, env string, args ...string) (*syncLog, chan error) {
+	t.Helper()
+	cmd := h.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), env)
+	var log syncLog
+	cmd.Stderr = &log
+	exited := make(chan error, 1)
+	go func() { exited <- clustertest.RunContext(ctx, cmd) }()
+	return &log, exited
+}
+
+// runOn runs a driver on h to its end within limit and returns its log and
+// how long it took; the test fails if it does not end in time.
+func runOn(t *testing.T, limit time.Duration, h *clustertest.Host, env string, args ...string) (string, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	start := time.Now()
+	log, exited := startOn(t, ctx, h, env, args...)
+	err := <-exited
+	if ctx.Err() != nil {
+		t.Fatalf("the driver on %s did not finish within %v:\n%s", h.Name, limit, log.String())
+	}
+	return log.String(), time.Since(start), err
+}
+
+// workersUsed returns the workers that ran tasks, from the session's
+// closing log line (-v).
+func workersUsed(t *testing.T, log string) string {
+	t.Helper()
+	m := tasksByWorker.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no task counts in the driver's log:\n%s", log)
+	}
+	return m[1]
+}
+
+// manyKeysCorpus writes files of words drawn from keys distinct words.
+func manyKeysCorpus(t *testing.T, dir string, files, words, keys int, seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	var paths []string
+	for i := range files {
+		var b strings.Builder
+		for j := range words {
+			fmt.Fprintf(&b, "k%d", rng.IntN(keys))
+			if j%12 == 11 {
+				b.WriteByte('\n')
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		p := filepath.Join(dir, fmt.Sprintf("keys-%d.txt", i))
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// asShuffle runs a shuffle-heavy count instead of wordcount: every word
+// crosses the shuffle (GroupByKey, no map-side combining). The variable
+// holds "MAPS,REDUCES": at least MAPS input splits, REDUCES reduce
+// partitions. Its output is wordcount's.
+const asShuffle = "SLUICE_WORDCOUNT_SHUFFLE"
+
+type shuffleArgs struct {
+	Paths         []string
+	Maps, Reduces int
+}
+
+var shuffleCount = rdd.Func(func(a shuffleArgs) *rdd.RDD[rdd.Pair[string, int64]] {
+	lines := rdd.TextFileWith(rdd.TextOptions{MinPartitions: a.Maps}, a.Paths...)
+	words := rdd.FlatMap(lines, func(line string, emit func(rdd.Pair[string, bool])) {
+		for w := range strings.FieldsSeq(line) {
+			emit(rdd.KV(w, true))
+		}
+	})
+	groups := rdd.GroupByKey(words, rdd.Partitions(a.Reduces))
+	return rdd.MapValues(groups, func(vs []bool) int64 { return int64(len(vs)) })
+})
+
+func runShuffle(shape string) {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		a := shuffleArgs{Paths: pflag.Args()}
+		if _, err := fmt.Sscanf(shape, "%d,%d", &a.Maps, &a.Reduces); err != nil {
+			return fmt.Errorf("%s=%q: want MAPS,REDUCES", asShuffle, shape)
+		}
+		return rdd.SaveAsTextFile(ctx, s, shuffleCount.Invoke(a), *output)
+	})
+}
+
+// TestHostsWordCount: wordcount across four hosts, a worker on each and
+// the driver on the first, gives local mode's output; and a shuffle-heavy
+// job (every one of 100,000 records through the shuffle, 30,000 keys, 8
+// map and 12 reduce partitions) gives the right counts in 12 part files,
+// with tasks on every host.
+func TestHostsWordCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	hub, ws := hostCluster(t, 4, 4)
+	dir := t.TempDir()
+	paths := writeCorpus(t, dir, 4, 60000, 21)
+
+	local := filepath.Join(dir, "local")
+	if r := runWithin(t, time.Minute, append([]string{"--output", local}, paths...)...); r.code != 0 {
+		t.Fatalf("local mode: exit %d: %s", r.code, r.stderr)
+	}
+	out := filepath.Join(dir, "out")
+	log, took, err := runOn(t, time.Minute, hub.Hosts[0], asMain+"=1", append(driverArgs(hub, 4, "--output", out), paths...)...)
+	if err != nil {
+		t.Fatalf("driver: %v\n%s", err, log)
+	}
+	t.Logf("wordcount across 4 hosts: %v", took)
+	equalCounts(t, readOutput(t, out), readOutput(t, local))
+	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
+	if used := workersUsed(t, log); strings.Count(used, ":7946:") < 2 {
+		t.Errorf("tasks ran on %s; want them spread over the hosts", used)
+	}
+
+	keys := manyKeysCorpus(t, dir, 4, 25000, 30000, 22)
+	out = filepath.Join(dir, "shuffle")
+	log, took, err = runOn(t, time.Minute, hub.Hosts[0], asShuffle+"=8,12", append(driverArgs(hub, 4, "--output", out), keys...)...)
+	if err != nil {
+		t.Fatalf("shuffle-heavy driver: %v\n%s", err, log)
+	}
+	t.Logf("shuffle-heavy job across 4 hosts: %v", took)
+	equalCounts(t, readOutput(t, out), naiveCount(t, keys...))
+	if parts, _ := filepath.Glob(filepath.Join(out, "part-*")); len(parts) != 12 {
+		t.Errorf("%d part files, want one per reduce partition (12)", len(parts))
+	}
+	used := workersUsed(t, log)
+	for _, w := range ws {
+		if !strings.Contains(used, w.Addr+":") {
+			t.Errorf("no task ran on %s: %s", w.Addr, used)
+		}
+	}
+}
