@@ -429,6 +429,7 @@ type chainReader struct {
 	maps    []scheduler.MapStatus
 	next    int
 	cur     task.BlockReader
+	ahead   fetchAhead
 }
 
 func (c *chainReader) Next() ([]byte, error) {
@@ -456,7 +457,11 @@ func (c *chainReader) Next() ([]byte, error) {
 		if err := c.ctx.Err(); err != nil {
 			return nil, err
 		}
-		r, err := c.open(i)
+		c.fetchAhead(i)
+		r, err := c.ahead.take(i)
+		if r == nil && err == nil {
+			r, err = c.open(i)
+		}
 		if err != nil {
 			return nil, c.fetchError(i, err)
 		}
@@ -487,27 +492,50 @@ func (c *chainReader) open(i int) (task.BlockReader, error) {
 }
 
 func (c *chainReader) openFrom(i int, holder string) (task.BlockReader, error) {
-	m, e := c.maps[i], c.s.e
-	if holder == e.cfg.Name || e.cfg.Fetcher == nil {
+	e := c.s.e
+	if c.local(holder) {
 		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
 		return shuffle.OpenPartition(data, index, c.part)
 	}
+	rc, err := c.fetch(c.ctx, i, holder)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamBlocks(rc, c.size(i), c.what(i, holder)), nil
+}
+
+// local reports whether this executor reads holder's outputs from disk.
+func (c *chainReader) local(holder string) bool {
+	return holder == c.s.e.cfg.Name || c.s.e.cfg.Fetcher == nil
+}
+
+// size returns the length of map output i's partition, -1 if unknown.
+func (c *chainReader) size(i int) int64 {
+	if m := c.maps[i]; c.part < len(m.Sizes) {
+		return m.Sizes[c.part]
+	}
+	return -1
+}
+
+func (c *chainReader) what(i int, holder string) string {
+	return fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, holder)
+}
+
+// fetch opens the stream of map output i's partition from holder, a
+// fetch that WorkerLost(holder) cancels.
+func (c *chainReader) fetch(ctx context.Context, i int, holder string) (io.ReadCloser, error) {
+	e := c.s.e
 	addr, ok := c.s.spec.Addrs[holder]
 	if !ok {
 		return nil, fmt.Errorf("worker: no address for worker %s", holder)
 	}
-	fctx, done := e.fetchContext(c.ctx, holder)
+	fctx, done := e.fetchContext(ctx, holder)
 	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
 	if err != nil {
 		done()
 		return nil, err
 	}
-	rc = &doneCloser{ReadCloser: rc, done: done}
-	var size int64 = -1
-	if c.part < len(m.Sizes) {
-		size = m.Sizes[c.part]
-	}
-	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, holder)), nil
+	return &doneCloser{ReadCloser: rc, done: done}, nil
 }
 
 // doneCloser calls done once its stream is closed.
@@ -524,6 +552,7 @@ func (d *doneCloser) Close() error {
 }
 
 func (c *chainReader) Close() error {
+	c.ahead.stop()
 	if c.cur != nil {
 		return c.cur.Close()
 	}
