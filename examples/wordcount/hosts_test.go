@@ -186,3 +186,66 @@ func TestHostsWordCount(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsDegradedHost: 30% packet loss on one host (each way), and
+// separately 200 ms of delay on it (each way), slow a shuffle-heavy job
+// across four hosts but never break it: the output is right, and the job
+// takes at most degradedBound times as long as the same job fault-free on
+// the same hosts.
+func TestHostsDegradedHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	hub, _ := hostCluster(t, 4, 4)
+	dir := t.TempDir()
+	paths := manyKeysCorpus(t, dir, 4, 100000, 20000, 31)
+	want := naiveCount(t, paths...)
+	// job runs the shuffle-heavy job from the driver on the first host;
+	// once the job is submitted (every worker ready) it calls fault.
+	job := func(name string, fault func()) time.Duration {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		start := time.Now()
+		log, exited := startOn(t, ctx, hub.Hosts[0], asShuffle+"=8,8", append(driverArgs(hub, 4, "--output", out), paths...)...)
+		awaitLog(t, log, exited, "job submitted")
+		fault()
+		err := <-exited
+		took := time.Since(start)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: the driver did not finish within 2 minutes:\n%s", name, log.String())
+		}
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, log.String())
+		}
+		equalCounts(t, readOutput(t, out), want)
+		return took
+	}
+	job("warm-up", func() {}) // every worker caches the binary
+	base := job("fault-free", func() {})
+	victim := hub.Hosts[3]
+	for _, c := range []struct {
+		name   string
+		faults clustertest.Faults
+	}{
+		{"30% loss", clustertest.Faults{Drop: 0.3}},
+		{"200ms delay", clustertest.Faults{Delay: 200 * time.Millisecond}},
+	} {
+		before := victim.Stats()
+		took := job(strings.ReplaceAll(c.name, " ", "-"), func() { victim.SetFaults(c.faults) })
+		victim.SetFaults(clustertest.Faults{})
+		after := victim.Stats()
+		t.Logf("%s on %s: %v against %v fault-free (%.1f×); %d packets sent by it, %d dropped",
+			c.name, victim.Name, took, base, took.Seconds()/base.Seconds(), after.Sent-before.Sent, after.Dropped-before.Dropped)
+		if took > degradedBound*base {
+			t.Errorf("%s on one host: the job took %v, over %d× its fault-free %v", c.name, took, degradedBound, base)
+		}
+	}
+}
+
+// degradedBound is how much longer a job may take with one host degraded:
+// the host's tasks may be lost and rerun elsewhere once, and its map
+// outputs fetched slowly or recomputed, about one extra pass over its
+// share of the job.
+const degradedBound = 3
