@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -45,12 +46,13 @@ func driverArgs(hub *clustertest.Hub, workers int, more ...string) []string {
 	return append([]string{"-v", "--join", hub.Join(), "--min-workers", strconv.Itoa(workers), "--secret-file", hub.Secret}, more...)
 }
 
-// startOn starts this test binary as a driver on host h with env and
-// args, killed by PID when ctx ends (and by the hub's cleanup).
+// startOn starts this test binary as a driver on host h with env (one
+// VAR=value, or several separated by newlines) and args, killed by PID
+// when ctx ends (and by the hub's cleanup).
 func startOn(t *testing.T, ctx context.Context, h *clustertest.Host, env string, args ...string) (*syncLog, chan error) {
 	t.Helper()
 	cmd := h.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), env)
+	cmd.Env = append(os.Environ(), strings.Split(env, "\n")...)
 	var log syncLog
 	cmd.Stderr = &log
 	exited := make(chan error, 1)
@@ -113,9 +115,16 @@ func manyKeysCorpus(t *testing.T, dir string, files, words, keys int, seed uint6
 // partitions. Its output is wordcount's.
 const asShuffle = "SLUICE_WORDCOUNT_SHUFFLE"
 
+// asShuffleGate, with asShuffle, makes each reduce task of the
+// shuffle-heavy job create GATE.started and then wait for the file GATE
+// before it reads its input: a job that stays in its reduce stage until
+// the test lets it go on.
+const asShuffleGate = "SLUICE_WORDCOUNT_SHUFFLE_GATE"
+
 type shuffleArgs struct {
 	Paths         []string
 	Maps, Reduces int
+	Gate          string
 }
 
 var shuffleCount = rdd.Func(func(a shuffleArgs) *rdd.RDD[rdd.Pair[string, int64]] {
@@ -126,12 +135,32 @@ var shuffleCount = rdd.Func(func(a shuffleArgs) *rdd.RDD[rdd.Pair[string, int64]
 		}
 	})
 	groups := rdd.GroupByKey(words, rdd.Partitions(a.Reduces))
-	return rdd.MapValues(groups, func(vs []bool) int64 { return int64(len(vs)) })
+	counts := rdd.MapValues(groups, func(vs []bool) int64 { return int64(len(vs)) })
+	if a.Gate == "" {
+		return counts
+	}
+	return rdd.MapPartitions(counts, func(_ int, in iter.Seq[rdd.Pair[string, int64]]) iter.Seq[rdd.Pair[string, int64]] {
+		return func(yield func(rdd.Pair[string, int64]) bool) {
+			os.WriteFile(a.Gate+".started", nil, 0o644)
+			deadline := time.Now().Add(2 * time.Minute)
+			for time.Now().Before(deadline) {
+				if _, err := os.Stat(a.Gate); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond) // a task's work: wait for the gate
+			}
+			for p := range in {
+				if !yield(p) {
+					return
+				}
+			}
+		}
+	})
 })
 
 func runShuffle(shape string) {
 	driver.Main(func(ctx context.Context, s *driver.Session) error {
-		a := shuffleArgs{Paths: pflag.Args()}
+		a := shuffleArgs{Paths: pflag.Args(), Gate: os.Getenv(asShuffleGate)}
 		if _, err := fmt.Sscanf(shape, "%d,%d", &a.Maps, &a.Reduces); err != nil {
 			return fmt.Errorf("%s=%q: want MAPS,REDUCES", asShuffle, shape)
 		}
@@ -249,3 +278,151 @@ func TestHostsDegradedHost(t *testing.T) {
 // outputs fetched slowly or recomputed, about one extra pass over its
 // share of the job.
 const degradedBound = 3
+
+// awaitCount polls a driver's log until it holds want n times.
+func awaitCount(t *testing.T, log *syncLog, exited chan error, want string, n int, limit time.Duration) {
+	t.Helper()
+	deadline := time.After(limit)
+	for strings.Count(log.String(), want) < n {
+		select {
+		case err := <-exited:
+			t.Fatalf("driver ended (%v) before logging %q %d times:\n%s", err, want, n, log.String())
+		case <-deadline:
+			t.Fatalf("driver did not log %q %d times within %v:\n%s", want, n, limit, log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// gatedJob starts the shuffle-heavy job with a gate on host h and waits
+// for its reduce stage to start; it returns the gate to open.
+func gatedJob(t *testing.T, ctx context.Context, h *clustertest.Host, args ...string) (string, *syncLog, chan error) {
+	t.Helper()
+	gate := filepath.Join(t.TempDir(), "gate")
+	log, exited := startOn(t, ctx, h, asShuffle+"=8,8\n"+asShuffleGate+"="+gate, args...)
+	pollUntil(t, "the reduce stage to start", func() bool {
+		_, err := os.Stat(gate + ".started")
+		return err == nil
+	})
+	return gate, log, exited
+}
+
+// finish opens a gated job's gate and waits for its driver to succeed.
+func finish(t *testing.T, gate string, log *syncLog, exited chan error) {
+	t.Helper()
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("driver: %v\n%s", err, log.String())
+	}
+}
+
+// TestHostsLinkDown: a host whose link goes down in the reduce stage
+// (after it wrote map outputs and while it runs reducers) is declared
+// lost, and the job finishes with the right output without it. Then the
+// host comes back, its worker still running and holding the first job's
+// outputs: a second job uses it, and when it is cut off and heals again
+// within that job (its reducers, recorded as lost, now able to reach the
+// driver and ask to commit), the output is still exactly right: every
+// word once, with its count, and no _temporary left.
+func TestHostsLinkDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	hub, ws := hostCluster(t, 4, 4)
+	dir := t.TempDir()
+	paths := manyKeysCorpus(t, dir, 4, 40000, 20000, 41)
+	want := naiveCount(t, paths...)
+	victim, vw := hub.Hosts[3], ws[3]
+	lost := `msg="worker lost" worker=` + vw.Addr
+	ready := `msg="worker ready" worker=` + vw.Addr
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out1 := filepath.Join(dir, "out1")
+	gate, log, exited := gatedJob(t, ctx, hub.Hosts[0], append(driverArgs(hub, 4, "--output", out1), paths...)...)
+	victim.LinkDown(t)
+	cut := time.Now()
+	awaitCount(t, log, exited, lost, 1, 30*time.Second)
+	t.Logf("host cut off: declared lost after %v", time.Since(cut))
+	finish(t, gate, log, exited)
+	equalCounts(t, readOutput(t, out1), want)
+
+	victim.LinkUp(t)
+	out2 := filepath.Join(dir, "out2")
+	gate, log, exited = gatedJob(t, ctx, hub.Hosts[0], append(driverArgs(hub, 4, "--output", out2), paths...)...)
+	victim.LinkDown(t)
+	awaitCount(t, log, exited, lost, 1, 30*time.Second)
+	victim.LinkUp(t)
+	healed := time.Now()
+	awaitCount(t, log, exited, ready, 2, 30*time.Second)
+	t.Logf("host healed: ready again after %v", time.Since(healed))
+	finish(t, gate, log, exited)
+	equalCounts(t, readOutput(t, out2), want)
+	if vw.ExitCode() != -1 {
+		t.Fatalf("the cut-off worker exited:\n%s", vw.Log())
+	}
+}
+
+// TestHostsDriverIsolated: a partition that cuts the driver's host off
+// from every worker (the driver alone on its host, four workers on the
+// others) fails the job within isolatedBound, with one message that says
+// the driver lost its workers.
+func TestHostsDriverIsolated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	hub := clustertest.Hosts(t, 5)
+	bin := sluice(t)
+	join := hub.Hosts[1].Addr()
+	for k, h := range hub.Hosts[1:] {
+		role, j := "core", ""
+		if k > 0 {
+			role, j = "task", join
+		}
+		h.StartWorker(t, bin, role, j)
+	}
+	dir := t.TempDir()
+	paths := manyKeysCorpus(t, dir, 4, 20000, 5000, 51)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"-v", "--join", join, "--min-workers", "4", "--wait", "10s", "--secret-file", hub.Secret, "--output", filepath.Join(dir, "out")}
+	_, log, exited := gatedJob(t, ctx, hub.Hosts[0], append(args, paths...)...)
+	hub.Hosts[0].SetFaults(clustertest.Faults{Cut: true})
+	cut := time.Now()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(isolatedBound):
+		t.Fatalf("the isolated driver still ran %v after the cut:\n%s", isolatedBound, log.String())
+	}
+	took := time.Since(cut)
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	last := lines[len(lines)-1]
+	t.Logf("the isolated driver ended %v after the cut: %v: %s", took, err, last)
+	if err == nil {
+		t.Fatalf("the isolated driver's job succeeded:\n%s", log.String())
+	}
+	if !strings.Contains(last, "no worker could take tasks") || !strings.Contains(last, "workers lost") {
+		t.Fatalf("the last line does not say that the driver lost its workers: %q", last)
+	}
+	// The workers gossip declared failed by then; one whose executor was
+	// found frozen just before may not be among them yet.
+	named := 0
+	for _, h := range hub.Hosts[1:] {
+		if strings.Contains(last, h.Addr()) {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Errorf("the message names none of the lost workers: %q", last)
+	}
+}
+
+// isolatedBound is how soon a driver cut off from every worker must give
+// up: gossip declares a member failed within about 10 s when a node is cut
+// off from all its peers (SuspicionMaxTimeoutMult), and an executor that
+// misses heartbeats for 10 s is frozen; then the driver waits --wait (10 s
+// here) for a worker to come back. 20 s of slack for a loaded machine.
+const isolatedBound = 50 * time.Second
