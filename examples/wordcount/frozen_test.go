@@ -71,6 +71,9 @@ func TestClusterFrozenNode(t *testing.T) {
 			t.Fatalf("%v: driver: %v\n%s", sig, err, log.String())
 		}
 		took[sig] = time.Since(start)
+		if sig == syscall.SIGSTOP && took[sig] > took[syscall.SIGKILL]+frozenSlack {
+			t.Logf("driver log:\n%s", log.String())
+		}
 		equalCounts(t, readOutput(t, out), want)
 		t.Logf("%v of a task node (%d processes) at the start of the reduce stage: the job ended %v later", sig, len(pids), took[sig])
 	}
@@ -81,6 +84,10 @@ func TestClusterFrozenNode(t *testing.T) {
 
 // frozenSlack is how much longer a frozen node may cost than a killed
 // one: a killed worker's peers see refused connections at once, a frozen
-// one's must wait for gossip to declare it failed (2-3.5 s) or for a fetch
-// to stall for the idle timeout (5 s); 10 s allows for a loaded machine.
-const frozenSlack = 10 * time.Second
+// one's wait for gossip to declare it failed (2-3.5 s), when WorkerLost
+// ends their fetches. Measured on a 2-core VM under -race: 2.3-3.4 s more
+// in most runs; in about one run in eight the driver's own shutdown took
+// 6-11 s longer after the job had ended (stopping with a frozen member).
+// Issue 9 measured 63 s more, the 60 s fetch timeout; 20 s keeps the test
+// well clear of both.
+const frozenSlack = 20 * time.Second
