@@ -152,6 +152,18 @@ func (c *cluster) setup(r *remote, slots int) {
 	ctx, cancel := context.WithTimeout(r.ctx, c.s.cfg.Wait+time.Minute)
 	defer cancel()
 	addr, err := c.startExecutor(ctx, r)
+	// A lossy link can fail a call to a worker that still gossips; the
+	// calls are idempotent (a worker runs one executor per application).
+	for try := 1; try < setupTries && errors.Is(err, rpc.ErrUnavailable); try++ {
+		select {
+		case <-time.After(time.Duration(try) * time.Second):
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		addr, err = c.startExecutor(ctx, r)
+	}
 	if err != nil {
 		c.s.log.Warn("cannot use worker", "worker", r.name, "err", err)
 		c.mu.Lock()
@@ -180,6 +192,10 @@ func (c *cluster) setup(r *remote, slots int) {
 		c.send(memberChange{worker: r.name, disk: true, lowDisk: true})
 	}
 }
+
+// setupTries bounds the tries to start an executor on a worker that
+// cannot be reached, a second more apart each time (1+2+3 s in all).
+const setupTries = 4
 
 func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) {
 	has, err := rpc.Call[worker.HasBinaryRequest, worker.HasBinaryResponse](ctx, c.client, r.rpc, worker.MethodHasBinary, &worker.HasBinaryRequest{SHA256: c.sha})

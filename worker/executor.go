@@ -446,6 +446,7 @@ type chainReader struct {
 	blocks  []scheduler.MapBlock
 	next    int
 	cur     task.BlockReader
+	ahead   fetchAhead
 }
 
 func (c *chainReader) Next() ([]byte, error) {
@@ -472,7 +473,11 @@ func (c *chainReader) Next() ([]byte, error) {
 			return nil, err
 		}
 		start := time.Now()
-		r, err := c.open(i)
+		c.fetchAhead(i)
+		r, err := c.ahead.take(i)
+		if r == nil && err == nil {
+			r, err = c.open(i)
+		}
 		c.s.fetchWait.Add(int64(time.Since(start)))
 		if err != nil {
 			return nil, c.fetchError(i, err)
@@ -493,41 +498,64 @@ func (c *chainReader) fetchError(i int, err error) error {
 // the worker that does otherwise.
 func (c *chainReader) open(i int) (task.BlockReader, error) {
 	b := c.blocks[i]
-	r, err := c.openFrom(b, b.Worker)
+	r, err := c.openFrom(i, b.Worker)
 	if err != nil && b.Replica != "" && c.ctx.Err() == nil {
 		// The copy on a core worker stands in for a holder that is gone.
-		if rr, rerr := c.openFrom(b, b.Replica); rerr == nil {
+		if rr, rerr := c.openFrom(i, b.Replica); rerr == nil {
 			return rr, nil
 		}
 	}
 	return r, err
 }
 
-func (c *chainReader) openFrom(b scheduler.MapBlock, holder string) (task.BlockReader, error) {
+func (c *chainReader) openFrom(i int, holder string) (task.BlockReader, error) {
 	e := c.s.e
-	if holder == e.cfg.Name || e.cfg.Fetcher == nil {
-		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, b.Map)
+	if c.local(holder) {
+		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, c.blocks[i].Map)
 		return shuffle.OpenPartition(data, index, c.part)
 	}
+	rc, err := c.fetch(c.ctx, i, holder)
+	if err != nil {
+		return nil, err
+	}
+	return newStreamBlocks(rc, c.size(i), c.what(i, holder)), nil
+}
+
+// local reports whether this executor reads holder's outputs from disk.
+func (c *chainReader) local(holder string) bool {
+	return holder == c.s.e.cfg.Name || c.s.e.cfg.Fetcher == nil
+}
+
+// size returns the exact length of block i, or -1. Only an exact size
+// checks a stream's length: an estimate (sizes compressed in the driver)
+// is no claim about it. The blocks carry their own checksums, and a
+// stream cut short fails in the transport.
+func (c *chainReader) size(i int) int64 {
+	if b := c.blocks[i]; b.Exact && b.Size >= 0 {
+		return b.Size
+	}
+	return -1
+}
+
+func (c *chainReader) what(i int, holder string) string {
+	return fmt.Sprintf("map output %d of shuffle %d from %s", c.blocks[i].Map, c.shuffle, holder)
+}
+
+// fetch opens the stream of block i from holder, a fetch that
+// WorkerLost(holder) cancels.
+func (c *chainReader) fetch(ctx context.Context, i int, holder string) (io.ReadCloser, error) {
+	e := c.s.e
 	addr, ok := c.s.spec.Addrs[holder]
 	if !ok {
 		return nil, fmt.Errorf("worker: no address for worker %s", holder)
 	}
-	fctx, done := e.fetchContext(c.ctx, holder)
-	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: b.Map, Part: c.part})
+	fctx, done := e.fetchContext(ctx, holder)
+	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: c.blocks[i].Map, Part: c.part})
 	if err != nil {
 		done()
 		return nil, err
 	}
-	rc = &doneCloser{ReadCloser: rc, done: done}
-	// Only an exact size checks the stream's length: an estimate (sizes
-	// compressed in the driver) is no claim about it. The blocks carry
-	// their own checksums, and a stream cut short fails in the transport.
-	var size int64 = -1
-	if b.Exact && b.Size >= 0 {
-		size = b.Size
-	}
-	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", b.Map, c.shuffle, holder)), nil
+	return &doneCloser{ReadCloser: rc, done: done}, nil
 }
 
 // doneCloser calls done once its stream is closed.
@@ -544,6 +572,7 @@ func (d *doneCloser) Close() error {
 }
 
 func (c *chainReader) Close() error {
+	c.ahead.stop()
 	if c.cur != nil {
 		return c.cur.Close()
 	}

@@ -13,12 +13,21 @@ import (
 const (
 	minIdle = 5 * time.Second
 	maxIdle = time.Minute
+	// unmeasured is the idle timeout before any sample: no slow link has
+	// shown itself yet, so the floor. A slow link still delivers bytes;
+	// one that delivers none for this long is stalled in retransmission
+	// timeouts (maxIdle here let one such fetch from a lossy host hold a
+	// reducer for 48 s, where recomputing the output took 50 ms).
+	unmeasured = minIdle
 	// idleBytes is the amount of data whose expected transfer time, times
 	// idleFactor, is the idle timeout.
 	idleBytes  = 1 << 20
 	idleFactor = 20
 	// minSample is the smallest fetch that says anything about the rate.
-	minSample = 256 << 10
+	// Smaller fetches are mostly round trips, so their rate is low and the
+	// timeout it gives errs long; map outputs are often this small, and an
+	// executor that never measured would never adapt.
+	minSample = 16 << 10
 )
 
 // rateEstimate follows the transfer rate of fetches (an exponentially
@@ -44,13 +53,13 @@ func (r *rateEstimate) observe(bytes int64, d time.Duration) {
 
 // idle returns the idle timeout for the next fetch: idleFactor times the
 // time idleBytes take at the observed rate, within [minIdle, maxIdle];
-// maxIdle before any sample.
+// unmeasured before any sample.
 func (r *rateEstimate) idle() time.Duration {
 	r.mu.Lock()
 	bps := r.bps
 	r.mu.Unlock()
 	if bps <= 0 {
-		return maxIdle
+		return unmeasured
 	}
 	d := time.Duration(idleFactor * float64(idleBytes) / bps * float64(time.Second))
 	return min(max(d, minIdle), maxIdle)

@@ -7,12 +7,12 @@ import (
 
 func TestRateEstimateIdle(t *testing.T) {
 	var r rateEstimate
-	if got := r.idle(); got != maxIdle {
-		t.Fatalf("before any sample: %v, want %v", got, maxIdle)
+	if got := r.idle(); got != unmeasured {
+		t.Fatalf("before any sample: %v, want %v", got, unmeasured)
 	}
-	r.observe(100<<10, time.Millisecond) // too small to say anything
-	if got := r.idle(); got != maxIdle {
-		t.Fatalf("after a tiny fetch: %v, want %v", got, maxIdle)
+	r.observe(4<<10, time.Millisecond) // too small to say anything
+	if got := r.idle(); got != unmeasured {
+		t.Fatalf("after a tiny fetch: %v, want %v", got, unmeasured)
 	}
 	r.observe(100<<20, time.Second) // 100 MiB/s: a LAN
 	if got := r.idle(); got != minIdle {

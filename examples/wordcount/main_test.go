@@ -41,6 +41,10 @@ func TestMain(m *testing.M) {
 		runCrasher(dir)
 		return
 	}
+	if parts := os.Getenv(asShuffle); parts != "" {
+		runShuffle(parts)
+		return
+	}
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
 	cleanup()

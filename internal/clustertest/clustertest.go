@@ -7,6 +7,10 @@
 //	c := clustertest.Start(t, bin, clustertest.Options{Core: 1, Task: 2})
 //	// run a driver with --join c.Join
 //	c.Workers[1].Kill()
+//
+// Hosts makes separate network hosts on one machine instead (network
+// namespaces joined by a relay in the test process that can drop, delay
+// and cut each host's packets); see Hub.
 package clustertest
 
 import (

@@ -207,6 +207,14 @@ func (c *Cluster) Stop(grace time.Duration) {
 	}
 }
 
+// Adopt tracks a worker process its caller started (in a network
+// namespace, say) as Add's are: killed and waited for by PID.
+func Adopt(name, role, addr, dir string, cmd *exec.Cmd) *Worker {
+	w := &Worker{Name: name, Role: role, Addr: addr, Dir: dir, cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(w.exited) }()
+	return w
+}
+
 // Kill sends SIGKILL to the worker's process (by PID) and waits for it.
 func (w *Worker) Kill() {
 	w.once.Do(func() {

@@ -386,6 +386,25 @@ func TestStream(t *testing.T) {
 		}
 		<-handlerDone // the server saw the connection go and cancelled its handler
 	})
+	t.Run("idle before the first byte", func(t *testing.T) {
+		// A server that sends nothing, not even its response, is as
+		// stalled as one that stops mid-stream, whatever the caller's
+		// deadline.
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		body, err := c.StreamIdle(dctx, addr, "Stall", &echoReq{N: 0}, time.Second)
+		if err == nil {
+			_, err = io.ReadAll(body)
+			body.Close()
+		}
+		// (Mostly ErrUnavailable; when the response and the timeout race,
+		// the body's read may fail as cancelled instead.)
+		if err == nil || time.Since(start) > 10*time.Second {
+			t.Fatalf("got %v after %v, want an error after the 1s idle timeout", err, time.Since(start))
+		}
+		<-handlerDone
+	})
 	t.Run("caller cancels", func(t *testing.T) {
 		sctx, cancel := context.WithCancel(ctx)
 		body, err := c.Stream(sctx, addr, "Stall", &echoReq{N: 1 << 20})

@@ -34,16 +34,16 @@ func (c *Client) StreamIdle(ctx context.Context, addr, method string, req any, i
 		return nil, &callError{method: method, addr: addr, msg: "cannot encode the request: " + err.Error(), cause: err}
 	}
 	sctx, cancel := context.WithCancelCause(ctx)
-	var headers *time.Timer
-	if _, ok := ctx.Deadline(); !ok {
-		headers = time.AfterFunc(c.cfg.CallTimeout, func() {
-			cancel(&timeoutError{fmt.Sprintf("no response within CallTimeout (%v)", c.cfg.CallTimeout)})
-		})
+	// The response is the stream's first delivery: a server that sends
+	// nothing for idle is stalled, whatever the caller's deadline.
+	msg := fmt.Sprintf("the stream delivered nothing for StreamIdleTimeout (%v)", idle)
+	wait := idle
+	if _, ok := ctx.Deadline(); !ok && c.cfg.CallTimeout < idle {
+		wait, msg = c.cfg.CallTimeout, fmt.Sprintf("no response within CallTimeout (%v)", c.cfg.CallTimeout)
 	}
+	headers := time.AfterFunc(wait, func() { cancel(&timeoutError{msg}) })
 	resp, err := c.post(sctx, addr, streamPrefix, method, bytes.NewReader(body), int64(len(body)))
-	if headers != nil {
-		headers.Stop()
-	}
+	headers.Stop()
 	if err != nil {
 		cancel(nil)
 		return nil, err
