@@ -351,7 +351,10 @@ func (c *cluster) closeNow() {
 	}
 	c.mu.Unlock()
 	slices.Sort(addrs)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A frozen or cut-off worker must not hold the driver's exit: it
+	// removes the application itself when the driver leaves (or is
+	// declared dead), so these calls are a courtesy, briefly waited for.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, a := range addrs {
@@ -362,7 +365,9 @@ func (c *cluster) closeNow() {
 	wg.Wait()
 	c.cancel()
 	if c.node != nil {
-		c.node.Leave(ctx)
+		lctx, lcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c.node.Leave(lctx)
+		lcancel()
 		c.node.Shutdown()
 	}
 	c.wg.Wait()
