@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 )
 
 // ErrBadInput is wrapped by the error of a ShuffleInput that does not
@@ -34,13 +33,14 @@ type MapBlock struct {
 	Exact   bool   // Size is exact (else an estimate: the map output's sizes are compressed)
 }
 
-// inputView is a ShuffleInput's content: a snapshot to read lazily, or
-// blocks decoded from the wire.
+// inputView is a ShuffleInput's content: a snapshot of the map-output
+// table, read each time it is asked (a driver holds thousands of running
+// tasks' inputs: they must not hold their blocks too), or blocks decoded
+// from the wire.
 type inputView struct {
 	maps int
 	snap *outputSnap
 
-	once    sync.Once
 	blocks  []MapBlock
 	workers []string
 }
@@ -55,29 +55,28 @@ func newShuffleInput(shuffle, part int, snap *outputSnap) ShuffleInput {
 func NewShuffleInput(shuffle, part, maps int, blocks []MapBlock) ShuffleInput {
 	v := &inputView{maps: maps, blocks: slices.Clone(blocks)}
 	v.workers = workersOf(v.blocks)
-	v.once.Do(func() {})
 	return ShuffleInput{Shuffle: shuffle, Part: part, v: v}
 }
 
-func (v *inputView) load(part int) {
-	v.once.Do(func() {
-		if v.snap == nil {
-			return
-		}
-		for m := range v.maps {
-			e := v.snap.get(m)
-			size, exact := int64(-1), false
-			if e.sizes != nil {
-				size, exact = e.sizes.at(part)
-				if size == 0 && exact {
-					continue // empty: nothing to fetch
-				}
+// read returns the blocks of partition part, from the snapshot (anew,
+// kept by no one) or as decoded.
+func (v *inputView) read(part int) []MapBlock {
+	if v.snap == nil {
+		return v.blocks
+	}
+	var blocks []MapBlock
+	for m := range v.maps {
+		e := v.snap.get(m)
+		size, exact := int64(-1), false
+		if e.sizes != nil {
+			size, exact = e.sizes.at(part)
+			if size == 0 && exact {
+				continue // empty: nothing to fetch
 			}
-			v.blocks = append(v.blocks, MapBlock{Map: m, Worker: e.worker, Replica: e.replica, Gen: e.gen, Size: size, Exact: exact})
 		}
-		v.workers = workersOf(v.blocks)
-		v.snap = nil
-	})
+		blocks = append(blocks, MapBlock{Map: m, Worker: e.worker, Replica: e.replica, Gen: e.gen, Size: size, Exact: exact})
+	}
+	return blocks
 }
 
 func workersOf(blocks []MapBlock) []string {
@@ -101,13 +100,13 @@ func (in ShuffleInput) Maps() int {
 }
 
 // Blocks returns the non-empty blocks of the partition, in map order. The
-// slice is shared: do not modify it.
+// slice may be shared: do not modify it. In the driver each call reads the
+// snapshot again (O(map outputs)): call it once where it is needed.
 func (in ShuffleInput) Blocks() []MapBlock {
 	if in.v == nil {
 		return nil
 	}
-	in.v.load(in.Part)
-	return in.v.blocks
+	return in.v.read(in.Part)
 }
 
 // Block returns map output m's block of the partition; false when it is
@@ -127,8 +126,10 @@ func (in ShuffleInput) Workers() []string {
 	if in.v == nil {
 		return nil
 	}
-	in.v.load(in.Part)
-	return in.v.workers
+	if in.v.snap == nil {
+		return in.v.workers
+	}
+	return workersOf(in.v.read(in.Part))
 }
 
 // inputVersion is the first byte of an encoded ShuffleInput.
@@ -139,7 +140,8 @@ const inputVersion = 1
 // worker's and replica's table indexes, the generation as a difference
 // from the previous one, and the size with its exactness.
 func (in ShuffleInput) MarshalBinary() ([]byte, error) {
-	blocks, workers := in.Blocks(), in.Workers()
+	blocks := in.Blocks()
+	workers := workersOf(blocks)
 	b := []byte{inputVersion}
 	b = binary.AppendUvarint(b, uint64(in.Shuffle))
 	b = binary.AppendUvarint(b, uint64(in.Part))
