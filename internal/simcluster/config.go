@@ -57,6 +57,9 @@ type Config struct {
 	// Notice is the warning before a reclamation (AWS gives 2 minutes):
 	// the worker drains, as on SIGTERM. 0 is a sudden loss.
 	Notice time.Duration
+	// DrainTimeout is how long a draining worker waits for its drivers to
+	// move its outputs before it leaves anyway (worker.Config's).
+	DrainTimeout time.Duration
 	// ShuffleReplicas 1 copies every map output written on a task node to
 	// a core node before the task counts as done (--shuffle-replicas 1).
 	ShuffleReplicas int
@@ -113,6 +116,7 @@ func DefaultConfig() Config {
 
 		ReclaimRate:     0,
 		Notice:          0,
+		DrainTimeout:    90 * time.Second, // worker.DefaultConfig: under the two minutes of a spot notice
 		ShuffleReplicas: 0,
 		ReplaceAfter:    3 * time.Minute, // a spot request filled and a worker started
 
@@ -157,8 +161,8 @@ func (c *Config) validate() error {
 	if c.ShuffleReplicas < 0 || c.ShuffleReplicas > 1 {
 		bad("ShuffleReplicas %d must be 0 or 1, as --shuffle-replicas", c.ShuffleReplicas)
 	}
-	if c.Notice < 0 || c.ReplaceAfter < 0 || c.DetectAfter < 0 || c.GossipDelay < 0 || c.KillDelay < 0 {
-		bad("Notice, ReplaceAfter, DetectAfter, GossipDelay and KillDelay must not be negative")
+	if c.Notice < 0 || c.DrainTimeout < 0 || c.ReplaceAfter < 0 || c.DetectAfter < 0 || c.GossipDelay < 0 || c.KillDelay < 0 {
+		bad("Notice, DrainTimeout, ReplaceAfter, DetectAfter, GossipDelay and KillDelay must not be negative")
 	}
 	if c.TickEvery <= 0 || c.MaxEvents < 1 || c.MaxTime <= 0 {
 		bad("TickEvery %v, MaxEvents %d and MaxTime %v must be positive", c.TickEvery, c.MaxEvents, c.MaxTime)

@@ -29,8 +29,9 @@
 //     after GossipDelay the driver steps WorkerDraining, waits for its
 //     attempts to end, copies its outputs one by one to core nodes (the
 //     driver's choice: core number map % cores) stepping MapOutputMoved for
-//     each, and the node leaves; if the notice runs out first, it is a
-//     sudden loss from there. A replacement joins ReplaceAfter later.
+//     each, and the node leaves; it leaves anyway after DrainTimeout (the
+//     worker daemon's), and if the notice runs out first it is a sudden
+//     loss from there. A replacement joins ReplaceAfter later.
 //   - Replicas (--shuffle-replicas 1): a map task on a task node counts as
 //     done only after its output is copied to a core node, as the driver's
 //     replicate does.

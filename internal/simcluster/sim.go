@@ -377,6 +377,10 @@ func (s *sim) handle(e event, base *runtime.MemStats) error {
 			s.rep.Reclaimed++
 			s.rep.Noticed++
 			s.q.push(event{at: s.now + s.cfg.GossipDelay, kind: evDrainSeen, worker: e.worker})
+			if s.cfg.DrainTimeout > 0 {
+				// The worker leaves then, drained or not.
+				s.q.push(event{at: s.now + s.cfg.DrainTimeout, kind: evLeft, worker: e.worker})
+			}
 		}
 		return nil
 	case evDrainSeen:
