@@ -21,6 +21,7 @@ type Report struct {
 	MapLaunched    int
 	ResultLaunched int
 	Delivered      int // result partitions delivered
+	MapsDone       int // map partitions whose output has been written at least once
 
 	Recomputed       int // map tasks run again for lost outputs (Scheduler.Recomputed)
 	StagesRecomputed int // complete map stages that lost outputs (Scheduler.StagesRecomputed)

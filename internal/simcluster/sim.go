@@ -1,6 +1,7 @@
 package simcluster
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -99,7 +100,11 @@ type sim struct {
 // Run simulates cfg's job on cfg's cluster with the real scheduler and
 // reports how it went. The same Config gives the same Report (but for the
 // measured CPU and heap) and the same trace.
-func Run(cfg Config) (Report, error) {
+func Run(cfg Config) (Report, error) { return RunContext(context.Background(), cfg) }
+
+// RunContext is Run that stops when ctx ends, returning the report so far
+// (a benchmark's time cap) with ctx's error.
+func RunContext(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.validate(); err != nil {
 		return Report{}, err
 	}
@@ -137,10 +142,13 @@ func Run(cfg Config) (Report, error) {
 		{ID: redNode, Name: "reduce", Partitions: cfg.Reduces, Deps: []task.DepInfo{{Parent: mapNode, Shuffle: shuffleID}}},
 	}}, func() {})
 	s.q.push(event{at: cfg.TickEvery, kind: evTick})
-	for !s.ended {
+	for n := 0; !s.ended; n++ {
 		if s.rep.Events >= cfg.MaxEvents || s.now > cfg.MaxTime {
 			return s.report(), fmt.Errorf("%w: %d events, %v of virtual time; running %d, %d of %d maps done",
 				ErrNoEnd, s.rep.Events, s.now, s.sched.Running(), s.mapsDone, cfg.Maps)
+		}
+		if n%1024 == 0 && ctx.Err() != nil {
+			return s.report(), fmt.Errorf("simcluster: stopped after %d events, %v of virtual time: %w", s.rep.Events, s.now, ctx.Err())
 		}
 		e, ok := s.q.pop()
 		if !ok {
@@ -165,6 +173,7 @@ func heap() runtime.MemStats {
 func (s *sim) report() Report {
 	r := s.rep
 	r.JobTime = s.now
+	r.MapsDone = s.mapsDone
 	r.Recomputed = s.sched.Recomputed()
 	r.StagesRecomputed = s.sched.StagesRecomputed()
 	if s.hasher != nil {
@@ -361,7 +370,11 @@ func (s *sim) handle(e event, base *runtime.MemStats) error {
 		if a == nil || a.killed || !s.workers[a.worker].alive {
 			return nil
 		}
-		s.rep.ReplicaBytes += s.maps[a.part].bytes
+		if s.workers[a.replica].alive {
+			s.rep.ReplicaBytes += s.maps[a.part].bytes
+		} else {
+			a.replica = -1 // the copy failed with its core node: no replica
+		}
 		s.succeedMap(a, base)
 	case evKilled:
 		a := s.running[e.task]

@@ -71,13 +71,14 @@ type result struct {
 
 func main() {
 	child := flag.String("child", "", "run one simulation described by this JSON and print its result (internal)")
+	childCap := flag.Duration("child-cap", 0, "the child's wall cap (internal)")
 	only := flag.String("only", "", "scale or reclaim: print one table")
 	capTime := flag.Duration("cap", 90*time.Second, "wall time after which a run stops and is reported as > cap")
 	capMem := flag.Int64("mem", 4<<30, "heap bytes after which a run stops and is reported as > cap")
 	seeds := flag.Int("seeds", 3, "seeds averaged in the reclaim table")
 	flag.Parse()
 	if *child != "" {
-		runChild(*child, *capMem)
+		runChild(*child, *childCap, *capMem)
 		return
 	}
 	fmt.Printf("Measured with simbench on %s/%s, %d cores (runs use GOMAXPROCS=1), %s; cap %v wall, %s heap.\n\n",
@@ -90,9 +91,10 @@ func main() {
 	}
 }
 
-// runChild runs one simulation and prints its result as JSON; it exits
-// with exitMem if the heap passes capMem first.
-func runChild(spec string, capMem int64) {
+// runChild runs one simulation and prints its result as JSON, stopping
+// it at capTime with the figures so far; it exits with exitMem if the heap
+// passes capMem first.
+func runChild(spec string, capTime time.Duration, capMem int64) {
 	var p params
 	if err := json.Unmarshal([]byte(spec), &p); err != nil {
 		fmt.Fprintln(os.Stderr, "simbench:", err)
@@ -107,25 +109,32 @@ func runChild(spec string, capMem int64) {
 			}
 		}
 	}()
+	ctx, cancel := context.WithTimeout(context.Background(), capTime)
+	defer cancel()
 	t0 := time.Now()
-	r, err := simcluster.Run(p.config())
+	r, err := simcluster.RunContext(ctx, p.config())
 	res := result{Report: r, Wall: time.Since(t0)}
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		res.Over = "time"
+	case err != nil:
 		res.Err = err.Error()
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// run runs p in a child process on one core, within the caps.
+// run runs p in a child process on one core, within the caps. The child
+// stops itself at capTime and reports how far it got; it is killed if it
+// has not answered well after that.
 func run(p params, capTime time.Duration, capMem int64) result {
 	self, err := os.Executable()
 	if err != nil {
 		return result{Err: err.Error()}
 	}
 	spec, _ := json.Marshal(p)
-	ctx, cancel := context.WithTimeout(context.Background(), capTime)
+	ctx, cancel := context.WithTimeout(context.Background(), capTime+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, self, "-child", string(spec), "-mem", fmt.Sprint(capMem))
+	cmd := exec.CommandContext(ctx, self, "-child", string(spec), "-child-cap", capTime.String(), "-mem", fmt.Sprint(capMem))
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -157,7 +166,12 @@ func scale(capTime time.Duration, capMem int64) {
 				p := params{Maps: m, Reduces: r, Workers: w, Slots: 4, MapTime: time.Minute, ReduceTime: time.Minute, MapOutputBytes: 64 << 20, Seed: 1, Heap: true}
 				res := run(p, capTime, capMem)
 				row := fmt.Sprintf("| %s | %s | %s |", count(m), count(r), count(w))
+				rep := res.Report
 				switch {
+				case res.Over == "time" && rep.Events > 0:
+					// How far it got: the cost per event so far shows the growth.
+					fmt.Printf("%s > %d | > %s | %s | — | stopped with %d of %d maps done | > %v |\n", row, rep.Events, secs(rep.SchedCPU),
+						micros(rep.PerEvent()), rep.MapsDone, m, capTime)
 				case res.Over == "time":
 					fmt.Printf("%s — | > %v | — | — | — | > %v |\n", row, capTime, capTime)
 				case res.Over == "mem":
@@ -165,7 +179,6 @@ func scale(capTime time.Duration, capMem int64) {
 				case res.Err != "":
 					fmt.Printf("%s failed: %s |||||\n", row, strings.ReplaceAll(res.Err, "|", "/"))
 				default:
-					rep := res.Report
 					fmt.Printf("%s %d | %s | %s | %s | %s | %s |\n", row, rep.Events, secs(rep.SchedCPU), micros(rep.PerEvent()),
 						mib(rep.MapTableHeap), rep.JobTime.Round(time.Second), secs(res.Wall))
 				}
