@@ -39,9 +39,13 @@ type Report struct {
 
 	TraceHash string // sha256 of the trace, when Config.Hash or Config.Trace asked for it
 
-	SchedCPU     time.Duration // real time inside Scheduler.Step
-	QueryCPU     time.Duration // real time in the scheduler queries the driver makes (RunningOn, OutputsOn)
-	MapTableHeap int64         // heap in use after the map stage, less before the job, with MeasureHeap
+	SchedCPU time.Duration // real time inside Scheduler.Step
+	QueryCPU time.Duration // real time in the scheduler queries the driver makes (RunningOn, OutputsOn)
+	// MapTableHeap, with MeasureHeap, is the heap in use just after the
+	// map stage, less before the job: the scheduler's map-output table and
+	// the tasks it launched then (today each reduce task carries every
+	// map's status), the simulator's own state being allocated before.
+	MapTableHeap int64
 }
 
 // Deterministic returns r without the figures measured on the machine.

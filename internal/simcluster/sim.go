@@ -155,9 +155,7 @@ func RunContext(ctx context.Context, cfg Config) (Report, error) {
 			return s.report(), fmt.Errorf("%w: nothing left to happen at %v", ErrNoEnd, s.now)
 		}
 		s.now = e.at
-		if err := s.handle(e, &base); err != nil {
-			return s.report(), err
-		}
+		s.handle(e, &base)
 	}
 	return s.report(), s.jobErr
 }
@@ -357,18 +355,18 @@ func (s *sim) anyAlive(ws []int32) bool {
 	return false
 }
 
-func (s *sim) handle(e event, base *runtime.MemStats) error {
+func (s *sim) handle(e event, base *runtime.MemStats) {
 	switch e.kind {
 	case evTick:
 		s.step(scheduler.Tick{Now: s.now}, func() {})
 		s.q.push(event{at: s.now + s.cfg.TickEvery, kind: evTick})
-		return nil
+		return
 	case evDone:
 		s.done(e.task, base)
 	case evReplicated:
 		a := s.running[e.task]
 		if a == nil || a.killed || !s.workers[a.worker].alive {
-			return nil
+			return
 		}
 		if s.workers[a.replica].alive {
 			s.rep.ReplicaBytes += s.maps[a.part].bytes
@@ -379,7 +377,7 @@ func (s *sim) handle(e event, base *runtime.MemStats) error {
 	case evKilled:
 		a := s.running[e.task]
 		if a == nil {
-			return nil
+			return
 		}
 		delete(s.running, e.task)
 		s.step(scheduler.TaskFailed{TaskID: e.task, Err: errKilled, Lost: true}, func() {})
@@ -395,11 +393,11 @@ func (s *sim) handle(e event, base *runtime.MemStats) error {
 				s.q.push(event{at: s.now + s.cfg.DrainTimeout, kind: evLeft, worker: e.worker})
 			}
 		}
-		return nil
+		return
 	case evDrainSeen:
 		w := s.workers[e.worker]
 		if !w.alive || w.gone {
-			return nil
+			return
 		}
 		w.draining = true
 		s.pending = append(s.pending, e.worker)
@@ -407,32 +405,31 @@ func (s *sim) handle(e event, base *runtime.MemStats) error {
 	case evDeath:
 		w := s.workers[e.worker]
 		if !w.alive {
-			return nil
+			return
 		}
 		if !w.noticed {
 			s.rep.Reclaimed++
 		}
 		s.kill(e.worker)
 		s.q.push(event{at: s.now + s.cfg.DetectAfter, kind: evDetected, worker: e.worker})
-		return nil
+		return
 	case evDetected:
 		s.remove(e.worker, "failed: no answer to probes")
 	case evLeft:
 		w := s.workers[e.worker]
 		if !w.alive {
-			return nil
+			return
 		}
 		s.kill(e.worker)
 		s.remove(e.worker, "left")
 	case evJoin:
 		s.addWorker(fmt.Sprintf("task-%04d", len(s.workers)-len(s.cores)), false)
-		return nil
+		return
 	case evMoved:
 		s.moved(e)
-		return nil
+		return
 	}
 	s.startDrains()
-	return nil
 }
 
 var errKilled = errors.New("killed: another attempt finished its partition")
