@@ -177,26 +177,32 @@ func (sc *script) exec(line string) error {
 		}
 		return nil
 	}
+	var bad error // the first word that did not parse
 	num := func(s string) int {
 		n, err := strconv.Atoi(s)
-		if err != nil {
-			panic(fmt.Sprintf("%q: %v", line, err))
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("%q: %v", line, err)
 		}
 		return n
 	}
 	dur := func(s string) time.Duration {
 		d, err := time.ParseDuration(s)
-		if err != nil {
-			panic(fmt.Sprintf("%q: %v", line, err))
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("%q: %v", line, err)
 		}
 		return d
+	}
+	step := func(ev scheduler.Event) {
+		if bad == nil {
+			sc.step(ev)
+		}
 	}
 	switch f[0] {
 	case "worker":
 		if err := need(3); err != nil {
 			return err
 		}
-		sc.step(scheduler.WorkerAdded{Worker: f[1], Slots: num(f[2])})
+		step(scheduler.WorkerAdded{Worker: f[1], Slots: num(f[2])})
 	case "submit":
 		if err := need(5); err != nil {
 			return err
@@ -209,7 +215,7 @@ func (sc *script) exec(line string) error {
 		for _, p := range f[4:] {
 			parts = append(parts, num(p))
 		}
-		sc.step(scheduler.JobSubmitted{Job: num(f[1]), Graph: num(f[2]), Nodes: nodes, Node: nodes[len(nodes)-1].ID, Partitions: parts})
+		step(scheduler.JobSubmitted{Job: num(f[1]), Graph: num(f[2]), Nodes: nodes, Node: nodes[len(nodes)-1].ID, Partitions: parts})
 	case "succeed":
 		if err := need(2); err != nil {
 			return err
@@ -264,7 +270,7 @@ func (sc *script) exec(line string) error {
 			}
 		}
 		sc.ended(l.Task.ID)
-		sc.step(ev)
+		step(ev)
 	case "remove":
 		if err := need(2); err != nil {
 			return err
@@ -278,37 +284,37 @@ func (sc *script) exec(line string) error {
 		if len(f) > 2 {
 			reason = strings.Join(f[2:], " ")
 		}
-		sc.step(scheduler.WorkerRemoved{Worker: f[1], Reason: reason})
+		step(scheduler.WorkerRemoved{Worker: f[1], Reason: reason})
 	case "drain":
 		if err := need(2); err != nil {
 			return err
 		}
-		sc.step(scheduler.WorkerDraining{Worker: f[1]})
+		step(scheduler.WorkerDraining{Worker: f[1]})
 	case "move":
 		if err := need(6); err != nil {
 			return err
 		}
-		sc.step(scheduler.MapOutputMoved{Output: scheduler.OutputRef{Graph: num(f[1]), Shuffle: num(f[2]), Map: num(f[3])}, From: f[4], To: f[5]})
+		step(scheduler.MapOutputMoved{Output: scheduler.OutputRef{Graph: num(f[1]), Shuffle: num(f[2]), Map: num(f[3])}, From: f[4], To: f[5]})
 	case "tick":
 		if err := need(2); err != nil {
 			return err
 		}
-		sc.step(scheduler.Tick{Now: dur(f[1])})
+		step(scheduler.Tick{Now: dur(f[1])})
 	case "flapping":
 		if err := need(3); err != nil {
 			return err
 		}
-		sc.step(scheduler.WorkerFlapping{Worker: f[1], For: dur(f[2])})
+		step(scheduler.WorkerFlapping{Worker: f[1], For: dur(f[2])})
 	case "cancel":
 		if err := need(2); err != nil {
 			return err
 		}
-		sc.step(scheduler.JobCancelled{Job: num(f[1])})
+		step(scheduler.JobCancelled{Job: num(f[1])})
 	case "forget":
 		if err := need(2); err != nil {
 			return err
 		}
-		sc.step(scheduler.GraphForgotten{Graph: num(f[1])})
+		step(scheduler.GraphForgotten{Graph: num(f[1])})
 	case "commit":
 		if err := need(2); err != nil {
 			return err
@@ -338,7 +344,7 @@ func (sc *script) exec(line string) error {
 	default:
 		return fmt.Errorf("%q: unknown command", line)
 	}
-	return nil
+	return bad
 }
 
 // runScript runs the commands of a trace file and returns the file it
