@@ -142,12 +142,12 @@ func RunContext(ctx context.Context, cfg Config) (Report, error) {
 		{ID: redNode, Name: "reduce", Partitions: cfg.Reduces, Deps: []task.DepInfo{{Parent: mapNode, Shuffle: shuffleID}}},
 	}}, func() {})
 	s.q.push(event{at: cfg.TickEvery, kind: evTick})
-	for n := 0; !s.ended; n++ {
+	for !s.ended {
 		if s.rep.Events >= cfg.MaxEvents || s.now > cfg.MaxTime {
 			return s.report(), fmt.Errorf("%w: %d events, %v of virtual time; running %d, %d of %d maps done",
 				ErrNoEnd, s.rep.Events, s.now, s.sched.Running(), s.mapsDone, cfg.Maps)
 		}
-		if n%1024 == 0 && ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return s.report(), fmt.Errorf("simcluster: stopped after %d events, %v of virtual time: %w", s.rep.Events, s.now, ctx.Err())
 		}
 		e, ok := s.q.pop()

@@ -174,8 +174,12 @@ func scale(capTime time.Duration, capMem int64) {
 				switch {
 				case res.Over == "time" && rep.Events > 0:
 					// How far it got: the cost per event so far shows the growth.
-					fmt.Printf("%s > %d | > %s | %s | — | stopped at the cap with %d of %d maps done | %s |\n", row, rep.Events, secs(rep.SchedCPU),
-						micros(rep.PerEvent()), rep.MapsDone, m, secs(res.CPU))
+					heap := "—"
+					if rep.MapTableHeap != 0 {
+						heap = mib(rep.MapTableHeap)
+					}
+					fmt.Printf("%s > %d | > %s | %s | %s | stopped at the cap with %d of %d maps done | %s |\n", row, rep.Events, secs(rep.SchedCPU),
+						micros(rep.PerEvent()), heap, rep.MapsDone, m, secs(res.CPU))
 				case res.Over == "time":
 					fmt.Printf("%s — | > %v | — | — | — | > %v |\n", row, capTime, capTime)
 				case res.Over == "mem":
