@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/golang/snappy v1.0.0
+	github.com/google/btree v1.1.3
 	github.com/hashicorp/memberlist v0.7.0
 	github.com/klauspost/compress v1.20.4
 	github.com/spf13/pflag v1.1.0
@@ -12,7 +13,6 @@ require (
 )
 
 require (
-	github.com/google/btree v1.1.3 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/go-metrics v0.7.0 // indirect

@@ -43,6 +43,7 @@ type cluster struct {
 
 	stopServe context.CancelFunc
 	served    chan error
+	closeOnce sync.Once
 	ctx       context.Context // cancelled by close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -52,6 +53,13 @@ type cluster struct {
 	mu      sync.Mutex
 	workers map[string]*remote // ready or being set up, by member name
 	lastErr error              // why the last worker could not be used
+	counts  ClusterSummary     // what happened to workers and executors
+
+	// forgotten is every graph the session forgot (forget.go), forgotVer
+	// counts its changes, and sweepWake asks the sweeper to send it.
+	forgotten worker.GraphRanges
+	forgotVer int
+	sweepWake chan struct{}
 }
 
 // remote is one worker's executor.
@@ -70,6 +78,7 @@ type remote struct {
 	beat       time.Time // the executor's last answered heartbeat
 	replace    string    // a frozen executor the worker must replace
 	lowDisk    bool      // the worker gossips that its disk is nearly full
+	swept      int       // the forgotVer whose map outputs the worker removed
 	flap       flapDetector
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -157,6 +166,7 @@ func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 		client: rpc.NewClient(ccfg), creds: creds,
 		sha: hex.EncodeToString(sum[:]), bin: bin, workers: map[string]*remote{},
 		joinAt: o.join, min: o.minWorkers, minBy: o.minFlag, args: args, env: env,
+		sweepWake: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
@@ -215,6 +225,7 @@ func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 	}
 	c.wg.Go(c.watch)
 	c.wg.Go(c.heartbeats)
+	c.wg.Go(c.sweeper)
 	if err := c.awaitWorkers(); err != nil {
 		c.close()
 		return nil, err
@@ -249,13 +260,25 @@ func (c *cluster) launch(spec *worker.TaskSpec, name string) {
 	if r != nil {
 		exec, execCtx = r.exec, r.execCtx
 	}
-	addrs := make(map[string]string, len(c.workers))
-	for n, w := range c.workers {
-		addrs[n] = w.rpc
-	}
 	c.mu.Unlock()
-	spec.Addrs = addrs
 	c.wg.Go(func() {
+		// Only the workers holding what the task reads, so the spec stays
+		// small however large the cluster. Listing them reads the task's
+		// inputs, which costs a pass over the map outputs: here, not in
+		// the loop.
+		var holders []string
+		for _, in := range spec.Task.Inputs {
+			holders = append(holders, in.Workers()...)
+		}
+		addrs := make(map[string]string, len(holders))
+		c.mu.Lock()
+		for _, n := range holders {
+			if w := c.workers[n]; w != nil {
+				addrs[n] = w.rpc
+			}
+		}
+		c.mu.Unlock()
+		spec.Addrs = addrs
 		var res worker.TaskResult
 		if exec == "" {
 			res = worker.TaskResult{TaskID: spec.Task.ID, Worker: name, Status: worker.TaskLost, WorkerLost: true, Err: "worker " + name + " is gone"}
@@ -311,16 +334,17 @@ func (c *cluster) replicate(r *remote, spec *worker.TaskSpec, res *worker.TaskRe
 		c.s.log.Warn("replicating a map output", "worker", r.name, "to", to.name, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.counts.OutputsReplicated++
+	c.mu.Unlock()
 	res.MapStatus.Replica = to.name
 }
 
-// forgetGraph leaves a dropped lineage's map outputs on the workers; they
-// go with the application's directory when the driver ends.
-func (c *cluster) forgetGraph(int) {}
-
 // close stops the application on every worker, leaves the cluster and
-// waits for the backend's goroutines.
-func (c *cluster) close() {
+// waits for the backend's goroutines. Calls after the first do nothing.
+func (c *cluster) close() { c.closeOnce.Do(c.closeNow) }
+
+func (c *cluster) closeNow() {
 	c.mu.Lock()
 	var addrs []string
 	for _, r := range c.workers {

@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Parallelism  int          // task slots in local mode
 	Memory       int64        // per-task buffer budget before spilling to disk
-	CacheMemory  int64        // bytes of cached partitions per executor
+	CacheMemory  int64        // bytes of cached partitions per executor (--cache-memory), evicted least recently used first
 	ShuffleCodec block.Codec  // compression of shuffle and spill files
 	LocalDir     string       // parent of the session's scratch directory
 	Logger       *slog.Logger // nil discards
@@ -87,7 +87,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--shuffle-replicas must be 0 or 1, not %d", c.ShuffleReplicas)
 	}
 	if c.CacheMemory < 0 {
-		return errors.New("cache memory must not be negative")
+		return fmt.Errorf("--cache-memory must not be negative, not %d", c.CacheMemory)
 	}
 	return nil
 }
@@ -105,6 +105,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	parallelism := fs.Int("parallelism", 0, "task slots in local mode (default: cores)")
 	localCluster := fs.Int("local-cluster", 0, "run local mode's tasks in N executor processes of this program, started as a cluster's workers start them, to find on one machine what does not reach executors")
 	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
+	cacheMemory := fs.String("cache-memory", units.FormatBytes(def.CacheMemory), "per executor: cached partitions held in memory; past it the least recently used are evicted (0: no caching)")
 	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
 	localDir := fs.String("local-dir", "", "directory for shuffle and spill files (default: under the temp dir; removed at exit)")
 	join := fs.StringSlice("join", nil, "run on the cluster that this member belongs to (HOST:PORT[,HOST:PORT...])")
@@ -137,6 +138,9 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		var err error
 		if cfg.Memory, err = units.ParseBytes(*memory); err != nil {
 			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+		if cfg.CacheMemory, err = units.ParseBytes(*cacheMemory); err != nil {
+			return cfg, fmt.Errorf("--cache-memory: %w", err)
 		}
 		if cfg.ShuffleCodec, err = block.ParseCodec(*codec); err != nil {
 			return cfg, fmt.Errorf("--shuffle-codec: %w", err)

@@ -23,7 +23,8 @@
 // The shared flags are registered on pflag.CommandLine when this package
 // initializes, so a program may call pflag.Parse() itself before Main:
 // --parallelism N, --local-cluster N, --memory SIZE (per-task buffers
-// before spilling), --shuffle-codec s2|snappy|zstd|none, --local-dir DIR,
+// before spilling), --cache-memory SIZE (cached partitions per executor,
+// least recently used evicted), --shuffle-codec s2|snappy|zstd|none, --local-dir DIR,
 // -v, and the cluster flags (--join and the rest). Usage describes the
 // program's positional arguments in its --help.
 package driver

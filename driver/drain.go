@@ -93,6 +93,10 @@ func (c *cluster) drain(name string, outputs []scheduler.OutputRef) {
 			}
 		}
 		c.s.log.Info("worker drained", "worker", name, "outputs_moved", moved, "outputs", len(outputs))
+		c.mu.Lock()
+		c.counts.OutputsMoved += moved
+		c.counts.WorkersDrained++
+		c.mu.Unlock()
 		if _, err := rpc.Call[worker.DrainedRequest, worker.Empty](ctx, c.client, from.rpc, worker.MethodDrained, &worker.DrainedRequest{App: c.app}); err != nil {
 			c.s.log.Warn("telling a worker it is drained", "worker", name, "err", err)
 		}

@@ -91,6 +91,7 @@ func (c *cluster) frozen(r *remote, exec string) {
 	}
 	r.exec, r.replace = "", exec
 	r.execCancel(errFrozen)
+	c.counts.ExecutorsReplaced++
 	c.mu.Unlock()
 	c.s.log.Warn("executor frozen: no heartbeat; replacing it", "worker", r.name, "executor", exec, "timeout", c.s.cfg.HeartbeatTimeout)
 	c.wg.Go(func() { c.setup(r, r.slots) })

@@ -18,69 +18,91 @@ import (
 // process with the driver's arguments and environment, exactly as
 // `sluice worker` does; tasks, commits and shuffle fetches go over the
 // same mutual-TLS RPC. So a program meets, on one machine, every
-// difference between its driver and its executors.
+// difference between its driver and its executors. The package's tests
+// use it too, with task workers and workers that come and go.
 type localCluster struct {
 	*cluster
-	daemons []runningDaemon
+	s       *Session
+	creds   *trust.Creds
+	join    []string // the first daemon's gossip address
+	daemons []*runningDaemon
 }
 
 // runningDaemon is a daemon whose Run returns on ran once stop is called.
 type runningDaemon struct {
+	d    *worker.Daemon
 	stop context.CancelFunc
 	ran  chan error
 }
 
 func newLocalCluster(s *Session) (*localCluster, error) {
 	n := s.cfg.LocalCluster
+	roles := make([]string, n)
+	for i := range roles {
+		roles[i] = worker.RoleCore
+	}
+	return startLocalCluster(s, roles, max(1, s.cfg.Parallelism/n), n)
+}
+
+// startLocalCluster starts a daemon of each role with slots each, then
+// the cluster backend, which waits for minWorkers of them.
+func startLocalCluster(s *Session, roles []string, slots, minWorkers int) (*localCluster, error) {
 	// A secret of the session's own: no file to make, and no other process
 	// can reach these executors.
 	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("driver: --local-cluster: %w", err)
 	}
-	lc := &localCluster{}
-	var join []string
-	for i := range n {
-		cfg := worker.DefaultDaemonConfig()
-		cfg.Name = fmt.Sprintf("local-%d", i+1)
-		cfg.Listen = "127.0.0.1:0"
-		cfg.Join = join
-		cfg.Role = worker.RoleCore
-		cfg.Slots = max(1, s.cfg.Parallelism/n)
-		cfg.Dir = filepath.Join(s.dir, "local-cluster", cfg.Name)
-		cfg.Creds = creds
-		cfg.Version = version.Version
-		cfg.Logger = s.log
-		d, err := worker.NewDaemon(cfg)
-		if err != nil {
+	lc := &localCluster{s: s, creds: creds}
+	for _, role := range roles {
+		if _, err := lc.startDaemon(role, slots); err != nil {
 			lc.stopDaemons()
-			return nil, fmt.Errorf("driver: --local-cluster: %w", err)
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		ran := make(chan error, 1)
-		go func() { ran <- d.Run(ctx) }()
-		select {
-		case <-d.Ready():
-			lc.daemons = append(lc.daemons, runningDaemon{stop, ran})
-		case err := <-ran:
-			stop()
-			lc.stopDaemons()
-			return nil, fmt.Errorf("driver: --local-cluster: worker %s: %v", cfg.Name, err)
-		case <-time.After(s.cfg.Wait):
-			stop()
-			<-ran
-			lc.stopDaemons()
-			return nil, fmt.Errorf("driver: --local-cluster: worker %s did not start within --wait %v", cfg.Name, s.cfg.Wait)
-		}
-		if join == nil {
-			join = []string{d.GossipAddr()}
+			return nil, err
 		}
 	}
-	if lc.cluster, err = newCluster(s, clusterOpts{join: join, minWorkers: n, minFlag: "--local-cluster", creds: creds}); err != nil {
+	if lc.cluster, err = newCluster(s, clusterOpts{join: lc.join, minWorkers: minWorkers, minFlag: "--local-cluster", creds: creds}); err != nil {
 		lc.stopDaemons()
 		return nil, err
 	}
 	return lc, nil
+}
+
+// startDaemon starts one more daemon, named local-N, joining the first,
+// and waits until it serves.
+func (lc *localCluster) startDaemon(role string, slots int) (*runningDaemon, error) {
+	s := lc.s
+	cfg := worker.DefaultDaemonConfig()
+	cfg.Name = fmt.Sprintf("local-%d", len(lc.daemons)+1)
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Join = lc.join
+	cfg.Role = role
+	cfg.Slots = slots
+	cfg.Dir = filepath.Join(s.dir, "local-cluster", cfg.Name)
+	cfg.Creds = lc.creds
+	cfg.Version = version.Version
+	cfg.Logger = s.log
+	d, err := worker.NewDaemon(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("driver: --local-cluster: %w", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	rd := &runningDaemon{d: d, stop: stop, ran: make(chan error, 1)}
+	go func() { rd.ran <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-rd.ran:
+		stop()
+		return nil, fmt.Errorf("driver: --local-cluster: worker %s: %v", cfg.Name, err)
+	case <-time.After(s.cfg.Wait):
+		stop()
+		<-rd.ran
+		return nil, fmt.Errorf("driver: --local-cluster: worker %s did not start within --wait %v", cfg.Name, s.cfg.Wait)
+	}
+	lc.daemons = append(lc.daemons, rd)
+	if lc.join == nil {
+		lc.join = []string{d.GossipAddr()}
+	}
+	return rd, nil
 }
 
 // close ends the application, whose executors the daemons stop by their
@@ -97,7 +119,8 @@ func (lc *localCluster) close() {
 func (lc *localCluster) stopDaemons() {
 	for _, d := range slices.Backward(lc.daemons) {
 		d.stop()
-		<-d.ran
+		err := <-d.ran
+		d.ran <- err // a test may have stopped it already, or read it
 	}
 	lc.daemons = nil
 }

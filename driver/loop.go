@@ -86,14 +86,24 @@ type moveReq struct {
 }
 
 // loop owns the scheduler: every event goes through here, one at a time.
+// Every decision is the scheduler's, in Step: commit answers, when a
+// draining worker's outputs move, when a forgotten graph's files go, and
+// when jobs stranded with no worker fail.
 func (s *Session) loop() {
 	scfg := scheduler.DefaultConfig()
 	scfg.Speculation = s.cfg.Speculation
+	cluster := len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0
+	if cluster {
+		// Jobs that wait with no worker able to take tasks for --wait
+		// fail with a message instead of hanging.
+		scfg.StrandedAfter = s.cfg.Wait
+	}
 	sched := scheduler.New(scfg)
 	// Time enters the scheduler as ticks: for speculation, and in cluster
-	// mode for commit grants that go silent and workers' exclusions.
+	// mode for commit grants that go silent, workers' exclusions and
+	// stranded jobs.
 	var ticks <-chan time.Time
-	if s.cfg.Speculation || len(s.cfg.Join) > 0 {
+	if s.cfg.Speculation || cluster {
 		every := 500 * time.Millisecond
 		if s.cfg.Speculation {
 			every = 100 * time.Millisecond
@@ -103,15 +113,6 @@ func (s *Session) loop() {
 		ticks = t.C
 	}
 	start := time.Now()
-	// In cluster mode, jobs that wait with no worker able to take tasks
-	// for --wait fail with a message instead of hanging.
-	var idle <-chan time.Time
-	var stranded time.Time
-	if len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0 {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		idle = t.C
-	}
 	defer func() {
 		s.mu.Lock()
 		s.metrics.TasksRecomputed = int64(sched.Recomputed())
@@ -120,102 +121,71 @@ func (s *Session) loop() {
 		s.mu.Unlock()
 	}()
 	jobs := map[int]*jobRun{}
-	var pendingForget []int // dropped graphs whose tasks still run
-	// draining workers, and whether moving their outputs has started
-	// (it starts once their running attempts have ended).
-	draining := map[string]bool{}
-	startDrains := func() {
-		for w, started := range draining {
-			if !started && sched.RunningOn(w) == 0 {
-				draining[w] = true
-				s.backend.drain(w, sched.OutputsOn(w))
-			}
-		}
-	}
+	// Commit requests waiting for the scheduler's answer, by ask number.
+	asks := map[int64]chan bool{}
+	var nextAsk int64
+	apply := func(acts []scheduler.Action) { s.apply(sched, jobs, asks, acts) }
 	for {
 		select {
-		case now := <-idle:
-			if len(jobs) == 0 || sched.Schedulable() > 0 {
-				stranded = time.Time{}
-				continue
-			}
-			if stranded.IsZero() {
-				stranded = now
-				continue
-			}
-			if now.Sub(stranded) >= s.cfg.Wait {
-				err := fmt.Errorf("driver: no worker could take tasks for --wait %v; workers lost: %v", s.cfg.Wait, sched.Lost())
-				for _, jr := range jobs {
-					s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: jr.id}))
-					s.endJob(jobs, jr, err)
-				}
-				stranded = time.Time{}
-			}
 		case <-ticks:
-			s.apply(sched, jobs, sched.Step(scheduler.Tick{Now: time.Since(start)}))
+			apply(sched.Step(scheduler.Tick{Now: time.Since(start)}))
 		case mv := <-s.moves:
-			s.apply(sched, jobs, sched.Step(mv.mv))
+			apply(sched.Step(mv.mv))
 			close(mv.done)
 		case m := <-s.members:
 			if m.flapping {
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
+				apply(sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
 			} else if m.disk {
 				s.log.Info("worker disk", "worker", m.worker, "low", m.lowDisk)
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))
+				apply(sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))
 			} else if m.draining {
 				s.log.Info("worker draining", "worker", m.worker)
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: m.worker}))
-				if _, seen := draining[m.worker]; !seen {
-					draining[m.worker] = false
-				}
-				startDrains()
+				apply(sched.Step(scheduler.WorkerDraining{Worker: m.worker, Move: true}))
 			} else if m.slots > 0 {
 				s.log.Info("worker ready", "worker", m.worker, "slots", m.slots)
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerAdded{Worker: m.worker, Slots: m.slots}))
+				apply(sched.Step(scheduler.WorkerAdded{Worker: m.worker, Slots: m.slots}))
 			} else {
 				s.log.Warn("worker lost", "worker", m.worker, "reason", m.reason)
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerRemoved{Worker: m.worker, Reason: m.reason}))
-				delete(draining, m.worker)
+				apply(sched.Step(scheduler.WorkerRemoved{Worker: m.worker, Reason: m.reason}))
 			}
 		case jr := <-s.submit:
 			jobs[jr.id] = jr
 			g := jr.job.Graph
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
-			s.apply(sched, jobs, sched.Step(scheduler.JobSubmitted{
+			apply(sched.Step(scheduler.JobSubmitted{
 				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
 			}))
 		case d := <-s.done:
 			if d.res.WorkerLost {
 				// Pause the worker before the retry is placed, so the
 				// retry goes elsewhere.
-				s.apply(sched, jobs, sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
+				apply(sched.Step(scheduler.WorkerDraining{Worker: d.res.Worker}))
 			}
 			ev := s.event(d)
 			acts := sched.Step(ev)
 			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
 				s.logFailure(f, acts)
 			}
-			s.apply(sched, jobs, acts)
-			if len(pendingForget) > 0 {
-				pendingForget = s.forgetIdle(sched, jobs, pendingForget)
-			}
-			startDrains()
+			apply(acts)
 		case ps := <-s.progress:
 			for _, p := range ps {
-				s.apply(sched, jobs, sched.Step(scheduler.TaskProgress{TaskID: p.TaskID, Records: p.Records}))
+				apply(sched.Step(scheduler.TaskProgress{TaskID: p.TaskID, Records: p.Records}))
 			}
 		case <-s.forget:
 			s.mu.Lock()
 			gids := s.forgotten
 			s.forgotten = nil
 			s.mu.Unlock()
-			pendingForget = append(pendingForget, gids...)
-			pendingForget = s.forgetIdle(sched, jobs, pendingForget)
+			for _, gid := range gids {
+				apply(sched.Step(scheduler.GraphForgotten{Graph: gid}))
+			}
 		case c := <-s.commits:
-			c.reply <- sched.CanCommit(c.stage, c.part, c.attempt)
+			nextAsk++
+			asks[nextAsk] = c.reply
+			apply(sched.Step(scheduler.CommitRequested{Ask: nextAsk, Stage: c.stage, Part: c.part, Attempt: c.attempt}))
 		case id := <-s.cancel:
 			if jr := jobs[id]; jr != nil {
-				s.apply(sched, jobs, sched.Step(scheduler.JobCancelled{Job: id}))
+				apply(sched.Step(scheduler.JobCancelled{Job: id}))
 				s.endJob(jobs, jr, context.Canceled)
 			}
 		case <-s.quit:
@@ -225,21 +195,6 @@ func (s *Session) loop() {
 			return
 		}
 	}
-}
-
-// forgetIdle forgets the graphs with no running task and returns the rest:
-// deleting files a task still writes would leave orphans behind.
-func (s *Session) forgetIdle(sched *scheduler.Scheduler, jobs map[int]*jobRun, gids []int) []int {
-	busy := gids[:0]
-	for _, gid := range gids {
-		if sched.GraphBusy(gid) {
-			busy = append(busy, gid)
-			continue
-		}
-		s.apply(sched, jobs, sched.Step(scheduler.GraphForgotten{Graph: gid}))
-		s.backend.forgetGraph(gid)
-	}
-	return busy
 }
 
 func (s *Session) event(d taskDone) scheduler.Event {
@@ -256,6 +211,8 @@ func (s *Session) event(d taskDone) scheduler.Event {
 	}
 	s.metrics.Spills += r.Metrics.Spills
 	if r.MapStatus != nil {
+		// The map task's own report, exact: the scheduler keeps sizes
+		// compressed.
 		for _, n := range r.MapStatus.Sizes {
 			s.metrics.ShuffleBytes += n
 		}
@@ -312,20 +269,23 @@ func (s *Session) logFailure(f scheduler.TaskFailed, acts []scheduler.Action) {
 	s.log.Error("task failed; failing its job", args...)
 }
 
-func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts []scheduler.Action) {
+func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks map[int64]chan bool, acts []scheduler.Action) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case scheduler.LaunchTask:
 			jr := jobs[a.Task.Job]
 			if jr == nil {
 				// Cannot happen: the scheduler launches tasks for active jobs.
-				s.apply(sched, jobs, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: errors.New("driver: task for an unknown job"), Lost: true}))
+				s.apply(sched, jobs, asks, sched.Step(scheduler.TaskFailed{TaskID: a.Task.ID, Err: errors.New("driver: task for an unknown job"), Lost: true}))
 				continue
 			}
 			g := jr.job.Graph
 			spec := &worker.TaskSpec{Invocation: g.Invocation(), GraphDigest: g.Digest(), States: g.States(), Task: a.Task}
 			if a.Task.Kind == scheduler.ResultTask {
 				spec.Action = jr.job.Action
+			}
+			if s.onLaunch != nil {
+				s.onLaunch(spec)
 			}
 			s.backend.launch(spec, a.Worker)
 		case scheduler.KillTask:
@@ -342,8 +302,21 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, acts [
 			s.endJob(jobs, jr, nil)
 		case scheduler.JobFailed:
 			if jr := jobs[a.Job]; jr != nil {
-				s.endJob(jobs, jr, a.Err)
+				err := a.Err
+				if errors.Is(err, scheduler.ErrStranded) {
+					err = fmt.Errorf("driver: --wait %v: %w", s.cfg.Wait, err)
+				}
+				s.endJob(jobs, jr, err)
 			}
+		case scheduler.CommitAnswered:
+			if reply := asks[a.Ask]; reply != nil {
+				delete(asks, a.Ask)
+				reply <- a.OK // buffered: the asker may have stopped waiting
+			}
+		case scheduler.DrainWorker:
+			s.backend.drain(a.Worker, a.Outputs)
+		case scheduler.GraphReleased:
+			s.backend.forgetGraph(a.Graph)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ type mainFlags struct {
 	config     func() (Config, error)
 	verbose    *bool
 	cpuProfile *string
+	summary    *string
 }
 
 func register(fs *pflag.FlagSet) mainFlags {
@@ -39,6 +41,7 @@ func register(fs *pflag.FlagSet) mainFlags {
 		config:     Flags(fs),
 		verbose:    fs.BoolP("verbose", "v", false, "log scheduling and task events to stderr"),
 		cpuProfile: fs.String("cpuprofile", "", "write a Go CPU profile of the driver process to this file"),
+		summary:    fs.String("job-summary", "", "write a JSON summary of the run (outcome, task counts, recomputation, workers) to this file at exit"),
 	}
 }
 
@@ -174,6 +177,14 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 	cerr := s.Close()
 	if err == nil && cerr != nil {
 		err = cerr
+	}
+	if path := cmp.Or(*commandLine.summary, os.Getenv(EnvJobSummary)); path != "" {
+		if serr := writeSummary(path, s.summary(err)); serr != nil {
+			fmt.Fprintf(os.Stderr, "%s: --job-summary: %v\n", prog, serr)
+			if err == nil {
+				return 1
+			}
+		}
 	}
 	m := s.Metrics()
 	cfg.Logger.Debug("session done", "tasks", m.Tasks, "failed", m.TasksFailed, "spills", m.Spills, "shuffle_bytes", m.ShuffleBytes,

@@ -167,11 +167,15 @@ func (c *cluster) setup(r *remote, slots int) {
 		c.mu.Unlock()
 		return
 	}
+	if !r.everReady {
+		c.counts.WorkersReady++
+	}
 	r.exec, r.everReady, r.beat, r.replace = addr, true, time.Now(), ""
 	r.execCtx, r.execCancel = context.WithCancelCause(r.ctx)
 	low := r.lowDisk
 	c.mu.Unlock()
 	c.send(memberChange{worker: r.name, slots: slots})
+	c.wakeSweep() // a worker back in contact may have missed forgotten graphs
 	if low {
 		c.send(memberChange{worker: r.name, disk: true, lowDisk: true})
 	}
@@ -217,6 +221,9 @@ func (c *cluster) gone(r *remote, reason string) {
 	}
 	delete(c.workers, r.name)
 	ready := r.exec != "" || r.everReady
+	if ready {
+		c.counts.WorkersLost++
+	}
 	c.mu.Unlock()
 	r.cancel()
 	if !ready {
@@ -279,6 +286,7 @@ func (c *cluster) suspect(r *remote, slots int) {
 		return
 	}
 	r.exec = ""
+	c.counts.ExecutorsRestarted++
 	c.mu.Unlock()
 	c.wg.Go(func() { c.setup(r, slots) })
 }

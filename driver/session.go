@@ -51,6 +51,10 @@ type Session struct {
 	forgotten []int
 	forget    chan struct{}
 	nextJob   int
+
+	// onLaunch, when set before the first job, sees every task the loop
+	// launches (tests measure them).
+	onLaunch func(*worker.TaskSpec)
 }
 
 var _ rdd.Runner = (*Session)(nil)
@@ -74,7 +78,11 @@ type backend interface {
 
 // NewSession starts a local-mode session with cfg. Close it to stop its
 // goroutines and remove its scratch directory.
-func NewSession(cfg Config) (*Session, error) {
+func NewSession(cfg Config) (*Session, error) { return newSession(cfg, nil) }
+
+// newSession is NewSession with the backend newBackend makes; nil chooses
+// one from cfg. The package's tests give clusters of their own.
+func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Session, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -105,6 +113,8 @@ func NewSession(cfg Config) (*Session, error) {
 		forget:   make(chan struct{}, 1),
 	}
 	switch {
+	case newBackend != nil:
+		s.backend, err = newBackend(s)
 	case len(cfg.Join) > 0:
 		s.backend, err = newCluster(s, clusterOpts{join: cfg.Join, minWorkers: cfg.MinWorkers, minFlag: "--min-workers"})
 	case cfg.LocalCluster > 0:

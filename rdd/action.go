@@ -9,12 +9,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/commit"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -94,49 +94,21 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a ta
 	return nil, fmt.Errorf("rdd: unknown action %d", a.Kind)
 }
 
-// The output layout of Hadoop's v1 FileOutputCommitter: attempts write
-// under _temporary/0/_temporary/attempt_*, a task commit renames the
-// attempt's directory to _temporary/0/task_*, and the job commit moves the
-// part files into the output directory and writes _SUCCESS.
-func partName(part int) string { return fmt.Sprintf("part-%05d", part) }
-
-func attemptDir(dir string, stage, part, attempt int) string {
-	return filepath.Join(dir, "_temporary", "0", "_temporary", fmt.Sprintf("attempt_%d_%05d_%d", stage, part, attempt))
-}
-
-func taskDir(dir string, part int) string {
-	return filepath.Join(dir, "_temporary", "0", fmt.Sprintf("task_%05d", part))
-}
-
+// savePartition writes one partition as a task attempt of the output
+// commit protocol (internal/commit): to the attempt's temporary file, then
+// committed if the driver authorises this attempt.
 func (r *RDD[T]) savePartition(ctx context.Context, tc *task.Context, part int, dir string) error {
-	// The driver made dir/_temporary/0 when the job started and removes it
-	// when the job fails: an attempt still running then must not bring it
-	// back, so only the levels below it are created here.
-	ad := attemptDir(dir, tc.Stage, part, tc.Attempt)
-	for _, d := range []string{filepath.Dir(ad), ad} {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("rdd: SaveAsTextFile: %w (was the job aborted?)", err)
-		}
-	}
-	err := r.writePart(ctx, tc, part, filepath.Join(ad, partName(part)))
-	if err == nil {
-		var ok bool
-		ok, err = tc.Commit.CanCommit(ctx, tc.Stage, part, tc.Attempt)
-		if err == nil && !ok {
-			err = fmt.Errorf("%w: partition %d attempt %d", task.ErrCommitDenied, part, tc.Attempt)
-		}
-	}
-	if err == nil {
-		// An earlier attempt may have committed and then been lost before it
-		// reported; the driver authorised this one since, so its output
-		// replaces that one (the same bytes, by determinism).
-		os.RemoveAll(taskDir(dir, part))
-		if err = os.Rename(ad, taskDir(dir, part)); err != nil {
-			err = fmt.Errorf("rdd: SaveAsTextFile: committing partition %d: %w", part, err)
-		}
-	}
+	a, err := commit.NewAttempt(dir, tc.Stage, part, tc.Attempt)
 	if err != nil {
-		os.RemoveAll(ad)
+		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+	}
+	if err := r.writePart(ctx, tc, part, a.Path()); err != nil {
+		a.Abort()
+		return err
+	}
+	ok, err := a.Commit(ctx, tc.Commit)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: partition %d attempt %d", task.ErrCommitDenied, part, tc.Attempt)
 	}
 	return err
 }
@@ -439,18 +411,12 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	if err != nil {
 		return err
 	}
-	created, err := prepareOutputDir(dir)
+	created, err := commit.SetupJob(dir)
 	if err != nil {
-		return err
-	}
-	abort := func() {
-		os.RemoveAll(filepath.Join(dir, "_temporary"))
-		if created {
-			os.Remove(dir)
-		}
+		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
 	}
 	if err := g.prepare(ctx, run, r.n); err != nil {
-		abort()
+		commit.AbortJob(dir, created)
 		return err
 	}
 	parts := make([]int, r.n.parts)
@@ -463,62 +429,12 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 		Result: func(int, []byte) error { return nil },
 	})
 	if err == nil {
-		err = commitOutput(dir, len(parts))
+		if err = commit.CommitJob(dir, len(parts)); err != nil {
+			err = fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+		}
 	}
 	if err != nil {
-		abort()
+		commit.AbortJob(dir, created)
 	}
 	return err
-}
-
-// prepareOutputDir refuses an output directory that holds anything, and
-// creates it otherwise. It reports whether it created it.
-func prepareOutputDir(dir string) (bool, error) {
-	st, err := os.Stat(dir)
-	created := false
-	switch {
-	case err == nil && !st.IsDir():
-		return false, fmt.Errorf("rdd: SaveAsTextFile: output %s exists and is not a directory", dir)
-	case err == nil:
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-		}
-		if len(ents) > 0 {
-			return false, fmt.Errorf("rdd: SaveAsTextFile: output directory %s already exists and is not empty", dir)
-		}
-	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-		}
-		created = true
-	default:
-		return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "_temporary", "0"), 0o755); err != nil {
-		if created {
-			os.RemoveAll(dir)
-		}
-		return false, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-	}
-	return created, nil
-}
-
-// commitOutput is the job commit: every committed task's part file moves
-// into dir, _temporary goes, and _SUCCESS is written last.
-func commitOutput(dir string, parts int) error {
-	for p := range parts {
-		src := filepath.Join(taskDir(dir, p), partName(p))
-		if err := os.Rename(src, filepath.Join(dir, partName(p))); err != nil {
-			return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
-		}
-	}
-	if err := os.RemoveAll(filepath.Join(dir, "_temporary")); err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
-	}
-	f, err := os.Create(filepath.Join(dir, "_SUCCESS"))
-	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: job commit: %w", err)
-	}
-	return f.Close()
 }

@@ -28,10 +28,10 @@ func TestZombieAttemptCannotCommit(t *testing.T) {
 	}
 	retry := f.queue[0]
 	stage := zombie.Task.Stage
-	if f.s.CanCommit(stage, 0, zombie.Task.Attempt) {
+	if f.canCommit(stage, 0, zombie.Task.Attempt) {
 		t.Fatal("an attempt recorded as lost was allowed to commit")
 	}
-	if !f.s.CanCommit(stage, 0, retry.Task.Attempt) {
+	if !f.canCommit(stage, 0, retry.Task.Attempt) {
 		t.Fatal("the live retry was denied")
 	}
 	// The zombie's late result is ignored; the retry's ends the job.
@@ -49,11 +49,11 @@ func TestUnknownAttemptCannotCommit(t *testing.T) {
 	f := newFake(t, 4, succeed)
 	f.submit(1, nodes, final, 0, 1)
 	stage := f.queue[0].Task.Stage
-	if f.s.CanCommit(stage, 0, 7) {
+	if f.canCommit(stage, 0, 7) {
 		t.Fatal("an attempt never launched may commit")
 	}
 	f.run()
-	if f.s.CanCommit(stage, 1, 0) {
+	if f.canCommit(stage, 1, 0) {
 		t.Fatal("a finished attempt may commit again")
 	}
 }
@@ -73,7 +73,7 @@ func TestSilentCommitReleased(t *testing.T) {
 	silent := f.queue[0]
 	f.queue = nil
 	stage := silent.Task.Stage
-	if !f.s.CanCommit(stage, 0, silent.Task.Attempt) {
+	if !f.canCommit(stage, 0, silent.Task.Attempt) {
 		t.Fatal("the only attempt was denied")
 	}
 	f.step(scheduler.Tick{Now: time.Second + cfg.CommitTimeout/2})
@@ -84,7 +84,7 @@ func TestSilentCommitReleased(t *testing.T) {
 	if len(f.queue) != 1 || f.queue[0].Task.Partition != 0 || f.queue[0].Worker == silent.Worker {
 		t.Fatalf("after CommitTimeout: launched %+v, want a copy of partition 0 on another worker", f.queue)
 	}
-	if !f.s.CanCommit(stage, 0, f.queue[0].Task.Attempt) {
+	if !f.canCommit(stage, 0, f.queue[0].Task.Attempt) {
 		t.Fatal("the copy was denied after the silent grant was released")
 	}
 	f.run()

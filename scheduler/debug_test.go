@@ -3,22 +3,20 @@ package scheduler
 import "fmt"
 
 func (s *Scheduler) DebugState() string {
-	out := fmt.Sprintf("running=%d queue=%d workers=%v\n", len(s.running), len(s.queue), s.WorkerNames())
+	out := fmt.Sprintf("running=%d queued=%d+%d+%d workers=%v\n", len(s.running), s.mapQ.len(), s.resultQ.len(), len(s.special), s.WorkerNames())
 	for _, w := range s.WorkerNames() {
 		out += fmt.Sprintf("  worker %s slots=%d busy=%d\n", w, s.workers[w].slots, s.workers[w].busy)
 	}
-	for id, st := range s.stagesByID {
-		var outs []*MapStatus
+	for id := range s.nextStage {
+		st := s.stagesByID[id]
+		if st == nil {
+			continue
+		}
+		avail, n := 0, 0
 		if st.shuffle != 0 {
-			outs = s.outputs[shuffleKey{st.graph, st.shuffle}]
+			n, avail = st.out.maps, st.out.maps-st.out.missing
 		}
-		avail := 0
-		for _, m := range outs {
-			if m != nil {
-				avail++
-			}
-		}
-		out += fmt.Sprintf("  stage %d shuffle=%d jobs=%v waiting=%v pending=%v avail=%d/%d done=%v ff=%d\n", id, st.shuffle, st.jobs, st.waiting, st.pending, avail, len(outs), st.done, st.fetchFailures)
+		out += fmt.Sprintf("  stage %d shuffle=%d jobs=%v waiting=%v pending=%v avail=%d/%d done=%v ff=%d\n", id, st.shuffle, st.jobs, st.waiting, st.pending, avail, n, st.done, st.fetchFailures)
 	}
 	return out
 }

@@ -19,6 +19,20 @@
 //		}
 //	}
 //
+// Every decision is a Step, so the same events always give the same
+// actions (golden traces in testdata/*.trace, rendered by each event's and
+// action's String): a commit request (CommitRequested, answered by
+// CommitAnswered), a drain (WorkerDraining with Move, then DrainWorker), a
+// forgotten lineage (GraphForgotten, then GraphReleased) and jobs stranded
+// without workers (Config.StrandedAfter, by Tick time).
+//
+// Each event costs amortised O(log n) whatever the job's size: stages are
+// task sets with counters of missing outputs, launchable attempts wait in
+// FIFO queues, free slots are indexed by worker, and a reducer gets a
+// snapshot of the map-output table (ShuffleInput), which lists only the
+// non-empty blocks of the partition it reads. Map output sizes are kept
+// compactly, exact while small (see compressSizes).
+//
 // A task that fails (the user's error or panic) is retried until it has
 // failed Config.MaxTaskFailures times, then its jobs fail with an error
 // wrapping the last attempt's (errors.Is and errors.As reach it). A failure

@@ -65,9 +65,13 @@ type Tick struct{ Now time.Duration }
 
 func (Tick) isEvent() {}
 
-// WorkerDraining stops giving tasks to a worker that is decommissioning;
-// its running attempts go on.
-type WorkerDraining struct{ Worker string }
+// WorkerDraining stops giving tasks to a worker; its running attempts go
+// on. With Move, the worker is decommissioning: once none of its attempts
+// runs, a DrainWorker action lists the map outputs to move off it.
+type WorkerDraining struct {
+	Worker string
+	Move   bool
+}
 
 // TaskProgress reports how far a running attempt has read (from the
 // executor's heartbeat), for speculation on slow progress.
@@ -118,8 +122,19 @@ type WorkerAdded struct {
 type JobCancelled struct{ Job int }
 
 // GraphForgotten drops what the scheduler keeps for a lineage the driver
-// no longer holds: its map stages and map-output table.
+// no longer holds: its map stages and map-output table. A GraphReleased
+// action follows once none of its attempts runs, when its files may go.
 type GraphForgotten struct{ Graph int }
+
+// CommitRequested asks whether attempt Attempt of partition Part of result
+// stage Stage may commit its output; a CommitAnswered action with the same
+// Ask answers it (see Scheduler.Step).
+type CommitRequested struct {
+	Ask                  int64 // the caller's number for the request, echoed in the answer
+	Stage, Part, Attempt int
+}
+
+func (CommitRequested) isEvent() {}
 
 // WorkerRemoved withdraws a worker: it gets no more tasks, and the
 // attempts running on it are lost.
@@ -168,11 +183,33 @@ type KillTask struct {
 	Worker string
 }
 
-func (KillTask) isAction()      {}
-func (LaunchTask) isAction()    {}
-func (DeliverResult) isAction() {}
-func (JobSucceeded) isAction()  {}
-func (JobFailed) isAction()     {}
+// CommitAnswered answers CommitRequested Ask: OK lets the attempt commit.
+type CommitAnswered struct {
+	Ask                  int64
+	Stage, Part, Attempt int
+	OK                   bool
+}
+
+// DrainWorker says that a decommissioning worker runs nothing more: move
+// Outputs (its map outputs, in order) to other workers, reporting each
+// with MapOutputMoved, then let it go.
+type DrainWorker struct {
+	Worker  string
+	Outputs []OutputRef
+}
+
+// GraphReleased says that a forgotten graph has no attempt running: its
+// shuffle files may be deleted.
+type GraphReleased struct{ Graph int }
+
+func (CommitAnswered) isAction() {}
+func (DrainWorker) isAction()    {}
+func (GraphReleased) isAction()  {}
+func (KillTask) isAction()       {}
+func (LaunchTask) isAction()     {}
+func (DeliverResult) isAction()  {}
+func (JobSucceeded) isAction()   {}
+func (JobFailed) isAction()      {}
 
 // TaskKind says whether a task writes a shuffle or computes a result.
 type TaskKind uint8
@@ -205,17 +242,14 @@ type Task struct {
 	Shuffle   int // map tasks: the shuffle to write
 	Partition int
 	Attempt   int // 0 for the first attempt of this partition in this stage
-	Inputs    []ShuffleInput
-}
-
-// ShuffleInput locates the map outputs of a shuffle a task reads.
-type ShuffleInput struct {
-	Shuffle int
-	Maps    []MapStatus // by map partition
+	// Inputs locate the shuffle partitions the task reads: one per
+	// (shuffle, partition) that its pipeline reads.
+	Inputs []ShuffleInput
 }
 
 // MapStatus says where a map output lives and how large each of its
-// reduce partitions is.
+// reduce partitions is, as a map task reports it. The scheduler keeps the
+// sizes compactly (see ShuffleInput for what a reader gets).
 type MapStatus struct {
 	Worker string
 	Sizes  []int64

@@ -21,6 +21,7 @@ type fakeCluster struct {
 	results  map[int]map[int]string // job -> partition -> data
 	ended    map[int]error          // job -> nil on success
 	outcome  func(task scheduler.Task) scheduler.Event
+	ask      int64
 }
 
 func newFake(t *testing.T, slots int, outcome func(scheduler.Task) scheduler.Event) *fakeCluster {
@@ -36,8 +37,32 @@ func succeed(task scheduler.Task) scheduler.Event {
 	return scheduler.TaskSucceeded{TaskID: task.ID, Result: []byte(fmt.Sprintf("p%d", task.Partition))}
 }
 
-func (f *fakeCluster) step(ev scheduler.Event) {
-	for _, a := range f.s.Step(ev) {
+func (f *fakeCluster) step(ev scheduler.Event) { f.apply(f.s.Step(ev)) }
+
+// canCommit asks whether an attempt may commit, through Step as the
+// driver asks.
+func (f *fakeCluster) canCommit(stage, part, attempt int) bool {
+	f.ask++
+	acts := f.s.Step(scheduler.CommitRequested{Ask: f.ask, Stage: stage, Part: part, Attempt: attempt})
+	ok, n := false, 0
+	for _, a := range acts {
+		if c, is := a.(scheduler.CommitAnswered); is {
+			if c.Ask != f.ask || c.Stage != stage || c.Part != part || c.Attempt != attempt {
+				f.t.Fatalf("answer %+v to ask %d (stage %d part %d attempt %d)", c, f.ask, stage, part, attempt)
+			}
+			ok = c.OK
+			n++
+		}
+	}
+	if n != 1 {
+		f.t.Fatalf("%d answers to a commit request: %v", n, acts)
+	}
+	f.apply(acts)
+	return ok
+}
+
+func (f *fakeCluster) apply(acts []scheduler.Action) {
+	for _, a := range acts {
 		switch a := a.(type) {
 		case scheduler.LaunchTask:
 			f.queue = append(f.queue, a)
@@ -105,7 +130,7 @@ func TestWordCountRunsMapsThenResults(t *testing.T) {
 			maps++
 		case scheduler.ResultTask:
 			results++
-			if len(task.Inputs) != 1 || len(task.Inputs[0].Maps) != 3 {
+			if len(task.Inputs) != 1 || task.Inputs[0].Maps() != 3 || len(task.Inputs[0].Blocks()) != 3 {
 				t.Fatalf("result task inputs %+v, want one shuffle of 3 map outputs", task.Inputs)
 			}
 		}
@@ -299,23 +324,23 @@ func TestCanCommit(t *testing.T) {
 	f := newFake(t, 4, succeed)
 	f.submit(1, nodes, final, 0, 1, 2, 3)
 	stage := f.queue[0].Task.Stage
-	if !f.s.CanCommit(stage, 0, 0) {
+	if !f.canCommit(stage, 0, 0) {
 		t.Fatal("first attempt denied")
 	}
-	if f.s.CanCommit(stage, 0, 1) {
+	if f.canCommit(stage, 0, 1) {
 		t.Fatal("second attempt allowed while the first holds the commit")
 	}
-	if !f.s.CanCommit(stage, 0, 0) {
+	if !f.canCommit(stage, 0, 0) {
 		t.Fatal("the authorised attempt asking again was denied")
 	}
 	// The authorised attempt of partition 0 is the first task launched: it
 	// fails, so a later attempt may commit.
 	f.step(scheduler.TaskFailed{TaskID: f.queue[0].Task.ID, Err: errors.New("died")})
 	f.queue = f.queue[1:]
-	if !f.s.CanCommit(stage, 0, 1) {
+	if !f.canCommit(stage, 0, 1) {
 		t.Fatal("attempt 1 denied after the authorised attempt failed")
 	}
-	if f.s.CanCommit(stage+100, 0, 0) {
+	if f.canCommit(stage+100, 0, 0) {
 		t.Fatal("an unknown stage may commit")
 	}
 }

@@ -128,11 +128,15 @@ func (d *Daemon) runExecutor(a *app, bin string, req *StartExecutorRequest) {
 	runtime.LockOSThread()
 	defer close(a.done)
 	fail := func(err error) {
+		// Forgotten before StartExecutor returns the error, so the next
+		// request starts a new executor and Status never lists this one.
+		d.mu.Lock()
+		if d.apps[a.id] == a {
+			delete(d.apps, a.id)
+		}
+		d.mu.Unlock()
 		a.err = err
 		close(a.ready)
-		d.mu.Lock()
-		delete(d.apps, a.id)
-		d.mu.Unlock()
 	}
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		fail(err)
@@ -350,5 +354,19 @@ func (d *Daemon) stopAll() {
 	d.mu.Unlock()
 	for _, id := range ids {
 		d.stopApp(id)
+	}
+}
+
+// removeStaleApps removes the application directories an earlier run of
+// this worker left (it was killed, so it could not stop them): their
+// executors died with it, and drivers count a restarted worker as lost,
+// so its old map outputs serve no one and would fill the disk.
+func (d *Daemon) removeStaleApps() {
+	dir := filepath.Join(d.cfg.Dir, "apps")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			d.log.Warn("removing an earlier run's application files", "app", e.Name(), "err", err)
+		}
 	}
 }

@@ -46,7 +46,7 @@ type DaemonConfig struct {
 	Join      []string // members to join; empty: start a new cluster
 	Role      string   // RoleCore or RoleTask
 	Slots     int      // task slots
-	Dir       string   // shuffle files, cached binaries, executor scratch space
+	Dir       string   // shuffle files, cached binaries, executor scratch space, and worker.json (ReadAddress)
 	// Creds authenticate and encrypt gossip and RPC (trust.Resolve). Nil
 	// runs with neither, which only Insecure allows.
 	Creds     *trust.Creds
@@ -152,6 +152,7 @@ func NewDaemon(cfg DaemonConfig) (*Daemon, error) {
 // Run joins the cluster and serves until ctx is done, then stops its
 // executors, leaves the cluster and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.removeStaleApps()
 	if membership.IsUnspecified(d.cfg.Listen) && d.cfg.Advertise == "" {
 		// Listening on every interface: advertise the address that routes
 		// to the cluster (or the host's first private address), which also
@@ -210,6 +211,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err := d.join(ctx); err != nil {
 			return err
 		}
+	}
+	if err := d.writeAddress(); err != nil {
+		// A full disk must not stop a worker that can say it is full.
+		d.log.Warn("cannot write "+addressFile+": tools cannot find this worker's Status route", "dir", d.cfg.Dir, "err", err)
 	}
 	d.log.Info("worker up", "worker", d.node.Name(), "gossip", d.node.Addr(), "rpc", d.addr, "role", d.cfg.Role, "slots", d.cfg.Slots)
 	close(d.ready)
@@ -341,10 +346,14 @@ func (d *Daemon) register(srv *rpc.Server) {
 		d.stopApp(req.App)
 		return &Empty{}, nil
 	})
+	d.registerStatus(srv)
 	rpc.HandleStream(srv, MethodFetch, d.fetch)
 	rpc.HandleStream(srv, MethodFetchFile, d.fetchFile)
 	rpc.Handle(srv, MethodPullMapOutput, func(ctx context.Context, req *PullMapOutputRequest) (*Empty, error) {
 		return &Empty{}, d.pull(ctx, req)
+	})
+	rpc.Handle(srv, MethodForgetGraphs, func(ctx context.Context, req *ForgetGraphsRequest) (*Empty, error) {
+		return &Empty{}, d.forgetGraphs(req)
 	})
 	rpc.Handle(srv, MethodDrained, func(ctx context.Context, req *DrainedRequest) (*Empty, error) {
 		if err := checkApp(req.App); err != nil {

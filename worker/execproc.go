@@ -111,6 +111,16 @@ func runExecutor(log *slog.Logger) error {
 		ex.WorkerLost(req.Worker)
 		return &Empty{}, nil
 	})
+	rpc.Handle(srv, MethodForgetGraphs, func(ctx context.Context, req *ForgetGraphsRequest) (*Empty, error) {
+		if err := checkForget(req); err != nil {
+			return nil, err
+		}
+		if req.App != app {
+			return nil, rpc.Errorf("bad_request", "%v: graphs of application %s sent to an executor of %s", ErrBadRequest, req.App, app)
+		}
+		ex.ForgetGraphs(req.Graphs)
+		return &Empty{}, nil
+	})
 	ln, err := rpc.Listen(os.Getenv(envHost) + ":0")
 	if err != nil {
 		return err

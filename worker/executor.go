@@ -412,21 +412,23 @@ func (w *recordingWriter) Commit() error {
 
 func (s *shuffleIO) Open(ctx context.Context, shuffleID, part int) (task.BlockReader, error) {
 	for _, in := range s.task.Inputs {
-		if in.Shuffle == shuffleID {
-			return &chainReader{ctx: ctx, s: s, shuffle: shuffleID, part: part, maps: in.Maps}, nil
+		if in.Shuffle == shuffleID && in.Part == part {
+			return &chainReader{ctx: ctx, s: s, shuffle: shuffleID, part: part, blocks: in.Blocks()}, nil
 		}
 	}
-	return nil, fmt.Errorf("worker: task %d reads shuffle %d but was given no map outputs for it", s.task.ID, shuffleID)
+	return nil, fmt.Errorf("worker: task %d reads partition %d of shuffle %d but was given no map outputs for it", s.task.ID, part, shuffleID)
 }
 
-// chainReader reads one reduce partition from every map output in map
-// order, skipping outputs whose partition is empty.
+// chainReader reads one reduce partition from every map output that has
+// data for it, in map order. The task's input lists only those: an empty
+// block is known to be empty exactly, whatever else of the sizes the
+// driver keeps approximately.
 type chainReader struct {
 	ctx     context.Context
 	s       *shuffleIO
 	shuffle int
 	part    int
-	maps    []scheduler.MapStatus
+	blocks  []scheduler.MapBlock
 	next    int
 	cur     task.BlockReader
 }
@@ -445,14 +447,11 @@ func (c *chainReader) Next() ([]byte, error) {
 			c.cur.Close()
 			c.cur = nil
 		}
-		if c.next >= len(c.maps) {
+		if c.next >= len(c.blocks) {
 			return nil, io.EOF
 		}
 		i := c.next
 		c.next++
-		if m := c.maps[i]; c.part < len(m.Sizes) && m.Sizes[c.part] == 0 {
-			continue
-		}
 		if err := c.ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -468,28 +467,28 @@ func (c *chainReader) fetchError(i int, err error) error {
 	if c.ctx.Err() != nil {
 		return c.ctx.Err() // the task was cancelled: not the output's fault
 	}
-	m := c.maps[i]
-	return &FetchError{Shuffle: c.shuffle, Map: i, Worker: m.Worker, Gen: m.Gen, Err: err}
+	b := c.blocks[i]
+	return &FetchError{Shuffle: c.shuffle, Map: b.Map, Worker: b.Worker, Gen: b.Gen, Err: err}
 }
 
-// open reads map output i from local disk when this worker holds it, and
-// from the worker that does otherwise.
+// open reads block i from local disk when this worker holds it, and from
+// the worker that does otherwise.
 func (c *chainReader) open(i int) (task.BlockReader, error) {
-	m := c.maps[i]
-	r, err := c.openFrom(i, m.Worker)
-	if err != nil && m.Replica != "" && c.ctx.Err() == nil {
+	b := c.blocks[i]
+	r, err := c.openFrom(b, b.Worker)
+	if err != nil && b.Replica != "" && c.ctx.Err() == nil {
 		// The copy on a core worker stands in for a holder that is gone.
-		if rr, rerr := c.openFrom(i, m.Replica); rerr == nil {
+		if rr, rerr := c.openFrom(b, b.Replica); rerr == nil {
 			return rr, nil
 		}
 	}
 	return r, err
 }
 
-func (c *chainReader) openFrom(i int, holder string) (task.BlockReader, error) {
-	m, e := c.maps[i], c.s.e
+func (c *chainReader) openFrom(b scheduler.MapBlock, holder string) (task.BlockReader, error) {
+	e := c.s.e
 	if holder == e.cfg.Name || e.cfg.Fetcher == nil {
-		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, i)
+		data, index := MapOutputPaths(e.cfg.Dir, c.s.task.Graph, c.shuffle, b.Map)
 		return shuffle.OpenPartition(data, index, c.part)
 	}
 	addr, ok := c.s.spec.Addrs[holder]
@@ -497,17 +496,20 @@ func (c *chainReader) openFrom(i int, holder string) (task.BlockReader, error) {
 		return nil, fmt.Errorf("worker: no address for worker %s", holder)
 	}
 	fctx, done := e.fetchContext(c.ctx, holder)
-	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: i, Part: c.part})
+	rc, err := e.cfg.Fetcher.Fetch(fctx, addr, FetchRequest{App: e.cfg.App, Graph: c.s.task.Graph, Shuffle: c.shuffle, Map: b.Map, Part: c.part})
 	if err != nil {
 		done()
 		return nil, err
 	}
 	rc = &doneCloser{ReadCloser: rc, done: done}
+	// Only an exact size checks the stream's length: an estimate (sizes
+	// compressed in the driver) is no claim about it. The blocks carry
+	// their own checksums, and a stream cut short fails in the transport.
 	var size int64 = -1
-	if c.part < len(m.Sizes) {
-		size = m.Sizes[c.part]
+	if b.Exact && b.Size >= 0 {
+		size = b.Size
 	}
-	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", i, c.shuffle, holder)), nil
+	return newStreamBlocks(rc, size, fmt.Sprintf("map output %d of shuffle %d from %s", b.Map, c.shuffle, holder)), nil
 }
 
 // doneCloser calls done once its stream is closed.

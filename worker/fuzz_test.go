@@ -91,7 +91,8 @@ func wireBodies() []wireBody {
 			GraphDigest: "0123456789abcdef",
 			States:      map[int][]byte{3: {1, 'a'}, 5: nil},
 			Task: scheduler.Task{ID: 9, Job: 1, Stage: 2, Graph: 1, Kind: scheduler.ResultTask, Node: 4, Partition: 1, Attempt: 2,
-				Inputs: []scheduler.ShuffleInput{{Shuffle: 3, Maps: []scheduler.MapStatus{{Worker: "w1", Sizes: sizes, Gen: 4, Replica: "c1"}, {}}}}},
+				Inputs: []scheduler.ShuffleInput{scheduler.NewShuffleInput(3, 1, 5, []scheduler.MapBlock{
+					{Map: 0, Worker: "w1", Replica: "c1", Gen: 4, Size: 120, Exact: true}, {Map: 3, Worker: "w2", Gen: 2, Size: 7}, {Map: 4, Worker: "w1", Gen: 9, Size: -1}})}},
 			Action: task.Action{Kind: task.ActTake, N: 10, Path: "/out", Seed: -1},
 			Addrs:  map[string]string{"w1": "10.0.0.4:7003"},
 		}, worker.TaskSpec{}),
@@ -188,10 +189,14 @@ func fetchedTask(t testing.TB, ex *worker.Executor, id int64, size int64) (worke
 	nodes := g.Nodes()
 	root := nodes[len(nodes)-1]
 	shuffle := root.Deps[0].Shuffle
+	var blocks []scheduler.MapBlock // an empty partition is not listed
+	if size != 0 {
+		blocks = append(blocks, scheduler.MapBlock{Map: 0, Worker: "other", Size: size, Exact: size >= 0})
+	}
 	spec := &worker.TaskSpec{
 		Invocation: g.Invocation(), GraphDigest: g.Digest(),
 		Task: scheduler.Task{ID: id, Kind: scheduler.ResultTask, Graph: 1, Node: root.ID, Partition: 0,
-			Inputs: []scheduler.ShuffleInput{{Shuffle: shuffle, Maps: []scheduler.MapStatus{{Worker: "other", Sizes: []int64{size}}}}}},
+			Inputs: []scheduler.ShuffleInput{scheduler.NewShuffleInput(shuffle, 0, 1, blocks)}},
 		Action: task.Action{Kind: task.ActCollect},
 		Addrs:  map[string]string{"other": "10.0.0.9:7000"},
 	}

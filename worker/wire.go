@@ -1,7 +1,7 @@
 package worker
 
-// The RPC methods of the cluster. Workers serve the first five, executors
-// RunTask, and drivers CanCommit.
+// The RPC methods of the cluster. Workers serve the first five (and
+// MethodStatus), executors RunTask, and drivers CanCommit.
 const (
 	MethodHasBinary     = "HasBinary"
 	MethodUploadBinary  = "UploadBinary"
@@ -15,6 +15,7 @@ const (
 	MethodDrained       = "Drained"
 	MethodWorkerLost    = "WorkerLost"
 	MethodHeartbeat     = "Heartbeat"
+	MethodForgetGraphs  = "ForgetGraphs" // served by workers (map outputs) and executors (graphs, cache)
 )
 
 // HeartbeatResponse is an executor's answer to the driver's heartbeat: the

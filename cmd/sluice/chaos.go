@@ -10,8 +10,9 @@
 // In DRIVER-COMMAND and ARGS, {join} becomes the cluster's join address and
 // {output} a fresh output directory per run under the work directory (it
 // does not exist beforehand; the driver creates it). {output} is required.
-// Nothing is appended to the command: run the driver with -v to get the
-// recomputation counts, which come from its `msg="session done"` log line.
+// Nothing is appended to the command: the recomputation counts come from
+// the JSON summary a Sluice driver writes at exit to $SLUICE_JOB_SUMMARY
+// (driver.EnvJobSummary, as --job-summary does), which chaos sets for it.
 //
 // Flags: --core N (1) and --task M (3) workers, --slots S per worker
 // (default: the machine's cores shared among the workers, as `sluice up`
@@ -59,6 +60,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +69,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -77,8 +78,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/block"
-	"github.com/sluicehq/sluice/internal/loopback"
+	"github.com/sluicehq/sluice/internal/commit"
+	"github.com/sluicehq/sluice/internal/localcluster"
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
@@ -276,7 +279,7 @@ func (c *chaos) run(ctx context.Context) int {
 
 	offsets := killOffsets(c.cfg, ff.wall)
 	var killed []kill
-	ch, err := c.runOnce(ctx, "chaos", func(cl *localCluster, start time.Time, exited <-chan struct{}) {
+	ch, err := c.runOnce(ctx, "chaos", func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{}) {
 		killed = killOnSchedule(ctx, cl, c.cfg, start, offsets, exited)
 	})
 	if err != nil {
@@ -301,7 +304,7 @@ func (c *chaos) run(ctx context.Context) int {
 	if ff.tasks >= 0 && ch.tasks >= 0 {
 		fmt.Fprintf(c.stdout, "tasks recomputed: %d\n", ch.tasks-ff.tasks)
 	} else {
-		fmt.Fprintln(c.stdout, "tasks recomputed: unknown (run the driver with -v)")
+		fmt.Fprintln(c.stdout, "tasks recomputed: unknown (the driver wrote no summary to $"+driver.EnvJobSummary+")")
 	}
 	if ff.stages >= 0 && ch.stages >= 0 {
 		fmt.Fprintf(c.stdout, "stages recomputed: %d\n", ch.stages-ff.stages)
@@ -355,8 +358,9 @@ type runResult struct {
 	timedOut bool // killed after --timeout
 	log      string
 	output   string
-	tasks    int // from the driver's "session done" line; -1 when absent
-	stages   int // its stages_recomputed; -1 when absent
+	summary  string // where the driver writes its JSON summary
+	tasks    int    // the driver summary's tasks_recomputed; -1 when absent
+	stages   int    // its stages_recomputed; -1 when absent
 }
 
 // failure says why the run failed, or nil.
@@ -373,20 +377,25 @@ func (r runResult) failure(name string, timeout time.Duration) *failure {
 // runOnce starts a cluster, runs the driver command on it, calling during
 // (if not nil) while the driver runs, and stops the cluster. An error means
 // the run could not happen at all.
-func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localCluster, start time.Time, exited <-chan struct{})) (runResult, error) {
-	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"), tasks: -1, stages: -1}
+func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{})) (runResult, error) {
+	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"),
+		summary: filepath.Join(c.work, name+".summary.json"), tasks: -1, stages: -1}
 	cl, err := startCluster(ctx, c.self, filepath.Join(c.work, name+"-cluster"), c.cfg.core, c.cfg.task, c.cfg.slots)
 	if err != nil {
 		return r, fmt.Errorf("the %s run's cluster: %w", name, err)
 	}
-	defer cl.stop()
+	// SIGKILL, by PID: the driver has ended, so nothing on the cluster is
+	// worth a graceful stop. SIGTERM would make the workers drain (and a
+	// worker chaos sent SIGTERM must not get a second one), and members
+	// that all leave at once wait seconds for a peer to hear them.
+	defer cl.Kill()
 
 	logf, err := os.Create(r.log)
 	if err != nil {
 		return r, err
 	}
 	defer logf.Close()
-	fill := strings.NewReplacer("{join}", cl.join, "{output}", r.output)
+	fill := strings.NewReplacer("{join}", cl.Join, "{output}", r.output)
 	argv := make([]string, len(c.cfg.command))
 	for i, a := range c.cfg.command {
 		argv[i] = fill.Replace(a)
@@ -396,6 +405,7 @@ func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localC
 	// CommandContext kills the driver by its PID when runCtx ends.
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), driver.EnvJobSummary+"="+r.summary)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -413,7 +423,7 @@ func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localC
 		return r, fmt.Errorf("interrupted during the %s run", name)
 	}
 	r.timedOut = runCtx.Err() != nil
-	if n, err := sessionDone(r.log); err == nil {
+	if n, err := readSummary(r.summary); err == nil {
 		r.tasks, r.stages = n.tasks, n.stages
 	}
 	return r, nil
@@ -462,9 +472,10 @@ func formatKills(ks []kill) string {
 // killOnSchedule signals one task node at each offset, chosen by the seeded
 // generator among those not yet signalled and still running, until the
 // offsets or the nodes run out or the driver exits.
-func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, start time.Time, offsets []time.Duration, exited <-chan struct{}) []kill {
+func killOnSchedule(ctx context.Context, cl *localcluster.Cluster, cfg chaosConfig, start time.Time, offsets []time.Duration, exited <-chan struct{}) []kill {
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
 	var killed []kill
+	signalled := map[*localcluster.Worker]bool{} // never chosen again
 	for _, off := range offsets {
 		t := time.NewTimer(time.Until(start.Add(off)))
 		select {
@@ -482,14 +493,14 @@ func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, star
 		default:
 		}
 		for {
-			victims := cl.killable()
+			victims := killable(cl, signalled)
 			if len(victims) == 0 {
 				return killed
 			}
 			w := victims[rng.IntN(len(victims))]
-			w.signalled = true
-			if err := w.cmd.Process.Signal(cfg.signal); err == nil {
-				killed = append(killed, kill{addr: w.addr, at: time.Since(start)})
+			signalled[w] = true
+			if err := w.Signal(cfg.signal); err == nil {
+				killed = append(killed, kill{addr: w.Addr, at: time.Since(start)})
 				break
 			} // else it has just exited on its own: choose another
 		}
@@ -497,118 +508,32 @@ func killOnSchedule(ctx context.Context, cl *localCluster, cfg chaosConfig, star
 	return killed
 }
 
-// localCluster is a set of `sluice worker` processes on loopback, started
-// as `sluice up` starts them.
-type localCluster struct {
-	join    string
-	workers []*localWorker
-}
-
-type localWorker struct {
-	role, addr string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	signalled  bool // by chaos: never chosen again
-}
-
 // startCluster starts core+task workers with their files and logs under
-// dir, each joining the first, and waits until each listens.
-func startCluster(ctx context.Context, self, dir string, core, task, slots int) (_ *localCluster, err error) {
+// dir (ROLE-N and ROLE-N.log), each joining the first, as `sluice up`
+// starts them, and waits until each listens.
+func startCluster(ctx context.Context, self, dir string, core, task, slots int) (*localcluster.Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	cl := &localCluster{}
-	defer func() {
-		if err != nil {
-			cl.stop()
-		}
-	}()
-	for i := range core + task {
-		role := "core"
-		if i >= core {
-			role = "task"
-		}
-		// A free port can be taken by another process before the worker
-		// binds it; the worker then exits at once, and another port is tried.
-		var addr string
-		for try := 0; ; try++ {
-			addr, err = loopback.FreeAddr()
-			if err != nil {
-				return nil, err
-			}
-			err = cl.startWorker(ctx, self, dir, role, i, slots, addr)
-			if err == nil || try == 2 || !errors.Is(err, loopback.ErrExited) {
-				break
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if cl.join == "" {
-			cl.join = addr
-		}
-	}
-	return cl, nil
-}
-
-// startWorker starts one worker at addr and waits until it listens.
-func (cl *localCluster) startWorker(ctx context.Context, self, dir, role string, i, slots int, addr string) error {
-	name := fmt.Sprintf("%s-%d", role, i)
-	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(slots), "--dir", filepath.Join(dir, name)}
-	if cl.join != "" {
-		args = append(args, "--join", cl.join)
-	}
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	logf.Close() // the worker has its own copy
-	if err != nil {
-		return fmt.Errorf("starting a worker: %w", err)
-	}
-	w := &localWorker{role: role, addr: addr, cmd: cmd, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(w.exited) }()
-	if err := loopback.Await(ctx, w.addr, 30*time.Second, w.exited); err != nil {
-		cmd.Process.Kill()
-		<-w.exited
-		return fmt.Errorf("worker %s (log %s): %w", addr, logf.Name(), err)
-	}
-	cl.workers = append(cl.workers, w)
-	return nil
+	return localcluster.Start(ctx, localcluster.Options{
+		Bin: self, Dir: dir, Core: core, Task: task, Slots: slots,
+		Output: func(w *localcluster.Worker) (io.Writer, error) {
+			// The worker writes to the file itself; localcluster closes
+			// this copy once it has started.
+			return os.Create(filepath.Join(dir, w.Name+".log"))
+		},
+	})
 }
 
 // killable returns the task nodes chaos has not signalled that still run.
-func (cl *localCluster) killable() []*localWorker {
-	var ws []*localWorker
-	for _, w := range cl.workers {
-		if w.role != "task" || w.signalled {
-			continue
-		}
-		select {
-		case <-w.exited:
-		default:
+func killable(cl *localcluster.Cluster, signalled map[*localcluster.Worker]bool) []*localcluster.Worker {
+	var ws []*localcluster.Worker
+	for _, w := range cl.Workers {
+		if w.Role == localcluster.RoleTask && !signalled[w] && w.Running() {
 			ws = append(ws, w)
 		}
 	}
 	return ws
-}
-
-// stop sends SIGKILL to every worker by its PID and waits for all; their
-// executors die with them. The driver has ended, so nothing on the cluster
-// is worth a graceful stop: SIGTERM would make the workers drain (and a
-// worker chaos sent SIGTERM must not get a second one), and members that
-// all leave at once wait seconds for a peer to hear them.
-func (cl *localCluster) stop() {
-	for _, w := range cl.workers {
-		w.cmd.Process.Kill()
-	}
-	for _, w := range cl.workers {
-		<-w.exited
-	}
 }
 
 // comparison is how two outputs' lines differ.
@@ -636,9 +561,7 @@ const compareBudget = 32 << 20
 func compareOutputs(a, b, tmp string, budget int64) (comparison, error) {
 	var c comparison
 	defer os.RemoveAll(tmp)
-	_, errA := os.Stat(filepath.Join(a, "_SUCCESS"))
-	_, errB := os.Stat(filepath.Join(b, "_SUCCESS"))
-	c.successA, c.successB = errA == nil, errB == nil
+	c.successA, c.successB = commit.Committed(a), commit.Committed(b)
 
 	itA, closeA, err := sortedLines(a, filepath.Join(tmp, "fault-free"), budget)
 	if err != nil {
@@ -700,7 +623,7 @@ func sortedLines(dir, tmp string, budget int64) (*spill.Iterator, func(), error)
 	if err != nil {
 		return nil, nil, err
 	}
-	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	parts, err := commit.Parts(dir)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
@@ -783,38 +706,35 @@ func tailLines(path string, n int) ([]string, error) {
 	return append(ring[next:], ring[:next]...), err
 }
 
-// sessionCounts holds the counts of a driver's closing `msg="session done"`
-// line; -1 for a count it lacks.
+// sessionCounts holds the recomputation counts of a driver's summary; -1
+// for a count it lacks.
 type sessionCounts struct{ tasks, stages int }
 
-var (
-	sessionDoneMsg   = []byte(`msg="session done"`)
-	tasksField       = regexp.MustCompile(`(?:^|\s)tasks=(\d+)(?:\s|$)`)
-	stagesRecomputed = regexp.MustCompile(`(?:^|\s)stages_recomputed=(\d+)(?:\s|$)`)
-	tasksRecomputed  = regexp.MustCompile(`(?:^|\s)tasks_recomputed=(\d+)(?:\s|$)`)
-)
+// maxSummary bounds what readSummary reads: a summary is a few hundred
+// bytes, plus a line per worker.
+const maxSummary = 16 << 20
 
-// sessionDone reads the counts from the last "session done" line of a
-// driver's log (written with -v).
-func sessionDone(path string) (sessionCounts, error) {
+// readSummary reads the counts from the JSON summary a driver wrote at
+// path (driver.Summary).
+func readSummary(path string) (sessionCounts, error) {
 	d := sessionCounts{-1, -1}
-	var last []byte
-	err := eachLine(path, logLineLimit, func(l []byte) error {
-		if bytes.Contains(l, sessionDoneMsg) {
-			last = append(last[:0], l...)
-		}
-		return nil
-	})
-	// The driver counts the map tasks it ran again for lost outputs; older
-	// drivers give only all attempts, whose excess over the fault-free run
-	// is the next best figure.
-	if m := tasksRecomputed.FindSubmatch(last); m != nil {
-		d.tasks, _ = strconv.Atoi(string(m[1]))
-	} else if m := tasksField.FindSubmatch(last); m != nil {
-		d.tasks, _ = strconv.Atoi(string(m[1]))
+	f, err := os.Open(path)
+	if err != nil {
+		return d, err
 	}
-	if m := stagesRecomputed.FindSubmatch(last); m != nil {
-		d.stages, _ = strconv.Atoi(string(m[1]))
+	defer f.Close()
+	var sum struct {
+		TasksRecomputed  *int `json:"tasks_recomputed"`
+		StagesRecomputed *int `json:"stages_recomputed"`
 	}
-	return d, err
+	if err := json.NewDecoder(io.LimitReader(f, maxSummary)).Decode(&sum); err != nil {
+		return d, fmt.Errorf("%s: %w", path, err)
+	}
+	if sum.TasksRecomputed != nil {
+		d.tasks = *sum.TasksRecomputed
+	}
+	if sum.StagesRecomputed != nil {
+		d.stages = *sum.StagesRecomputed
+	}
+	return d, nil
 }

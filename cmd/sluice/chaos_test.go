@@ -161,10 +161,10 @@ func TestChaosIdenticalOutputs(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	// The sleep is the fake job's work: kills land while it runs. The
-	// driver logs what a real one logs with -v.
+	// driver writes the summary a real one writes.
 	script, state := fakeDriver(t, `sleep 1.5
 `+writeOutput+`
-echo "time=x level=DEBUG msg=\"session done\" tasks=$((2 * n + 2)) failed=0 stages_recomputed=$((n - 1))"`)
+printf '{"ok": true, "tasks_recomputed": %d, "stages_recomputed": %d}\n' $((2 * n - 2)) $((n - 1)) >"$SLUICE_JOB_SUMMARY"`)
 	for _, c := range []struct {
 		name  string
 		flags []string
@@ -253,7 +253,7 @@ echo "run $n" >"$out/part-00002"`)
 	if r.code != 1 || len(lines) != 7 ||
 		lines[0] != "outputs: DIFFERENT (1 lines only in the fault-free output, 1 only in the chaos output)" ||
 		lines[3] != "workers killed: 0" ||
-		lines[4] != "tasks recomputed: unknown (run the driver with -v)" || lines[5] != "stages recomputed: unknown" {
+		lines[4] != "tasks recomputed: unknown (the driver wrote no summary to $SLUICE_JOB_SUMMARY)" || lines[5] != "stages recomputed: unknown" {
 		t.Fatalf("exit %d and this report; want exit 1 and different outputs", r.code)
 	}
 	if !strings.HasSuffix(r.stderr, "sluice chaos: the outputs differ: \"run 1\" only in the fault-free output\n") {
@@ -396,28 +396,37 @@ func TestKillOffsets(t *testing.T) {
 	}
 }
 
-func TestSessionDoneAndTail(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "log")
-	text := `time=1 level=DEBUG msg="session done" tasks=3 failed=0
-time=2 level=DEBUG msg="task lost" tasks=99
-` + strings.Repeat("x", 100<<10) + `
-time=3 level=DEBUG msg="session done" tasks=12 failed=2 spills=0 shuffle_bytes=9 tasks_by_worker="map[127.0.0.1:1:4]" stages_recomputed=1
-last line without newline`
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+func TestReadSummaryAndTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "summary.json")
+	if err := os.WriteFile(p, []byte(`{"ok": true, "tasks": 12, "tasks_recomputed": 3, "stages_recomputed": 1, "tasks_by_worker": {"127.0.0.1:1": 4}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := sessionDone(p)
-	if err != nil || d != (sessionCounts{12, 1}) {
+	if d, err := readSummary(p); err != nil || d != (sessionCounts{3, 1}) {
 		t.Fatalf("%+v, %v", d, err)
 	}
-	tail, err := tailLines(p, 3)
-	if err != nil || len(tail) != 3 || len(tail[0]) != logLineLimit || !strings.HasPrefix(tail[1], "time=3") || tail[2] != "last line without newline" {
-		t.Fatalf("tail %d lines, %v", len(tail), err)
-	}
-	if err := os.WriteFile(p, []byte("msg=\"session done\" tasks_by_worker=map[]\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(`{"ok": false}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := sessionDone(p); err != nil || d != (sessionCounts{-1, -1}) {
+	if d, err := readSummary(p); err != nil || d != (sessionCounts{-1, -1}) {
 		t.Fatalf("without counts: %+v, %v", d, err)
+	}
+	for _, bad := range []string{"", "msg=\"session done\" tasks=3", "[1,2]"} {
+		os.WriteFile(p, []byte(bad), 0o644)
+		if d, err := readSummary(p); err == nil || d != (sessionCounts{-1, -1}) {
+			t.Errorf("%q: %+v, %v; want an error", bad, d, err)
+		}
+	}
+	if _, err := readSummary(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Error("a missing summary read")
+	}
+
+	log := filepath.Join(t.TempDir(), "log")
+	text := "first\n" + strings.Repeat("x", 100<<10) + "\ntime=3 second to last\nlast line without newline"
+	if err := os.WriteFile(log, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := tailLines(log, 3)
+	if err != nil || len(tail) != 3 || len(tail[0]) != logLineLimit || !strings.HasPrefix(tail[1], "time=3") || tail[2] != "last line without newline" {
+		t.Fatalf("tail %d lines, %v", len(tail), err)
 	}
 }

@@ -103,16 +103,21 @@ func joinAsDriver(t *testing.T, join string, creds *trust.Creds) *membership.Nod
 func canaries(t *testing.T, dir string) func() {
 	t.Helper()
 	keep := filepath.Join(dir, "apps", "canary", "keep")
-	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
+	output := filepath.Join(dir, "apps", "canary", "shuffle", "g1_s0_m0.data") // what ForgetGraphs removes
+	for _, f := range []string{keep, output} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return func() {
 		t.Helper()
-		if _, err := os.Stat(keep); err != nil {
-			t.Errorf("an attack removed files: %v", err)
+		for _, f := range []string{keep, output} {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("an attack removed files: %v", err)
+			}
 		}
 		bins, _ := os.ReadDir(filepath.Join(dir, "bin"))
 		for _, b := range bins {
@@ -143,6 +148,8 @@ func attack(ctx context.Context, c *rpc.Client, addr string, data []byte, sha, a
 		&worker.StartExecutorRequest{App: app, SHA256: sha})
 	_, errs["StopApp"] = rpc.Call[worker.StopAppRequest, worker.Empty](ctx, c, addr, worker.MethodStopApp, &worker.StopAppRequest{App: app})
 	_, errs["Drained"] = rpc.Call[worker.DrainedRequest, worker.Empty](ctx, c, addr, worker.MethodDrained, &worker.DrainedRequest{App: app})
+	_, errs["ForgetGraphs"] = rpc.Call[worker.ForgetGraphsRequest, worker.Empty](ctx, c, addr, worker.MethodForgetGraphs,
+		&worker.ForgetGraphsRequest{App: app, Graphs: worker.GraphRanges{{From: 0, To: 1 << 30}}})
 	_, errs["PullMapOutput"] = rpc.Call[worker.PullMapOutputRequest, worker.Empty](ctx, c, addr, worker.MethodPullMapOutput,
 		&worker.PullMapOutputRequest{App: app, From: addr})
 	for _, m := range []string{worker.MethodFetch, worker.MethodFetchFile} {

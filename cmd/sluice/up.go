@@ -4,17 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/sluicehq/sluice/internal/loopback"
+	"github.com/sluicehq/sluice/internal/localcluster"
 )
 
 // runUp is `sluice up`: a local cluster of worker processes on loopback
@@ -62,77 +59,19 @@ func runUp(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var procs []upProc
-	defer func() { stopAll(procs) }()
-	join := ""
-	for i := range *cores + *tasks {
-		role := "core"
-		if i >= *cores {
-			role = "task"
-		}
-		// A free port can be taken before the worker binds it; the worker
-		// then exits at once, and another port is tried.
-		var addr string
-		var err error
-		for try := 0; try < 3; try++ {
-			if addr, err = loopback.FreeAddr(); err != nil {
-				break
-			}
-			args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(*slots),
-				"--dir", filepath.Join(base, fmt.Sprintf("%s-%d", role, i))}
-			if join != "" {
-				args = append(args, "--join", join)
-			}
-			cmd := exec.Command(self, args...)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-			if err = cmd.Start(); err != nil {
-				break
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-			if err = loopback.Await(ctx, addr, 30*time.Second, exited); err == nil {
-				procs = append(procs, upProc{cmd, exited})
-				break
-			}
-			cmd.Process.Kill()
-			<-exited
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "sluice up: worker %d: %v\n", i, err)
-			return 1
-		}
-		if join == "" {
-			join = addr
-		}
+	cl, err := localcluster.Start(ctx, localcluster.Options{
+		Bin: self, Dir: base, Core: *cores, Task: *tasks, Slots: *slots,
+		DeathSignal: syscall.SIGTERM,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice up: %v\n", err)
+		return 1
 	}
+	// SIGTERM: the workers drain and leave; after 10 s, SIGKILL.
+	defer cl.Stop(10 * time.Second)
+	join := cl.Join
 	fmt.Fprintf(os.Stderr, "sluice up: %d core and %d task workers; run drivers with --join %s; Ctrl-C stops them\n", *cores, *tasks, join)
 	fmt.Println(join)
 	<-ctx.Done()
 	return 0
-}
-
-// upProc is a worker process and a channel closed when it has exited.
-type upProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// stopAll sends SIGTERM to every worker, then SIGKILL to those still
-// running after a grace period, and reaps them all.
-func stopAll(procs []upProc) {
-	for _, p := range procs {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	deadline := time.After(10 * time.Second)
-	for _, p := range procs {
-		select {
-		case <-p.exited:
-		case <-deadline:
-			for _, q := range procs {
-				q.cmd.Process.Kill()
-			}
-			<-p.exited
-		}
-	}
 }

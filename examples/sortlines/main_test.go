@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -59,8 +60,10 @@ func TestSortsLines(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%q: %v: %s", mode, err, b)
 		}
-		parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
-		slices.Sort(parts)
+		if err := commit.Check(out, -1); err != nil {
+			t.Fatal(err)
+		}
+		parts, _ := commit.Parts(out)
 		var got []string
 		for _, p := range parts {
 			b, _ := os.ReadFile(p)

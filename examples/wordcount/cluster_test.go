@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,8 +38,22 @@ func writeCorpus(t *testing.T, dir string, files, words int, seed uint64) []stri
 	return paths
 }
 
-// tasksByWorker reads the session's closing log line (-v).
-var tasksByWorker = regexp.MustCompile(`tasks_by_worker="?map\[([^\]]*)\]`)
+// jobSummary is where a test's driver writes --job-summary; readSummary
+// reads it once the driver has exited.
+func jobSummary(t *testing.T) string { return filepath.Join(t.TempDir(), "summary.json") }
+
+func readSummary(t *testing.T, path string) driver.Summary {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the driver's --job-summary: %v", err)
+	}
+	var sum driver.Summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatalf("the driver's --job-summary: %v\n%s", err, b)
+	}
+	return sum
+}
 
 func TestClusterWordCount(t *testing.T) {
 	if testing.Short() {
@@ -48,20 +62,16 @@ func TestClusterWordCount(t *testing.T) {
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2})
 	dir := t.TempDir()
 	paths := writeCorpus(t, dir, 3, 40000, 1)
-	out := filepath.Join(dir, "out")
-	r := runWithin(t, 3*time.Minute, append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
+	out, summary := filepath.Join(dir, "out"), jobSummary(t)
+	r := runWithin(t, 3*time.Minute, append([]string{"--job-summary", summary, "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
 
-	m := tasksByWorker.FindStringSubmatch(r.stderr)
-	if m == nil {
-		t.Fatalf("no task counts in the driver's log:\n%s", r.stderr)
-	}
-	workers := strings.Fields(m[1])
-	if len(workers) < 2 || strings.Contains(m[1], "local:") {
-		t.Fatalf("tasks ran on %v; want them spread over the workers", workers)
+	sum := readSummary(t, summary)
+	if !sum.OK || len(sum.TasksByWorker) < 2 || sum.TasksByWorker["local"] != 0 || sum.Cluster == nil || sum.Cluster.WorkersReady != 3 {
+		t.Fatalf("tasks ran on %v (summary %+v); want them spread over the 3 workers", sum.TasksByWorker, sum.Cluster)
 	}
 }
 
@@ -91,7 +101,7 @@ func TestClusterWorkerKilledMidJob(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log, exited := startDriver(t, ctx, asMain+"=1", append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
-	awaitLog(t, log, exited, "job submitted")
+	awaitMapOutputs(t, c, exited)
 	c.Workers[1].Kill()
 	select {
 	case err := <-exited:
@@ -114,7 +124,8 @@ func TestClusterEveryTaskWorkerKilled(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2})
-	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "3")
+	summary := jobSummary(t)
+	gate, log, exited := startGated(t, "-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "3")
 	awaitStarted(t, gate)
 	for _, w := range c.Workers[1:] {
 		w.Kill()
@@ -123,9 +134,8 @@ func TestClusterEveryTaskWorkerKilled(t *testing.T) {
 	if err := <-exited; err != nil {
 		t.Fatalf("driver: %v\n%s", err, log.String())
 	}
-	m := tasksByWorker.FindStringSubmatch(log.String())
-	if m == nil || !strings.Contains(m[1], c.Workers[0].Addr+":") {
-		t.Fatalf("the core worker did not finish the job: %v", m)
+	if sum := readSummary(t, summary); sum.TasksByWorker[c.Workers[0].Addr] == 0 || sum.Cluster.WorkersLost != 2 {
+		t.Fatalf("the core worker did not finish the job after losing 2: tasks %v, cluster %+v", sum.TasksByWorker, sum.Cluster)
 	}
 }
 
@@ -168,6 +178,8 @@ var gatedF = rdd.Func(func(a gateArgs) *rdd.RDD[int] {
 	sums := rdd.ReduceByKey(pairs, func(x, y int) int { return x + y }, rdd.Partitions(a.Tasks))
 	return rdd.Map(sums, func(p rdd.Pair[int, int]) int {
 		os.WriteFile(a.Gate+".started", nil, 0o644)
+		// Which worker runs it: the executor's environment names it.
+		os.WriteFile(a.Gate+".started."+os.Getenv("SLUICE_WORKER_NAME"), nil, 0o644)
 		deadline := time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
 			if _, err := os.Stat(a.Gate); err == nil {
@@ -220,6 +232,32 @@ func startDriver(t *testing.T, ctx context.Context, env string, args ...string) 
 	return &stderr, exited
 }
 
+// awaitMapOutputs polls the workers' Status routes until one holds a map
+// output: the driver has all its workers and its job is running.
+func awaitMapOutputs(t *testing.T, c *clustertest.Cluster, exited chan error) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		for _, w := range c.Workers {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			st, err := w.Status(ctx)
+			cancel()
+			for _, a := range st.Apps {
+				if err == nil && a.MapOutputs > 0 {
+					return
+				}
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("driver ended (%v) before a map output was written", err)
+		case <-deadline:
+			t.Fatal("no map output written within 2 minutes")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // awaitLog polls a log until it holds want.
 func awaitLog(t *testing.T, log *syncLog, exited chan error, want string) {
 	t.Helper()
@@ -240,19 +278,24 @@ func TestClusterWorkerJoinsMidJob(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1})
-	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "1")
-	awaitLog(t, log, exited, "job submitted")
+	summary := jobSummary(t)
+	gate, log, exited := startGated(t, "-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "1")
+	awaitStarted(t, gate) // the job runs, its tasks held at the gate
 	late := c.Add(t, "task")
-	awaitLog(t, log, exited, `msg="worker ready" worker=`+late.Addr)
+	// Tasks wait at the gate, so queued ones go to the late worker once
+	// the driver has it: wait until one runs there.
+	pollUntil(t, "a task on the worker that joined", func() bool {
+		_, err := os.Stat(gate + ".started." + late.Addr)
+		return err == nil
+	})
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-exited; err != nil {
 		t.Fatalf("driver: %v\n%s", err, log.String())
 	}
-	m := tasksByWorker.FindStringSubmatch(log.String())
-	if m == nil || !strings.Contains(m[1], late.Addr+":") {
-		t.Fatalf("the worker that joined mid-job ran no task: %v\n%s", m, log.String())
+	if sum := readSummary(t, summary); sum.TasksByWorker[late.Addr] == 0 || sum.Cluster.WorkersReady != 2 {
+		t.Fatalf("the worker that joined mid-job ran no task: %v, %+v", sum.TasksByWorker, sum.Cluster)
 	}
 }
 
@@ -279,12 +322,12 @@ func TestClusterExecutorsAndFilesLifecycle(t *testing.T) {
 	// A job that stays running, then SIGKILL to a worker: its executor
 	// must not outlive it.
 	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "2")
-	awaitLog(t, log, exited, "job submitted")
+	awaitStarted(t, gate)
 	victim := c.Workers[1]
 	var pids []int
-	pollUntil(t, "an executor on "+victim.Addr, func() bool { pids = victim.ExecutorPIDs(); return len(pids) == 2 })
+	pollUntil(t, "an executor on "+victim.Addr, func() bool { pids = victim.ExecutorPIDs(); return len(pids) == 1 })
 	victim.Kill()
-	pollUntil(t, "the executor to die with its worker", func() bool { return syscall.Kill(pids[1], 0) != nil })
+	pollUntil(t, "the executor to die with its worker", func() bool { return syscall.Kill(pids[0], 0) != nil })
 	os.WriteFile(gate, nil, 0o644)
 	if err := <-exited; err != nil {
 		t.Fatalf("driver after losing a worker: %v\n%s", err, log.String())
@@ -348,7 +391,8 @@ func TestClusterSpeculationOvertakesStraggler(t *testing.T) {
 	defer os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log, exited := startDriver(t, ctx, asStraggler+"="+dir, "-v", "--speculation", "--join", c.Join, "--min-workers", "2")
+	summary := jobSummary(t)
+	log, exited := startDriver(t, ctx, asStraggler+"="+dir, "-v", "--job-summary", summary, "--speculation", "--join", c.Join, "--min-workers", "2")
 	select {
 	case err := <-exited:
 		if err != nil {
@@ -357,13 +401,10 @@ func TestClusterSpeculationOvertakesStraggler(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("the job waited for its straggler:\n%s", log.String())
 	}
-	if !strings.Contains(log.String(), "speculated=1") {
-		t.Fatalf("no speculative copy reported:\n%s", log.String())
+	if sum := readSummary(t, summary); sum.Speculated != 1 {
+		t.Fatalf("%d speculative copies, want 1:\n%s", sum.Speculated, log.String())
 	}
 }
-
-// tasksRecomputed reads the session's closing log line (-v).
-var tasksRecomputed = regexp.MustCompile(`tasks_recomputed=(\d+)`)
 
 func awaitStarted(t *testing.T, gate string) {
 	t.Helper()
@@ -381,7 +422,8 @@ func TestClusterSigtermDrainsWithoutRecomputation(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
-	gate, log, exited := startGated(t, "-v", "--join", c.Join, "--min-workers", "2")
+	summary := jobSummary(t)
+	gate, log, exited := startGated(t, "-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "2")
 	awaitStarted(t, gate)
 	victim := c.Workers[1]
 	if err := victim.Signal(syscall.SIGTERM); err != nil {
@@ -400,8 +442,8 @@ func TestClusterSigtermDrainsWithoutRecomputation(t *testing.T) {
 	if code := victim.ExitCode(); code != 0 {
 		t.Fatalf("the drained worker exited %d:\n%s", code, victim.Log())
 	}
-	if m := tasksRecomputed.FindStringSubmatch(log.String()); m == nil || m[1] != "0" {
-		t.Fatalf("tasks recomputed after a graceful drain: %v\n%s", m, log.String())
+	if sum := readSummary(t, summary); sum.TasksRecomputed != 0 {
+		t.Fatalf("after a graceful drain: %d tasks recomputed, cluster %+v\n%s", sum.TasksRecomputed, sum.Cluster, log.String())
 	}
 }
 
@@ -412,15 +454,16 @@ func TestClusterReplicasAvoidRecomputation(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 1})
-	gate, log, exited := startGated(t, "-v", "--shuffle-replicas", "1", "--join", c.Join, "--min-workers", "2")
+	summary := jobSummary(t)
+	gate, log, exited := startGated(t, "-v", "--job-summary", summary, "--shuffle-replicas", "1", "--join", c.Join, "--min-workers", "2")
 	awaitStarted(t, gate)
 	c.Workers[1].Kill()
 	os.WriteFile(gate, nil, 0o644)
 	if err := <-exited; err != nil {
 		t.Fatalf("driver: %v\n%s", err, log.String())
 	}
-	if m := tasksRecomputed.FindStringSubmatch(log.String()); m == nil || m[1] != "0" {
-		t.Fatalf("map tasks recomputed despite replicas: %v\n%s", m, log.String())
+	if sum := readSummary(t, summary); sum.TasksRecomputed != 0 || sum.Cluster.WorkersLost != 1 {
+		t.Fatalf("after losing a task worker with replicas: %d map tasks recomputed, cluster %+v\n%s", sum.TasksRecomputed, sum.Cluster, log.String())
 	}
 }
 
@@ -469,15 +512,16 @@ func TestClusterExecutorCrash(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log, exited := startDriver(t, ctx, asCrasher+"="+dir, "-v", "--join", c.Join, "--min-workers", "2")
+	summary := jobSummary(t)
+	log, exited := startDriver(t, ctx, asCrasher+"="+dir, "-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "2")
 	if err := <-exited; err != nil {
 		t.Fatalf("driver after an executor crash: %v\n%s", err, log.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "crashed")); err != nil {
 		t.Fatal("no executor crashed")
 	}
-	if strings.Contains(log.String(), `msg="worker lost"`) {
-		t.Fatalf("an executor crash cost a worker:\n%s", log.String())
+	if sum := readSummary(t, summary); sum.Cluster.WorkersLost != 0 || sum.Cluster.ExecutorsRestarted == 0 {
+		t.Fatalf("an executor crash: cluster %+v, want its executor restarted and no worker lost\n%s", sum.Cluster, log.String())
 	}
 }
 
@@ -496,8 +540,9 @@ func TestClusterFrozenExecutor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	log, exited := startDriver(t, ctx, asMain+"=1", append([]string{"-v", "--join", c.Join, "--min-workers", "3", "--heartbeat-timeout", "3s", "--output", out}, paths...)...)
-	awaitLog(t, log, exited, "job submitted")
+	summary := jobSummary(t)
+	log, exited := startDriver(t, ctx, asMain+"=1", append([]string{"-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "3", "--heartbeat-timeout", "3s", "--output", out}, paths...)...)
+	awaitMapOutputs(t, c, exited)
 	var pids []int
 	pollUntil(t, "the task worker's executor to start", func() bool {
 		pids = c.Workers[1].ExecutorPIDs()
@@ -516,8 +561,10 @@ func TestClusterFrozenExecutor(t *testing.T) {
 		t.Fatalf("the driver hung on a frozen executor:\n%s", log.String())
 	}
 	t.Logf("finished in %v with an executor frozen", time.Since(start))
-	if !strings.Contains(log.String(), "executor frozen") {
-		t.Logf("driver log:\n%s", log.String())
+	if sum := readSummary(t, summary); sum.Cluster.WorkersLost != 0 {
+		t.Errorf("a frozen executor cost a worker: %+v", sum.Cluster)
+	} else if sum.Cluster.ExecutorsReplaced == 0 {
+		t.Logf("the job ended before the frozen executor was found: %+v", sum.Cluster)
 	}
 	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/clustertest"
+	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -97,9 +98,12 @@ func naiveCount(t *testing.T, files ...string) map[string]int {
 
 func readOutput(t *testing.T, dir string) map[string]int {
 	t.Helper()
-	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
-	if len(parts) == 0 {
-		t.Fatalf("no part files in %s", dir)
+	if err := commit.Check(dir, -1); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := commit.Parts(dir)
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("no part files in %s: %v", dir, err)
 	}
 	counts := map[string]int{}
 	for _, p := range parts {
@@ -121,14 +125,6 @@ func readOutput(t *testing.T, dir string) map[string]int {
 			}
 			counts[line[:i]] = n
 		}
-	}
-	for _, name := range []string{"_SUCCESS"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Fatalf("%s missing: %v", name, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "_temporary")); !os.IsNotExist(err) {
-		t.Fatalf("_temporary left behind in %s", dir)
 	}
 	return counts
 }
@@ -355,7 +351,7 @@ func TestWordCountManySmallFiles(t *testing.T) {
 		t.Fatalf("wordcount over 20,000 files: %v\n%s", err, b)
 	}
 	equalCounts(t, readOutput(t, out), naiveCount(t, paths...))
-	parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+	parts, _ := commit.Parts(out)
 	if len(parts) > 64 {
 		t.Errorf("%d part files for 20,000 tiny inputs, want few", len(parts))
 	}

@@ -1,6 +1,7 @@
 // Package clustertest starts real `sluice worker` processes on loopback
-// for tests: each on a free port, each killed by its PID when the test
-// ends.
+// for tests (with internal/localcluster, as `sluice up` and `sluice chaos`
+// do): each on a free port, each killed by its PID when the test ends,
+// each asked for its state by its Status route.
 //
 //	bin := clustertest.BuildSluice(t)
 //	c := clustertest.Start(t, bin, clustertest.Options{Core: 1, Task: 2})
@@ -11,19 +12,22 @@ package clustertest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
+	"slices"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/localcluster"
 	"github.com/sluicehq/sluice/internal/loopback"
+	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/trust"
+	"github.com/sluicehq/sluice/worker"
 )
 
 // BuildSluice builds cmd/sluice into a temporary directory of t and
@@ -54,24 +58,24 @@ type Options struct {
 	Args       []string // more `sluice worker` flags for every worker
 }
 
-// Cluster is a set of running worker processes.
+// Cluster is a set of running worker processes (internal/localcluster),
+// each killed by its PID when the test ends.
 type Cluster struct {
 	Join    string // the first worker's gossip address
 	Workers []*Worker
-	bin     string
+	lc      *localcluster.Cluster
 	opts    Options
+
+	mu     sync.Mutex
+	logs   map[string]*syncBuffer // by worker name, until Add wraps the worker
+	client *rpc.Client            // for Status; made on first use
 }
 
 // Worker is one `sluice worker` process.
 type Worker struct {
-	Role string
-	Addr string
-	Dir  string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-
-	once   sync.Once
-	exited chan struct{}
+	*localcluster.Worker
+	c   *Cluster
+	log *syncBuffer
 }
 
 // Start starts the workers, one after another, each joining the first,
@@ -81,7 +85,21 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 	if o.Slots == 0 {
 		o.Slots = 2
 	}
-	c := &Cluster{bin: bin, opts: o}
+	c := &Cluster{opts: o, logs: map[string]*syncBuffer{}}
+	lc, err := localcluster.New(localcluster.Options{
+		Bin: bin, Dir: t.TempDir(), Slots: o.Slots, Args: o.Args, Env: o.Env, Output: c.output,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.lc = lc
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.client != nil {
+			c.client.Close()
+		}
+	})
 	for i := range o.Core + o.Task {
 		role := "core"
 		if i >= o.Core {
@@ -92,9 +110,15 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 	return c
 }
 
-// Add starts one more worker with role, joining the cluster. A free port
-// can be taken by another process before the worker binds it; then the
-// worker exits at once and another port is tried.
+func (c *Cluster) output(w *localcluster.Worker) (io.Writer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &syncBuffer{}
+	c.logs[w.Name] = b
+	return b, nil
+}
+
+// Add starts one more worker with role, joining the cluster.
 func (c *Cluster) Add(t testing.TB, role string) *Worker {
 	t.Helper()
 	return c.AddAt(t, role, "")
@@ -104,96 +128,95 @@ func (c *Cluster) Add(t testing.TB, role string) *Worker {
 // directory) and more `sluice worker` flags.
 func (c *Cluster) AddAt(t testing.TB, role, dir string, args ...string) *Worker {
 	t.Helper()
-	for try := 0; ; try++ {
-		w, err := c.add(t, role, dir, args)
-		if err == nil {
-			return w
-		}
-		if try == 2 || !errors.Is(err, loopback.ErrExited) {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (c *Cluster) add(t testing.TB, role, dir string, extra []string) (*Worker, error) {
-	t.Helper()
-	i := len(c.Workers)
-	addr := FreeAddr(t)
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", role, i))
-	}
-	w := &Worker{Role: role, Addr: addr, Dir: dir, log: &syncBuffer{}, exited: make(chan struct{})}
-	args := []string{"worker", "--listen", addr, "--role", role, "--slots", strconv.Itoa(c.opts.Slots), "--dir", w.Dir}
-	if c.Join != "" {
-		args = append(args, "--join", c.Join)
-	}
-	args = append(append(args, c.opts.Args...), extra...)
-	w.cmd = exec.Command(c.bin, args...)
-	w.cmd.Env = append(os.Environ(), c.opts.Env...)
-	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := w.cmd.Start(); err != nil {
+	lw, err := c.lc.Add(context.Background(), role, dir, args...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { w.cmd.Wait(); close(w.exited) }()
+	c.mu.Lock()
+	w := &Worker{Worker: lw, c: c, log: c.logs[lw.Name]}
+	delete(c.logs, lw.Name)
+	c.mu.Unlock()
 	t.Cleanup(func() {
 		w.Kill()
 		if t.Failed() {
-			t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.log.String())
+			t.Logf("worker %s (%s) log:\n%s", w.Addr, w.Role, w.Log())
 		}
 	})
-	if err := loopback.Await(context.Background(), addr, 30*time.Second, w.exited); err != nil {
-		w.Kill()
-		return nil, fmt.Errorf("worker %s: %w\n%s", addr, err, w.log.String())
-	}
-	if c.Join == "" {
-		c.Join = addr
-	}
+	c.Join = c.lc.Join
 	c.Workers = append(c.Workers, w)
-	return w, nil
+	return w
 }
 
-// Kill sends SIGKILL to the worker's process (by PID) and waits for it.
-func (w *Worker) Kill() {
-	w.once.Do(func() {
-		w.cmd.Process.Kill()
-		<-w.exited
-	})
-}
-
-// PID returns the worker process's PID.
-func (w *Worker) PID() int { return w.cmd.Process.Pid }
-
-// Signal sends sig to the worker's process.
-func (w *Worker) Signal(sig os.Signal) error { return w.cmd.Process.Signal(sig) }
-
-// ExitCode returns the process's exit code once it has exited (-1 before,
-// or when a signal ended it).
-func (w *Worker) ExitCode() int {
-	select {
-	case <-w.exited:
-		return w.cmd.ProcessState.ExitCode()
-	default:
-		return -1
+// Status asks the worker's Status route, at the RPC address it wrote to
+// worker.json in its --dir, with the credentials the workers resolve
+// (their --secret-file or environment given in Options, else the
+// development secret on loopback).
+func (w *Worker) Status(ctx context.Context) (worker.Status, error) {
+	addr, err := worker.ReadAddress(w.Dir)
+	if err != nil {
+		return worker.Status{}, err
 	}
+	if addr.PID != w.PID() {
+		return worker.Status{}, fmt.Errorf("clustertest: %s/worker.json is from process %d, not %d: %w", w.Dir, addr.PID, w.PID(), worker.ErrNoAddress)
+	}
+	client, err := w.c.rpcClient(w)
+	if err != nil {
+		return worker.Status{}, err
+	}
+	st, err := rpc.Call[worker.StatusRequest, worker.Status](ctx, client, addr.RPC, worker.MethodStatus, &worker.StatusRequest{})
+	if err != nil {
+		return worker.Status{}, err
+	}
+	return *st, nil
 }
 
-// Exited is closed when the worker's process has ended.
-func (w *Worker) Exited() <-chan struct{} { return w.exited }
+func (c *Cluster) rpcClient(w *Worker) (*rpc.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil {
+		return c.client, nil
+	}
+	opts := trust.Options{Addrs: []string{w.Addr}, Getenv: func(k string) string {
+		for _, kv := range slices.Backward(c.opts.Env) {
+			if name, v, ok := strings.Cut(kv, "="); ok && name == k {
+				return v
+			}
+		}
+		return os.Getenv(k)
+	}}
+	if i := slices.Index(c.opts.Args, "--secret-file"); i >= 0 && i+1 < len(c.opts.Args) {
+		opts.SecretFile = c.opts.Args[i+1]
+	}
+	opts.Insecure = slices.Contains(c.opts.Args, "--insecure")
+	creds, _, err := trust.Resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rpc.ClientConfig{}
+	if creds != nil {
+		cfg.TLS = creds.ClientTLS()
+	}
+	c.client = rpc.NewClient(cfg)
+	return c.client, nil
+}
 
-// ExecutorPIDs returns the PIDs of the executors the worker started, from
-// its log.
+// ExecutorPIDs returns the PIDs of the executors the worker runs now, by
+// its Status route; none while it cannot be asked.
 func (w *Worker) ExecutorPIDs() []int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := w.Status(ctx)
+	if err != nil {
+		return nil
+	}
 	var pids []int
-	for _, m := range executorPID.FindAllStringSubmatch(w.Log(), -1) {
-		if pid, err := strconv.Atoi(m[1]); err == nil {
-			pids = append(pids, pid)
+	for _, a := range st.Apps {
+		if a.PID > 0 {
+			pids = append(pids, a.PID)
 		}
 	}
 	return pids
 }
-
-var executorPID = regexp.MustCompile(`msg="executor started".* pid=(\d+)`)
 
 // Log returns what the worker printed so far.
 func (w *Worker) Log() string { return w.log.String() }

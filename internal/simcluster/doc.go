@@ -12,9 +12,11 @@
 //
 // What is real: scheduler.Scheduler, fed the events the driver's loop feeds
 // it (WorkerAdded, JobSubmitted, TaskSucceeded, TaskFailed, FetchFailed,
-// WorkerDraining, MapOutputMoved, WorkerRemoved, Tick) and asked the
-// queries the loop asks (RunningOn and OutputsOn, to start a drain). What
-// is simulated, each after the behaviour of the code it stands for:
+// WorkerDraining, MapOutputMoved, WorkerRemoved, Tick), its actions carried
+// out (LaunchTask, KillTask, DrainWorker, DeliverResult, the job's end; an
+// action the simulator does not know ends the run with an error rather
+// than skew its figures). What is simulated, each after the behaviour of
+// the code it stands for:
 //
 //   - Workers: core and task nodes with slots. A task computes for a
 //     log-normal time with stragglers, then reads its shuffle inputs in map
@@ -26,10 +28,10 @@
 //   - Membership: a task node reclaimed without notice vanishes; the
 //     driver hears of it DetectAfter later (memberlist's suspicion time)
 //     and steps WorkerRemoved. With Notice, the node drains as on SIGTERM:
-//     after GossipDelay the driver steps WorkerDraining, waits for its
-//     attempts to end, copies its outputs one by one to core nodes (the
-//     driver's choice: core number map % cores) stepping MapOutputMoved for
-//     each, and the node leaves; it leaves anyway after DrainTimeout (the
+//     after GossipDelay the driver steps WorkerDraining (Move), and on the
+//     scheduler's DrainWorker (once none of its attempts runs) copies its
+//     outputs one by one to core nodes (the driver's choice: core number
+//     map % cores) stepping MapOutputMoved for each, and the node leaves; it leaves anyway after DrainTimeout (the
 //     worker daemon's), and if the notice runs out first it is a sudden
 //     loss from there. A replacement joins ReplaceAfter later.
 //   - Replicas (--shuffle-replicas 1): a map task on a task node counts as

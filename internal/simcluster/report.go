@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Report says how a simulated job went. All but SchedCPU, QueryCPU and
+// Report says how a simulated job went. All but SchedCPU and
 // MapTableHeap (measured on the real machine) are a function of the
 // Config: Deterministic returns the report without them.
 type Report struct {
@@ -40,7 +40,6 @@ type Report struct {
 	TraceHash string // sha256 of the trace, when Config.Hash or Config.Trace asked for it
 
 	SchedCPU time.Duration // real time inside Scheduler.Step
-	QueryCPU time.Duration // real time in the scheduler queries the driver makes (RunningOn, OutputsOn)
 	// MapTableHeap, with MeasureHeap, is the heap in use just after the
 	// map stage, less before the job: the scheduler's map-output table and
 	// the tasks it launched then (today each reduce task carries every
@@ -50,7 +49,7 @@ type Report struct {
 
 // Deterministic returns r without the figures measured on the machine.
 func (r Report) Deterministic() Report {
-	r.SchedCPU, r.QueryCPU, r.MapTableHeap = 0, 0, 0
+	r.SchedCPU, r.MapTableHeap = 0, 0
 	return r
 }
 
@@ -74,7 +73,7 @@ func (r Report) String() string {
 		r.Launched, r.MapLaunched, r.ResultLaunched, r.Delivered, r.Recomputed, r.StagesRecomputed, r.FetchFailures, r.OutputsLost, r.Unexplained)
 	fmt.Fprintf(&b, "nodes: %d reclaimed, %d with notice, %d outputs moved\n", r.Reclaimed, r.Noticed, r.Moved)
 	fmt.Fprintf(&b, "bytes: %s shuffle, %s replicas, %s moved\n", bytesOf(r.ShuffleBytes), bytesOf(r.ReplicaBytes), bytesOf(r.MovedBytes))
-	fmt.Fprintf(&b, "scheduler: %d events, %v in Step (%v each), %v in queries", r.Events, r.SchedCPU.Round(time.Microsecond), r.PerEvent(), r.QueryCPU.Round(time.Microsecond))
+	fmt.Fprintf(&b, "scheduler: %d events, %v in Step (%v each)", r.Events, r.SchedCPU.Round(time.Microsecond), r.PerEvent())
 	if r.MapTableHeap != 0 {
 		fmt.Fprintf(&b, ", map-output table %s", bytesOf(r.MapTableHeap))
 	}

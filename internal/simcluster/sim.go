@@ -60,7 +60,7 @@ type simAttempt struct {
 	killed  bool
 	inputs  []scheduler.ShuffleInput // what it reads, as the scheduler gave them
 	bytes   int64                    // read from other workers
-	spuri   int                      // map index of an injected fetch failure, or -1
+	spuri   int                      // block index (in the first input) of an injected fetch failure, or -1
 	replica int32                    // evReplicated: the core node, or -1
 	sizes   []int64                  // a map task's output, once written
 }
@@ -86,7 +86,6 @@ type sim struct {
 	maps    []mapState
 	stamp   []uint64 // per worker: the launch that last counted it, for distinct holders
 	nstamp  uint64
-	pending []int32 // draining workers whose outputs have not started moving
 
 	mapsDone int
 	ended    bool
@@ -280,6 +279,13 @@ func (s *sim) act(a scheduler.Action) {
 			at.killed = true
 			s.q.push(event{at: s.now + s.cfg.KillDelay, kind: evKilled, task: a.TaskID})
 		}
+	case scheduler.DrainWorker:
+		// The worker runs nothing more: move its outputs, one at a time,
+		// as the driver does.
+		if i, ok := s.byName[a.Worker]; ok && s.workers[i].alive && !s.workers[i].gone {
+			s.workers[i].moves = a.Outputs
+			s.nextMove(i)
+		}
 	case scheduler.DeliverResult:
 		s.rep.Delivered++
 	case scheduler.JobSucceeded:
@@ -322,12 +328,12 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 		s.nstamp++
 		holders := 0
 		for _, in := range t.Inputs {
-			for _, m := range in.Maps {
-				h, ok := s.byName[m.Worker]
-				if !ok || h == w || t.Partition >= len(m.Sizes) {
+			for _, b := range in.Blocks() {
+				h, ok := s.byName[b.Worker]
+				if !ok || h == w {
 					continue
 				}
-				a.bytes += m.Sizes[t.Partition]
+				a.bytes += max(b.Size, 0)
 				if s.stamp[h] != s.nstamp {
 					s.stamp[h] = s.nstamp
 					holders++
@@ -337,8 +343,8 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 		d += time.Duration(holders)*s.cfg.FetchLatency + time.Duration(float64(a.bytes)/float64(s.cfg.Bandwidth)*float64(time.Second))
 		if s.cfg.FetchFailureRate > 0 {
 			r := s.rng(streamFetch, uint64(t.ID), 0)
-			if r.Float64() < s.cfg.FetchFailureRate {
-				a.spuri = r.IntN(len(t.Inputs[0].Maps))
+			if bs := t.Inputs[0].Blocks(); r.Float64() < s.cfg.FetchFailureRate && len(bs) > 0 {
+				a.spuri = r.IntN(len(bs))
 			}
 		}
 	}
@@ -400,8 +406,7 @@ func (s *sim) handle(e event, base *runtime.MemStats) {
 			return
 		}
 		w.draining = true
-		s.pending = append(s.pending, e.worker)
-		s.step(scheduler.WorkerDraining{Worker: w.name}, func() {})
+		s.step(scheduler.WorkerDraining{Worker: w.name, Move: true}, func() {})
 	case evDeath:
 		w := s.workers[e.worker]
 		if !w.alive {
@@ -427,9 +432,7 @@ func (s *sim) handle(e event, base *runtime.MemStats) {
 		return
 	case evMoved:
 		s.moved(e)
-		return
 	}
-	s.startDrains()
 }
 
 var errKilled = errors.New("killed: another attempt finished its partition")
@@ -447,18 +450,18 @@ func (s *sim) done(id int64, base *runtime.MemStats) {
 	}
 	s.rep.ShuffleBytes += a.bytes
 	for _, in := range a.inputs {
-		for i, m := range in.Maps {
+		for _, b := range in.Blocks() {
 			// The executor reads map outputs in order, falling back to the
 			// replica when the holder does not answer.
-			if s.dead(m.Worker) && (m.Replica == "" || s.dead(m.Replica)) {
-				s.fetchFailed(a, in.Shuffle, i, m)
+			if s.dead(b.Worker) && (b.Replica == "" || s.dead(b.Replica)) {
+				s.fetchFailed(a, in.Shuffle, b)
 				return
 			}
 		}
 	}
 	if a.spuri >= 0 {
 		in := a.inputs[0]
-		s.fetchFailed(a, in.Shuffle, a.spuri, in.Maps[a.spuri])
+		s.fetchFailed(a, in.Shuffle, in.Blocks()[a.spuri])
 		return
 	}
 	if a.kind == scheduler.ResultTask {
@@ -485,13 +488,13 @@ func (s *sim) dead(name string) bool {
 	return !ok || !s.workers[i].alive
 }
 
-func (s *sim) fetchFailed(a *simAttempt, shuffle, i int, m scheduler.MapStatus) {
+func (s *sim) fetchFailed(a *simAttempt, shuffle int, b scheduler.MapBlock) {
 	delete(s.running, a.id)
 	s.rep.FetchFailures++
-	if i < len(s.maps) {
-		s.maps[i].failed = true
+	if b.Map < len(s.maps) {
+		s.maps[b.Map].failed = true
 	}
-	s.step(scheduler.FetchFailed{TaskID: a.id, Shuffle: shuffle, Map: i, Worker: m.Worker, Gen: m.Gen, Err: "connection refused"}, func() {})
+	s.step(scheduler.FetchFailed{TaskID: a.id, Shuffle: shuffle, Map: b.Map, Worker: b.Worker, Gen: b.Gen, Err: "connection refused"}, func() {})
 }
 
 func (s *sim) succeedMap(a *simAttempt, base *runtime.MemStats) {
@@ -578,32 +581,6 @@ func (s *sim) core(p int, not int32) int32 {
 	return live[p%len(live)]
 }
 
-// startDrains starts moving the outputs of each draining worker whose
-// attempts have all ended, as the driver's loop does.
-func (s *sim) startDrains() {
-	keep := s.pending[:0]
-	for _, i := range s.pending {
-		w := s.workers[i]
-		if !w.alive || w.gone {
-			continue
-		}
-		t0 := time.Now()
-		idle := s.sched.RunningOn(w.name) == 0
-		var refs []scheduler.OutputRef
-		if idle {
-			refs = s.sched.OutputsOn(w.name)
-		}
-		s.rep.QueryCPU += time.Since(t0)
-		if !idle {
-			keep = append(keep, i)
-			continue
-		}
-		w.moves = refs
-		s.nextMove(i)
-	}
-	s.pending = keep
-}
-
 // nextMove copies the next output of draining worker i to a core node, or
 // lets the worker leave when none is left (or no core node can take it).
 func (s *sim) nextMove(i int32) {
@@ -632,5 +609,4 @@ func (s *sim) moved(e event) {
 		s.step(scheduler.MapOutputMoved{Output: e.ref, From: from.name, To: to.name}, func() {})
 	}
 	s.nextMove(e.worker)
-	s.startDrains()
 }

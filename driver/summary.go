@@ -1,0 +1,97 @@
+package driver
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+)
+
+// EnvJobSummary names a file for the job summary, as --job-summary does,
+// when that flag is not given: for tools like sluice chaos that run a
+// driver command without changing its arguments.
+const EnvJobSummary = "SLUICE_JOB_SUMMARY"
+
+// Summary is what a driver program writes with --job-summary FILE when it
+// ends: its outcome and counts as JSON, for scripts (sluice chaos) and
+// process tests to read instead of its log.
+type Summary struct {
+	OK               bool             `json:"ok"`
+	Error            string           `json:"error,omitempty"`
+	App              string           `json:"app,omitempty"` // cluster mode: the application id
+	Tasks            int64            `json:"tasks"`         // attempts that ended
+	TasksFailed      int64            `json:"tasks_failed"`
+	TasksRecomputed  int64            `json:"tasks_recomputed"`
+	StagesRecomputed int64            `json:"stages_recomputed"`
+	Speculated       int64            `json:"speculated"`
+	Spills           int64            `json:"spills"`
+	ShuffleBytes     int64            `json:"shuffle_bytes"`
+	TasksByWorker    map[string]int64 `json:"tasks_by_worker"` // attempts that succeeded
+	Cluster          *ClusterSummary  `json:"cluster,omitempty"`
+}
+
+// ClusterSummary counts what happened to a cluster's workers and
+// executors during a session.
+type ClusterSummary struct {
+	WorkersReady       int `json:"workers_ready"`       // times a worker's executor became ready for the first time
+	WorkersLost        int `json:"workers_lost"`        // workers withdrawn after they were ready
+	WorkersDrained     int `json:"workers_drained"`     // draining workers whose map outputs were moved off
+	ExecutorsRestarted int `json:"executors_restarted"` // executors that refused a task and were started again
+	ExecutorsReplaced  int `json:"executors_replaced"`  // frozen executors (no heartbeat) replaced
+	OutputsMoved       int `json:"outputs_moved"`       // map outputs moved off draining workers
+	OutputsReplicated  int `json:"outputs_replicated"`  // map outputs copied to a core worker (--shuffle-replicas)
+}
+
+// summary is the session's Summary once it has closed, err being how the
+// program ended.
+func (s *Session) summary(err error) Summary {
+	m := s.Metrics()
+	sum := Summary{
+		OK: err == nil, Tasks: m.Tasks, TasksFailed: m.TasksFailed, TasksRecomputed: m.TasksRecomputed,
+		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
+		TasksByWorker: m.TasksByWorker,
+	}
+	if sum.TasksByWorker == nil {
+		sum.TasksByWorker = map[string]int64{}
+	}
+	if err != nil {
+		sum.Error = err.Error()
+	}
+	var c *cluster
+	switch b := s.backend.(type) {
+	case *cluster:
+		c = b
+	case *localCluster:
+		c = b.cluster
+	}
+	if c != nil {
+		c.mu.Lock()
+		cs := c.counts
+		c.mu.Unlock()
+		sum.App, sum.Cluster = c.app, &cs
+	}
+	return sum
+}
+
+// writeSummary writes sum to path through a temporary file, so a reader
+// never sees half of it.
+func writeSummary(path string, sum Summary) error {
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".summary-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
