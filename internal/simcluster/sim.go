@@ -61,6 +61,8 @@ type simAttempt struct {
 	inputs  []scheduler.ShuffleInput // what it reads, as the scheduler gave them
 	bytes   int64                    // read from other workers
 	spuri   int                      // block index (in the first input) of an injected fetch failure, or -1
+	gone    bool                     // an input's holder was gone at launch
+	deaths  int                      // sim.deaths at launch
 	replica int32                    // evReplicated: the core node, or -1
 	sizes   []int64                  // a map task's output, once written
 }
@@ -88,12 +90,18 @@ type sim struct {
 	nstamp  uint64
 
 	mapsDone int
+	deaths   int // workers whose machine has stopped, so far
 	ended    bool
 	jobErr   error
 	rep      Report
 
 	trace  io.Writer
 	hasher hash.Hash
+	// readInputs: reading tasks look at the inputs the scheduler gave
+	// them, for fetch failures. Without reclamation, fetch failures or a
+	// trace none can happen, and reading them would cost the simulator
+	// (and the heap) more than the scheduler at the largest sizes.
+	readInputs bool
 }
 
 // Run simulates cfg's job on cfg's cluster with the real scheduler and
@@ -122,6 +130,7 @@ func RunContext(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	s.rep.Seed = cfg.Seed
+	s.readInputs = cfg.ReclaimRate > 0 || cfg.FetchFailureRate > 0 || s.trace != nil
 	for i := range cfg.CoreWorkers {
 		s.addWorker(fmt.Sprintf("core-%04d", i), true)
 	}
@@ -232,16 +241,21 @@ func (s *sim) duration(k scheduler.TaskKind, part, attempt int) time.Duration {
 	return time.Duration(float64(mean) * f)
 }
 
+// sizeAt returns map output m's size for reduce partition r: the mean
+// share, varied by ±50%.
+func (s *sim) sizeAt(m, r int) int64 {
+	mean := float64(s.cfg.MapOutputBytes) / float64(s.cfg.Reduces)
+	u := float64(mix(s.cfg.Seed^streamSizes<<56^uint64(m)<<24+uint64(r))>>11) / (1 << 53)
+	return int64(mean * (0.5 + u))
+}
+
 // sizes returns map output m's size for each reduce partition, a fresh
 // slice as the driver decodes from a task's reply.
 func (s *sim) sizes(m int) ([]int64, int64) {
-	mean := float64(s.cfg.MapOutputBytes) / float64(s.cfg.Reduces)
 	out := make([]int64, s.cfg.Reduces)
 	var total int64
-	seed := mix(s.cfg.Seed ^ streamSizes<<56 ^ uint64(m)<<24)
 	for r := range out {
-		u := float64(mix(seed+uint64(r))>>11) / (1 << 53)
-		out[r] = int64(mean * (0.5 + u))
+		out[r] = s.sizeAt(m, r)
 		total += out[r]
 	}
 	return out, total
@@ -307,7 +321,10 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 	}
 	s.rep.Launched++
 	t := l.Task
-	a := &simAttempt{id: t.ID, kind: t.Kind, part: t.Partition, worker: w, inputs: t.Inputs, spuri: -1, replica: -1}
+	a := &simAttempt{id: t.ID, kind: t.Kind, part: t.Partition, worker: w, spuri: -1, replica: -1, deaths: s.deaths}
+	if s.readInputs {
+		a.inputs = t.Inputs
+	}
 	d := s.duration(t.Kind, t.Partition, t.Attempt)
 	if t.Kind == scheduler.MapTask {
 		s.rep.MapLaunched++
@@ -325,18 +342,38 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 		s.rep.ResultLaunched++
 	}
 	if len(t.Inputs) > 0 {
+		// The bytes read are the outputs' real sizes (the scheduler's may
+		// be estimates), from every holder other than the task's worker.
 		s.nstamp++
 		holders := 0
-		for _, in := range t.Inputs {
-			for _, b := range in.Blocks() {
-				h, ok := s.byName[b.Worker]
-				if !ok || h == w {
-					continue
+		remote := func(h int32, m int) {
+			if h == w {
+				return
+			}
+			a.bytes += s.sizeAt(m, t.Partition)
+			if s.stamp[h] != s.nstamp {
+				s.stamp[h] = s.nstamp
+				holders++
+			}
+		}
+		if s.readInputs {
+			for _, in := range t.Inputs {
+				for _, b := range in.Blocks() {
+					h, ok := s.index(b.Worker)
+					if !ok {
+						continue
+					}
+					if !s.workers[h].alive {
+						a.gone = true
+					}
+					remote(h, b.Map)
 				}
-				a.bytes += max(b.Size, 0)
-				if s.stamp[h] != s.nstamp {
-					s.stamp[h] = s.nstamp
-					holders++
+			}
+		} else {
+			// Nothing fails: every output is where its task wrote it.
+			for m := range s.maps {
+				if c := s.maps[m].copies; len(c) > 0 {
+					remote(c[0], m)
 				}
 			}
 		}
@@ -450,6 +487,9 @@ func (s *sim) done(id int64, base *runtime.MemStats) {
 	}
 	s.rep.ShuffleBytes += a.bytes
 	for _, in := range a.inputs {
+		if !a.gone && a.deaths == s.deaths {
+			break // every holder lived at launch, and no worker died since
+		}
 		for _, b := range in.Blocks() {
 			// The executor reads map outputs in order, falling back to the
 			// replica when the holder does not answer.
@@ -483,8 +523,36 @@ func (s *sim) done(id int64, base *runtime.MemStats) {
 	s.succeedMap(a, base)
 }
 
+// index returns the index of the worker named name. Names are
+// core-NNNN and task-NNNN, numbered in order of joining within their role,
+// so the index is read off the name: a map lookup for each block read
+// would cost more than the scheduler at the largest sizes.
+func (s *sim) index(name string) (int32, bool) {
+	if len(name) < 6 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range name[5:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	switch name[:5] {
+	case "core-":
+		if n < len(s.cores) {
+			return int32(n), true
+		}
+	case "task-":
+		if i := len(s.cores) + n; i < len(s.workers) {
+			return int32(i), true
+		}
+	}
+	return 0, false
+}
+
 func (s *sim) dead(name string) bool {
-	i, ok := s.byName[name]
+	i, ok := s.index(name)
 	return !ok || !s.workers[i].alive
 }
 
@@ -537,6 +605,7 @@ func (s *sim) hold(p int, w int32) {
 func (s *sim) kill(i int32) {
 	w := s.workers[i]
 	w.alive = false
+	s.deaths++
 	for _, p := range w.holds {
 		m := &s.maps[p]
 		if m.succeeded && slices.Contains(m.copies, i) && !s.anyAlive(m.copies) {
