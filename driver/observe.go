@@ -371,6 +371,7 @@ func (o *observer) taskEnded(r *worker.TaskResult, ev scheduler.Event) {
 	t := seen.t
 	t.Duration = time.Since(seen.launch).Milliseconds()
 	t.SpilledChunks, t.SpillBytes = r.Metrics.Spills, r.Metrics.SpillBytes
+	t.BytesIn = r.Metrics.InputBytes + r.Metrics.ShuffleReadBytes
 	t.BytesOut = int64(len(r.Result))
 	t.RecordsIn, t.RecordsOut = r.Metrics.RecordsIn, r.Metrics.RecordsOut
 	t.ShuffleRead, t.FetchWait = r.Metrics.ShuffleReadBytes, r.Metrics.FetchWait.Milliseconds()
@@ -385,6 +386,7 @@ func (o *observer) taskEnded(r *worker.TaskResult, ev scheduler.Event) {
 				t.ShuffleWrite += n
 			}
 		}
+		t.BytesOut += t.ShuffleWrite
 	case scheduler.FetchFailed:
 		t.Status, t.Error = obs.Failed, "fetch failed: "+e.Err
 		o.rec.Emit(obs.Event{Kind: obs.FetchFailed, Fetch: &obs.Fetch{Task: r.TaskID, Stage: t.Stage, Shuffle: e.Shuffle, Map: e.Map, Worker: e.Worker, Error: e.Err}})

@@ -77,6 +77,7 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 			return nil
 		}
 		for _, s := range packed[part] {
+			tc.Metrics.InputBytes += s.End - s.Start
 			stop := false
 			err := readLines(ctx, s, func(l string) bool {
 				if !yield(l) {

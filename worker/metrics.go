@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,7 +30,7 @@ const metricsTimeout = time.Second
 type daemonCollector struct {
 	d                                          *Daemon
 	slots, running, apps, diskFree, mapOutputs *prometheus.Desc
-	low, served                                *prometheus.Desc
+	low, served, used                          *prometheus.Desc
 }
 
 func newDaemonCollector(d *Daemon) *daemonCollector {
@@ -42,11 +44,12 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 		mapOutputs: prometheus.NewDesc("sluice_worker_shuffle_bytes_held", "Bytes of map outputs held for fetching.", nil, labels),
 		low:        prometheus.NewDesc("sluice_worker_disk_low", "1 while free disk is under --min-free-disk: no new map tasks.", nil, labels),
 		served:     prometheus.NewDesc("sluice_worker_shuffle_bytes_served_total", "Shuffle bytes sent to fetching tasks.", nil, labels),
+		used:       prometheus.NewDesc("sluice_worker_disk_used_bytes", "Bytes the worker keeps in --dir: map outputs and cached driver binaries.", nil, labels),
 	}
 }
 
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.slots, c.running, c.apps, c.diskFree, c.mapOutputs, c.low, c.served} {
+	for _, d := range []*prometheus.Desc{c.slots, c.running, c.apps, c.diskFree, c.mapOutputs, c.low, c.served, c.used} {
 		ch <- d
 	}
 }
@@ -68,6 +71,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.mapOutputs, prometheus.GaugeValue, float64(held))
 	ch <- prometheus.MustNewConstMetric(c.low, prometheus.GaugeValue, low)
 	ch <- prometheus.MustNewConstMetric(c.served, prometheus.CounterValue, float64(c.d.served.Load()))
+	ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(held+dirBytes(filepath.Join(c.d.cfg.Dir, "bin"))))
 }
 
 // runningTasks asks each executor, at once and briefly, how many tasks it
@@ -134,4 +138,16 @@ func pprofHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PprofPath, pprof.Index)
 	return mux
+}
+
+// dirBytes sums the sizes of the files directly in dir.
+func dirBytes(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
 }

@@ -32,7 +32,7 @@ func TestWorkerMetrics(t *testing.T) {
 	}
 	d := startDaemon(t, "w1", creds, func(c *worker.DaemonConfig) { c.Role, c.Slots, c.Metrics = worker.RoleTask, 3, addr })
 	code, body := scrape(t, http.DefaultClient, "http://"+addr+worker.MetricsPath)
-	for _, want := range []string{`sluice_worker_slots{role="task"} 3`, `sluice_worker_tasks_running{role="task"} 0`, `sluice_worker_shuffle_bytes_served_total{role="task"} 0`, "sluice_worker_disk_free_bytes", "go_goroutines"} {
+	for _, want := range []string{`sluice_worker_slots{role="task"} 3`, `sluice_worker_tasks_running{role="task"} 0`, `sluice_worker_shuffle_bytes_served_total{role="task"} 0`, "sluice_worker_disk_free_bytes", `sluice_worker_disk_used_bytes{role="task"} 0`, "go_goroutines"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("--metrics: %d, no %q in\n%s", code, want, body)
 		}

@@ -24,6 +24,7 @@ import (
 type Exporter struct {
 	mu      sync.Mutex
 	jobs    int
+	started map[int]int64 // running jobs' start, Unix ms
 	stages  map[StageKey]*stageCount
 	tasks   map[int64]string // running task → kind
 	workers map[string][2]string
@@ -52,7 +53,7 @@ type stageCount struct {
 // NewExporter registers the driver's metrics with reg.
 func NewExporter(reg prometheus.Registerer) *Exporter {
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	m := &Exporter{stages: map[StageKey]*stageCount{}, tasks: map[int64]string{}, workers: map[string][2]string{}}
+	m := &Exporter{stages: map[StageKey]*stageCount{}, tasks: map[int64]string{}, workers: map[string][2]string{}, started: map[int]int64{}}
 	m.idle = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_is_idle", Help: "1 while no job runs (EMR IsIdle)."})
 	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_tasks_running", Help: "Task attempts running, by kind (EMR MapTasksRunning, ReduceTasksRunning)."}, []string{"kind"})
 	m.remaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_tasks_remaining", Help: "Tasks of submitted stages not yet done, by kind (EMR MapTasksRemaining, ReduceTasksRemaining)."}, []string{"kind"})
@@ -93,10 +94,15 @@ func (m *Exporter) Observe(e Event) {
 	case JobStart:
 		m.jobs++
 		m.idle.Set(0)
+		m.started[e.Job.ID] = e.Time
 	case JobEnd:
 		m.jobs = max(m.jobs-1, 0)
 		if m.jobs == 0 {
 			m.idle.Set(1)
+		}
+		if t, ok := m.started[e.Job.ID]; ok {
+			m.jobSeconds.Observe(float64(e.Time-t) / 1000)
+			delete(m.started, e.Job.ID)
 		}
 	case StageSubmitted, StageResubmitted:
 		k := StageKey{e.Stage.ID, e.Stage.Attempt}
@@ -176,6 +182,3 @@ func (m *Exporter) setWorker(name, role, state string) {
 		m.workers[name] = [2]string{role, state}
 	}
 }
-
-// JobDone records a job's duration.
-func (m *Exporter) JobDone(seconds float64) { m.jobSeconds.Observe(seconds) }

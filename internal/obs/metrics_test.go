@@ -81,5 +81,6 @@ func TestExporter(t *testing.T) {
 		// w2 was lost, then came back.
 		"sluice_workers{role=task,state=lost}": 1, "sluice_workers{role=task,state=alive}": 1,
 		"sluice_task_duration_seconds{kind=map}_count": 4, "sluice_task_duration_seconds{kind=reduce}_count": 2,
+		"sluice_job_duration_seconds_count": 1,
 	})
 }

@@ -38,6 +38,7 @@ type Context struct {
 type Metrics struct {
 	Spills     int64 // sorted runs written to disk because buffers passed the memory budget
 	SpillBytes int64 // their bytes, compressed
+	InputBytes int64 // bytes of input files read (their splits)
 	// Filled in by the executor: shuffle records read and written, bytes
 	// of shuffle blocks read, and the time spent waiting to open fetches.
 	RecordsIn, RecordsOut int64
