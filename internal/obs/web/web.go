@@ -178,14 +178,23 @@ func intParam(r *http.Request, name string) (int, error) {
 	return v, nil
 }
 
-func (h *handler) job(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
+// jobOf returns the job the request's {job} names.
+func jobOf(r *http.Request, s *obs.Store) (obs.JobState, error) {
 	id, err := intParam(r, "job")
 	if err != nil {
-		return err
+		return obs.JobState{}, err
 	}
 	j, ok := s.Job(id)
 	if !ok {
-		return notFound("no job %d", id)
+		return j, notFound("no job %d", id)
+	}
+	return j, nil
+}
+
+func (h *handler) job(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
+	j, err := jobOf(r, s)
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, j)
 }
@@ -318,13 +327,9 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request, s *obs.Store)
 }
 
 func (h *handler) dag(w http.ResponseWriter, r *http.Request, s *obs.Store) error {
-	id, err := intParam(r, "job")
+	j, err := jobOf(r, s)
 	if err != nil {
 		return err
-	}
-	j, ok := s.Job(id)
-	if !ok {
-		return notFound("no job %d", id)
 	}
 	// Every stage of the job's graph, as its latest attempt when it ran:
 	// one that has not started shows as pending, one whose output an
