@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
@@ -80,7 +81,7 @@ type remote struct {
 	replace    string    // a frozen executor the worker must replace
 	lowDisk    bool      // the worker gossips that its disk is nearly full
 	swept      int       // the forgotVer whose map outputs the worker removed
-	flap       flapDetector
+	flap       clusterpolicy.FlapDetector
 	ctx        context.Context
 	cancel     context.CancelFunc
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
@@ -28,22 +29,24 @@ func (c *cluster) draining(name string) {
 	}
 }
 
-// core picks a live core worker for a copy of map output i, spreading
-// copies over the core workers; "" when there is none.
+// core picks a live core worker for a copy of map output i held by the
+// worker named not, by clusterpolicy.CopyTarget; nil when there is none.
 func (c *cluster) core(i int, not string) *remote {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var cores []*remote
+	ws := make([]*remote, 0, len(c.workers))
 	for _, r := range c.workers {
-		if r.role == worker.RoleCore && r.exec != "" && !r.draining && r.name != not {
-			cores = append(cores, r)
-		}
+		ws = append(ws, r)
 	}
-	if len(cores) == 0 {
-		return nil
+	slices.SortFunc(ws, func(a, b *remote) int { return strings.Compare(a.name, b.name) })
+	cands := make([]clusterpolicy.Candidate, len(ws))
+	for k, r := range ws {
+		cands[k] = clusterpolicy.Candidate{Name: r.name, Core: r.role == worker.RoleCore, Ready: r.exec != "", Draining: r.draining}
 	}
-	slices.SortFunc(cores, func(a, b *remote) int { return strings.Compare(a.name, b.name) })
-	return cores[i%len(cores)]
+	if k := clusterpolicy.CopyTarget(cands, i, not); k >= 0 {
+		return ws[k]
+	}
+	return nil
 }
 
 // copyOutput has a core worker pull a map output from the worker holding it.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/worker"
 )
@@ -17,13 +18,15 @@ var errFrozen = errors.New("driver: the executor stopped answering heartbeats")
 // heartbeats asks every ready executor, each interval, what it is
 // running. An executor that has not answered for --heartbeat-timeout is
 // frozen (a stopped or wedged process whose worker still gossips): its
-// tasks are lost, and its worker is asked to replace it.
+// tasks are lost, and its worker is asked to replace it. One that keeps
+// going silent and coming back is flapping: no new tasks for a while. The
+// rules are internal/clusterpolicy's, which the simulator runs too.
 func (c *cluster) heartbeats() {
 	timeout := c.s.cfg.HeartbeatTimeout
 	if timeout <= 0 {
 		timeout = DefaultConfig().HeartbeatTimeout
 	}
-	interval := max(timeout/5, 100*time.Millisecond)
+	interval := clusterpolicy.HeartbeatInterval(timeout)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	var wg sync.WaitGroup
@@ -46,7 +49,7 @@ func (c *cluster) heartbeats() {
 			c.mu.Lock()
 			exec, execCtx, beat := r.exec, r.execCtx, r.beat
 			c.mu.Unlock()
-			if time.Since(beat) > timeout {
+			if clusterpolicy.Frozen(beat, time.Now(), timeout) {
 				c.frozen(r, exec)
 				continue
 			}
@@ -55,10 +58,10 @@ func (c *cluster) heartbeats() {
 				defer cancel()
 				resp, err := rpc.Call[worker.Empty, worker.HeartbeatResponse](ctx, c.client, exec, worker.MethodHeartbeat, nil)
 				c.mu.Lock()
-				flapping := r.exec == exec && r.flap.beat(err == nil, time.Now())
+				flapping := r.exec == exec && r.flap.Beat(err == nil, time.Now())
 				c.mu.Unlock()
 				if flapping {
-					c.s.log.Warn("executor flapping: no new tasks for a while", "worker", r.name, "for", flapExclude)
+					c.s.log.Warn("executor flapping: no new tasks for a while", "worker", r.name, "for", clusterpolicy.FlapExclude)
 					c.send(memberChange{worker: r.name, flapping: true})
 				}
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
 
+	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/task"
 )
 
@@ -142,7 +143,7 @@ func (s *Session) loop() {
 		case m := <-s.members:
 			s.obs.member(m)
 			if m.flapping {
-				apply(sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: flapExclude}))
+				apply(sched.Step(scheduler.WorkerFlapping{Worker: m.worker, For: clusterpolicy.FlapExclude}))
 			} else if m.disk {
 				s.log.Info("worker disk", "worker", m.worker, "low", m.lowDisk)
 				apply(sched.Step(scheduler.WorkerDisk{Worker: m.worker, Low: m.lowDisk}))

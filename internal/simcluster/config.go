@@ -73,6 +73,20 @@ type Config struct {
 	// GossipDelay is how long a worker's change of state (draining, left)
 	// takes to reach the driver.
 	GossipDelay time.Duration
+	// HeartbeatTimeout is the driver's --heartbeat-timeout: an executor
+	// that answers no heartbeat for longer is frozen (clusterpolicy.Frozen).
+	// Heartbeats go every clusterpolicy.HeartbeatInterval of it, to the
+	// executors named in Freezes and Flaps only: a healthy executor answers
+	// every beat, and neither rule can fire on it.
+	HeartbeatTimeout time.Duration
+	// ExecutorStart is how long a worker takes to start an executor in
+	// place of a frozen one.
+	ExecutorStart time.Duration
+	// Freezes and Flaps make executors misbehave while their workers
+	// still gossip: membership sees nothing, only heartbeats do.
+	Freezes []Freeze
+	Flaps   []Flap
+
 	// KillDelay is how long a killed attempt takes to report.
 	KillDelay time.Duration
 	// TickEvery is the period of scheduler.Tick events.
@@ -92,6 +106,25 @@ type Config struct {
 
 	MaxEvents int           // Step calls before the run gives up
 	MaxTime   time.Duration // virtual time before the run gives up
+}
+
+// Freeze stops the executor of Worker (a name, such as "task-0003") at At:
+// a stopped or wedged process. It answers no heartbeat and finishes no
+// task; its worker still gossips and serves the map outputs written
+// there.
+type Freeze struct {
+	Worker string
+	At     time.Duration
+}
+
+// Flap makes the executor of Worker miss heartbeats from From until Until:
+// in each Period it answers none for the first Down (a lossy link, a
+// node suspected and refuting). Only heartbeats are lost: the calls of
+// its tasks are not cut.
+type Flap struct {
+	Worker       string
+	From, Until  time.Duration
+	Period, Down time.Duration
 }
 
 // DefaultConfig returns a small cluster and job: 200 map × 50 reduce tasks
@@ -123,7 +156,11 @@ func DefaultConfig() Config {
 		DetectAfter: 3 * time.Second, // membership.DefaultConfig declares a silent node failed in 2–3.5 s
 		GossipDelay: 200 * time.Millisecond,
 		KillDelay:   10 * time.Millisecond,
-		TickEvery:   500 * time.Millisecond, // the driver's tick in cluster mode
+
+		HeartbeatTimeout: 10 * time.Second, // driver.DefaultConfig
+		ExecutorStart:    time.Second,      // the binary is there: a process started and registered
+
+		TickEvery: 500 * time.Millisecond, // the driver's tick in cluster mode
 
 		Scheduler: scheduler.DefaultConfig(),
 
@@ -163,6 +200,19 @@ func (c *Config) validate() error {
 	}
 	if c.Notice < 0 || c.DrainTimeout < 0 || c.ReplaceAfter < 0 || c.DetectAfter < 0 || c.GossipDelay < 0 || c.KillDelay < 0 {
 		bad("Notice, DrainTimeout, ReplaceAfter, DetectAfter, GossipDelay and KillDelay must not be negative")
+	}
+	if (len(c.Freezes) > 0 || len(c.Flaps) > 0) && (c.HeartbeatTimeout <= 0 || c.ExecutorStart < 0) {
+		bad("HeartbeatTimeout %v must be positive and ExecutorStart %v not negative to simulate Freezes and Flaps", c.HeartbeatTimeout, c.ExecutorStart)
+	}
+	for _, f := range c.Freezes {
+		if f.At < 0 {
+			bad("Freeze of %s at %v: must not be negative", f.Worker, f.At)
+		}
+	}
+	for _, f := range c.Flaps {
+		if f.Period <= 0 || f.Down <= 0 || f.Down >= f.Period || f.From < 0 || f.Until < f.From {
+			bad("Flap of %s: need 0 < Down %v < Period %v and 0 ≤ From %v ≤ Until %v", f.Worker, f.Down, f.Period, f.From, f.Until)
+		}
 	}
 	if c.TickEvery <= 0 || c.MaxEvents < 1 || c.MaxTime <= 0 {
 		bad("TickEvery %v, MaxEvents %d and MaxTime %v must be positive", c.TickEvery, c.MaxEvents, c.MaxTime)

@@ -21,6 +21,10 @@ const (
 	evJoin            // a new worker joins
 	evMoved           // one drained output is copied to a core node
 	evLeft            // a drained node has left
+	evBeat            // the driver's heartbeat to a watched executor
+	evFreeze          // an executor stops answering
+	evExecReady       // a frozen executor's replacement is up
+	evLost            // a task launched where no executor is comes back lost
 )
 
 // event is one entry of the virtual-time queue. Ties in time go in the

@@ -33,6 +33,11 @@ type Report struct {
 	Noticed   int // of them, told in advance (and drained)
 	Moved     int // map outputs moved off draining workers
 
+	ExecutorsReplaced int // executors found frozen (clusterpolicy.Frozen) and replaced
+	FrozenLost        int // attempts lost with a frozen executor
+	Flapping          int // WorkerFlapping events stepped (clusterpolicy.FlapDetector)
+	ExcludedLaunches  int // attempts launched on a worker before the end of its flapping exclusion: must be 0
+
 	ShuffleBytes int64 // read by reading attempts from other workers (an attempt that failed a fetch is charged its whole input)
 	ReplicaBytes int64 // copied to core nodes by --shuffle-replicas
 	MovedBytes   int64 // copied to core nodes by drains
@@ -72,6 +77,9 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "tasks: %d launched (%d map, %d result), %d delivered; %d maps recomputed, %d stages recomputed, %d fetch failures, %d outputs lost, %d unexplained\n",
 		r.Launched, r.MapLaunched, r.ResultLaunched, r.Delivered, r.Recomputed, r.StagesRecomputed, r.FetchFailures, r.OutputsLost, r.Unexplained)
 	fmt.Fprintf(&b, "nodes: %d reclaimed, %d with notice, %d outputs moved\n", r.Reclaimed, r.Noticed, r.Moved)
+	if r.ExecutorsReplaced+r.Flapping > 0 {
+		fmt.Fprintf(&b, "executors: %d frozen and replaced (%d attempts lost), %d flapping, %d launches while excluded\n", r.ExecutorsReplaced, r.FrozenLost, r.Flapping, r.ExcludedLaunches)
+	}
 	fmt.Fprintf(&b, "bytes: %s shuffle, %s replicas, %s moved\n", bytesOf(r.ShuffleBytes), bytesOf(r.ReplicaBytes), bytesOf(r.MovedBytes))
 	fmt.Fprintf(&b, "scheduler: %d events, %v in Step (%v each)", r.Events, r.SchedCPU.Round(time.Microsecond), r.PerEvent())
 	if r.MapTableHeap != 0 {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/task"
 	"github.com/sluicehq/sluice/scheduler"
 )
@@ -47,6 +48,14 @@ type simWorker struct {
 	gone     bool // withdrawn from the scheduler
 	replaced bool // its replacement is on the way
 	draining bool // the driver sees it draining and has not started moving its outputs
+	execDown bool // its executor was found frozen; the replacement is starting
+
+	// Heartbeats, for the executors named in Config.Freezes and Flaps.
+	watched  bool
+	frozen   bool      // the executor stopped answering and the driver has not noticed
+	lastBeat time.Time // the executor's last answered beat (or start), on epoch
+	flap     clusterpolicy.FlapDetector
+	excluded time.Duration // the end of the exclusions WorkerFlapping asked for, on the scheduler's clock
 	moves    []scheduler.OutputRef
 	holds    []int32 // map partitions it has held a copy of, for loss accounting
 }
@@ -65,6 +74,7 @@ type simAttempt struct {
 	deaths  int                      // sim.deaths at launch
 	replica int32                    // evReplicated: the core node, or -1
 	sizes   []int64                  // a map task's output, once written
+	frozen  bool                     // launched on a frozen executor: hangs until the driver notices
 }
 
 // mapState follows one map partition's output in the simulated world.
@@ -86,11 +96,13 @@ type sim struct {
 	cores   []int32 // indices of core workers, in name order
 	running map[int64]*simAttempt
 	maps    []mapState
-	stamp   []uint64 // per worker: the launch that last counted it, for distinct holders
+	stamp   []uint64                  // per worker: the launch that last counted it, for distinct holders
+	cands   []clusterpolicy.Candidate // core's buffer
 	nstamp  uint64
 
 	mapsDone int
-	deaths   int // workers whose machine has stopped, so far
+	tickNow  time.Duration // Now of the last Tick stepped: the scheduler's clock
+	deaths   int           // workers whose machine has stopped, so far
 	ended    bool
 	jobErr   error
 	rep      Report
@@ -136,6 +148,9 @@ func RunContext(ctx context.Context, cfg Config) (Report, error) {
 	}
 	for i := range cfg.TaskWorkers {
 		s.addWorker(fmt.Sprintf("task-%04d", i), false)
+	}
+	if err := s.watch(); err != nil {
+		return Report{}, err
 	}
 	var base runtime.MemStats
 	if cfg.MeasureHeap {
@@ -322,6 +337,11 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 	s.rep.Launched++
 	t := l.Task
 	a := &simAttempt{id: t.ID, kind: t.Kind, part: t.Partition, worker: w, spuri: -1, replica: -1, deaths: s.deaths}
+	ww := s.workers[w]
+	if s.now < ww.excluded {
+		s.rep.ExcludedLaunches++
+	}
+	a.frozen = ww.frozen
 	if s.readInputs {
 		a.inputs = t.Inputs
 	}
@@ -340,6 +360,12 @@ func (s *sim) launch(l scheduler.LaunchTask) {
 		m.succeeded, m.failed, m.copies = false, false, m.copies[:0]
 	} else {
 		s.rep.ResultLaunched++
+	}
+	if ww.execDown {
+		// No executor: the driver's call comes back lost at once.
+		s.running[t.ID] = a
+		s.q.push(event{at: s.now, kind: evLost, task: t.ID})
+		return
 	}
 	if len(t.Inputs) > 0 {
 		// The bytes read are the outputs' real sizes (the scheduler's may
@@ -401,6 +427,7 @@ func (s *sim) anyAlive(ws []int32) bool {
 func (s *sim) handle(e event, base *runtime.MemStats) {
 	switch e.kind {
 	case evTick:
+		s.tickNow = s.now
 		s.step(scheduler.Tick{Now: s.now}, func() {})
 		s.q.push(event{at: s.now + s.cfg.TickEvery, kind: evTick})
 		return
@@ -469,10 +496,142 @@ func (s *sim) handle(e event, base *runtime.MemStats) {
 		return
 	case evMoved:
 		s.moved(e)
+	case evBeat:
+		s.beat(e.worker)
+	case evFreeze:
+		if w := s.workers[e.worker]; w.alive && !w.gone && !w.execDown {
+			w.frozen = true
+		}
+	case evExecReady:
+		w := s.workers[e.worker]
+		if !w.alive || w.gone {
+			return
+		}
+		w.execDown, w.lastBeat = false, epoch.Add(s.now)
+		s.step(scheduler.WorkerAdded{Worker: w.name, Slots: s.cfg.Slots}, func() {})
+	case evLost:
+		if a := s.running[e.task]; a != nil {
+			s.lose(a, "worker "+s.workers[a.worker].name+" has no executor")
+		}
 	}
 }
 
 var errKilled = errors.New("killed: another attempt finished its partition")
+
+// epoch is the wall-clock time of virtual time 0, for the driver's rules
+// (internal/clusterpolicy), which take times.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// watch sets up heartbeats for the executors named in Freezes and Flaps.
+func (s *sim) watch() error {
+	var errs []error
+	mark := func(name string) int32 {
+		i, ok := s.byName[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: no worker %q to freeze or flap (workers are core-NNNN and task-NNNN)", ErrInvalidConfig, name))
+			return -1
+		}
+		s.workers[i].watched = true
+		return i
+	}
+	for _, f := range s.cfg.Freezes {
+		if i := mark(f.Worker); i >= 0 {
+			s.q.push(event{at: f.At, kind: evFreeze, worker: i})
+		}
+	}
+	for _, f := range s.cfg.Flaps {
+		mark(f.Worker)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	every := clusterpolicy.HeartbeatInterval(s.cfg.HeartbeatTimeout)
+	for i, w := range s.workers {
+		if w.watched {
+			w.lastBeat = epoch.Add(s.now)
+			s.q.push(event{at: s.now + every, kind: evBeat, worker: int32(i)})
+		}
+	}
+	return nil
+}
+
+// beat is the driver's heartbeat to watched worker i's executor, as
+// driver/heartbeat.go sends it: a frozen executor is replaced, and the
+// answer, or its absence, goes to the flap detector. A beat's answer comes
+// at once; a missed one counts as missed at the beat (the detector takes
+// no time for a miss).
+func (s *sim) beat(i int32) {
+	w := s.workers[i]
+	if w.gone {
+		return // the driver no longer knows it
+	}
+	s.q.push(event{at: s.now + clusterpolicy.HeartbeatInterval(s.cfg.HeartbeatTimeout), kind: evBeat, worker: i})
+	if w.execDown {
+		return // no executor to ask
+	}
+	now := epoch.Add(s.now)
+	if clusterpolicy.Frozen(w.lastBeat, now, s.cfg.HeartbeatTimeout) {
+		s.freeze(i)
+		return
+	}
+	ok := w.alive && !w.frozen && !s.flapDown(w.name)
+	if w.flap.Beat(ok, now) {
+		s.rep.Flapping++
+		// The scheduler's clock is the last Tick's: the exclusion ends
+		// FlapExclude after that, as in the driver's loop.
+		w.excluded = max(w.excluded, s.tickNow+clusterpolicy.FlapExclude)
+		s.step(scheduler.WorkerFlapping{Worker: w.name, For: clusterpolicy.FlapExclude}, func() {})
+	}
+	if ok {
+		w.lastBeat = now
+	}
+}
+
+// flapDown reports whether a Flap of the worker named name drops its
+// heartbeats now.
+func (s *sim) flapDown(name string) bool {
+	for _, f := range s.cfg.Flaps {
+		if f.Worker == name && s.now >= f.From && s.now < f.Until && (s.now-f.From)%f.Period < f.Down {
+			return true
+		}
+	}
+	return false
+}
+
+// freeze withdraws worker i's frozen executor, as the driver's frozen
+// does: the calls of its running tasks end, each lost (the loop pauses the
+// worker, then fails the task as lost), and the worker starts another
+// executor; its map outputs stay.
+func (s *sim) freeze(i int32) {
+	w := s.workers[i]
+	w.execDown, w.frozen = true, false
+	s.rep.ExecutorsReplaced++
+	var lost []int64
+	for id, a := range s.running {
+		// An attempt past its executor's answer (its output being
+		// replicated by the driver) is not the executor's any more.
+		if a.worker == i && a.replica < 0 {
+			lost = append(lost, id)
+		}
+	}
+	slices.Sort(lost)
+	for _, id := range lost {
+		s.rep.FrozenLost++
+		s.lose(s.running[id], errFrozen.Error())
+	}
+	s.q.push(event{at: s.now + s.cfg.ExecutorStart, kind: evExecReady, worker: i})
+}
+
+var errFrozen = errors.New("the executor stopped answering heartbeats")
+
+// lose ends attempt a as the driver's loop ends a task whose worker was
+// lost under it: the worker paused first, so the retry goes elsewhere.
+func (s *sim) lose(a *simAttempt, why string) {
+	delete(s.running, a.id)
+	w := s.workers[a.worker]
+	s.step(scheduler.WorkerDraining{Worker: w.name}, func() {})
+	s.step(scheduler.TaskFailed{TaskID: a.id, Err: errors.New(why), Lost: true}, func() {})
+}
 
 // done ends an attempt whose time is up: a fetch failure if an input it
 // reads is on no live worker (or an injected failure hits it), success
@@ -484,6 +643,10 @@ func (s *sim) done(id int64, base *runtime.MemStats) {
 	}
 	if !s.workers[a.worker].alive {
 		return // gone with its worker; WorkerRemoved loses it
+	}
+	if a.frozen || s.workers[a.worker].frozen {
+		a.frozen = true
+		return // its executor answers nothing: lost when the driver finds it frozen
 	}
 	s.rep.ShuffleBytes += a.bytes
 	for _, in := range a.inputs {
@@ -635,19 +798,20 @@ func (s *sim) remove(i int32, reason string) {
 	s.step(scheduler.WorkerRemoved{Worker: w.name, Reason: reason}, func() {})
 }
 
-// core picks a live core node for a copy of map output p, spreading
-// copies over them as the driver does; -1 when there is none.
+// core picks the core node for a copy of map output p held by worker not,
+// by the driver's rule (clusterpolicy.CopyTarget) over the core nodes as
+// the driver sees them: ready while not withdrawn and their executor is
+// up; -1 when there is none. s.cores is in name order.
 func (s *sim) core(p int, not int32) int32 {
-	var live []int32
+	s.cands = s.cands[:0]
 	for _, c := range s.cores {
-		if w := s.workers[c]; w.alive && !w.gone && !w.draining && c != not {
-			live = append(live, c)
-		}
+		w := s.workers[c]
+		s.cands = append(s.cands, clusterpolicy.Candidate{Name: w.name, Core: w.core, Ready: !w.gone && !w.execDown, Draining: w.draining})
 	}
-	if len(live) == 0 {
-		return -1
+	if k := clusterpolicy.CopyTarget(s.cands, p, s.workers[not].name); k >= 0 {
+		return s.cores[k]
 	}
-	return live[p%len(live)]
+	return -1
 }
 
 // nextMove copies the next output of draining worker i to a core node, or
