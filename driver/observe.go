@@ -48,7 +48,7 @@ type observer struct {
 	summary io.Writer // job summaries; nil: none
 
 	tasks  map[int64]taskSeen     // running attempts
-	stages map[int]obs.StageKey   // each stage's latest attempt
+	stages map[int]obs.StageKey   // each submitted stage's attempt, until it completes
 	roles  map[string]string      // workers' roles
 	jobs   map[int]*jobSeen       // active jobs
 	names  map[int]map[int]string // per job: stage names, from its lineage
@@ -300,6 +300,7 @@ func (o *observer) acted(acts []scheduler.Action) {
 			}
 			o.rec.Emit(obs.Event{Kind: kind, Stage: st})
 		case scheduler.StageCompleted:
+			delete(o.stages, a.Stage)
 			st := &obs.Stage{ID: a.Stage, Attempt: a.Attempt, Status: obs.Succeeded}
 			if a.Err != nil {
 				st.Status, st.Error = obs.Failed, a.Err.Error()

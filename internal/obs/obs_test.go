@@ -312,3 +312,49 @@ func TestCrashedWhenTheDriverProcessIsGone(t *testing.T) {
 		t.Fatalf("live driver: %+v", got)
 	}
 }
+
+// A driver that runs jobs all day keeps a bounded state: the oldest
+// finished jobs go with their stages, the counters keep counting.
+func TestStoreIsBounded(t *testing.T) {
+	s := NewStore(0)
+	seq := int64(0)
+	apply := func(e Event) {
+		seq++
+		e.V, e.Seq, e.Time = Version, seq, seq
+		s.Apply(e)
+	}
+	apply(Event{Kind: AppStart, App: &App{ID: "a"}})
+	for j := range 3000 {
+		apply(Event{Kind: JobStart, Job: &Job{ID: j}})
+		apply(Event{Kind: StageSubmitted, Stage: &Stage{ID: j, Job: j, Tasks: 1}})
+		apply(Event{Kind: TaskStart, Task: &Task{ID: int64(j), Stage: j}})
+		apply(Event{Kind: TaskEnd, Task: &Task{ID: int64(j), Stage: j, Status: Succeeded}})
+		apply(Event{Kind: StageCompleted, Stage: &Stage{ID: j, Status: Succeeded}})
+		apply(Event{Kind: JobEnd, Job: &Job{ID: j, Status: Succeeded}})
+	}
+	// A job still running when the oldest go stays, with its stage.
+	apply(Event{Kind: JobStart, Job: &Job{ID: 5000}})
+	apply(Event{Kind: StageSubmitted, Stage: &Stage{ID: 5000, Job: 5000, Tasks: 1}})
+	apply(Event{Kind: TaskStart, Task: &Task{ID: 5000, Stage: 5000}})
+	for j := 3000; j < 4000; j++ {
+		apply(Event{Kind: JobStart, Job: &Job{ID: j}})
+		apply(Event{Kind: JobEnd, Job: &Job{ID: j, Status: Succeeded}})
+	}
+	apply(Event{Kind: TaskEnd, Task: &Task{ID: 5000, Stage: 5000, Status: Succeeded}})
+	snap := s.Snapshot()
+	if len(snap.Jobs) > RetainedJobs*11/10 || len(snap.Stages) > RetainedStages*11/10 {
+		t.Fatalf("%d jobs, %d stages kept", len(snap.Jobs), len(snap.Stages))
+	}
+	if _, ok := s.Job(5000); !ok {
+		t.Fatal("the running job was dropped")
+	}
+	if st, ok := s.Stage(5000, 0); !ok || st.Done != 1 || st.Running != 0 {
+		t.Fatalf("the running job's stage: %+v %v", st, ok)
+	}
+	if _, ok := s.Job(0); ok {
+		t.Error("the oldest job is still kept")
+	}
+	if c := s.Counters(); c.TasksLaunched != 3001 || c.TasksSucceeded != 3001 {
+		t.Errorf("counters %+v", c)
+	}
+}

@@ -3,6 +3,7 @@ package obs
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -11,6 +12,16 @@ import (
 // MaxTimeline bounds the worker timeline a Store keeps: the oldest
 // entries go first.
 const MaxTimeline = 10_000
+
+// A Store keeps at most this many jobs, stage attempts and worker rows,
+// as Spark's spark.ui.retainedJobs and retainedStages do: past a tenth
+// more, the oldest finished ones go (a stage with its job), so a driver
+// that runs jobs all day holds a bounded state. Counters cover everything.
+const (
+	RetainedJobs    = 1000
+	RetainedStages  = 1000
+	RetainedWorkers = 5000
+)
 
 // DefaultRetainedTasks is how many task rows a Store keeps per stage
 // attempt, as Spark's spark.ui.retainedTasks: counts and totals cover
@@ -34,7 +45,7 @@ type Store struct {
 type StageKey struct{ ID, Attempt int }
 
 type taskRef struct {
-	stage int // index in snap.Stages
+	stage StageKey
 	row   int // index in its Rows, or -1 when not retained
 }
 
@@ -191,6 +202,46 @@ func (s *Store) Apply(e Event) {
 	if e.Kind == StageResubmitted {
 		s.snap.Counters.StageResubmissions++
 	}
+	if len(s.snap.Jobs) > RetainedJobs*11/10 || len(s.snap.Stages) > RetainedStages*11/10 || len(s.snap.Workers) > RetainedWorkers*11/10 {
+		s.trim()
+	}
+}
+
+// trim drops the oldest finished jobs with their stages, the oldest
+// finished stages, and the oldest departed workers, down to the retained
+// numbers, then rebuilds the indexes.
+func (s *Store) trim() {
+	done := func(st Status) bool { return st != Running && st != "" }
+	if n := len(s.snap.Jobs) - RetainedJobs; n > 0 {
+		gone := map[int]bool{}
+		s.snap.Jobs = slices.DeleteFunc(s.snap.Jobs, func(j JobState) bool {
+			if len(gone) < n && done(j.Status) {
+				gone[j.ID] = true
+				return true
+			}
+			return false
+		})
+		s.snap.Stages = slices.DeleteFunc(s.snap.Stages, func(st StageInfo) bool { return gone[st.Job] && st.Running == 0 })
+	}
+	if n := len(s.snap.Stages) - RetainedStages; n > 0 {
+		s.snap.Stages = slices.DeleteFunc(s.snap.Stages, func(st StageInfo) bool {
+			if n > 0 && done(st.Status) && st.Running == 0 {
+				n--
+				return true
+			}
+			return false
+		})
+	}
+	if n := len(s.snap.Workers) - RetainedWorkers; n > 0 {
+		s.snap.Workers = slices.DeleteFunc(s.snap.Workers, func(w WorkerRow) bool {
+			if n > 0 && (w.State == "lost" || w.State == "decommissioned") {
+				n--
+				return true
+			}
+			return false
+		})
+	}
+	s.reindex()
 }
 
 func (s *Store) taskStart(e Event) {
@@ -208,7 +259,7 @@ func (s *Store) taskStart(e Event) {
 	if e.Task.Recomputed {
 		c.TasksRecomputed++
 	}
-	ref := taskRef{stage: i, row: -1}
+	ref := taskRef{stage: StageKey{st.ID, st.Attempt}, row: -1}
 	if len(st.Rows) < s.retain {
 		ref.row = len(st.Rows)
 		row := TaskRow{Task: *e.Task, Launch: e.Time}
@@ -229,7 +280,11 @@ func (s *Store) taskEnd(e Event) {
 		return
 	}
 	delete(s.taskIdx, e.Task.ID)
-	st := &s.snap.Stages[ref.stage]
+	i, ok := s.stageIdx[ref.stage]
+	if !ok {
+		return
+	}
+	st := &s.snap.Stages[i]
 	st.Running--
 	switch e.Task.Status {
 	case Succeeded:
@@ -365,20 +420,30 @@ func (s *Store) Restore(c Checkpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.snap = c.Snapshot
+	for i := range s.snap.Stages {
+		st := &s.snap.Stages[i]
+		st.Rows = c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)]
+	}
+	s.reindex()
+}
+
+// reindex rebuilds the indexes from the state. Running tasks without a
+// row (past the retained tasks) keep their entries: their stages are
+// running, so no trim removed them.
+func (s *Store) reindex() {
 	clear(s.jobIdx)
 	clear(s.stageIdx)
-	clear(s.taskIdx)
+	maps.DeleteFunc(s.taskIdx, func(_ int64, r taskRef) bool { return r.row >= 0 })
 	clear(s.workIdx)
 	for i, j := range s.snap.Jobs {
 		s.jobIdx[j.ID] = i
 	}
 	for i := range s.snap.Stages {
 		st := &s.snap.Stages[i]
-		st.Rows = c.Tasks[fmt.Sprintf("%d.%d", st.ID, st.Attempt)]
 		s.stageIdx[StageKey{st.ID, st.Attempt}] = i
 		for r, t := range st.Rows {
 			if t.Status == Running {
-				s.taskIdx[t.ID] = taskRef{stage: i, row: r}
+				s.taskIdx[t.ID] = taskRef{stage: StageKey{st.ID, st.Attempt}, row: r}
 			}
 		}
 	}
