@@ -439,3 +439,24 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	}
 	return err
 }
+
+// First returns the first element of r, computing as few partitions as
+// Take does. It returns ErrEmpty when r has no elements.
+func First[T any](ctx context.Context, run Runner, r *RDD[T]) (T, error) {
+	out, err := Take(ctx, run, r, 1)
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("rdd: First: %w", ErrEmpty)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out[0], nil
+}
+
+// IsEmpty reports whether r has no elements, computing as few partitions
+// as Take does.
+func IsEmpty[T any](ctx context.Context, run Runner, r *RDD[T]) (bool, error) {
+	out, err := Take(ctx, run, r, 1)
+	return len(out) == 0, err
+}
