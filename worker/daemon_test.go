@@ -56,33 +56,8 @@ type started struct {
 // an RPC client that holds its secret and its RPC address.
 func daemon(t *testing.T) (*rpc.Client, string) {
 	t.Helper()
-	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := worker.DefaultDaemonConfig()
-	cfg.Name, cfg.Listen, cfg.Role, cfg.Slots, cfg.Dir, cfg.Creds = "w1", "127.0.0.1:0", worker.RoleCore, 1, t.TempDir(), creds
-	d, err := worker.NewDaemon(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-	})
-	select {
-	case <-d.Ready():
-	case err := <-ran:
-		t.Fatalf("daemon: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("daemon not ready within a minute")
-	}
-	client := rpc.NewClient(rpc.ClientConfig{TLS: creds.ClientTLS()})
-	t.Cleanup(func() { client.Close() })
-	return client, d.Addr()
+	d := startDaemon(t, "w1", newCreds(t), nil)
+	return d.client, d.Addr()
 }
 
 // uploadSelf gives the daemon this test binary as a driver binary.

@@ -54,33 +54,9 @@ func TestGraphRangesAgainstASet(t *testing.T) {
 // and the daemon's credentials.
 func daemonIn(t *testing.T, dir string) (*rpc.Client, string, *trust.Creds) {
 	t.Helper()
-	creds, err := trust.New([][]byte{[]byte(trust.NewSecret())}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := worker.DefaultDaemonConfig()
-	cfg.Name, cfg.Listen, cfg.Role, cfg.Slots, cfg.Dir, cfg.Creds = "w1", "127.0.0.1:0", worker.RoleCore, 1, dir, creds
-	d, err := worker.NewDaemon(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-	})
-	select {
-	case <-d.Ready():
-	case err := <-ran:
-		t.Fatalf("daemon: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("daemon not ready within a minute")
-	}
-	client := rpc.NewClient(rpc.ClientConfig{TLS: creds.ClientTLS()})
-	t.Cleanup(func() { client.Close() })
-	return client, d.Addr(), creds
+	creds := newCreds(t)
+	d := startDaemon(t, "w1", creds, func(c *worker.DaemonConfig) { c.Dir = dir })
+	return d.client, d.Addr(), creds
 }
 
 // writeOutputs writes the data and index files of map outputs (graph,
