@@ -319,8 +319,8 @@ func TestHistoryShowsFinishedAndKilledApps(t *testing.T) {
 	}
 	defer killed.Process.Kill()
 	await(t, "the second application's log", func() bool {
-		ents, _ := os.ReadDir(logs)
-		return len(ents) == 2
+		st, _ := filepath.Glob(filepath.Join(logs, "*", "status.json"))
+		return len(st) == 2
 	})
 	if err := killed.Process.Kill(); err != nil {
 		t.Fatal(err)
