@@ -408,20 +408,27 @@ func (s *shuffleIO) Create(ctx context.Context, shuffleID, numPartitions int) (t
 	return &recordingWriter{Writer: w, sizes: &s.sizes, records: &s.written}, nil
 }
 
+// recordingWriter keeps a map output's sizes and counts its records: in
+// a plain field, since one goroutine writes it, added to the task's total
+// once, at Commit.
 type recordingWriter struct {
 	*shuffle.Writer
 	sizes   *[]int64
 	records *atomic.Int64
+	n       int64
 }
 
 func (w *recordingWriter) EndRecord() error {
-	w.records.Add(1)
+	w.n++
 	return w.Writer.EndRecord()
 }
 
 func (w *recordingWriter) Commit() error {
 	sizes, err := w.Writer.Commit()
 	*w.sizes = sizes
+	if err == nil {
+		w.records.Add(w.n)
+	}
 	return err
 }
 
