@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -81,7 +83,7 @@ func newObserver(stderr *os.File) *observer {
 // start begins what cfg asks for, once the session's backend is up: the
 // event log, the UI server, the progress line.
 func (o *observer) start(cfg Config, mode string, b backend, stderr *os.File) error {
-	name := strings.TrimSuffix(baseName(os.Args[0]), ".test")
+	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
 	if cfg.EventLog != "" {
 		lw, err := obs.CreateLog(cfg.EventLog, obs.App{ID: o.app, Name: name}, obs.LogOptions{})
 		if err != nil {
@@ -112,8 +114,6 @@ func (o *observer) start(cfg Config, mode string, b backend, stderr *os.File) er
 	o.rec.Emit(obs.Event{Kind: obs.AppStart, App: &obs.App{ID: o.app, Name: name, Mode: mode}})
 	return nil
 }
-
-func baseName(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
 
 // newAppID names an application as Spark does: app-TIME-RANDOM. Its
 // workers know it by this name too.
@@ -225,6 +225,10 @@ func (o *observer) submitted(jr *jobRun) {
 	o.names[jr.id] = stageNames(jr.job.Graph.Nodes())
 }
 
+// maxStageName bounds a stage's name in bytes: a lineage that unions a
+// dataset with itself again and again would double it at every level.
+const maxStageName = 400
+
 // stageNames names each node by the operations of its pipeline, parents
 // first, each with the user's call site: "TextFile main.go:30 → FlatMap
 // main.go:31". A stage is named by its last node.
@@ -233,27 +237,32 @@ func stageNames(nodes []task.NodeInfo) map[int]string {
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
+	// Nodes come parents first, so each name is built from its narrow
+	// parents' names once: a lineage that reuses a dataset (a diamond)
+	// costs no more than one that does not.
 	names := map[int]string{}
-	var name func(id int, depth int) string
-	name = func(id int, depth int) string {
-		n := byID[id]
+	for _, n := range nodes {
 		own := n.Name
 		if n.Site != "" {
 			own += " " + n.Site
 		}
 		var narrow []string
 		for _, d := range n.Deps {
-			if d.Shuffle == 0 && depth < 64 {
-				narrow = append(narrow, name(d.Parent, depth+1))
+			if d.Shuffle == 0 {
+				narrow = append(narrow, names[d.Parent])
 			}
 		}
-		if len(narrow) == 0 {
-			return own
+		if len(narrow) > 0 {
+			own = strings.Join(narrow, " + ") + " → " + own
 		}
-		return strings.Join(narrow, " + ") + " → " + own
-	}
-	for _, n := range nodes {
-		names[n.ID] = name(n.ID, 0)
+		if len(own) > maxStageName { // keep the operations nearest the stage's end
+			cut := len(own) - maxStageName
+			for cut < len(own) && !utf8.RuneStart(own[cut]) {
+				cut++
+			}
+			own = "… " + own[cut:]
+		}
+		names[n.ID] = own
 	}
 	return names
 }
