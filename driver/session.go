@@ -51,6 +51,7 @@ type Session struct {
 	forgotten []int
 	forget    chan struct{}
 	nextJob   int
+	ckptDir   string // see CheckpointDir
 
 	// onLaunch, when set before the first job, sees every task the loop
 	// launches (tests measure them).
@@ -75,6 +76,8 @@ type backend interface {
 	drain(worker string, outputs []scheduler.OutputRef)
 	// forgetGraph removes the map outputs of a dropped lineage.
 	forgetGraph(gid int)
+	// unpersist drops a node's persisted partitions on every executor.
+	unpersist(ctx context.Context, gid, node int)
 	// close stops the backend and waits for its goroutines.
 	close()
 }
@@ -98,6 +101,10 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 			return nil, fmt.Errorf("driver: --local-dir: %w", err)
 		}
 	}
+	ckptDir, err := checkpointDir(cfg.CheckpointDir)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(cfg.LocalDir, "sluice-")
 	if err != nil {
 		return nil, fmt.Errorf("driver: scratch directory: %w", err)
@@ -114,6 +121,7 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 		quit:     make(chan struct{}),
 		graphs:   map[weak.Pointer[task.Graph]]int{},
 		forget:   make(chan struct{}, 1),
+		ckptDir:  ckptDir,
 	}
 	mode := "local"
 	if len(cfg.Join) > 0 {

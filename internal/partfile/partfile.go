@@ -57,6 +57,7 @@ type Writer struct {
 	bw      *block.Writer
 	count   countWriter
 	frames  uint64
+	raw     int64 // bytes of records given
 	started bool
 	err     error
 }
@@ -101,6 +102,7 @@ func (w *Writer) Record(framed []byte) error {
 	if w.err = w.header(); w.err != nil {
 		return w.err
 	}
+	w.raw += int64(len(framed))
 	for p := framed; len(p) > 0; {
 		f, rest, err := block.NextFrame(p)
 		if err != nil {
@@ -123,6 +125,10 @@ func (w *Writer) Size() int64 {
 	}
 	return headerSize + w.count.n
 }
+
+// Raw returns the bytes of the records written so far, before
+// compression: what they take in memory decoded from the file.
+func (w *Writer) Raw() int64 { return w.raw }
 
 // Close flushes the last block and writes the trailer. It does not close
 // the destination.
@@ -224,6 +230,45 @@ func (f *File) Commit() error {
 		}
 	}
 	return nil
+}
+
+// CommitNew is Commit that never replaces a file already under the name
+// (another attempt's, of the same partition): the first to commit wins and
+// the others' data are removed. It returns the size of the file under the
+// name.
+func (f *File) CommitNew() (int64, error) {
+	err := f.Close()
+	if err == nil {
+		err = f.buf.Flush()
+	}
+	if err == nil {
+		err = f.f.Sync()
+	}
+	if cerr := f.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(f.f.Name(), f.path)
+		if errors.Is(err, os.ErrExist) {
+			err = nil
+		}
+	}
+	os.Remove(f.f.Name())
+	if err != nil {
+		return 0, fmt.Errorf("partfile: writing %s: %w", f.path, err)
+	}
+	if d, err := os.Open(filepath.Dir(f.path)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return 0, fmt.Errorf("partfile: syncing the directory of %s: %w", f.path, err)
+		}
+	}
+	st, err := os.Stat(f.path)
+	if err != nil {
+		return 0, fmt.Errorf("partfile: %w", err)
+	}
+	return st.Size(), nil
 }
 
 // Abort removes the temporary file.

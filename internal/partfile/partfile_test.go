@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 // records returns n framed records of one or two frames each.
@@ -142,6 +143,7 @@ func FuzzEach(f *testing.F) {
 	f.Add(write(&testing.T{}, records(rand.New(rand.NewPCG(7, 8)), 5)))
 	f.Add([]byte("SLUICEPF"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fuzztest.Guard(t)()
 		_, _ = readAll(data)
 	})
 }
