@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/scheduler"
+
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/trust"
@@ -53,6 +55,11 @@ type Config struct {
 	TLSFiles    *trust.TLSFiles // --tls-cert, --tls-key, --tls-ca: an operator's CA instead of the derived one
 	Insecure    bool            // --insecure: join a cluster that runs without a secret
 	Speculation bool            // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
+	// SchedulerMode is how jobs run at once from several goroutines share
+	// slots (--scheduler-mode): scheduler.FIFO or scheduler.FAIR, with
+	// Pools (--scheduler-pool) as FAIR's pools; see WithPool.
+	SchedulerMode scheduler.Mode
+	Pools         map[string]scheduler.Pool
 	// ShuffleReplicas, when 1, copies every map output written on a task
 	// worker to a core worker before the map task counts as done.
 	ShuffleReplicas int
@@ -113,6 +120,9 @@ func (c *Config) validate() error {
 	if c.CacheMemory < 0 {
 		return fmt.Errorf("--cache-memory must not be negative, not %d", c.CacheMemory)
 	}
+	if len(c.Pools) > 0 && c.SchedulerMode != scheduler.FAIR {
+		return errors.New("--scheduler-pool sets FAIR pools: add --scheduler-mode fair")
+	}
 	if c.CacheDisk < 0 {
 		return fmt.Errorf("--cache-disk must not be negative, not %d", c.CacheDisk)
 	}
@@ -150,6 +160,8 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	tlsCA := fs.String("tls-ca", "", "cluster mode: the operator's CA certificates (PEM) that peers' certificates must chain to")
 	insecure := fs.Bool("insecure", false, "cluster mode: join a cluster whose workers run --insecure, without a secret")
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
+	schedMode := fs.String("scheduler-mode", "fifo", "how jobs run at once from several goroutines share slots: fifo (first submitted first) or fair (pools share by weight; see driver.WithPool)")
+	pools := fs.StringArray("scheduler-pool", nil, "a FAIR pool, NAME:weight=W,minshare=M (repeatable; unnamed pools get weight 1, minshare 0)")
 	ui := fs.String("ui", "", "serve the web UI and /metrics on HOST:PORT, or off (default: "+DefaultUI+" in cluster mode, off in local mode; a busy port moves up)")
 	uiPublic := fs.Bool("ui-public", false, "allow a --ui address other than loopback: the UI has no login")
 	eventLog := fs.String("event-log", "", "write the application's event log under this directory, for sluice history")
@@ -185,6 +197,19 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		}
 		if cfg.CacheDisk, err = units.ParseBytes(*cacheDisk); err != nil {
 			return cfg, fmt.Errorf("--cache-disk: %w", err)
+		}
+		if cfg.SchedulerMode, err = scheduler.ParseMode(*schedMode); err != nil {
+			return cfg, fmt.Errorf("--scheduler-mode: %w", err)
+		}
+		for _, v := range *pools {
+			name, p, err := parsePool(v)
+			if err != nil {
+				return cfg, err
+			}
+			if cfg.Pools == nil {
+				cfg.Pools = map[string]scheduler.Pool{}
+			}
+			cfg.Pools[name] = p
 		}
 		if cfg.ShuffleCodec, err = block.ParseCodec(*codec); err != nil {
 			return cfg, fmt.Errorf("--shuffle-codec: %w", err)

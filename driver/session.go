@@ -54,8 +54,9 @@ type Session struct {
 	ckptDir   string // see CheckpointDir
 
 	// onLaunch, when set before the first job, sees every task the loop
-	// launches (tests measure them).
+	// launches (tests measure them); onSubmit every job it is given.
 	onLaunch func(*worker.TaskSpec)
+	onSubmit func(job int)
 
 	obs    *observer // the UI, metrics, event log and progress line
 	endErr error     // the program's outcome, for the event log (see end)
@@ -169,7 +170,9 @@ func (s *Session) Close() error {
 }
 
 // RunJob runs job and returns when it has ended: every partition delivered
-// and the output committed, or the first error.
+// and the output committed, or the first error. Jobs run from several
+// goroutines at once share the slots (Config.SchedulerMode); the job runs
+// in ctx's pool (WithPool).
 func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 	s.mu.Lock()
 	wp := weak.Make(job.Graph)
@@ -181,7 +184,7 @@ func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 		runtime.AddCleanup(job.Graph, s.forgetGraph, gid)
 	}
 	s.nextJob++
-	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1), notify: make(chan struct{}, 1)}
+	jr := &jobRun{id: s.nextJob, graph: gid, job: job, pool: PoolOf(ctx), reply: make(chan error, 1), notify: make(chan struct{}, 1)}
 	s.mu.Unlock()
 
 	select {

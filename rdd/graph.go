@@ -30,6 +30,9 @@ type graph struct {
 	mu       sync.Mutex
 	states   map[int][]byte // prepared shuffle state by shuffle id
 	ckptRoot string         // this graph's directory under the checkpoint directory, once one is written
+	// ckptLock lets one action at a time write checkpoints: actions run
+	// from several goroutines on one lineage write each checkpoint once.
+	ckptLock chan struct{}
 }
 
 // walk returns the nodes reachable from root, parents first.
@@ -55,7 +58,7 @@ func walk(root *node) []*node {
 }
 
 func newGraph(root *node, inv task.Invocation) (*graph, error) {
-	g := &graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
+	g := &graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}, ckptLock: make(chan struct{}, 1)}
 	nodes := walk(root)
 	if err := lineageErr(nodes); err != nil {
 		return nil, err
@@ -335,7 +338,17 @@ func (g *graph) prepare(ctx context.Context, run Runner, root *node) error {
 			}
 		}
 		if n.checkpoint != "" && n.state().ckpt == "" {
-			if err := g.writeCheckpoint(ctx, run, n); err != nil {
+			select {
+			case g.ckptLock <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			var err error
+			if n.state().ckpt == "" {
+				err = g.writeCheckpoint(ctx, run, n)
+			}
+			<-g.ckptLock
+			if err != nil {
 				return err
 			}
 		}
