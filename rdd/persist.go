@@ -151,14 +151,15 @@ type storageRunner interface {
 // ended). Later jobs recompute r, or read its checkpoint.
 func (r *RDD[T]) Unpersist(ctx context.Context, run Runner) error {
 	r.n.setLevel(StorageNone)
-	if r.g == nil {
-		return nil // no job ran: nothing was stored
+	g, err := r.graph()
+	if err != nil {
+		return nil // no job could run: nothing was stored
 	}
 	sr, ok := run.(storageRunner)
 	if !ok {
 		return fmt.Errorf("rdd: Unpersist of %s: the Runner (%T) cannot reach executors' storage", r.n.name, run)
 	}
-	return sr.UnpersistNode(ctx, r.g.pub, r.n.id)
+	return sr.UnpersistNode(ctx, g.pub, r.n.id)
 }
 
 // iterate computes partition part: from the executor's storage when r is
@@ -169,7 +170,10 @@ func (r *RDD[T]) iterate(ctx context.Context, tc *task.Context, part int, yield 
 	compute := r.compute
 	if st.ckpt != "" {
 		compute = func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
-			return r.readPartFile(checkpointPath(st.ckpt, part), yield)
+			if err := r.readPartFile(checkpointPath(st.ckpt, part), yield); err != nil {
+				return fmt.Errorf("rdd: reading the checkpoint of %s, whose lineage it replaced: %w", r.n.name, err)
+			}
+			return nil
 		}
 	}
 	if st.level == StorageNone || tc.Cache == nil {

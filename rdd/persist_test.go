@@ -291,6 +291,17 @@ func TestCheckpointTruncatesLineage(t *testing.T) {
 	if runs := persistRuns.Load(); runs != 500 {
 		t.Fatalf("a damaged checkpoint was recomputed from lineage (%d Map calls)", runs)
 	}
+	// So does a missing one.
+	if err := os.Remove(parts[2]); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rdd.Collect(ctx, s, r)
+	if err == nil || !strings.Contains(err.Error(), "checkpoint") || !strings.Contains(err.Error(), filepath.Base(parts[2])) {
+		t.Fatalf("Collect over a missing checkpoint file: %v, want an error naming the checkpoint and %s", err, parts[2])
+	}
+	if runs := persistRuns.Load(); runs != 500 {
+		t.Fatalf("a missing checkpoint file was recomputed from lineage (%d Map calls)", runs)
+	}
 }
 
 func mapsEqual(a, b map[string]int) bool {
