@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/sluicehq/sluice/internal/partfile"
 	"github.com/sluicehq/sluice/internal/task"
@@ -308,9 +309,7 @@ func spillToFile(mem *partfile.Bytes, path string, tc *task.Context) (*partfile.
 }
 
 // eachPart decodes the partition file in src.
-func (r *RDD[T]) eachPart(src interface {
-	ReadAt([]byte, int64) (int, error)
-}, size int64, yield func(T) bool) error {
+func (r *RDD[T]) eachPart(src io.ReaderAt, size int64, yield func(T) bool) error {
 	return partfile.Each(src, size, func(p []byte) (bool, error) {
 		more := true
 		err := r.codec.each(p, func(t T) bool {
@@ -339,5 +338,5 @@ func (r *RDD[T]) readPartFile(path string, yield func(T) bool) error {
 
 // checkpointPath names partition part of the checkpoint in dir.
 func checkpointPath(dir string, part int) string {
-	return strings.TrimSuffix(dir, "/") + fmt.Sprintf("/part-%05d", part)
+	return filepath.Join(dir, fmt.Sprintf("part-%05d", part))
 }
