@@ -331,3 +331,37 @@ func TestCheckpointNeedsADirectory(t *testing.T) {
 		t.Fatalf("Collect after SetCheckpointDir = %v, %v", got, err)
 	}
 }
+
+// A range-partitioned shuffle below a checkpoint (SortByKey samples its
+// input first) and a shuffle above it both work across the truncation.
+var sortCheckpointF = rdd.Func(func(a persistArgs) *rdd.RDD[kv] {
+	sorted := rdd.SortByKey(rdd.Parallelize(a.Data, rdd.Partitions(a.Parts)), rdd.Partitions(3)).Checkpoint()
+	return rdd.SortByKey(rdd.ReduceByKey(sorted, sum, rdd.Partitions(2)), rdd.Partitions(2))
+})
+
+func TestCheckpointAcrossShuffles(t *testing.T) {
+	s := newSession(t, func(c *driver.Config) { c.CheckpointDir = t.TempDir() })
+	data := randomArgs(rand.New(rand.NewPCG(6, 6)), 300, 30).Data
+	r := sortCheckpointF.Invoke(persistArgs{Data: data, Parts: 4})
+	sums := map[string]int{}
+	for _, p := range data {
+		sums[p.Key] += p.Value
+	}
+	var want []kv
+	for k, v := range sums {
+		want = append(want, rdd.KV(k, v))
+	}
+	slices.SortFunc(want, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
+	for i := range 2 {
+		got, err := rdd.Collect(context.Background(), s, r)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Collect %d = %v, %v; want %v", i, got, err, want)
+		}
+	}
+	want2 := "result partitions=2: SortByKey#9(shuffle=8)\n" +
+		"  map shuffle=8 partitions=2: ReduceByKey#6(shuffle=5)\n" +
+		"    map shuffle=5 partitions=3: SortByKey#4[checkpointed]\n"
+	if plan := explain(t, r); plan != want2 {
+		t.Fatalf("plan after the checkpoint:\n%s\nwant (no stage below the checkpoint):\n%s", plan, want2)
+	}
+}
