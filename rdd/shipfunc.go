@@ -1,0 +1,173 @@
+package rdd
+
+// Shipping an action's functions to executors by reference.
+//
+// Go cannot send a function to another process, but every executor runs
+// the same binary (checked by its sha256), and a function value that
+// captures no variables is a pointer to a static closure record the linker
+// put in the binary's read-only data: a top-level function, a method
+// expression, an instantiated generic function, or a function literal that
+// uses only its parameters, package-level names and constants. In another
+// copy of the binary that record lies at the same offset from any other
+// static record, so the driver sends the offset from an anchor of its own
+// (anchorFunc's record), the code's symbol name and the function's type;
+// the executor adds the offset to its own anchor and checks, before
+// calling anything, that the address lies in the executable's read-only
+// file mappings and that the code there has that name and the function
+// that type. A mismatch is an error, never a call of the wrong function.
+//
+// A closure that captures variables (or a method value, which captures its
+// receiver) lives on the heap and cannot be shipped: the action either
+// computes in the driver or fails before any task runs (see funcs.go).
+// Finding the mappings reads /proc/self/maps, so shipping works on Linux
+// only; elsewhere no function counts as static.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// funcRef names a static function value in any copy of the binary.
+type funcRef struct {
+	Off  int64  // the closure record's offset from anchorFunc's
+	Name string // the symbol of its code, as runtime.FuncForPC names it
+	Type string // the function's type, as reflect prints it
+}
+
+// errNotStatic says a function value captures variables, so it has no
+// place in the binary that another process could find.
+var errNotStatic = errors.New("rdd: the function captures variables")
+
+// anchorFunc is never called: its closure record is the origin of offsets.
+func anchorFunc() {}
+
+// closurePtr returns the closure record that the func value f points to.
+// A func value is one pointer word, held directly in an interface's data
+// word.
+func closurePtr(f any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&f))[1]
+}
+
+// textMaps is the executable's read-only file mappings, read once.
+var textMaps = sync.OnceValues(readTextMaps)
+
+type addrRange struct{ lo, hi uintptr }
+
+// readTextMaps returns the non-writable mappings of the file that holds
+// anchorFunc's closure record.
+func readTextMaps() ([]addrRange, error) {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil, fmt.Errorf("rdd: reading the process's mappings: %w", err)
+	}
+	anchor := uintptr(closurePtr(anchorFunc))
+	type mapping struct {
+		r        addrRange
+		writable bool
+		path     string
+	}
+	var maps []mapping
+	file := ""
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		// lo-hi perms offset dev inode [path]
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || f[4] == "0" {
+			continue // anonymous: no file behind it
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		l, err1 := strconv.ParseUint(lo, 16, 64)
+		h, err2 := strconv.ParseUint(hi, 16, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("rdd: unexpected line in /proc/self/maps: %q", sc.Text())
+		}
+		m := mapping{addrRange{uintptr(l), uintptr(h)}, strings.Contains(f[1], "w"), strings.Join(f[5:], " ")}
+		if !m.writable && m.r.lo <= anchor && anchor < m.r.hi {
+			file = m.path
+		}
+		maps = append(maps, m)
+	}
+	if file == "" {
+		return nil, errors.New("rdd: the executable's read-only data is not among the process's file mappings")
+	}
+	var out []addrRange
+	for _, m := range maps {
+		if m.path == file && !m.writable {
+			out = append(out, m.r)
+		}
+	}
+	return out, nil
+}
+
+// inText reports whether the pointer-sized word at p lies in the
+// executable's read-only mappings.
+func inText(p uintptr) bool {
+	maps, err := textMaps()
+	if err != nil {
+		return false
+	}
+	for _, r := range maps {
+		if r.lo <= p && p+unsafe.Sizeof(uintptr(0)) <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// codeName returns the symbol of the code a closure record at p calls.
+func codeName(p unsafe.Pointer) string {
+	fn := runtime.FuncForPC(*(*uintptr)(p))
+	if fn == nil {
+		return ""
+	}
+	return fn.Name()
+}
+
+// refOf returns the reference to the func value f (a non-nil func), or
+// errNotStatic when f captures variables.
+func refOf(f any) (funcRef, error) {
+	t := reflect.TypeOf(f)
+	if t == nil || t.Kind() != reflect.Func || reflect.ValueOf(f).IsNil() {
+		return funcRef{}, fmt.Errorf("rdd: %v is not a function", t)
+	}
+	p := closurePtr(f)
+	if !inText(uintptr(p)) {
+		return funcRef{}, errNotStatic
+	}
+	return funcRef{
+		Off:  int64(uintptr(p) - uintptr(closurePtr(anchorFunc))),
+		Name: codeName(p),
+		Type: t.String(),
+	}, nil
+}
+
+// resolve returns the function that ref names, which must have type F.
+func resolve[F any](ref funcRef) (F, error) {
+	var f F
+	t := reflect.TypeFor[F]()
+	if t.Kind() != reflect.Func {
+		return f, fmt.Errorf("rdd: resolving %s as %v, which is not a function type", ref.Name, t)
+	}
+	if ref.Type != t.String() {
+		return f, fmt.Errorf("rdd: the driver sent %s of type %s where this executor expects %v: is it the driver's binary?", ref.Name, ref.Type, t)
+	}
+	anchor := closurePtr(anchorFunc)
+	addr := uintptr(anchor) + uintptr(ref.Off)
+	if addr%unsafe.Alignof(uintptr(0)) != 0 || !inText(addr) {
+		return f, fmt.Errorf("rdd: the driver sent %s at offset %d, outside this executor's read-only data: is it the driver's binary?", ref.Name, ref.Off)
+	}
+	p := unsafe.Add(anchor, ref.Off)
+	if name := codeName(p); name != ref.Name {
+		return f, fmt.Errorf("rdd: the driver sent %s at offset %d, where this executor has %q: is it the driver's binary?", ref.Name, ref.Off, name)
+	}
+	*(*unsafe.Pointer)(unsafe.Pointer(&f)) = p
+	return f, nil
+}
