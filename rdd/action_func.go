@@ -11,16 +11,23 @@ import (
 )
 
 // Actions that run functions on executors (Reduce, Aggregate, Top, ...)
-// send a task.Action of kind ActFunc. It names a partRunner, a top-level
-// generic function of this package instantiated for the action's types,
-// which computes one partition's result, and the user's functions it
-// applies. In the driver's process (local mode) the Action carries the
-// values themselves in Local; otherwise it carries references to them
-// (shipfunc.go), which only functions that capture no variables have.
+// send a task.Action of kind ActFunc. It names a partRunner, an empty
+// generic struct type of this package instantiated for the action's types
+// (reduceRunner[T], aggregateRunner[T, U]), whose method computes one
+// partition's result, and the user's functions it applies. In the
+// driver's process (local mode) the Action carries the values themselves
+// in Local; otherwise it carries references to them (shipfunc.go): to the
+// runner's type descriptor, which is static, and to the functions, which
+// only functions that capture no variables have. Runners are types, not
+// functions, because a generic function instantiated inside generic code
+// is a closure over the caller's dictionary, made at run time, while its
+// type descriptor is in the binary.
 
 // partRunner computes the result of a task of an ActFunc action: r is the
 // *RDD[T] the task computes, fns the action's functions, arg its argument.
-type partRunner func(ctx context.Context, tc *task.Context, r anyRDD, part int, fns fnSet, arg []byte) ([]byte, error)
+type partRunner interface {
+	run(ctx context.Context, tc *task.Context, r anyRDD, part int, fns fnSet, arg []byte) ([]byte, error)
+}
 
 // fnSet is an action's functions as a task sees them: values in the
 // driver's process, references elsewhere.
@@ -56,7 +63,7 @@ type localFuncs struct {
 
 // shippedFuncs is the encoding of Action.Funcs.
 type shippedFuncs struct {
-	Run funcRef
+	Run typeRef
 	Fns []funcRef
 }
 
@@ -91,9 +98,9 @@ func funcAction(run Runner, runner partRunner, arg []byte, fns ...any) (task.Act
 	}
 	var sf shippedFuncs
 	var err error
-	if sf.Run, err = refOf(runner); err != nil {
-		// Runners are top-level generic functions: always static on
-		// Linux. Elsewhere nothing is.
+	if sf.Run, err = typeRefOf(runner); err != nil {
+		// Type descriptors are always static on Linux; elsewhere nothing
+		// can be shipped.
 		return a, &notShippable{index: -1}
 	}
 	for i, f := range fns {
@@ -112,21 +119,21 @@ func funcAction(run Runner, runner partRunner, arg []byte, fns ...any) (task.Act
 // runFunc runs an ActFunc action's task.
 func runFunc(ctx context.Context, tc *task.Context, r anyRDD, part int, a task.Action) ([]byte, error) {
 	if l, ok := a.Local.(*localFuncs); ok {
-		return l.run(ctx, tc, r, part, fnSet{local: l.fns}, a.Arg)
+		return l.run.run(ctx, tc, r, part, fnSet{local: l.fns}, a.Arg)
 	}
 	var sf shippedFuncs
 	if err := msgpack.Unmarshal(a.Funcs, &sf); err != nil {
 		return nil, Permanent(fmt.Errorf("rdd: decoding the action's function references: %w", err))
 	}
-	run, err := resolve[partRunner](sf.Run)
+	v, err := resolveType(sf.Run)
 	if err != nil {
 		return nil, Permanent(err)
 	}
-	fns := fnSet{refs: sf.Fns}
-	if fns.refs == nil {
-		fns.refs = []funcRef{}
+	run, ok := v.(partRunner)
+	if !ok {
+		return nil, Permanent(fmt.Errorf("rdd: the driver sent %s as the action's runner, which is not one", sf.Run.Name))
 	}
-	return run(ctx, tc, r, part, fns, a.Arg)
+	return run.run(ctx, tc, r, part, fnSet{refs: sf.Fns}, a.Arg)
 }
 
 // rddAs returns r as an *RDD[T], or an error naming what it is.

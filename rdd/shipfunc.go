@@ -16,6 +16,11 @@ package rdd
 // file mappings and that the code there has that name and the function
 // that type. A mismatch is an error, never a call of the wrong function.
 //
+// An action's own code (a runner, see action_func.go) is named the same
+// way by its type descriptor, which the linker also puts in read-only
+// data: typeRef holds its offset from anchorType's descriptor and its
+// name, and the executor makes an interface value of that type.
+//
 // A closure that captures variables (or a method value, which captures its
 // receiver) lives on the heap and cannot be shipped: the action either
 // computes in the driver or fails before any task runs (see funcs.go).
@@ -48,6 +53,59 @@ var errNotStatic = errors.New("rdd: the function captures variables")
 
 // anchorFunc is never called: its closure record is the origin of offsets.
 func anchorFunc() {}
+
+// typeRef names an empty struct type in any copy of the binary.
+type typeRef struct {
+	Off  int64  // the type descriptor's offset from anchorType's
+	Name string // the type, as reflect prints it
+}
+
+// anchorType's descriptor is the origin of typeRef offsets.
+type anchorType struct{}
+
+// typePtr returns the type descriptor of v's dynamic type: an
+// interface's first word.
+func typePtr(v any) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+}
+
+// typeRefOf returns the reference to v's type, which must be an empty
+// struct.
+func typeRefOf(v any) (typeRef, error) {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Struct || t.Size() != 0 {
+		return typeRef{}, fmt.Errorf("rdd: %v is not an empty struct type", t)
+	}
+	p := typePtr(v)
+	if !inText(uintptr(p)) {
+		return typeRef{}, errNotStatic
+	}
+	return typeRef{Off: int64(uintptr(p) - uintptr(typePtr(anchorType{}))), Name: t.String()}, nil
+}
+
+// emptyValue is where values of empty struct types made by resolveType
+// point; it is never read.
+var emptyValue struct{}
+
+// resolveType returns a value of the empty struct type that ref names.
+// The descriptor's address is checked against the executable's read-only
+// mappings before it is read, and its name after; the worker runs only
+// the driver's binary (by sha256), where every offset is the driver's.
+func resolveType(ref typeRef) (any, error) {
+	anchor := typePtr(anchorType{})
+	addr := uintptr(anchor) + uintptr(ref.Off)
+	if addr%unsafe.Alignof(uintptr(0)) != 0 || !inText(addr) {
+		return nil, fmt.Errorf("rdd: the driver sent type %s at offset %d, outside this executor's read-only data: is it the driver's binary?", ref.Name, ref.Off)
+	}
+	var v any
+	w := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))
+	w[0], w[1] = unsafe.Add(anchor, ref.Off), unsafe.Pointer(&emptyValue)
+	t := reflect.TypeOf(v)
+	if t.String() != ref.Name || t.Kind() != reflect.Struct || t.Size() != 0 {
+		return nil, fmt.Errorf("rdd: the driver sent type %s at offset %d, where this executor has %v: is it the driver's binary?", ref.Name, ref.Off, t)
+	}
+	return v, nil
+}
 
 // closurePtr returns the closure record that the func value f points to.
 // A func value is one pointer word, held directly in an interface's data

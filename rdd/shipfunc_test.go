@@ -120,3 +120,47 @@ func TestResolveChecksEverything(t *testing.T) {
 		t.Error("resolving as a non-function type succeeded")
 	}
 }
+
+type emptyA[T any] struct{}
+type emptyB struct{}
+
+// TestTypeRefs ships empty struct types, generic instantiations included,
+// and refuses what is not one or does not match.
+func TestTypeRefs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("shipping types needs /proc/self/maps")
+	}
+	for _, v := range []any{emptyA[int]{}, emptyA[[]string]{}, emptyB{}, reduceRunner[map[string]int]{}} {
+		ref, err := typeRefOf(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := resolveType(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != v {
+			t.Errorf("resolved %v (%T), want %T", got, got, v)
+		}
+	}
+	if _, err := typeRefOf(struct{ X int }{1}); err == nil {
+		t.Error("typeRefOf accepted a non-empty struct")
+	}
+	good, err := typeRefOf(emptyA[int]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := typeRefOf(emptyB{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []typeRef{
+		{other.Off, good.Name},
+		{good.Off + 1, good.Name},
+		{good.Off + 1<<40, good.Name},
+	} {
+		if _, err := resolveType(ref); err == nil {
+			t.Errorf("resolveType(%+v) succeeded", ref)
+		}
+	}
+}
