@@ -84,7 +84,10 @@ type notShippable struct {
 }
 
 func (e *notShippable) Error() string {
-	return fmt.Sprintf("function %d captures variables", e.index)
+	if e.index < 0 {
+		return "rdd: this platform cannot send an action's code to executors in other processes: it needs Linux's /proc/self/maps"
+	}
+	return fmt.Sprintf("rdd: the action's function %d captures variables", e.index)
 }
 
 // funcAction returns the ActFunc action that runs runner with fns and arg,

@@ -666,3 +666,19 @@ func TestTreeActionsCombineOnExecutors(t *testing.T) {
 		}
 	}
 }
+
+type hidden struct{ n int }
+
+// TestAggregateZeroMustEncode: a zero value that would not survive
+// encoding (it is copied by encoding) is an error naming the call.
+func TestAggregateZeroMustEncode(t *testing.T) {
+	s := newSession(t)
+	r := intsF.Invoke(IntArgs{Data: []int{1, 2}, Parts: 2})
+	_, err := rdd.Aggregate(context.Background(), s, r, hidden{}, // site:aggzero
+		func(h hidden, x int) hidden { return hidden{h.n + x} },
+		func(a, b hidden) hidden { return hidden{a.n + b.n} })
+	want := "rdd: Aggregate at actions_test.go:" + lineOf(t, "actions_test.go", "aggzero") + ": "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "unexported") {
+		t.Errorf("Aggregate with an unencodable zero: %v, want an error starting %q about the unexported field", err, want)
+	}
+}
