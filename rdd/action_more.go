@@ -113,9 +113,11 @@ func (lookupRunner[K, V]) run(ctx context.Context, tc *task.Context, ar anyRDD, 
 }
 
 // lookupPartitions returns the partitions of n that can hold pairs whose
-// key encodes as key: all of them (nil) until nodes know the partitioner
-// that laid them out. With one, it is the partition the partitioner gives
-// key, and Lookup computes only that one, as Spark's lookup does.
+// key encodes as key (the canonical encoding, codec.KeyFor), nil for all.
+// It is the hook for partition pruning: nodes do not yet record the
+// partitioner that laid them out, so it returns nil; once they do, a node
+// with one returns just the partition that partitioner gives key, and
+// Lookup computes only that, as Spark's lookup does.
 func lookupPartitions(n *node, key []byte) []int {
 	_, _ = n, key
 	return nil

@@ -19,11 +19,16 @@ package rdd
 // An action's own code (a runner, see action_func.go) is named the same
 // way by its type descriptor, which the linker also puts in read-only
 // data: typeRef holds its offset from anchorType's descriptor and its
-// name, and the executor makes an interface value of that type.
+// name, and the executor makes an interface value of that type. Reading a
+// descriptor trusts that the address holds one, which the worker's
+// sha256 check of the binary ensures (an authenticated driver can run any
+// code on a worker anyway); the checks here catch a mismatch, they are no
+// defence against a hostile driver. A function reference is checked
+// without that trust: only a code pointer is read at the address.
 //
 // A closure that captures variables (or a method value, which captures its
 // receiver) lives on the heap and cannot be shipped: the action either
-// computes in the driver or fails before any task runs (see funcs.go).
+// computes in the driver or fails before any task runs (see action_func.go).
 // Finding the mappings reads /proc/self/maps, so shipping works on Linux
 // only; elsewhere no function counts as static.
 
