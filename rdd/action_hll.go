@@ -43,14 +43,8 @@ func CountApproxDistinct[T any](ctx context.Context, run Runner, r *RDD[T], rela
 	}
 	regs := make([]uint8, 1<<p)
 	err = runJob(ctx, run, g, r.n, a, func(part int, data []byte) error {
-		if len(data) != len(regs) {
-			return fmt.Errorf("rdd: CountApproxDistinct: partition %d sent %d registers, not %d", part, len(data), len(regs))
-		}
-		for i, v := range data {
-			if v > 64-uint8(p)+1 {
-				return fmt.Errorf("rdd: CountApproxDistinct: partition %d: register value %d out of range", part, v)
-			}
-			regs[i] = max(regs[i], v)
+		if err := mergeRegisters(regs, p, data); err != nil {
+			return fmt.Errorf("rdd: CountApproxDistinct: partition %d: %w", part, err)
 		}
 		return nil
 	})
@@ -58,6 +52,20 @@ func CountApproxDistinct[T any](ctx context.Context, run Runner, r *RDD[T], rela
 		return 0, err
 	}
 	return hllEstimate(regs, p), nil
+}
+
+// mergeRegisters merges a task's sketch of precision p into regs.
+func mergeRegisters(regs []uint8, p int, data []byte) error {
+	if len(data) != len(regs) {
+		return fmt.Errorf("%d registers, not %d", len(data), len(regs))
+	}
+	for i, v := range data {
+		if int(v) > 64-p+1 {
+			return fmt.Errorf("register value %d out of range", v)
+		}
+		regs[i] = max(regs[i], v)
+	}
+	return nil
 }
 
 // hllPrecision returns the precision for relativeSD, as Spark computes it.

@@ -335,16 +335,8 @@ func histogram[T Number](ctx context.Context, run Runner, r *RDD[T], buckets []f
 	}
 	counts := make([]int64, len(buckets)-1)
 	err = runJob(ctx, run, g, r.n, a, func(p int, data []byte) error {
-		for i := range counts {
-			c, n := binary.Uvarint(data)
-			if n <= 0 || c > math.MaxInt64 {
-				return fmt.Errorf("rdd: Histogram: partition %d: malformed count", p)
-			}
-			counts[i] += int64(c)
-			data = data[n:]
-		}
-		if len(data) != 0 {
-			return fmt.Errorf("rdd: Histogram: partition %d: %d bytes after the counts", p, len(data))
+		if err := addCounts(counts, data); err != nil {
+			return fmt.Errorf("rdd: Histogram: partition %d: %w", p, err)
 		}
 		return nil
 	})
@@ -392,4 +384,21 @@ func HistogramEven[T Number](ctx context.Context, run Runner, r *RDD[T], n int) 
 		return nil, nil, err
 	}
 	return b, counts, nil
+}
+
+// addCounts adds a histogram task's counts, uvarints, one per bucket, to
+// counts.
+func addCounts(counts []int64, data []byte) error {
+	for i := range counts {
+		c, n := binary.Uvarint(data)
+		if n <= 0 || c > math.MaxInt64 || counts[i] > math.MaxInt64-int64(c) {
+			return errors.New("malformed count")
+		}
+		counts[i] += int64(c)
+		data = data[n:]
+	}
+	if len(data) != 0 {
+		return fmt.Errorf("%d bytes after the counts", len(data))
+	}
+	return nil
 }

@@ -185,10 +185,13 @@ func inText(p uintptr) bool {
 	return false
 }
 
-// codeName returns the symbol of the code a closure record at p calls.
+// codeName returns the symbol of the function whose entry the word at p
+// holds, as a closure record's first word does; "" when it holds no
+// function's entry.
 func codeName(p unsafe.Pointer) string {
-	fn := runtime.FuncForPC(*(*uintptr)(p))
-	if fn == nil {
+	pc := *(*uintptr)(p)
+	fn := runtime.FuncForPC(pc)
+	if fn == nil || fn.Entry() != pc {
 		return ""
 	}
 	return fn.Name()
@@ -202,7 +205,7 @@ func refOf(f any) (funcRef, error) {
 		return funcRef{}, fmt.Errorf("rdd: %v is not a function", t)
 	}
 	p := closurePtr(f)
-	if !inText(uintptr(p)) {
+	if !inText(uintptr(p)) || codeName(p) == "" {
 		return funcRef{}, errNotStatic
 	}
 	return funcRef{
@@ -228,7 +231,7 @@ func resolve[F any](ref funcRef) (F, error) {
 		return f, fmt.Errorf("rdd: the driver sent %s at offset %d, outside this executor's read-only data: is it the driver's binary?", ref.Name, ref.Off)
 	}
 	p := unsafe.Add(anchor, ref.Off)
-	if name := codeName(p); name != ref.Name {
+	if name := codeName(p); name == "" || name != ref.Name {
 		return f, fmt.Errorf("rdd: the driver sent %s at offset %d, where this executor has %q: is it the driver's binary?", ref.Name, ref.Off, name)
 	}
 	*(*unsafe.Pointer)(unsafe.Pointer(&f)) = p
