@@ -155,6 +155,14 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 // Config returns the session's settings.
 func (s *Session) Config() Config { return s.cfg }
 
+// InProcess reports whether the session runs tasks in its own process
+// (local mode without --local-cluster): there rdd's actions call the
+// functions they are given directly, whatever those capture.
+func (s *Session) InProcess() bool {
+	_, ok := s.backend.(*local)
+	return ok
+}
+
 // Close stops the session, waits for its goroutines and removes its
 // scratch directory.
 func (s *Session) Close() error {

@@ -35,8 +35,28 @@
 // README's "Element types" has the rules.
 //
 // User functions must be deterministic: a lost partition is recomputed
-// from its lineage and must come out the same. Actions whose function runs
-// per element (Reduce, ForEach) run it in the driver.
+// from its lineage and must come out the same.
+//
+// Actions compute on the executors and send the driver little: Reduce,
+// Fold and Aggregate one value per partition, TreeReduce and
+// TreeAggregate one per group of partitions, Top and TakeOrdered k per
+// partition, Stats, Histogram and CountApproxDistinct a summary. The
+// functions given to an action are made in the driver's main, outside any
+// Func, so executors find them another way: in local mode any function is
+// called directly (and may run concurrently for different partitions); on
+// a cluster and with --local-cluster a function that captures no
+// variables (a top-level function, or a literal that uses only its
+// parameters, package-level names and constants) is sent by reference to
+// its place in the binary, which every executor runs too, and checked
+// there. A closure that captures variables cannot cross: Reduce, Fold,
+// Aggregate, the tree actions and the ...Func orderings then apply it in
+// the driver, to every element, with the same answer; ForEachPartition
+// returns an error naming the call before any task runs. ForEach always
+// calls its function in the driver.
+//
+//	top, err := rdd.TopFunc(ctx, session, counts, 10, func(a, b rdd.Pair[string, int64]) int {
+//		return cmp.Compare(a.Value, b.Value)
+//	})
 //
 // Persist keeps an RDD's computed partitions on the executors for later
 // jobs, at a StorageLevel: MemoryOnly (Cache), DiskOnly or MemoryAndDisk.

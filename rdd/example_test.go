@@ -1,6 +1,7 @@
 package rdd_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,4 +123,63 @@ func ExampleFlatMapErr() {
 	fmt.Println(first, err)
 	// Output:
 	// [7 14 21 28] <nil>
+}
+
+// sizes are the sizes of some files, in KiB.
+var sizes = rdd.Func(func(kib []float64) *rdd.RDD[float64] { return rdd.Parallelize(kib, rdd.Partitions(3)) })
+
+// larger orders word counts by count: a top-level function captures
+// nothing, so on a cluster it runs on the executors.
+func larger(a, b rdd.Pair[string, int64]) int { return cmp.Compare(a.Value, b.Value) }
+
+var counts = rdd.Func(func(words []string) *rdd.RDD[rdd.Pair[string, int64]] {
+	ones := rdd.Map(rdd.Parallelize(words), func(w string) rdd.Pair[string, int64] { return rdd.KV(w, int64(1)) })
+	return rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b })
+})
+
+func ExampleTopFunc() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// Each partition sends only its 2 most frequent words to the driver.
+	top, err := rdd.TopFunc(context.Background(), s, counts.Invoke(strings.Fields("a b a c a b d")), 2, larger)
+	fmt.Println(top, err)
+	// Output:
+	// [a	3 b	2] <nil>
+}
+
+func ExampleStats() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	ctx := context.Background()
+	r := sizes.Invoke([]float64{1, 2, 3, 4, 10})
+	st, err := rdd.Stats(ctx, s, r)
+	fmt.Println(st, err)
+	bounds, hist, err := rdd.HistogramEven(ctx, s, r, 3)
+	fmt.Println(bounds, hist, err)
+	// Output:
+	// (count: 5, mean: 4, stdev: 3.1622776601683795, max: 10, min: 1) <nil>
+	// [1 4 7 10] [3 1 1] <nil>
+}
+
+func ExampleReduce() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// The literal captures nothing, so each task reduces its partition on
+	// the executor, and one value per partition reaches the driver.
+	total, err := rdd.Reduce(context.Background(), s, sizes.Invoke([]float64{1, 2, 3, 4}), func(a, b float64) float64 { return a + b })
+	fmt.Println(total, err)
+	// Output:
+	// 10 <nil>
 }

@@ -112,7 +112,8 @@ const (
 	ActCountByKey                       // a Pair RDD's (key, count) frames
 	ActSave                             // write a part file under Path
 	ActSample                           // a seeded reservoir sample of N elements
-	ActCheckpoint                       // persistence: write the partition into the checkpoint directory Path
+	ActCheckpoint                       // write the partition into the checkpoint directory Path
+	ActFunc                             // run a partition function of rdd's (Reduce, Aggregate, Top, ...) named by Funcs, or Local in-process
 )
 
 // Action is a result task's instruction, sent with each task.
@@ -121,6 +122,14 @@ type Action struct {
 	N    int    // ActTake, ActSample
 	Path string // ActSave: the output directory; ActCheckpoint: the node's checkpoint directory
 	Seed int64  // ActSample
+	// ActFunc: Funcs references the functions to run (rdd/shipfunc.go),
+	// resolved on the executor; Arg is their encoded argument (a zero
+	// value, k, buckets). Local carries the function values themselves to
+	// an executor in the driver's process instead of Funcs: it is never
+	// encoded, so it never leaves the process.
+	Funcs []byte
+	Arg   []byte
+	Local any `msgpack:"-"`
 }
 
 // Job is one action's work, handed to a runtime (rdd.Runner).
