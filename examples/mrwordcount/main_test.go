@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
 	cleanup()
+	sluiceBuild.Cleanup()
 	os.Exit(code)
 }
 
