@@ -303,3 +303,7 @@ func (r *Registered[I, K, V, O]) Run(ctx context.Context, run rdd.Runner, a Args
 	}
 	return total, nil
 }
+
+// Job returns the job as Register was given it (a Name filled in), for
+// building a related job from its parts.
+func (r *Registered[I, K, V, O]) Job() Job[I, K, V, O] { return r.job }

@@ -4,23 +4,83 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/mapreduce"
+	"github.com/sluicehq/sluice/rdd"
 )
 
 // sluiceBuild builds cmd/sluice once per test binary; TestMain removes it.
 var sluiceBuild clustertest.Once
+
+// asGated runs the test binary as a driver of gatedCount; its value is the
+// gate directory.
+const asGated = "SLUICE_MRWORDCOUNT_GATED"
+
+// gatedCount is wordCount whose map task that reaches the line holding
+// gateWord first writes started-* in the gate directory and waits (at
+// most a minute, once per process) for its file "go": the test kills a
+// worker that holds finished map outputs while the map stage cannot have
+// finished, so the reducers have read none of them.
+var gatedCount = mapreduce.Register(mapreduce.Job[string, string, int64, count]{
+	Name: "GatedWordCount",
+	// Small splits make many map tasks, so that every worker runs some.
+	Input: func(paths []string) *rdd.RDD[string] {
+		return rdd.TextFileWith(rdd.TextOptions{MaxSplitBytes: 256 << 10}, paths...)
+	},
+	Mapper: mapreduce.MapperFunc[string, string, int64](func(ctx context.Context, line string, emit func(string, int64)) error {
+		if strings.Contains(line, gateWord) {
+			if err := waitGate(os.Getenv(asGated)); err != nil {
+				return err
+			}
+		}
+		return wordCount.Job().Mapper.Map(ctx, line, emit)
+	}),
+	Combiner: wordCount.Job().Combiner,
+	Reducer:  wordCount.Job().Reducer,
+	Output:   mapreduce.TextOutput[count](),
+})
+
+const gateWord = "gate-here"
+
+var gateOpen atomic.Bool
+
+func waitGate(dir string) error {
+	if dir == "" || gateOpen.Load() {
+		return nil
+	}
+	if f, err := os.CreateTemp(dir, "started-"); err == nil {
+		f.Close()
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "go")); err == nil {
+			gateOpen.Store(true)
+			return nil
+		}
+	}
+	return errors.New("the test never opened the gate")
+}
+
+func runGated() {
+	driver.Main(func(ctx context.Context, s *driver.Session) error {
+		_, err := gatedCount.Run(ctx, s, mapreduce.Args{Inputs: pflag.Args(), Output: *output})
+		return err
+	})
+}
 
 type syncLog struct {
 	mu sync.Mutex
@@ -52,7 +112,11 @@ func TestClusterCountersAfterLostWorker(t *testing.T) {
 	var paths []string
 	for i := range 6 {
 		p := filepath.Join(dir, "in-"+string(rune('a'+i))+".txt")
-		if err := os.WriteFile(p, []byte(randomText(rng, 150000)), 0o644); err != nil {
+		text := randomText(rng, 150000)
+		if i == 5 {
+			text += "\n" + gateWord + "\n"
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)
@@ -74,7 +138,8 @@ func TestClusterCountersAfterLostWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-v", "--job-summary", summary, "--join", c.Join, "--min-workers", "3", "--output", out}, paths...)...)
-	cmd.Env = append(os.Environ(), asMain+"=1")
+	gate := t.TempDir()
+	cmd.Env = append(os.Environ(), asGated+"="+gate)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var log syncLog
 	cmd.Stderr = &log
@@ -84,25 +149,39 @@ func TestClusterCountersAfterLostWorker(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	// Kill the first task worker as soon as it holds a map output.
-	victim := c.Workers[1]
+	// Once a map task waits at the gate, kill a task worker that holds
+	// finished map outputs: no reducer can have read them.
+	var victim *clustertest.Worker
 	deadline := time.After(2 * time.Minute)
-	for held := false; !held; {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err := victim.Status(sctx)
-		scancel()
-		for _, a := range st.Apps {
-			held = held || err == nil && a.MapOutputs > 0
+	for victim == nil {
+		if m, _ := filepath.Glob(filepath.Join(gate, "started-*")); len(m) > 0 {
+			for _, w := range c.Workers[1:] {
+				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+				st, err := w.Status(sctx)
+				scancel()
+				for _, a := range st.Apps {
+					// Several, so that the driver has heard of some.
+					if err == nil && a.MapOutputs >= 3 && victim == nil {
+						victim = w
+					}
+				}
+			}
+			if victim != nil {
+				break
+			}
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("driver ended (%v) before the task worker held a map output\n%s", err, log.String())
+			t.Fatalf("driver ended (%v) before a map task reached the gate with map outputs on a task worker\n%s", err, log.String())
 		case <-deadline:
-			t.Fatal("no map output on the task worker within 2 minutes")
+			t.Fatal("no map task at the gate with map outputs on a task worker within 2 minutes")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	victim.Kill()
+	if err := os.WriteFile(filepath.Join(gate, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-exited:
 		if err != nil {

@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	if os.Getenv(asGated) != "" {
+		runGated()
+		return
+	}
 	cleanup := clustertest.PrivateConfigHome()
 	code := m.Run()
 	cleanup()
