@@ -184,7 +184,9 @@ func total(xs []int) int {
 var groupsNoKeyF = rdd.Func(func(n int) *rdd.RDD[int] {
 	return rdd.GroupSorted(rdd.Parallelize([]int{n}), rdd.SortedGroups[int, int]{},
 		func(int) rdd.MapTask[int, int, int] { return rdd.MapTask[int, int, int]{} },
-		func(context.Context, *rdd.ReduceTask, iter.Seq2[int, iter.Seq[int]], func(int) bool) error { return nil })
+		func(context.Context, *rdd.ReduceTask, iter.Seq2[int, iter.Seq[int]], func(int) bool) error {
+			return nil
+		})
 })
 
 // A GroupSorted without a key encoding is an error before anything runs.
