@@ -80,7 +80,10 @@ type Job[I, K, V, O any] struct {
 	Partitioner Partitioner[K]
 	// TotalOrder partitions by ranges of the keys taken from a seeded
 	// sample of the map output, so that part-00000, part-00001, ... hold
-	// the keys in order (Hadoop's TotalOrderPartitioner).
+	// the keys in order (Hadoop's TotalOrderPartitioner). A range bound
+	// may fall inside a Grouping's group, splitting it: with Grouping,
+	// give a Partitioner instead. The sample runs the Mapper over the
+	// input once more (its counters are not counted).
 	TotalOrder bool
 	Reducer    Reducer[K, V, O]
 	Output     Output[O] // required
