@@ -43,6 +43,7 @@ type Session struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	metrics   Metrics
+	counters  map[string]map[string]int64 // AddCounters (mapreduce jobs)
 	// graphs numbers the lineages jobs ran on. Weak keys let a lineage the
 	// program dropped be collected; a cleanup then forgets its map stages
 	// and deletes its shuffle files, as Spark's ContextCleaner does.

@@ -27,6 +27,8 @@ type Summary struct {
 	ShuffleBytes     int64            `json:"shuffle_bytes"`
 	TasksByWorker    map[string]int64 `json:"tasks_by_worker"` // attempts that succeeded
 	Cluster          *ClusterSummary  `json:"cluster,omitempty"`
+	// Counters are mapreduce jobs' counters by group and name, summed.
+	Counters map[string]map[string]int64 `json:"counters,omitempty"`
 }
 
 // ClusterSummary counts what happened to a cluster's workers and
@@ -48,7 +50,7 @@ func (s *Session) summary(err error) Summary {
 	sum := Summary{
 		OK: err == nil, Tasks: m.Tasks, TasksFailed: m.TasksFailed, TasksRecomputed: m.TasksRecomputed,
 		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
-		TasksByWorker: m.TasksByWorker,
+		TasksByWorker: m.TasksByWorker, Counters: s.Counters(),
 	}
 	if sum.TasksByWorker == nil {
 		sum.TasksByWorker = map[string]int64{}

@@ -38,6 +38,7 @@ type fileSplit struct {
 	Start, End int64
 	Size       int64
 	ModTime    int64
+	KeepCR     bool // TextOptions.KeepCR
 }
 
 // ErrInputChanged is wrapped by the error of a task whose input file
@@ -48,6 +49,7 @@ var ErrInputChanged = errors.New("rdd: TextFile: an input file changed while the
 type TextOptions struct {
 	MinPartitions int   // at least this many splits when the input is large enough (0: the default, 2)
 	MaxSplitBytes int64 // no split larger than this (default 32 MiB)
+	KeepCR        bool  // keep a line's trailing "\r" (a byte-exact sort needs it), which TextFile drops
 }
 
 // TextFile reads lines of text from files, directories (every file under
@@ -69,6 +71,9 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 			opt.MinPartitions, callSite(1))
 	} else {
 		splits, err = planSplits(opt, paths...)
+	}
+	for i := range splits {
+		splits[i].KeepCR = opt.KeepCR
 	}
 	packed := packSplits(splits, splitBytes(opt, splits))
 	parts := max(len(packed), 1)
@@ -379,7 +384,9 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 				line, chunk = chunk[:i], chunk[i+1:]
 				pos += int64(i + 1)
 			}
-			line = strings.TrimSuffix(line, "\r")
+			if !s.KeepCR {
+				line = strings.TrimSuffix(line, "\r")
+			}
 			if !yield(line) {
 				return nil
 			}
