@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -13,8 +14,9 @@ import (
 const Scheme = "s3://"
 
 // ErrNotExist is wrapped by errors for an object or upload that does not
-// exist.
-var ErrNotExist = errors.New("objstore: no such object")
+// exist. It wraps fs.ErrNotExist, so callers that handle a missing file
+// handle a missing object alike.
+var ErrNotExist = fmt.Errorf("objstore: no such object (%w)", fs.ErrNotExist)
 
 // ErrChanged is wrapped by the error of a read that found the object
 // changed since it was listed.
