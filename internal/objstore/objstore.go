@@ -22,6 +22,9 @@ var ErrNotExist = fmt.Errorf("objstore: no such object (%w)", fs.ErrNotExist)
 // changed since it was listed.
 var ErrChanged = errors.New("objstore: object changed")
 
+// ErrTooMany is wrapped by the error of a listing over its limit.
+var ErrTooMany = errors.New("objstore: listing over its limit")
+
 // IsURL reports whether p names a location in object storage rather than
 // a local path.
 func IsURL(p string) bool { return strings.HasPrefix(p, Scheme) }

@@ -172,7 +172,7 @@ func (s *S3) List(ctx context.Context, prefix string, limit int) ([]Info, error)
 		}
 		for _, o := range page.Contents {
 			if len(infos) == limit {
-				return nil, fmt.Errorf("objstore: list %s: more than %d objects", prefix, limit)
+				return nil, fmt.Errorf("%w: list %s: more than %d objects", ErrTooMany, prefix, limit)
 			}
 			infos = append(infos, Info{URL: Join(b, aws.ToString(o.Key)), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)})
 		}
@@ -372,7 +372,7 @@ func (s *S3) ListUploads(ctx context.Context, prefix string, limit int) ([]Uploa
 		}
 		for _, up := range out.Uploads {
 			if len(ups) == limit {
-				return nil, fmt.Errorf("objstore: list uploads under %s: more than %d", prefix, limit)
+				return nil, fmt.Errorf("%w: list uploads under %s: more than %d", ErrTooMany, prefix, limit)
 			}
 			ups = append(ups, Upload{URL: Join(b, aws.ToString(up.Key)), ID: aws.ToString(up.UploadId), Initiated: aws.ToTime(up.Initiated)})
 		}
