@@ -31,6 +31,9 @@ type S3Config struct {
 	ConnectTimeout time.Duration // TCP connect (default 10s)
 	MaxAttempts    int           // tries of one request, the first included (default 5)
 	MaxBackoff     time.Duration // longest pause between tries (default 5s)
+	// Dial makes connections (nil: a net.Dialer with ConnectTimeout);
+	// tests reach a server inside a network namespace with it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // DefaultS3Config returns the defaults.
@@ -79,6 +82,9 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 		WithTransportOptions(func(t *http.Transport) {
 			t.ResponseHeaderTimeout = c.ReadTimeout
 			t.TLSHandshakeTimeout = c.ConnectTimeout
+			if c.Dial != nil {
+				t.DialContext = c.Dial
+			}
 		}).
 		WithReadTimeout(c.ReadTimeout)
 	cfg, err := config.LoadDefaultConfig(ctx,

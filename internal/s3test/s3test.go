@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,30 +96,53 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Skipf("no S3 server for this test: %v", err)
 	}
-	return StartBinary(t, bin, "127.0.0.1", t.TempDir())
+	return StartWith(t, bin, Options{})
 }
 
-// StartBinary starts bin listening on host, storing under root (its
-// objects in root/data, their metadata in root/meta), with
-// optional wrapping (e.g. "ip netns exec NS") before the command.
-func StartBinary(t testing.TB, bin, host, root string, wrap ...string) *Server {
+// Options say where a server runs. Zero values: 127.0.0.1, a free port, a
+// temporary directory, exec.Command, net.DialTimeout.
+type Options struct {
+	Host    string // the address it listens on
+	Port    int    // its port
+	Root    string // its directory: objects in Root/data, their metadata in Root/meta
+	Command func(bin string, args ...string) *exec.Cmd
+	Dial    func(addr string, limit time.Duration) (net.Conn, error) // to see it listen
+}
+
+// StartWith starts the versitygw binary bin as o says and stops it (by
+// PID) when the test ends.
+func StartWith(t testing.TB, bin string, o Options) *Server {
 	t.Helper()
-	var last error
-	for range 5 {
-		port, err := freePort(host)
-		if err != nil {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Root == "" {
+		o.Root = t.TempDir()
+	}
+	if o.Command == nil {
+		o.Command = exec.Command
+	}
+	if o.Dial == nil {
+		o.Dial = func(addr string, limit time.Duration) (net.Conn, error) { return net.DialTimeout("tcp", addr, limit) }
+	}
+	data, meta := filepath.Join(o.Root, "data"), filepath.Join(o.Root, "meta")
+	for _, d := range []string{data, meta} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		addr := net.JoinHostPort(host, fmt.Sprint(port))
-		data, meta := filepath.Join(root, "data"), filepath.Join(root, "meta")
-		args := append(append([]string{}, wrap...), bin, "--access", AccessKey, "--secret", SecretKey,
-			"--port", addr, "--quiet", "posix", "--sidecar", meta, data)
-		for _, d := range []string{data, meta} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
+	}
+	var last error
+	for range 5 {
+		port := o.Port
+		if port == 0 {
+			var err error
+			if port, err = freePort(o.Host); err != nil {
 				t.Fatal(err)
 			}
 		}
-		cmd := exec.Command(args[0], args[1:]...)
+		addr := net.JoinHostPort(o.Host, fmt.Sprint(port))
+		cmd := o.Command(bin, "--access", AccessKey, "--secret", SecretKey,
+			"--port", addr, "--quiet", "posix", "--sidecar", meta, data)
 		var logb syncBuffer
 		cmd.Stdout, cmd.Stderr = &logb, &logb
 		if err := cmd.Start(); err != nil {
@@ -128,26 +150,27 @@ func StartBinary(t testing.TB, bin, host, root string, wrap ...string) *Server {
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
-		s := &Server{URL: "http://" + addr, Root: data, cmd: cmd}
-		if err := waitUp(s.URL, exited, 30*time.Second); err != nil {
+		if err := waitUp(addr, o.Dial, exited, 30*time.Second); err != nil {
 			cmd.Process.Kill()
 			<-exited
 			last = fmt.Errorf("versitygw on %s: %v; its output: %s", addr, err, logb.String())
+			if o.Port != 0 {
+				break
+			}
 			continue // most likely the port was taken in between
 		}
 		t.Cleanup(func() {
 			cmd.Process.Kill()
 			<-exited
 		})
-		return s
+		return &Server{URL: "http://" + addr, Root: data, cmd: cmd}
 	}
 	t.Fatal(last)
 	return nil
 }
 
-// waitUp polls the server until it answers HTTP (any status).
-func waitUp(url string, exited <-chan struct{}, limit time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
+// waitUp polls until the server accepts connections.
+func waitUp(addr string, dial func(string, time.Duration) (net.Conn, error), exited <-chan struct{}, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -155,9 +178,8 @@ func waitUp(url string, exited <-chan struct{}, limit time.Duration) error {
 			return fmt.Errorf("exited")
 		default:
 		}
-		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
+		if c, err := dial(addr, time.Second); err == nil {
+			c.Close()
 			return nil
 		}
 		select {
@@ -166,7 +188,7 @@ func waitUp(url string, exited <-chan struct{}, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("not answering after %v", limit)
+	return fmt.Errorf("not accepting connections after %v", limit)
 }
 
 func freePort(host string) (int, error) {
