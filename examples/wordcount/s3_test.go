@@ -146,7 +146,7 @@ func TestHostsS3WordCount(t *testing.T) {
 	}
 	bin, err := s3test.Binary()
 	if err != nil {
-		t.Skipf("no S3 server for this test: %v", err)
+		s3test.SkipOrFail(t, err)
 	}
 	hub := clustertest.Hosts(t, 5)
 	ws := make([]*clustertest.Worker, 4)
