@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,21 +15,36 @@ import (
 	"github.com/sluicehq/sluice/internal/s3test"
 )
 
-func newStore(t *testing.T) (objstore.Store, string) {
-	t.Helper()
-	srv := s3test.Start(t)
-	srv.Setenv(t)
-	st, err := objstore.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, srv.Bucket(t, "bucket")
+// stores runs test against each implementation: S3 (a real server) and
+// Local, which must behave alike.
+func stores(t *testing.T, test func(t *testing.T, st objstore.Store, bucket string)) {
+	t.Run("s3", func(t *testing.T) {
+		srv := s3test.Start(t)
+		srv.Setenv(t)
+		st, err := objstore.Default()
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, st, srv.Bucket(t, "bucket"))
+	})
+	t.Run("local", func(t *testing.T) {
+		root := t.TempDir()
+		if err := os.Mkdir(filepath.Join(root, "bucket"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st, err := objstore.NewLocal(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		test(t, st, "s3://bucket/")
+	})
 }
 
-func TestS3Objects(t *testing.T) {
+func TestObjects(t *testing.T) { stores(t, testObjects) }
+
+func testObjects(t *testing.T, st objstore.Store, b string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, b := newStore(t)
 	data := make([]byte, 300_000)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range data {
@@ -58,6 +75,11 @@ func TestS3Objects(t *testing.T) {
 	}
 	if _, err := st.Stat(ctx, b+"nope"); !errors.Is(err, objstore.ErrNotExist) {
 		t.Fatalf("stat of a missing object: %v", err)
+	}
+	for _, bad := range []string{b + "../bucket/dir/x", b + "dir/./x", "s3:///dir/x", "s3:/bucket/dir/x", "/bucket/dir/x"} {
+		if _, err := st.Stat(ctx, bad); err == nil || errors.Is(err, objstore.ErrNotExist) {
+			t.Errorf("stat %q: %v, want a bad-URL error", bad, err)
+		}
 	}
 	// Ranged reads, with GETs smaller than the object.
 	for _, rg := range [][2]int64{{0, 10}, {1000, 200_000}, {299_990, 300_000}} {
@@ -90,10 +112,11 @@ func TestS3Objects(t *testing.T) {
 	}
 }
 
-func TestS3Uploads(t *testing.T) {
+func TestUploads(t *testing.T) { stores(t, testUploads) }
+
+func testUploads(t *testing.T, st objstore.Store, b string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, b := newStore(t)
 	data := bytes.Repeat([]byte("0123456789abcdef\n"), objstore.PartBytes/17+1000) // two parts
 	w, err := objstore.NewWriter(ctx, st, b+"out/part-00000")
 	if err != nil {
