@@ -171,6 +171,11 @@ type objectInfo struct{ i objstore.Info }
 func (o objectInfo) Name() string       { return path.Base(o.i.URL) }
 func (o objectInfo) Size() int64        { return o.i.Size }
 func (o objectInfo) Mode() fs.FileMode  { return 0o444 }
-func (o objectInfo) ModTime() time.Time { return o.i.ModTime }
-func (o objectInfo) IsDir() bool        { return false }
-func (o objectInfo) Sys() any           { return nil }
+func (o objectInfo) ModTime() time.Time { return objectModTime(o.i) }
+
+// objectModTime is an object's modification time to the second: a
+// listing may give milliseconds where a HEAD gives seconds (an HTTP date),
+// and the plan and the task must agree on it.
+func objectModTime(i objstore.Info) time.Time { return i.ModTime.Truncate(time.Second) }
+func (o objectInfo) IsDir() bool              { return false }
+func (o objectInfo) Sys() any                 { return nil }

@@ -172,7 +172,7 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 			for _, o := range objs {
 				if !seen[o.URL] {
 					seen[o.URL] = true
-					files = append(files, file{o.URL, o.Size, o.ModTime.UnixNano()})
+					files = append(files, file{o.URL, o.Size, objectModTime(o).UnixNano()})
 				}
 			}
 			continue
