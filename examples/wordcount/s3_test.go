@@ -198,3 +198,72 @@ func TestHostsS3WordCount(t *testing.T) {
 	finish(t, gate, glog, exited)
 	equalCounts(t, readObjectOutput(t, ctx, st, out+"cut"), naiveCount(t, keys...))
 }
+
+// TestS3CrashedDriver: a driver killed (SIGKILL) while its reducers hold
+// uploads to its s3:// output leaves them uncompleted; the next run on the
+// same output aborts them and commits exactly one output, with no upload
+// left.
+func TestS3CrashedDriver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	srv := s3test.Start(t)
+	srv.Setenv(t)
+	st, err := objstore.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := srv.Bucket(t, "input"), srv.Bucket(t, "output")
+	c := clustertest.Start(t, sluice(t), clustertest.Options{Core: 1, Task: 2})
+	keys := manyKeysCorpus(t, t.TempDir(), 4, 20000, 5000, 7)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	putCorpus(t, ctx, st, in+"keys/", keys)
+	args := []string{"-v", "--join", c.Join, "--min-workers", "3", "--output", out + "counts", in + "keys/"}
+
+	gate := filepath.Join(t.TempDir(), "gate")
+	dctx, kill := context.WithCancel(ctx)
+	defer kill()
+	cmd := exec.CommandContext(dctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asShuffle+"=8,8", asShuffleGate+"="+gate)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var log syncLog
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pollUntil(t, "the reduce stage to start", func() bool {
+		_, err := os.Stat(gate + ".started")
+		return err == nil
+	})
+	var ups []objstore.Upload
+	pollUntil(t, "reducers' uploads", func() bool {
+		ups, _ = st.ListUploads(ctx, out, 0)
+		return len(ups) > 0
+	})
+	kill() // SIGKILL, by PID
+	if err := <-exited; err == nil {
+		t.Fatalf("the killed driver exited 0:\n%s", log.String())
+	}
+	if ups, _ := st.ListUploads(ctx, out, 0); len(ups) == 0 {
+		t.Fatal("the killed driver left no upload: this test shows nothing")
+	}
+	t.Logf("the killed driver left %d uploads", len(ups))
+
+	r := runWithin(t, 2*time.Minute, args...)
+	if r.code != 0 {
+		t.Fatalf("the second run: exit %d: %s", r.code, r.stderr)
+	}
+	equalCounts(t, readObjectOutput(t, ctx, st, out+"counts"), naiveCount(t, keys...))
+	// Reducers of the killed run still waiting at the gate go on, and find
+	// no driver to commit to: their uploads go too.
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the killed run's reducers to abort their uploads", func() bool {
+		ups, err := st.ListUploads(ctx, out, 0)
+		return err == nil && len(ups) == 0
+	})
+}
