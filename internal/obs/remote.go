@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/objstore"
@@ -68,3 +71,52 @@ func (m *logMirror) upload(local, name string) error {
 
 // close removes the staging directory.
 func (m *logMirror) close() { os.RemoveAll(m.staging) }
+
+// logFile matches the names of an application's log files.
+var logFile = regexp.MustCompile(`^(status\.json|events-[0-9]{6}\.jsonl\.zst|checkpoint-[0-9]{6}\.msgpack\.zst)$`)
+
+// MaxCopyBytes bounds what CopyLogs downloads.
+const MaxCopyBytes = 64 << 30
+
+// CopyLogs copies the event logs under an s3:// log directory into the
+// local directory dir (which must exist), for Load and `sluice history`:
+// only APP/FILE objects with a valid application id and a log file's name,
+// at most MaxCopyBytes in all. It returns how many files it copied.
+func CopyLogs(ctx context.Context, st objstore.Store, prefix, dir string) (int, error) {
+	prefix = objstore.Dir(prefix)
+	infos, err := st.List(ctx, prefix, 0)
+	if err != nil {
+		return 0, fmt.Errorf("event logs: %w", err)
+	}
+	var total int64
+	n := 0
+	for _, i := range infos {
+		app, name, ok := strings.Cut(strings.TrimPrefix(i.URL, prefix), "/")
+		if !ok || CheckAppID(app) != nil || !logFile.MatchString(name) {
+			continue
+		}
+		if total += i.Size; total > MaxCopyBytes {
+			return n, fmt.Errorf("event logs under %s: more than %d bytes", prefix, int64(MaxCopyBytes))
+		}
+		if err := os.MkdirAll(filepath.Join(dir, app), 0o700); err != nil {
+			return n, fmt.Errorf("event logs: %w", err)
+		}
+		f, err := os.Create(filepath.Join(dir, app, name))
+		if err != nil {
+			return n, fmt.Errorf("event logs: %w", err)
+		}
+		if i.Size > 0 {
+			r := objstore.OpenRange(ctx, st, i, 0, i.Size)
+			_, err = io.Copy(f, io.LimitReader(r, i.Size))
+			r.Close()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return n, fmt.Errorf("event logs: %s: %w", i.URL, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -2,10 +2,10 @@ package obs
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,25 +14,15 @@ import (
 	"github.com/sluicehq/sluice/internal/s3test"
 )
 
-// download copies every object under prefix into dir.
-func download(t *testing.T, st objstore.Store, prefix, dir string) {
+// download copies the log of app-1 under the s3:// dir into a new
+// directory and returns the application's directory there.
+func download(t *testing.T, st objstore.Store, dir string) string {
 	t.Helper()
-	ctx := context.Background()
-	infos, err := st.List(ctx, prefix, 0)
-	if err != nil {
+	local := t.TempDir()
+	if _, err := CopyLogs(context.Background(), st, dir, local); err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range infos {
-		var b []byte
-		if i.Size > 0 {
-			if b, err = io.ReadAll(objstore.OpenRange(ctx, st, i, 0, i.Size)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, strings.TrimPrefix(i.URL, prefix)), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return filepath.Join(local, "app-1")
 }
 
 // TestLogInObjectStorage: an s3:// event log shows a running
@@ -51,8 +41,7 @@ func TestLogInObjectStorage(t *testing.T) {
 	if err := w.Beat(time.Now(), true); err != nil {
 		t.Fatal(err)
 	}
-	running := t.TempDir()
-	download(t, st, dir+"/app-1/", running)
+	running := download(t, st, dir)
 	if st, err := ReadStatus(running, time.Now()); err != nil || st.Status != Running {
 		t.Fatalf("while running: %+v %v", st, err)
 	}
@@ -67,8 +56,7 @@ func TestLogInObjectStorage(t *testing.T) {
 	if _, err := os.Stat(staging); !os.IsNotExist(err) {
 		t.Fatalf("the staging directory %s is left: %v", staging, err)
 	}
-	done := t.TempDir()
-	download(t, st, dir+"/app-1/", done)
+	done := download(t, st, dir)
 	s, ls, err := Load(done, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -82,5 +70,29 @@ func TestLogInObjectStorage(t *testing.T) {
 	}
 	if _, err := CreateLog(dir, App{ID: "app-1"}, LogOptions{}); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second log for one app: %v", err)
+	}
+	// Only log files of valid applications are copied.
+	for _, k := range []string{"/app-1/notes.txt", "/notes.txt", "/..x/status.json", "/app-2/sub/status.json"} {
+		if err := st.Put(context.Background(), dir+k, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := t.TempDir()
+	n, err := CopyLogs(context.Background(), st, dir, local)
+	var got []string
+	filepath.WalkDir(local, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(local, p)
+			got = append(got, rel)
+		}
+		return nil
+	})
+	if err != nil || n != len(got) || !slices.Contains(got, "app-1/status.json") {
+		t.Fatalf("copied %d files (%v): %q", n, err, got)
+	}
+	for _, g := range got {
+		if !strings.HasPrefix(g, "app-1/") || !logFile.MatchString(filepath.Base(g)) {
+			t.Fatalf("copied %q", g)
+		}
 	}
 }
