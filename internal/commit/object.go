@@ -129,6 +129,16 @@ func DecodePending(dir string, part int, data []byte) (objstore.Pending, error) 
 		return p, fmt.Errorf("commit: partition %d's upload record is for %q (id %q, %d parts), want an upload to %s",
 			part, p.URL, p.UploadID, len(p.Parts), want)
 	}
+	var size int64
+	for i, pt := range p.Parts {
+		if int(pt.Number) != i+1 || pt.Size < 0 || pt.ETag == "" {
+			return p, fmt.Errorf("commit: partition %d's upload record: part %d of %d is numbered %d, %d bytes, ETag %q", part, i+1, len(p.Parts), pt.Number, pt.Size, pt.ETag)
+		}
+		size += pt.Size
+	}
+	if size != p.Size {
+		return p, fmt.Errorf("commit: partition %d's upload record: parts of %d bytes in all, not %d", part, size, p.Size)
+	}
 	return p, nil
 }
 

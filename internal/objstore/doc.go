@@ -14,6 +14,6 @@
 // retries, a read timeout on response bodies, and caps on listings.
 //
 //	st, err := objstore.Default()
-//	infos, err := st.List(ctx, "s3://logs/2026/")
+//	infos, err := st.List(ctx, "s3://logs/2026/", 0)
 //	r, err := objstore.OpenRange(ctx, st, infos[0], 0, infos[0].Size)
 package objstore
