@@ -72,7 +72,8 @@ type Config struct {
 	// login).
 	UIPublic bool
 	// EventLog, when set, is the directory under which the application
-	// writes its event log (--event-log), for `sluice history`.
+	// writes its event log (--event-log), for `sluice history`; an
+	// s3://bucket/prefix puts it in object storage.
 	EventLog string
 	// Summary prints each job's summary on stderr when it ends.
 	Summary bool
@@ -164,7 +165,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	pools := fs.StringArray("scheduler-pool", nil, "a FAIR pool, NAME:weight=W,minshare=M (repeatable; unnamed pools get weight 1, minshare 0)")
 	ui := fs.String("ui", "", "serve the web UI and /metrics on HOST:PORT, or off (default: "+DefaultUI+" in cluster mode, off in local mode; a busy port moves up)")
 	uiPublic := fs.Bool("ui-public", false, "allow a --ui address other than loopback: the UI has no login")
-	eventLog := fs.String("event-log", "", "write the application's event log under this directory, for sluice history")
+	eventLog := fs.String("event-log", "", "write the application's event log under this directory (or s3://bucket/prefix), for sluice history")
 	summary := fs.Bool("summary", false, "print a summary of each job on stderr when it ends (also with -v)")
 	progress := fs.Bool("progress", false, "draw a progress line on stderr while jobs run (default: when stderr is a terminal)")
 	return func() (Config, error) {

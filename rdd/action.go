@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/commit"
+	"github.com/sluicehq/sluice/internal/objstore"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -89,6 +90,9 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a ta
 		}
 		return buf, err
 	case task.ActSave:
+		if objstore.IsURL(a.Path) {
+			return r.saveObjectPartition(ctx, tc, part, a.Path)
+		}
 		return nil, r.savePartition(ctx, tc, part, a.Path)
 	case task.ActFunc:
 		return runFunc(ctx, tc, r, part, a)
@@ -366,6 +370,10 @@ func decodeCountsByKey[K comparable](kc codec.Codec[K], data []byte, out map[K]i
 // then an empty _SUCCESS file. dir must not exist or be empty. Task attempts
 // write under dir/_temporary and exactly one attempt per partition commits;
 // on failure dir is left as it was (removed if SaveAsTextFile created it).
+// dir may be an s3://bucket/prefix: then nothing is renamed; each attempt
+// uploads its part as a multipart upload left uncompleted, the job commit
+// completes exactly the authorised attempts' uploads, aborts all others
+// and writes _SUCCESS last as a JSON manifest of the parts.
 func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir string) error {
 	if dir == "" {
 		return errors.New("rdd: SaveAsTextFile: empty output directory name")
@@ -373,6 +381,9 @@ func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir strin
 	g, err := r.graph()
 	if err != nil {
 		return err
+	}
+	if objstore.IsURL(dir) {
+		return saveObjects(ctx, run, r, g, dir)
 	}
 	created, err := commit.SetupJob(dir)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/task"
 )
 
@@ -168,6 +169,19 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 		}
 	}
 	for _, p := range paths {
+		if objstore.IsURL(p) {
+			objs, err := objectFiles(context.Background(), p)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				if !seen[o.URL] {
+					seen[o.URL] = true
+					files = append(files, file{o.URL, o.Size, objectModTime(o).UnixNano()})
+				}
+			}
+			continue
+		}
 		matches := []string{p}
 		if strings.ContainsAny(p, "*?[") {
 			m, err := filepath.Glob(p)
@@ -288,7 +302,7 @@ func lineTooLong(path string, at int64) error {
 // [s.Start, s.End). It reads a line that starts in the range to its end,
 // past s.End if need be, and skips a line that began before s.Start.
 func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error {
-	f, err := os.Open(s.Path)
+	f, err := openSplitFile(ctx, s)
 	if err != nil {
 		return inputError(err)
 	}
