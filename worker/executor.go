@@ -95,6 +95,10 @@ type TaskResult struct {
 	MapStatus *scheduler.MapStatus
 	Result    []byte
 	Metrics   task.Metrics
+	// Accums are a successful attempt's accumulator updates, which the
+	// driver applies once per partition of a job for a result task and
+	// on every success of a map task.
+	Accums []task.AccumUpdate
 	// TaskFailed: the rest of the rdd.TaskError (see TaskResult.TaskError).
 	Stack                     string   // a panic's stack
 	Frame                     string   // a panic's file:line in the user's code
@@ -305,6 +309,10 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	if e.cfg.CacheMemory > 0 {
 		tc.Cache = e.cache.view(gi)
 	}
+	// User functions add to accumulators through the task's context; the
+	// updates go to the driver only with a success.
+	accums := new(task.Accumulators)
+	ctx = task.WithAccumulators(ctx, accums)
 	switch t.Kind {
 	case scheduler.MapTask:
 		err = g.RunMap(ctx, tc, t.Shuffle, t.Partition)
@@ -320,8 +328,14 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	res.Metrics.RecordsIn, res.Metrics.RecordsOut = records.Load(), sio.written.Load()
 	res.Metrics.ShuffleReadBytes, res.Metrics.FetchWait = sio.readBytes.Load(), time.Duration(sio.fetchWait.Load())
 	res.Metrics.RunTime = time.Since(began)
+	if err == nil {
+		res.Accums, err = accums.Updates()
+		if err != nil {
+			err = rdd.Permanent(err) // the same updates would fail again
+		}
+	}
 	if err != nil {
-		res.Err, res.Result, res.MapStatus = err.Error(), nil, nil
+		res.Err, res.Result, res.MapStatus, res.Accums = err.Error(), nil, nil, nil
 		var fe *FetchError
 		switch {
 		case ctx.Err() != nil, errors.Is(err, task.ErrCommitDenied):
