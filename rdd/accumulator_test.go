@@ -29,7 +29,7 @@ var (
 
 	// failed remembers, in this process, the tasks that failed their
 	// first attempt on purpose.
-	failed sync.Map
+	failed  sync.Map
 	errOnce = errors.New("the first attempt fails")
 )
 
