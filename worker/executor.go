@@ -209,10 +209,28 @@ func (e *Executor) fetchContext(parent context.Context, holder string) (context.
 const maxGraphs = 64
 
 type graphEntry struct {
-	once  sync.Once
-	g     *task.Graph
-	err   error
-	index int // distinguishes cache entries of different graphs
+	once     sync.Once
+	g        *task.Graph
+	err      error
+	panicked bool // the Func panicked: err is the panic, not a verdict on the graph
+	index    int  // distinguishes cache entries of different graphs
+}
+
+// rebuild rebuilds a lineage, turning a panic in the Func into an error
+// wrapping the panic's value when it is an error.
+func rebuild(inv task.Invocation) (g *task.Graph, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			g, panicked = nil, true
+			if pe, ok := p.(error); ok {
+				err = fmt.Errorf("worker: Func %s panicked rebuilding its lineage: %w", inv.Key, pe)
+			} else {
+				err = fmt.Errorf("worker: Func %s panicked rebuilding its lineage: %v", inv.Key, p)
+			}
+		}
+	}()
+	g, err = task.Rebuild(inv)
+	return g, false, err
 }
 
 // NewExecutor returns an Executor for cfg.
@@ -249,8 +267,18 @@ func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
 		e.order = append(e.order, gid)
 	}
 	e.mu.Unlock()
-	ent.once.Do(func() { ent.g, ent.err = task.Rebuild(spec.Invocation) })
+	ent.once.Do(func() { ent.g, ent.panicked, ent.err = rebuild(spec.Invocation) })
 	if ent.err != nil {
+		if ent.panicked {
+			// The Func panicked here (a Broadcast it read could not be
+			// fetched, say): the next task rebuilds it.
+			e.mu.Lock()
+			if e.graphs[gid] == ent {
+				delete(e.graphs, gid)
+				e.order = slices.DeleteFunc(e.order, func(g int) bool { return g == gid })
+			}
+			e.mu.Unlock()
+		}
 		return nil, 0, ent.err
 	}
 	if spec.GraphDigest != "" && ent.g.Digest() != spec.GraphDigest {
