@@ -3,14 +3,18 @@ package driver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/worker"
@@ -155,6 +159,9 @@ func TestAccumulatorSpeculatedTaskCountsOnce(t *testing.T) {
 	if got := sharedCounted.Value(); got != int64(2*a.N) {
 		t.Fatalf("counted %d numbers in 2 jobs, want %d", got, 2*a.N)
 	}
+	if line := accumulatorLine(); !strings.Contains(line, "driver test: numbers counted=80") {
+		t.Fatalf("the job summary's accumulators: %q", line)
+	}
 }
 
 // On a cluster: the broadcast value reaches each executor once; a worker
@@ -178,6 +185,8 @@ func TestClusterSharedVariables(t *testing.T) {
 	if got := sharedCounted.Value(); got != int64(2*a.N) {
 		t.Fatalf("counted %d numbers in 2 jobs, want %d", got, 2*a.N)
 	}
+
+	checkBroadcastRoute(t, lc.cluster)
 
 	sharedCounted.Reset()
 	a.Hold = t.TempDir()
@@ -220,5 +229,34 @@ func TestClusterSharedVariables(t *testing.T) {
 	var v int64
 	if err := json.Unmarshal(sum.Accumulators["driver test: numbers counted"], &v); err != nil || v != int64(a.N) {
 		t.Fatalf("the summary's accumulators %s: %d, %v", sum.Accumulators, v, err)
+	}
+}
+
+// checkBroadcastRoute asks the driver's FetchBroadcast route what an
+// attacker with the cluster's credentials, or a confused executor, would.
+func checkBroadcastRoute(t *testing.T, c *cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := func(err error) string {
+		var re *rpc.RemoteError
+		if errors.As(err, &re) {
+			return re.Code
+		}
+		return fmt.Sprint(err)
+	}
+	for _, tc := range []struct {
+		req  worker.BroadcastRequest
+		want string
+	}{
+		{worker.BroadcastRequest{App: "app-other", ID: strings.Repeat("a", 32)}, "bad_request"},
+		{worker.BroadcastRequest{App: c.app, ID: strings.Repeat("a", 32)}, "not_found"},
+		{worker.BroadcastRequest{App: c.app, ID: "../../etc/passwd"}, "not_found"},
+		{worker.BroadcastRequest{App: c.app}, "not_found"},
+	} {
+		_, err := rpc.Call[worker.BroadcastRequest, worker.BroadcastResponse](ctx, c.client, c.addr, worker.MethodBroadcast, &tc.req)
+		if got := code(err); got != tc.want {
+			t.Errorf("FetchBroadcast %+v: %v, want %s", tc.req, err, tc.want)
+		}
 	}
 }
