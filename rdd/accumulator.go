@@ -63,6 +63,10 @@ type Accumulator[T any] struct {
 	name  string
 	add   func(a, b T) T
 	codec codec.Codec[T]
+	// copies says Value returns a copy: T holds references (a map, a
+	// slice) that later updates, which add may make in place, would
+	// change under the caller.
+	copies bool
 
 	mu    sync.Mutex
 	value T
@@ -124,7 +128,7 @@ func register[T any](name string, add func(a, b T) T, skip int) *Accumulator[T] 
 		fn = f.Name()
 	}
 	key := fmt.Sprintf("%s:%d", fn, line)
-	a := &Accumulator[T]{name: name, add: add, codec: codec.For[T]()}
+	a := &Accumulator[T]{name: name, add: add, codec: codec.For[T](), copies: holdsReferences(reflect.TypeFor[T]())}
 
 	registry.Lock()
 	sealed := registry.sealed
@@ -168,15 +172,27 @@ func (a *Accumulator[T]) Add(ctx context.Context, v T) {
 	a.value = a.add(a.value, v)
 }
 
-// Value returns the driver's value: every update applied so far. It
-// panics in an executor, which has no value to read.
+// Value returns the driver's value: every update applied so far, a copy
+// of it when T holds references (maps, slices, pointers), so that later
+// updates do not change it under the caller. It panics in an executor,
+// which has no value to read.
 func (a *Accumulator[T]) Value() T {
 	if inExecutor() {
 		panic(fmt.Errorf("%w %q: Value read in an executor: only the driver has the value", ErrAccumulator, a.name))
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.value
+	if !a.copies {
+		return a.value
+	}
+	b, err := encodeValue(a.codec, a.value)
+	if err == nil {
+		var v T
+		if v, err = a.codec.Decode(b); err == nil {
+			return v
+		}
+	}
+	panic(fmt.Errorf("%w %q: copying the value: %w", ErrAccumulator, a.name, err))
 }
 
 // Reset sets the driver's value back to T's zero value.

@@ -149,6 +149,11 @@ func TestAccumulatorInDriver(t *testing.T) {
 	if accCounted.Value() != 12 || !maps.Equal(accKeys.Value(), map[int]int64{1: 2}) {
 		t.Fatalf("values %d, %v", accCounted.Value(), accKeys.Value())
 	}
+	held := accKeys.Value()
+	accKeys.Add(context.Background(), map[int]int64{1: 3})
+	if !maps.Equal(held, map[int]int64{1: 2}) {
+		t.Fatalf("a later Add changed a value Value returned: %v", held)
+	}
 	if accCounted.Name() != "test: numbers counted" {
 		t.Fatalf("name %q", accCounted.Name())
 	}
