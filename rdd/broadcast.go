@@ -231,10 +231,17 @@ func cacheFetched(e *broadcastEntry) {
 	broadcasts.Lock()
 	defer broadcasts.Unlock()
 	broadcasts.cached += e.size
-	for broadcasts.cached > MaxBroadcasts {
+	evictPast(MaxBroadcasts, e)
+}
+
+// evictPast forgets fetched values other than keep, least recently used
+// first, until those kept hold at most limit bytes. The caller holds
+// broadcasts' lock.
+func evictPast(limit int64, keep *broadcastEntry) {
+	for broadcasts.cached > limit {
 		var old *broadcastEntry
 		for _, o := range broadcasts.byID {
-			if o != e && o.owner == nil && o.size > 0 && (old == nil || o.lastUse < old.lastUse) {
+			if o != keep && o.owner == nil && o.size > 0 && (old == nil || o.lastUse < old.lastUse) {
 				old = o
 			}
 		}
