@@ -179,6 +179,7 @@ func (s *Session) loop() {
 			ev := s.event(d)
 			s.obs.taskEnded(&d.res, ev)
 			acts := sched.Step(ev)
+			s.applyAccums(&d.res, acts)
 			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
 				s.logFailure(f, acts)
 			}
@@ -345,4 +346,27 @@ func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 		s.log.Debug("job failed", "job", jr.id, "err", err)
 	}
 	jr.reply <- err
+}
+
+// applyAccums applies a successful attempt's accumulator updates, before
+// the actions of its success (a job's end) are: a map task's every time
+// (Spark's rule for transformations), a result task's only when the
+// scheduler delivers its partition, which it does once per partition of
+// a job whatever the retries, speculative copies and recomputations.
+func (s *Session) applyAccums(res *worker.TaskResult, acts []scheduler.Action) {
+	if res.Status != worker.TaskSucceeded || len(res.Accums) == 0 {
+		return
+	}
+	apply := res.MapStatus != nil
+	for _, a := range acts {
+		if _, ok := a.(scheduler.DeliverResult); ok {
+			apply = true // only this task's success delivers in this step
+		}
+	}
+	if !apply {
+		return
+	}
+	if err := task.ApplyAccumulators(res.Accums); err != nil {
+		s.log.Error("applying accumulator updates", "taskid", res.TaskID, "err", err)
+	}
 }

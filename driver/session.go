@@ -171,6 +171,7 @@ func (s *Session) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		s.backend.close()
+		task.ReleaseBroadcasts(rdd.Runner(s))
 		if err := s.obs.close(s.endErr); err != nil {
 			s.log.Warn("event log", "err", err)
 		}
@@ -258,6 +259,9 @@ type Metrics struct {
 	TasksRecomputed  int64 // map tasks run again because their output was lost
 	StagesRecomputed int64 // complete map stages that lost outputs
 	Speculated       int64 // speculative copies of stragglers
+	// BroadcastFetches counts broadcast values served to executors
+	// (cluster mode): one per executor and value.
+	BroadcastFetches int64
 }
 
 // Metrics returns the totals so far.

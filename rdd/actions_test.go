@@ -548,13 +548,13 @@ func TestCountApproxDistinct(t *testing.T) {
 	}
 }
 
-// counted counts the elements ForEachPartition's static function saw, in
+// elemsSeen counts the elements ForEachPartition's static function saw, in
 // this process (local mode).
-var counted atomic.Int64
+var elemsSeen atomic.Int64
 
 func countElems(ctx context.Context, elems iter.Seq[int]) error {
 	for range elems {
-		counted.Add(1)
+		elemsSeen.Add(1)
 	}
 	return ctx.Err()
 }
@@ -590,12 +590,12 @@ func TestForEachPartition(t *testing.T) {
 
 	// By reference: a static function.
 	rec := &records{run: s}
-	counted.Store(0)
+	elemsSeen.Store(0)
 	if err := rdd.ForEachPartition(ctx, rec, r, countElems); err != nil {
 		t.Fatal(err)
 	}
-	if counted.Load() != int64(len(data)) {
-		t.Errorf("the static function saw %d elements, want %d", counted.Load(), len(data))
+	if elemsSeen.Load() != int64(len(data)) {
+		t.Errorf("the static function saw %d elements, want %d", elemsSeen.Load(), len(data))
 	}
 
 	// By reference: a capturing one is refused before any job.

@@ -79,6 +79,40 @@
 // its tasks would have to run where the partition is kept, and the
 // scheduler does not yet place tasks by where cached partitions are.
 //
+// Shared variables carry what the Func's argument and the binary cannot.
+// A Broadcast is a value the driver computes at run time (a lookup table,
+// a model): NewBroadcast(session, v) makes a small handle that goes in a
+// Func's argument, and Value returns v in the driver and on every
+// executor, which fetches it from the driver once and keeps it. An
+// Accumulator, registered at package level like a Func
+// (NewInt64Accumulator, NewFloat64Accumulator, NewAccumulator with an add
+// function), counts what tasks see: user functions that take the task's
+// context (MapErr, FlatMapErr) call Add(ctx, v), and the driver reads
+// Value. A task's updates reach the driver with its success and are
+// applied once per partition of a job in the stage the action reads,
+// however often the task ran; in earlier stages (before a shuffle), on
+// every success, as Spark does for transformations.
+//
+//	type args struct {
+//		Paths []string
+//		Stop  rdd.Broadcast[map[string]bool]
+//	}
+//	var dropped = rdd.NewInt64Accumulator("stop words dropped")
+//	var count = rdd.Func(func(a args) *rdd.RDD[string] {
+//		return rdd.FlatMapErr(rdd.TextFile(a.Paths...), func(ctx context.Context, w string, emit func(string) bool) error {
+//			if a.Stop.Value()[w] {
+//				dropped.Add(ctx, 1)
+//			} else {
+//				emit(w)
+//			}
+//			return nil
+//		})
+//	})
+//
+//	stop, err := rdd.NewBroadcast(session, stopWords)
+//	n, err := rdd.Count(ctx, session, count.Invoke(args{paths, stop}))
+//	fmt.Println(n, "words,", dropped.Value(), "stop words")
+//
 // A task that fails (its user function panicked, or a MapErr or
 // FlatMapErr function returned an error) is retried up to four attempts;
 // then the action returns an error wrapping a *TaskError, which names the

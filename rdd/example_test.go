@@ -183,3 +183,52 @@ func ExampleReduce() {
 	// Output:
 	// 10 <nil>
 }
+
+// shout's argument carries a Broadcast: the driver's run-time table
+// reaches every task, on any executor.
+type shoutArgs struct {
+	Words []string
+	Loud  rdd.Broadcast[map[string]string]
+}
+
+// unknown counts, in the tasks of the job's result stage, the words the
+// table lacks: exactly once per word, whatever the retries.
+var unknown = rdd.NewInt64Accumulator("unknown words")
+
+var shout = rdd.Func(func(a shoutArgs) *rdd.RDD[string] {
+	return rdd.MapErr(rdd.Parallelize(a.Words, rdd.Partitions(2)), func(ctx context.Context, w string) (string, error) {
+		loud, ok := a.Loud.Value()[w]
+		if !ok {
+			unknown.Add(ctx, 1)
+			return w, nil
+		}
+		return loud, nil
+	})
+})
+
+func ExampleNewBroadcast() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	// Computed in the driver at run time, so executors could not compute
+	// it themselves.
+	loud := map[string]string{}
+	for _, w := range strings.Fields("hello world") {
+		loud[w] = strings.ToUpper(w) + "!"
+	}
+	b, err := rdd.NewBroadcast(s, loud)
+	if err != nil {
+		log.Fatal(err)
+	}
+	unknown.Reset()
+	out, err := rdd.Collect(context.Background(), s, shout.Invoke(shoutArgs{Words: strings.Fields("hello big world"), Loud: b}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out, unknown.Value(), "unknown")
+	// Output:
+	// [HELLO! big WORLD!] 1 unknown
+}

@@ -92,6 +92,11 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 		d.mu.Unlock()
 		return "", fmt.Errorf("worker: %s is draining and takes no new applications", d.cfg.Name)
 	}
+	if d.stopping {
+		// An executor started now would outlive stopAll and hold shutdown.
+		d.mu.Unlock()
+		return "", fmt.Errorf("worker: %s is stopping", d.cfg.Name)
+	}
 	a := d.apps[req.App]
 	if a != nil && req.Replace != "" && a.addr == req.Replace {
 		// The driver found this executor frozen: kill it (SIGKILL stops a

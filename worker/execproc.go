@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
+	"github.com/sluicehq/sluice/rdd"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -91,6 +93,18 @@ func runExecutor(log *slog.Logger) error {
 	}
 	client := rpc.NewClient(ccfg)
 	defer client.Close()
+	// Broadcast values come from the driver, each once, when a task
+	// first asks for it.
+	task.SetBroadcastFetcher(func(ctx context.Context, id string) ([]byte, error) {
+		resp, err := rpc.Call[BroadcastRequest, BroadcastResponse](ctx, client, driver, MethodBroadcast, &BroadcastRequest{App: app, ID: id})
+		if re := (*rpc.RemoteError)(nil); errors.As(err, &re) && re.Code == "not_found" {
+			return nil, rdd.Permanent(err) // asking again would not find it
+		}
+		if err != nil {
+			return nil, err
+		}
+		return resp.Data, nil
+	})
 	ex, err := NewExecutor(ExecutorConfig{
 		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
 		TaskMemory: taskMem, CacheMemory: cacheMem, CacheDisk: cacheDisk,
