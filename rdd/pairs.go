@@ -38,6 +38,7 @@ func FlatMapValues[K, V, W any](r *RDD[Pair[K, V]], f func(v V, emit func(W))) *
 		f(p.Value, func(w W) { emit(Pair[K, W]{p.Key, w}) })
 	})
 	out.n.name = "FlatMapValues"
+	keepPartitioner(out.n, r.n)
 	return out
 }
 
@@ -86,16 +87,18 @@ func FoldByKey[K comparable, V any](r *RDD[Pair[K, V]], zero V, f func(V, V) V, 
 // CoGroup returns, for every key in a or b, the values of that key in a
 // and those in b (either may be empty, never both). The values of one key
 // are held in memory together; keys are sorted on disk when they do not
-// fit.
+// fit. A side already laid out by the output's partitioner is read
+// without a shuffle, so a CoGroup of co-partitioned RDDs is narrow.
 func CoGroup[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[[]V, []W]]] {
 	return coGroup("CoGroup", a, b, opts)
 }
 
 func coGroup[K comparable, V, W any](name string, a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts []Option) *RDD[Pair[K, Pair[[]V, []W]]] {
-	parts, partsErr := shuffleParts(name, opts, a.n, b.n)
-	sa, sb := plainShuffle(a, parts, false), plainShuffle(b, parts, false)
+	target, _, partsErr := targetPartitioner[K](name, opts, a.n, b.n)
+	da, srcA := sideOf(a, target)
+	db, srcB := sideOf(b, target)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
-	out := newRDD(name, parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[[]V, []W]]) bool) error {
+	out := newRDD(name, target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[[]V, []W]]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			var (
 				curKey []byte
@@ -144,9 +147,10 @@ func coGroup[K comparable, V, W any](name string, a *RDD[Pair[K, V]], b *RDD[Pai
 			}
 			flush()
 			return nil
-		}, sa.id, sb.id)
-	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+		}, srcA, srcB)
+	}, da, db)
 	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
 	return out.fail(partsErr)
 }
 
@@ -166,6 +170,7 @@ func LeftOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "LeftOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
@@ -185,6 +190,7 @@ func RightOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W
 		}
 	})
 	out.n.name = "RightOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
@@ -214,13 +220,14 @@ func FullOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "FullOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
 // SubtractByKey returns the pairs of a whose key is not in b, duplicates
 // and all. Only b's keys cross the shuffle, not its values.
 func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, V]] {
-	bk := Map(b, func(p Pair[K, W]) Pair[K, bool] { return Pair[K, bool]{p.Key, true} })
+	bk := MapValues(b, func(W) bool { return true })
 	g := coGroup("SubtractByKey", a, bk, opts)
 	out := FlatMap(g, func(p Pair[K, Pair[[]V, []bool]], emit func(Pair[K, V])) {
 		if len(p.Value.Value) > 0 {
@@ -231,6 +238,7 @@ func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "SubtractByKey"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 

@@ -45,7 +45,10 @@ type node struct {
 
 	elem reflect.Type // the element type, which must survive encoding
 	key  reflect.Type // for a by-key operation, the key type it groups by
-	site sitePCs      // where the user's code made the node
+	// partitioner is what laid out this node's partitions by key (see
+	// Partitioner), nil when nothing is known.
+	partitioner *partInfo
+	site        sitePCs // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -180,6 +183,10 @@ type Option func(*options)
 type options struct {
 	parts     int    // 0 when no Partitions option was given
 	partsSite string // where a count below 1 was given, for the error
+
+	partitioner     any    // a Partitioner[K] from WithPartitioner, checked by the operation
+	partitionerSite string // where WithPartitioner was called
+	descending      bool   // Descending: sort operations order keys high to low
 }
 
 // Partitions sets the number of partitions of the RDD being built. It must
