@@ -218,6 +218,19 @@ func (g *graph) SetStates(states map[int][]byte) error {
 	sort.Ints(ids)
 	for _, id := range ids {
 		s := g.shuffles[id]
+		if s == nil {
+			if n := g.nodeWithState(id); n != nil {
+				if n.ready {
+					continue
+				}
+				if err := n.setState(states[id]); err != nil {
+					return fmt.Errorf("rdd: state of node %d (%s): %w", id, n.name, err)
+				}
+				n.ready = true
+				g.states[id] = states[id]
+				continue
+			}
+		}
 		if s == nil || s.setState == nil {
 			return fmt.Errorf("rdd: state for shuffle %d, which takes none", id)
 		}
@@ -233,28 +246,63 @@ func (g *graph) SetStates(states map[int][]byte) error {
 	return nil
 }
 
-// prepare readies every shuffle that node depends on, upstream first, by
-// running their preparation jobs (samples for range partitioning).
+// nodeWithState returns the node with id that takes prepared state, or nil.
+func (g *graph) nodeWithState(id int) *node {
+	for _, n := range g.nodes {
+		if n.id == id && n.setState != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// prepare readies every shuffle and node that root depends on, upstream
+// first, by running their preparation jobs (samples for range
+// partitioning, partition counts for ZipWithIndex).
 func (g *graph) prepare(ctx context.Context, run Runner, root *node) error {
 	for _, n := range walk(root) {
-		for _, d := range n.deps {
-			s := d.shuffle
-			if s == nil || s.prepare == nil {
-				continue
-			}
-			g.mu.Lock()
-			ready := s.ready
-			g.mu.Unlock()
-			if ready {
-				continue
-			}
-			state, err := s.prepare(ctx, run, g)
-			if err != nil {
-				return err
-			}
-			if err := g.SetStates(map[int][]byte{s.id: state}); err != nil {
-				return err
-			}
+		if err := g.prepareShuffles(ctx, run, n); err != nil {
+			return err
+		}
+		if n.prepare == nil {
+			continue
+		}
+		g.mu.Lock()
+		ready := n.ready
+		g.mu.Unlock()
+		if ready {
+			continue
+		}
+		state, err := n.prepare(ctx, run, g)
+		if err != nil {
+			return err
+		}
+		if err := g.SetStates(map[int][]byte{n.id: state}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareShuffles readies the shuffles that n reads.
+func (g *graph) prepareShuffles(ctx context.Context, run Runner, n *node) error {
+	for _, d := range n.deps {
+		s := d.shuffle
+		if s == nil || s.prepare == nil {
+			continue
+		}
+		g.mu.Lock()
+		ready := s.ready
+		g.mu.Unlock()
+		if ready {
+			continue
+		}
+		state, err := s.prepare(ctx, run, g)
+		if err != nil {
+			return err
+		}
+		if err := g.SetStates(map[int][]byte{s.id: state}); err != nil {
+			return err
 		}
 	}
 	return nil

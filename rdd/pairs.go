@@ -276,3 +276,76 @@ func Intersection[T comparable](a, b *RDD[T], opts ...Option) *RDD[T] {
 	out.n.name = "Intersection"
 	return out
 }
+
+// Triple holds three values: the value type of CoGroup3.
+type Triple[A, B, C any] struct {
+	First  A
+	Second B
+	Third  C
+}
+
+// CoGroup3 returns, for every key in a, b or c, the values of that key in
+// each (any may be empty, never all three), as Spark's three-way cogroup
+// does. The values of one key are held in memory together; keys are
+// sorted on disk when they do not fit. A side already laid out by the
+// output's partitioner is read without a shuffle.
+func CoGroup3[K comparable, V, W, X any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], c *RDD[Pair[K, X]], opts ...Option) *RDD[Pair[K, Triple[[]V, []W, []X]]] {
+	type out3 = Pair[K, Triple[[]V, []W, []X]]
+	target, _, partsErr := targetPartitioner[K]("CoGroup3", opts, a.n, b.n, c.n)
+	da, srcA := sideOf(a, target)
+	db, srcB := sideOf(b, target)
+	dc, srcC := sideOf(c, target)
+	kc, vc, wc, xc := codec.For[K](), codec.For[V](), codec.For[W](), codec.For[X]()
+	out := newRDD("CoGroup3", target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(out3) bool) error {
+		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
+			var (
+				curKey []byte
+				cur    out3
+				have   bool
+			)
+			for it.Next() {
+				tkey := it.Key()
+				kf, side := tkey[:len(tkey)-1], tkey[len(tkey)-1]
+				if !have || string(kf) != string(curKey) {
+					if have && !yield(cur) {
+						return nil
+					}
+					curKey = append(curKey[:0], kf...)
+					k, err := kc.Decode(kf)
+					if err != nil {
+						return err
+					}
+					cur, have = out3{Key: k}, true
+				}
+				var err error
+				switch side {
+				case 0:
+					var v V
+					v, err = vc.Decode(it.Value())
+					cur.Value.First = append(cur.Value.First, v)
+				case 1:
+					var w W
+					w, err = wc.Decode(it.Value())
+					cur.Value.Second = append(cur.Value.Second, w)
+				default:
+					var x X
+					x, err = xc.Decode(it.Value())
+					cur.Value.Third = append(cur.Value.Third, x)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+			if have {
+				yield(cur)
+			}
+			return nil
+		}, srcA, srcB, srcC)
+	}, da, db, dc)
+	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
+	return out.fail(partsErr)
+}

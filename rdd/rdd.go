@@ -48,7 +48,14 @@ type node struct {
 	// partitioner is what laid out this node's partitions by key (see
 	// Partitioner), nil when nothing is known.
 	partitioner *partInfo
-	site        sitePCs // where the user's code made the node
+	// prepare, when set, runs on the driver before a job reads the node
+	// (ZipWithIndex's partition counts) and returns state that setState
+	// installs in every process, keyed by the node's id, as a shuffle's
+	// is. ready is guarded by the graph's mutex.
+	prepare  func(ctx context.Context, run Runner, g *graph) ([]byte, error)
+	setState func([]byte) error
+	ready    bool
+	site     sitePCs // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -187,6 +194,7 @@ type options struct {
 	partitioner     any    // a Partitioner[K] from WithPartitioner, checked by the operation
 	partitionerSite string // where WithPartitioner was called
 	descending      bool   // Descending: sort operations order keys high to low
+	shuffle         bool   // Shuffle: Coalesce through a shuffle
 }
 
 // Partitions sets the number of partitions of the RDD being built. It must
