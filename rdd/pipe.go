@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -73,7 +74,8 @@ func runPipe[T any](ctx context.Context, tc *task.Context, part int, r *RDD[T], 
 		return fmt.Errorf("rdd: Pipe %q: %w", name, err)
 	}
 	if err := cmd.Start(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			// No retry finds the command.
 			err = Permanent(err)
 		}
 		return fmt.Errorf("rdd: Pipe %q: %w", name, err)
