@@ -81,6 +81,15 @@ var (
 		odd := rdd.PartitionWith(a.src(), rdd.Partitioner[string](sliceHolder{}))
 		return rdd.CoGroup3(grouped, other, odd)
 	})
+	// A join with a sorted side: the other side is shuffled by the sort's
+	// range partitioner, whose bounds executors must have before its map
+	// tasks run.
+	planSortedJoinF = rdd.Func(func(a Args) *rdd.RDD[rdd.Pair[string, rdd.Pair[int, int]]] {
+		return rdd.Join(rdd.SortByKey(a.src(), rdd.Partitions(3)), a.other())
+	})
+	sortedJoinGlomF = rdd.Func(func(a Args) *rdd.RDD[[]rdd.Pair[string, rdd.Pair[int, int]]] {
+		return rdd.Glom(rdd.Join(rdd.SortByKey(a.src(), rdd.Partitions(3)), a.other()))
+	})
 	// A co-partitioned CoGroup and the subtractions built on it.
 	planSubtractF = rdd.Func(func(a Args) *rdd.RDD[kv] {
 		l := rdd.PartitionBy(a.src(), 2)
@@ -102,6 +111,7 @@ func TestPlansGolden(t *testing.T) {
 		"map-forgets-layout":       func() ([]task.NodeInfo, int) { return planOf(t, planMapF.Invoke(a)) },
 		"custom-partitioners":      func() ([]task.NodeInfo, int) { return planOf(t, planCustomF.Invoke(a)) },
 		"copartitioned-subtract":   func() ([]task.NodeInfo, int) { return planOf(t, planSubtractF.Invoke(a)) },
+		"sorted-join":              func() ([]task.NodeInfo, int) { return planOf(t, planSortedJoinF.Invoke(a)) },
 	}
 	for name, build := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -190,6 +200,28 @@ func TestPlansAgainstNaive(t *testing.T) {
 		}
 		if got := collect(t, s, planCoJoinF.Invoke(a)); !same(got, wantJoin) {
 			t.Errorf("%s: co-partitioned Join differs from the naive join", name)
+		}
+		var wantInner []rdd.Pair[string, rdd.Pair[int, int]]
+		for _, p := range a.Data {
+			for _, w := range right[p.Key] {
+				wantInner = append(wantInner, rdd.KV(p.Key, rdd.KV(p.Value, w)))
+			}
+		}
+		sortedJoin := collect(t, s, planSortedJoinF.Invoke(a))
+		if !same(sortedJoin, wantInner) {
+			t.Errorf("%s: Join with a sorted side differs from the naive join", name)
+		}
+		// Within a partition the join orders keys by their encoding, but
+		// the partitions are the sort's ranges.
+		var last string
+		for i, part := range collect(t, s, sortedJoinGlomF.Invoke(a)) {
+			lo := slices.MinFunc(append(part, rdd.KV("~", rdd.KV(0, 0))), func(x, y rdd.Pair[string, rdd.Pair[int, int]]) int { return strings.Compare(x.Key, y.Key) })
+			if len(part) > 0 && lo.Key < last {
+				t.Errorf("%s: partition %d of a Join with a sorted side has key %q below %q of the partition before", name, i, lo.Key, last)
+			}
+			for _, p := range part {
+				last = max(last, p.Key)
+			}
 		}
 		if got := collect(t, s, planHalfJoinF.Invoke(a)); !same(got, wantFull) {
 			t.Errorf("%s: half-partitioned FullOuterJoin differs from the naive join", name)
@@ -377,6 +409,53 @@ func TestPartitionerEquality(t *testing.T) {
 	} {
 		if p, ok := rdd.PartitionerOf(r); !ok || p != rdd.Partitioner[string](rdd.HashPartitioner[string]{N: 3}) {
 			t.Errorf("%s: PartitionerOf = %v, %v; want hash(3)", name, p, ok)
+		}
+	}
+}
+
+var (
+	lookupSortedF = rdd.Func(func(a Args) *rdd.RDD[[]kv] { return rdd.Glom(rdd.SortByKey(a.src(), rdd.Partitions(a.Out))) })
+	lookupSortF   = rdd.Func(func(a Args) *rdd.RDD[kv] { return rdd.SortByKey(a.src(), rdd.Partitions(a.Out)) })
+	lookupHashF   = rdd.Func(func(a Args) *rdd.RDD[kv] { return rdd.ReduceByKey(a.src(), sum, rdd.Partitions(a.Out)) })
+	lookupNoneF   = rdd.Func(func(a Args) *rdd.RDD[kv] { return a.src() })
+	hashGlomF     = rdd.Func(func(a Args) *rdd.RDD[[]kv] { return rdd.Glom(rdd.ReduceByKey(a.src(), sum, rdd.Partitions(a.Out))) })
+)
+
+// TestPartitionOfKey: the partition an action (Lookup) may read alone is
+// the one that holds every record of the key, for hash and sampled range
+// layouts; an RDD without a partitioner names none.
+func TestPartitionOfKey(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(8, 2))
+	for range 4 {
+		a := randomArgs(rng, 1+rng.IntN(200), 1+rng.IntN(30))
+		parts := collect(t, s, lookupSortedF.Invoke(a))
+		sorted := lookupSortF.Invoke(a)
+		for i, part := range parts {
+			for _, p := range part {
+				got, ok, err := rdd.PartitionOfKey(ctx, s, sorted, p.Key)
+				if err != nil || !ok || got != i {
+					t.Fatalf("key %q is in sorted partition %d; PartitionOfKey says %d, %v, %v", p.Key, i, got, ok, err)
+				}
+			}
+		}
+		hp := rdd.HashPartitioner[string]{N: a.Out}
+		for i, part := range collect(t, s, hashGlomF.Invoke(a)) {
+			for _, p := range part {
+				if hp.Partition(p.Key) != i {
+					t.Fatalf("ReduceByKey put %q in partition %d; its HashPartitioner says %d", p.Key, i, hp.Partition(p.Key))
+				}
+			}
+		}
+		for _, p := range a.Data {
+			got, ok, err := rdd.PartitionOfKey(ctx, s, lookupHashF.Invoke(a), p.Key)
+			if err != nil || !ok || got != hp.Partition(p.Key) {
+				t.Fatalf("hash: PartitionOfKey(%q) = %d, %v, %v", p.Key, got, ok, err)
+			}
+		}
+		if _, ok, err := rdd.PartitionOfKey(ctx, s, lookupNoneF.Invoke(a), "k1"); ok || err != nil {
+			t.Fatalf("no partitioner: ok %v, err %v", ok, err)
 		}
 	}
 }
