@@ -143,7 +143,9 @@ func WithPartitioner[K any](p Partitioner[K]) Option {
 // key, if r's layout comes from one: after PartitionBy, PartitionWith,
 // SortByKey, a by-key operation, and the operations that keep keys where
 // they are (MapValues, FlatMapValues, Filter, Sample, ...). Map and most
-// other operations drop it, as in Spark.
+// other operations drop it, as in Spark. A SortByKey's RangePartitioner
+// learns its bounds when the first action on the lineage samples them;
+// its Partition panics before that.
 func PartitionerOf[K, V any](r *RDD[Pair[K, V]]) (Partitioner[K], bool) {
 	if r.n.partitioner == nil {
 		return nil, false

@@ -73,8 +73,9 @@ func poisson(rng *rand.Rand, mean float64) int {
 // goes to exactly one split, split i with probability weights[i]. Every
 // split draws the same seeded numbers for every element (by seed and
 // partition), so the splits are disjoint and together hold every element
-// of r, and every recomputation gives the same splits. Weights must be at
-// least 0 and sum to more than 0.
+// of r, and every recomputation gives the same splits. Each split
+// computes r again: Cache r when that is costly. Weights must be at least
+// 0 and sum to more than 0.
 func RandomSplit[T any](r *RDD[T], weights []float64, seed int64) []*RDD[T] {
 	var err error
 	sum := 0.0

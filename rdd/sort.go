@@ -115,7 +115,6 @@ func sortByFunc[K, V any](name string, r *RDD[Pair[K, V]], compare func(a, b K) 
 		return sortedFunc(ctx, tc, part, fromShuffle(s), kc, vc, compare, yield)
 	}, &dep{parent: r.n, shuffle: s})
 	out.n.aux = []*node{keys}
-	out.n.key = reflect.TypeFor[K]()
 	out.n.partitioner = newPartInfo[K](rp)
 	return out
 }
@@ -251,7 +250,10 @@ func FilterByRange[K cmp.Ordered, V any](r *RDD[Pair[K, V]], lo, hi K) *RDD[Pair
 		}
 	}
 	out := newRDD("FilterByRange", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, V]) bool) error {
-		if rp != nil && cmp.Compare(lo, hi) <= 0 {
+		if cmp.Compare(lo, hi) > 0 {
+			return nil // an empty range
+		}
+		if rp != nil {
 			a, b := rp.Partition(lo), rp.Partition(hi)
 			if a > b {
 				a, b = b, a // descending

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicehq/sluice/driver"
@@ -41,10 +42,13 @@ var (
 	zipF = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[kv, string]] {
 		return rdd.Zip(a.src(), rdd.Map(a.src(), func(p kv) string { return p.Key + "!" }))
 	})
-	zipIndexF = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[kv, int64]] { return rdd.ZipWithIndex(a.src()) })
-	zipIDF    = rdd.Func(func(a XArgs) *rdd.RDD[[]rdd.Pair[kv, int64]] { return rdd.Glom(rdd.ZipWithUniqueID(a.src())) })
-	cartF     = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[kv, kv]] { return rdd.Cartesian(a.src(), a.other()) })
-	coalesceF = rdd.Func(func(a XArgs) *rdd.RDD[[]kv] { return rdd.Glom(rdd.Coalesce(a.src(), a.Out)) })
+	zipIndexF        = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[kv, int64]] { return rdd.ZipWithIndex(a.src()) })
+	zipIDF           = rdd.Func(func(a XArgs) *rdd.RDD[[]rdd.Pair[kv, int64]] { return rdd.Glom(rdd.ZipWithUniqueID(a.src())) })
+	cartF            = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[kv, kv]] { return rdd.Cartesian(a.src(), a.other()) })
+	coalesceF        = rdd.Func(func(a XArgs) *rdd.RDD[[]kv] { return rdd.Glom(rdd.Coalesce(a.src(), a.Out)) })
+	coalesceShuffleF = rdd.Func(func(a XArgs) *rdd.RDD[[]kv] {
+		return rdd.Glom(rdd.Coalesce(a.src(), a.Out, rdd.Shuffle()))
+	})
 	cogroup3F = rdd.Func(func(a XArgs) *rdd.RDD[rdd.Pair[string, rdd.Triple[[]int, []int, []int]]] {
 		third := rdd.MapValues(a.src(), func(v int) int { return -v })
 		return rdd.CoGroup3(a.src(), a.other(), third, rdd.Partitions(a.Out))
@@ -224,6 +228,8 @@ func checkTransforms(t *testing.T, s *driver.Session, a XArgs, all bool) {
 	co := collect(t, s, coalesceF.Invoke(a))
 	check("Coalesce partitions", len(co) == min(a.Out, a.In), len(co))
 	check("Coalesce", slices.Equal(slices.Concat(co...), a.Data))
+	cs := collect(t, s, coalesceShuffleF.Invoke(a))
+	check("Coalesce with Shuffle", len(cs) == a.Out && same(slices.Concat(cs...), a.Data), len(cs))
 
 	left, right := byKey(a.Data), byKey(a.Other)
 	var wantCo []rdd.Pair[string, rdd.Triple[[]int, []int, []int]]
@@ -402,5 +408,40 @@ func TestTransformMistakes(t *testing.T) {
 		if _, err := rdd.Collect(ctx, s, splitBadF.Invoke(w)); err == nil || !strings.Contains(err.Error(), "weight") {
 			t.Errorf("RandomSplit of %v: %v", w, err)
 		}
+	}
+}
+
+var rangeReads atomic.Int64
+
+var prunedF = rdd.Func(func(n int) *rdd.RDD[kv] {
+	data := make([]kv, n)
+	for i := range data {
+		data[i] = rdd.KV(fmt.Sprintf("k%03d", (i*37)%n), i)
+	}
+	sorted := rdd.SortByKey(rdd.Parallelize(data, rdd.Partitions(3)), rdd.Partitions(8))
+	counted := rdd.MapValues(sorted, func(v int) int { rangeReads.Add(1); return v })
+	return rdd.FilterByRange(counted, "k010", "k012")
+})
+
+// TestFilterByRangePrunes: after a sort, FilterByRange reads only the
+// partitions whose ranges can hold keys in its range.
+func TestFilterByRangePrunes(t *testing.T) {
+	s := newSession(t)
+	rangeReads.Store(0)
+	got := collect(t, s, prunedF.Invoke(400))
+	var want []kv
+	for k := 10; k <= 12; k++ {
+		for i := range 400 {
+			if (i*37)%400 == k {
+				want = append(want, rdd.KV(fmt.Sprintf("k%03d", k), i))
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("FilterByRange = %v, want %v", got, want)
+	}
+	// 400 keys in 8 ranges: one or two ranges hold k010..k012.
+	if n := rangeReads.Load(); n == 0 || n > 200 {
+		t.Fatalf("FilterByRange read %d of 400 sorted records", n)
 	}
 }
