@@ -445,3 +445,37 @@ func TestFilterByRangePrunes(t *testing.T) {
 		t.Fatalf("FilterByRange read %d of 400 sorted records", n)
 	}
 }
+
+var (
+	rateF = rdd.Func(func(a XArgs) *rdd.RDD[int] {
+		return rdd.Sample(numbered([]int{5000, 0, 7000, 8000}), a.Replace, a.Fraction, a.Seed)
+	})
+	splitRateF = rdd.Func(func(a XArgs) *rdd.RDD[int] {
+		return rdd.RandomSplit(numbered([]int{5000, 0, 7000, 8000}), a.Weights, a.Seed)[0]
+	})
+)
+
+// TestSampleRates: the samples are the sizes Spark's would be, within a
+// few standard deviations (the seeds are fixed, so this cannot flake).
+func TestSampleRates(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	const n = 20000
+	for _, c := range []struct {
+		replace  bool
+		fraction float64
+	}{{false, 0.3}, {false, 0.95}, {true, 0.3}, {true, 2.5}, {true, 40}} {
+		got, err := rdd.Count(ctx, s, rateF.Invoke(XArgs{Replace: c.replace, Fraction: c.fraction, Seed: 99}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.fraction * n
+		if d := float64(got) - want; d > 0.03*want+50 || d < -0.03*want-50 {
+			t.Errorf("Sample(replace %v, fraction %v) of %d: %d elements, want about %.0f", c.replace, c.fraction, n, got, want)
+		}
+	}
+	got, err := rdd.Count(ctx, s, splitRateF.Invoke(XArgs{Weights: []float64{1, 3}, Seed: 7}))
+	if err != nil || got < n/4-300 || got > n/4+300 {
+		t.Errorf("RandomSplit 1:3 of %d: the first has %d, want about %d (%v)", n, got, n/4, err)
+	}
+}
