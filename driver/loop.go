@@ -18,6 +18,7 @@ import (
 type jobRun struct {
 	id    int
 	graph int
+	pool  string // FAIR: from WithPool
 	job   *task.Job
 	reply chan error
 
@@ -96,6 +97,7 @@ func (s *Session) loop() {
 	scfg := scheduler.DefaultConfig()
 	scfg.Speculation = s.cfg.Speculation
 	scfg.StageActions = true // for the UI, the metrics and the event log
+	scfg.Mode, scfg.Pools = s.cfg.SchedulerMode, s.cfg.Pools
 	cluster := len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0
 	if cluster {
 		// Jobs that wait with no worker able to take tasks for --wait
@@ -163,8 +165,11 @@ func (s *Session) loop() {
 			s.obs.submitted(jr)
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
 			apply(sched.Step(scheduler.JobSubmitted{
-				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
+				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions, Pool: jr.pool,
 			}))
+			if s.onSubmit != nil {
+				s.onSubmit(jr.id)
+			}
 		case d := <-s.done:
 			if d.res.WorkerLost {
 				// Pause the worker before the retry is placed, so the

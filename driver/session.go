@@ -51,10 +51,12 @@ type Session struct {
 	forgotten []int
 	forget    chan struct{}
 	nextJob   int
+	ckptDir   string // see CheckpointDir
 
 	// onLaunch, when set before the first job, sees every task the loop
-	// launches (tests measure them).
+	// launches (tests measure them); onSubmit every job it is given.
 	onLaunch func(*worker.TaskSpec)
+	onSubmit func(job int)
 
 	obs    *observer // the UI, metrics, event log and progress line
 	endErr error     // the program's outcome, for the event log (see end)
@@ -75,6 +77,8 @@ type backend interface {
 	drain(worker string, outputs []scheduler.OutputRef)
 	// forgetGraph removes the map outputs of a dropped lineage.
 	forgetGraph(gid int)
+	// unpersist drops a node's persisted partitions on every executor.
+	unpersist(ctx context.Context, gid, node int)
 	// close stops the backend and waits for its goroutines.
 	close()
 }
@@ -98,6 +102,10 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 			return nil, fmt.Errorf("driver: --local-dir: %w", err)
 		}
 	}
+	ckptDir, err := checkpointDir(cfg.CheckpointDir)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(cfg.LocalDir, "sluice-")
 	if err != nil {
 		return nil, fmt.Errorf("driver: scratch directory: %w", err)
@@ -114,6 +122,7 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 		quit:     make(chan struct{}),
 		graphs:   map[weak.Pointer[task.Graph]]int{},
 		forget:   make(chan struct{}, 1),
+		ckptDir:  ckptDir,
 	}
 	mode := "local"
 	if len(cfg.Join) > 0 {
@@ -161,7 +170,9 @@ func (s *Session) Close() error {
 }
 
 // RunJob runs job and returns when it has ended: every partition delivered
-// and the output committed, or the first error.
+// and the output committed, or the first error. Jobs run from several
+// goroutines at once share the slots (Config.SchedulerMode); the job runs
+// in ctx's pool (WithPool).
 func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 	s.mu.Lock()
 	wp := weak.Make(job.Graph)
@@ -173,7 +184,7 @@ func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 		runtime.AddCleanup(job.Graph, s.forgetGraph, gid)
 	}
 	s.nextJob++
-	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1), notify: make(chan struct{}, 1)}
+	jr := &jobRun{id: s.nextJob, graph: gid, job: job, pool: PoolOf(ctx), reply: make(chan error, 1), notify: make(chan struct{}, 1)}
 	s.mu.Unlock()
 
 	select {

@@ -55,6 +55,27 @@
 // from its lineage and must come out the same. Actions whose function runs
 // per element (Reduce, ForEach) run it in the driver.
 //
+// Persist keeps an RDD's computed partitions on the executors for later
+// jobs, at a StorageLevel: MemoryOnly (Cache), DiskOnly or MemoryAndDisk.
+// Every level is serialized (see StorageLevel for why); a partition that
+// was not kept is recomputed from lineage. Unpersist drops the kept
+// partitions on every executor. Checkpoint writes an RDD's partitions to
+// the driver's checkpoint directory (a file system the driver and every
+// worker share) before the next action that needs it, and truncates the
+// lineage there: later jobs and recovery read the files, so the data
+// outlive every worker that computed them. The level and the checkpoint
+// are the driver's decision, sent with every task, so both may be set in
+// main on the RDD that Invoke returned:
+//
+//	counts := wordCount.Invoke(paths).Persist(rdd.MemoryAndDisk)
+//	n, err := rdd.Count(ctx, session, counts)        // computes and keeps
+//	top, err := rdd.Take(ctx, session, counts, 10)   // reads what was kept
+//	err = counts.Unpersist(ctx, session)
+//
+// Sluice has no LocalCheckpoint (Spark's truncation onto executor storage):
+// its tasks would have to run where the partition is kept, and the
+// scheduler does not yet place tasks by where cached partitions are.
+//
 // A task that fails (its user function panicked, or a MapErr or
 // FlatMapErr function returned an error) is retried up to four attempts;
 // then the action returns an error wrapping a *TaskError, which names the

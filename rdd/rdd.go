@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -35,9 +36,12 @@ type node struct {
 	deps          []*dep
 	aux           []*node // nodes the driver runs jobs on for preparation (samples)
 	err           error   // a construction error, reported by the first action
-	cached        bool
-	indeterminate bool   // output order depends on input order
-	plan          string // what a source read when planned (file sizes and times), part of the graph's digest
+	indeterminate bool    // output order depends on input order
+	checkpoint    string  // where Checkpoint was called, when it was: the driver writes one
+	// rt is the storage level and checkpoint the driver decided on at run
+	// time (persist.go); executors take it from the driver.
+	rt   atomic.Pointer[nodeState]
+	plan string // what a source read when planned (file sizes and times), part of the graph's digest
 	// inputBytes is the size of the input this node's partitions read
 	// before any shuffle, when known (files); -1 when not.
 	inputBytes int64
@@ -48,14 +52,12 @@ type node struct {
 	// partitioner is what laid out this node's partitions by key (see
 	// Partitioner), nil when nothing is known.
 	partitioner *partInfo
-	// prepare, when set, runs on the driver before a job reads the node
-	// (ZipWithIndex's partition counts) and returns state that setState
-	// installs in every process, keyed by the node's id, as a shuffle's
-	// is. ready is guarded by the graph's mutex.
-	prepare  func(ctx context.Context, run Runner, g *graph) ([]byte, error)
-	setState func([]byte) error
-	ready    bool
-	site     sitePCs // where the user's code made the node
+	// prep, when set, is a preparation without a shuffle (ZipWithIndex's
+	// partition counts): a shuffleDep with no map side whose prepare runs
+	// on the driver before a job reads the node and whose state travels
+	// with tasks as a shuffle's does, under its own id.
+	prep *shuffleDep
+	site sitePCs // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -71,6 +73,7 @@ type dep struct {
 type anyRDD interface {
 	base() *node
 	runResult(ctx context.Context, tc *task.Context, part int, a task.Action) ([]byte, error)
+	checkpointPart(ctx context.Context, tc *task.Context, part int, dir string) ([]byte, error)
 }
 
 func (r *RDD[T]) base() *node { return r.n }
@@ -80,18 +83,6 @@ func (r *RDD[T]) Name() string { return r.n.name }
 
 // NumPartitions returns the number of partitions of r.
 func (r *RDD[T]) NumPartitions() int { return r.n.parts }
-
-// Cache keeps r's partitions in executor memory once computed, as
-// serialized blocks, so later jobs read them instead of recomputing. A
-// partition that does not fit the cache budget is recomputed when needed,
-// as Spark's MEMORY_ONLY_SER does.
-func (r *RDD[T]) Cache() *RDD[T] {
-	r.n.cached = true
-	return r
-}
-
-// Persist is Cache; Sluice has one storage level.
-func (r *RDD[T]) Persist() *RDD[T] { return r.Cache() }
 
 // Err returns the error, if any, that building r's lineage ran into (a
 // missing input path, a partition count below 1, say), or the first type
@@ -136,40 +127,6 @@ func narrowInputBytes(deps []*dep) int64 {
 		n += d.parent.inputBytes
 	}
 	return n
-}
-
-// iterate computes partition part, reading it from the cache when r is
-// cached and the partition is there, and storing it when it is not.
-func (r *RDD[T]) iterate(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
-	if !r.n.cached || tc.Cache == nil {
-		return r.compute(ctx, tc, part, yield)
-	}
-	if data, ok := tc.Cache.Get(r.n.id, part); ok {
-		return r.codec.each(data, yield)
-	}
-	var (
-		buf      []byte
-		budget   = tc.Cache.Limit()
-		complete = true
-		tooBig   = false
-	)
-	err := r.compute(ctx, tc, part, func(t T) bool {
-		if !tooBig {
-			buf = r.codec.put(buf, t)
-			if int64(len(buf)) > budget {
-				tooBig, buf = true, nil
-			}
-		}
-		if !yield(t) {
-			complete = false
-			return false
-		}
-		return true
-	})
-	if err == nil && complete && !tooBig {
-		tc.Cache.Put(r.n.id, part, buf)
-	}
-	return err
 }
 
 // Pair is a key and a value: the element type of by-key operations.

@@ -87,7 +87,9 @@ func ZipWithIndex[T any](r *RDD[T]) *RDD[Pair[T, int64]] {
 		})
 	}, narrow(r.n))
 	parts := r.n.parts
-	out.n.prepare = func(ctx context.Context, run Runner, g *graph) ([]byte, error) {
+	prep := &shuffleDep{parent: r.n}
+	out.n.prep = prep
+	prep.prepare = func(ctx context.Context, run Runner, g *graph) ([]byte, error) {
 		counts := make([]int64, parts)
 		if parts > 1 {
 			ps := make([]int, parts-1)
@@ -114,7 +116,7 @@ func ZipWithIndex[T any](r *RDD[T]) *RDD[Pair[T, int64]] {
 		}
 		return state, nil
 	}
-	out.n.setState = func(state []byte) error {
+	prep.setState = func(state []byte) error {
 		ss := make([]int64, 0, parts)
 		for len(state) > 0 {
 			v, k := binary.Uvarint(state)

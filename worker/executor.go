@@ -29,7 +29,8 @@ type ExecutorConfig struct {
 	Dir         string         // shuffle files and task scratch space; must exist
 	Codec       block.Codec    // shuffle and spill compression
 	TaskMemory  int64          // per-task buffer budget; 0 means task.DefaultMemory
-	CacheMemory int64          // bytes of cached partitions; 0 disables the cache
+	CacheMemory int64          // bytes of persisted partitions in memory; 0 keeps none there
+	CacheDisk   int64          // bytes of persisted partitions on disk, under Dir/cache; 0 keeps none there
 	Committer   task.Committer // authorises output commits
 	Fetcher     Fetcher        // reads map outputs other workers hold; nil in local mode
 	App         string         // the application, named in fetch requests
@@ -223,7 +224,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[int]*graphEntry{}}, nil
+	return &Executor{cfg: cfg, log: log, cache: newCache(cfg.CacheMemory, filepath.Join(cfg.Dir, "cache"), cfg.CacheDisk), graphs: map[int]*graphEntry{}}, nil
 }
 
 func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
@@ -302,7 +303,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 		Shuffle: sio, Commit: e.cfg.Committer,
 		Log: e.log.With("task", t.Partition, "stage", t.Stage, "attempt", t.Attempt),
 	}
-	if e.cfg.CacheMemory > 0 {
+	if e.cfg.CacheMemory > 0 || e.cfg.CacheDisk > 0 {
 		tc.Cache = e.cache.view(gi)
 	}
 	switch t.Kind {
@@ -389,6 +390,17 @@ func (e *Executor) ForgetGraph(graph int) error {
 	}
 	return err
 }
+
+// UnpersistRequest asks an application's executor to drop the persisted
+// partitions of one node of a graph (RDD.Unpersist).
+type UnpersistRequest struct {
+	App         string
+	Graph, Node int
+}
+
+// Unpersist drops the persisted partitions, in memory and on disk, of
+// one node of a graph.
+func (e *Executor) Unpersist(graph, node int) { e.cache.dropNode(graph, node) }
 
 // MapOutputPaths returns the data and index files of a map output.
 func MapOutputPaths(dir string, graph, shuffle, mapPart int) (data, index string) {

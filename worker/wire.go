@@ -16,6 +16,7 @@ const (
 	MethodWorkerLost    = "WorkerLost"
 	MethodHeartbeat     = "Heartbeat"
 	MethodForgetGraphs  = "ForgetGraphs" // served by workers (map outputs) and executors (graphs, cache)
+	MethodUnpersist     = "Unpersist"    // served by executors: drop a node's persisted partitions
 )
 
 // HeartbeatResponse is an executor's answer to the driver's heartbeat: the
@@ -78,6 +79,7 @@ type StartExecutorRequest struct {
 	Codec          string
 	TaskMemory     int64
 	CacheMemory    int64
+	CacheDisk      int64
 	RegistryDigest string // the driver's task.RegistryDigest, checked by the executor
 	// Replace is the address of this application's executor that the
 	// driver found frozen (no heartbeat): the worker kills it and starts
