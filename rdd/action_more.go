@@ -210,26 +210,6 @@ func (sampleRunner[T]) run(ctx context.Context, tc *task.Context, ar anyRDD, par
 	return out, err
 }
 
-// poisson draws from a Poisson distribution of mean lambda: Knuth's
-// product of uniforms, in steps of mean at most 500 (a sum of Poisson
-// draws is one of the summed mean) so that e^-step stays far from 0.
-func poisson(rng *rand.Rand, lambda float64) int {
-	n := 0
-	for lambda > 0 {
-		step := min(lambda, 500)
-		lambda -= step
-		limit, p := math.Exp(-step), 1.0
-		for {
-			p *= rng.Float64()
-			if p <= limit {
-				break
-			}
-			n++
-		}
-	}
-	return n
-}
-
 // sampleFraction is Spark's SamplingUtils.computeFractionForSampleSize:
 // a fraction that draws at least num of total elements with probability
 // 0.9999.

@@ -20,11 +20,28 @@
 //
 //	counts, err := rdd.Collect(ctx, session, wordCount.Invoke(paths))
 //
-// Narrow transformations (Map, FlatMap, Filter, ...) run in one task per
-// partition; by-key operations (ReduceByKey, GroupByKey, Join, SortByKey,
-// ...) cut the lineage at a shuffle. Actions take a Runner, which the
-// driver package's Session implements, and act on the RDD that Invoke
-// returned.
+// Narrow transformations (Map, FlatMap, Filter, Coalesce, Zip, Sample,
+// Pipe, ...) run in one task per partition; by-key operations
+// (ReduceByKey, GroupByKey, Join, CoGroup, SortByKey, ...) cut the lineage
+// at a shuffle. Actions take a Runner, which the driver package's Session
+// implements, and act on the RDD that Invoke returned.
+//
+// A by-key operation lays out its output by a Partitioner: a
+// HashPartitioner by default, a RangePartitioner after a sort, or one
+// given with WithPartitioner or PartitionWith. Nodes remember it
+// (PartitionerOf), operations that keep keys in place (MapValues, Filter,
+// ...) keep it, and a by-key operation whose input is already laid out by
+// an equal partitioner reads it without a shuffle, so joins of
+// co-partitioned inputs are narrow:
+//
+//	users := rdd.PartitionBy(rdd.KeyBy(rows, userID), 64)
+//	totals := rdd.ReduceByKey(rdd.MapValues(users, amount), add) // no shuffle
+//	joined := rdd.Join(users, totals)                             // narrow
+//
+// Seeded operations (Sample, RandomSplit) draw from the seed and the
+// partition's index, and ZipWithIndex counts partitions with a job before
+// the first action's, so a recomputed partition is the same as the lost
+// one.
 //
 // Every element type, every key type of a by-key operation and every
 // Func argument must survive encoding exactly; the first action checks

@@ -232,3 +232,43 @@ func ExampleNewBroadcast() {
 	// Output:
 	// [HELLO! big WORLD!] 1 unknown
 }
+
+// vowels is a custom partitioner: words starting with a vowel go to
+// partition 0, the rest to 1. As a comparable value, it equals any other
+// vowels{}, so operations laid out by it again do not shuffle.
+type vowels struct{}
+
+func (vowels) NumPartitions() int { return 2 }
+func (vowels) Partition(w string) int {
+	if strings.ContainsAny(w[:1], "aeiou") {
+		return 0
+	}
+	return 1
+}
+
+var wordCounts = rdd.Func(func(words []string) *rdd.RDD[[]rdd.Pair[string, int]] {
+	ones := rdd.Map(rdd.Parallelize(words), func(w string) rdd.Pair[string, int] { return rdd.KV(w, 1) })
+	byVowel := rdd.PartitionWith(ones, rdd.Partitioner[string](vowels{}))
+	// ReduceByKey takes its input's partitioner and finds the records of
+	// each key already together: it combines them in place, no shuffle.
+	counts := rdd.ReduceByKey(byVowel, func(a, b int) int { return a + b })
+	return rdd.Glom(counts)
+})
+
+func ExamplePartitionWith() {
+	s, err := driver.NewSession(driver.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	parts, err := rdd.Collect(context.Background(), s, wordCounts.Invoke(strings.Fields("apple box ant cat box apple")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, p := range parts {
+		fmt.Printf("%d %v\n", i, p)
+	}
+	// Output:
+	// 0 [apple	2 ant	1]
+	// 1 [box	2 cat	1]
+}

@@ -72,6 +72,11 @@ func newGraph(root *node, inv task.Invocation) (*graph, error) {
 				g.shuffles[d.shuffle.id] = d.shuffle
 			}
 		}
+		if p := n.prep; p != nil && p.id == 0 {
+			p.id = next
+			next++
+			g.shuffles[p.id] = p
+		}
 		n.id = next
 		next++
 	}
@@ -174,7 +179,7 @@ func (g *graph) node(id int) (*node, error) {
 // tc.Shuffle.
 func (g *graph) RunMap(ctx context.Context, tc *task.Context, shuffle, mapPart int) error {
 	s := g.shuffles[shuffle]
-	if s == nil {
+	if s == nil || s.runMap == nil { // a node's preparation has no map side
 		return fmt.Errorf("rdd: no shuffle %d in the lineage of %s", shuffle, g.inv.Key)
 	}
 	if err := g.ensureState(s); err != nil {
@@ -313,29 +318,38 @@ func (g *graph) setShuffleStates(states map[int][]byte) error {
 	return nil
 }
 
+// prepareShuffle runs the preparation job of s, if it has one and it has
+// not run, and installs its state.
+func (g *graph) prepareShuffle(ctx context.Context, run Runner, s *shuffleDep) error {
+	if s == nil || s.prepare == nil {
+		return nil
+	}
+	g.mu.Lock()
+	ready := s.ready
+	g.mu.Unlock()
+	if ready {
+		return nil
+	}
+	state, err := s.prepare(ctx, run, g)
+	if err != nil {
+		return err
+	}
+	return g.setShuffleStates(map[int][]byte{s.id: state})
+}
+
 // prepare readies what a job on root needs, upstream first: it runs the
-// preparation jobs of shuffles (samples for range partitioning) and writes
-// the checkpoints that are marked and not yet written.
+// preparation jobs of shuffles (samples for range partitioning) and of
+// nodes (ZipWithIndex's counts) and writes the checkpoints that are
+// marked and not yet written.
 func (g *graph) prepare(ctx context.Context, run Runner, root *node) error {
 	for _, n := range walkLive(root) {
 		for _, d := range n.deps {
-			s := d.shuffle
-			if s == nil || s.prepare == nil {
-				continue
-			}
-			g.mu.Lock()
-			ready := s.ready
-			g.mu.Unlock()
-			if ready {
-				continue
-			}
-			state, err := s.prepare(ctx, run, g)
-			if err != nil {
+			if err := g.prepareShuffle(ctx, run, d.shuffle); err != nil {
 				return err
 			}
-			if err := g.setShuffleStates(map[int][]byte{s.id: state}); err != nil {
-				return err
-			}
+		}
+		if err := g.prepareShuffle(ctx, run, n.prep); err != nil {
+			return err
 		}
 		if n.checkpoint != "" && n.state().ckpt == "" {
 			select {

@@ -49,7 +49,15 @@ type node struct {
 
 	elem reflect.Type // the element type, which must survive encoding
 	key  reflect.Type // for a by-key operation, the key type it groups by
-	site sitePCs      // where the user's code made the node
+	// partitioner is what laid out this node's partitions by key (see
+	// Partitioner), nil when nothing is known.
+	partitioner *partInfo
+	// prep, when set, is a preparation without a shuffle (ZipWithIndex's
+	// partition counts): a shuffleDep with no map side whose prepare runs
+	// on the driver before a job reads the node and whose state travels
+	// with tasks as a shuffle's does, under its own id.
+	prep *shuffleDep
+	site sitePCs // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -139,6 +147,11 @@ type Option func(*options)
 type options struct {
 	parts     int    // 0 when no Partitions option was given
 	partsSite string // where a count below 1 was given, for the error
+
+	partitioner     any    // a Partitioner[K] from WithPartitioner, checked by the operation
+	partitionerSite string // where WithPartitioner was called
+	descending      bool   // Descending: sort operations order keys high to low
+	shuffle         bool   // Shuffle: Coalesce through a shuffle
 }
 
 // Partitions sets the number of partitions of the RDD being built. It must
