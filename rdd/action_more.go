@@ -112,21 +112,12 @@ func (lookupRunner[K, V]) run(ctx context.Context, tc *task.Context, ar anyRDD, 
 	return out, err
 }
 
-// lookupPartitions returns the partitions of n that can hold pairs whose
-// key encodes as key (the canonical encoding, codec.KeyFor), nil for all.
-// It is the hook for partition pruning: nodes do not yet record the
-// partitioner that laid them out, so it returns nil; once they do, a node
-// with one returns just the partition that partitioner gives key, and
-// Lookup computes only that, as Spark's lookup does.
-func lookupPartitions(n *node, key []byte) []int {
-	_, _ = n, key
-	return nil
-}
-
 // Lookup returns the values of the pairs of r whose key is key, in
 // partition order. Keys match by their encoding, as by-key operations
 // group them (-0 matches +0, a NaN matches every NaN). The pairs are
 // filtered on the executors: only the matching values reach the driver.
+// When r was laid out by a partitioner (PartitionerOf), only the
+// partition it gives key is computed, as Spark's lookup does.
 func Lookup[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pair[K, V]], key K) ([]V, error) {
 	if err := codec.CheckKey(reflect.TypeFor[K]()); err != nil {
 		return nil, fmt.Errorf("rdd: Lookup at %s: %w", callSite(1), roled(err, "key"))
@@ -144,6 +135,12 @@ func Lookup[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pair[K,
 	if err != nil {
 		return nil, err
 	}
+	var parts []int // nil: every partition
+	if p, ok, err := partitionOfKey(ctx, run, r, key); err != nil {
+		return nil, err
+	} else if ok {
+		parts = []int{p}
+	}
 	vc := codec.For[V]()
 	found := make([][]V, r.n.parts)
 	err = runJob(ctx, run, g, r.n, a, func(p int, data []byte) error {
@@ -160,7 +157,7 @@ func Lookup[K comparable, V any](ctx context.Context, run Runner, r *RDD[Pair[K,
 			data = rest
 		}
 		return nil
-	}, lookupPartitions(r.n, kb)...)
+	}, parts...)
 	if err != nil {
 		return nil, err
 	}

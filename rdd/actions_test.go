@@ -682,3 +682,43 @@ func TestAggregateZeroMustEncode(t *testing.T) {
 		t.Errorf("Aggregate with an unencodable zero: %v, want an error starting %q about the unexported field", err, want)
 	}
 }
+
+// partitionedF lays its pairs out by key with a hash partitioner.
+var partitionedF = rdd.Func(func(a IntArgs) *rdd.RDD[rdd.Pair[int, int]] {
+	pairs := rdd.Map(rdd.Parallelize(a.Data, rdd.Partitions(a.Parts)), func(x int) rdd.Pair[int, int] { return rdd.KV(x%7, x) })
+	return rdd.PartitionBy(pairs, a.Out)
+})
+
+// TestLookupComputesOnlyTheKeysPartition: on an RDD laid out by a
+// partitioner, Lookup runs a job of one partition, the key's, and finds
+// the same values as a scan.
+func TestLookupComputesOnlyTheKeysPartition(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	data := make([]int, 200)
+	for i := range data {
+		data[i] = i - 50
+	}
+	for _, key := range []int{0, 3, -6, 100} {
+		var want []int
+		for _, x := range data {
+			if x%7 == key {
+				want = append(want, x)
+			}
+		}
+		rec := &records{run: s}
+		got, err := rdd.Lookup(ctx, rec, partitionedF.Invoke(IntArgs{Data: data, Parts: 4, Out: 6}), key)
+		slices.Sort(got)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("Lookup(%d) = %v, %v; want %v", key, got, err, want)
+		}
+		if len(rec.parts) != 1 {
+			t.Errorf("Lookup(%d) computed partitions %v, want only the key's", key, rec.parts)
+		}
+		scan, err := rdd.Lookup(ctx, s, pairsF.Invoke(IntArgs{Data: data, Parts: 4}), key)
+		slices.Sort(scan)
+		if err != nil || !slices.Equal(scan, want) {
+			t.Errorf("Lookup(%d) by a scan = %v, %v; want %v", key, scan, err, want)
+		}
+	}
+}
