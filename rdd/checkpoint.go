@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 
@@ -159,3 +160,44 @@ func (r *RDD[T]) checkpointPart(ctx context.Context, tc *task.Context, part int,
 	}
 	return binary.AppendUvarint(nil, uint64(size)), nil
 }
+
+// LocalCheckpoint returns r saved on the executors' storage: the first
+// job that needs it writes each partition once, as the map output of a
+// shuffle that keeps every partition whole and in order (partition p goes
+// to partition p), and every later job, and every recovery of a later
+// stage, reads those outputs instead of running r's lineage again, as
+// Spark's localCheckpoint does. The outputs live on the workers that
+// computed them (replicated to a core node when the workers replicate map
+// outputs), and are served to tasks on any worker, so no task has to run
+// where a partition is kept. Where Spark fails a job whose local
+// checkpoint was lost with its executor, Sluice keeps the lineage behind
+// it and recomputes just the lost partitions. Call it inside the Func, as
+// any transformation; Checkpoint writes to a shared directory instead and
+// survives the loss of every worker.
+func LocalCheckpoint[T any](r *RDD[T]) *RDD[T] {
+	n := r.n.parts
+	if n < 1 {
+		return r // nothing to keep
+	}
+	tagged := MapPartitions(r, func(part int, in iter.Seq[T]) iter.Seq[Pair[int, T]] {
+		return func(yield func(Pair[int, T]) bool) {
+			for t := range in {
+				if !yield(KV(part, t)) {
+					return
+				}
+			}
+		}
+	})
+	tagged.n.name = "LocalCheckpoint"
+	laid := PartitionWith(tagged, Partitioner[int](samePartition{n}))
+	out := Values(laid)
+	out.n.name = "LocalCheckpoint"
+	return out
+}
+
+// samePartition sends the records of partition p to partition p: the
+// layout of LocalCheckpoint's shuffle.
+type samePartition struct{ n int }
+
+func (s samePartition) NumPartitions() int  { return s.n }
+func (s samePartition) Partition(p int) int { return p }

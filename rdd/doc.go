@@ -92,9 +92,11 @@
 //	top, err := rdd.Take(ctx, session, counts, 10)   // reads what was kept
 //	err = counts.Unpersist(ctx, session)
 //
-// Sluice has no LocalCheckpoint (Spark's truncation onto executor storage):
-// its tasks would have to run where the partition is kept, and the
-// scheduler does not yet place tasks by where cached partitions are.
+// LocalCheckpoint(r), inside the Func, keeps r on the executors' storage
+// instead: its partitions are written once, whole and in order, as the map
+// outputs of a shuffle that any worker's tasks can read, and later jobs
+// skip the lineage below it. Unlike Spark's, a local checkpoint lost with
+// its worker is recomputed from the lineage behind it, not a failed job.
 //
 // Shared variables carry what the Func's argument and the binary cannot.
 // A Broadcast is a value the driver computes at run time (a lookup table,

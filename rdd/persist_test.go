@@ -365,3 +365,50 @@ func TestCheckpointAcrossShuffles(t *testing.T) {
 		t.Fatalf("plan after the checkpoint:\n%s\nwant (no stage below the checkpoint):\n%s", plan, want2)
 	}
 }
+
+// localCkptF doubles values, counting each call, then keeps the result
+// with LocalCheckpoint; a.Level != StorageNone skips the checkpoint, for
+// the reference.
+var localCkptF = rdd.Func(func(a persistArgs) *rdd.RDD[[]kv] {
+	m := rdd.Map(rdd.Parallelize(a.Data, rdd.Partitions(a.Parts)), func(p kv) kv {
+		persistRuns.Add(1)
+		return rdd.KV(p.Key, 2*p.Value)
+	})
+	if a.Level == rdd.StorageNone {
+		m = rdd.LocalCheckpoint(m)
+	}
+	return rdd.Glom(m)
+})
+
+// TestLocalCheckpoint: a locally checkpointed RDD has the same partitions,
+// in the same order, as the RDD itself (empty ones and more partitions
+// than elements included), and later jobs read the saved partitions
+// instead of running the lineage below them again.
+func TestLocalCheckpoint(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(31, 31))
+	for _, n := range []int{0, 3, 200} {
+		for _, parts := range []int{1, 4, 9} {
+			data := randomArgs(rng, n, 7).Data
+			want, err := rdd.Collect(ctx, s, localCkptF.Invoke(persistArgs{Data: data, Parts: parts, Level: rdd.MemoryOnly}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := localCkptF.Invoke(persistArgs{Data: data, Parts: parts})
+			persistRuns.Store(0)
+			for job := range 3 {
+				got, err := rdd.Collect(ctx, s, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("n=%d parts=%d job %d: partitions %v, want %v", n, parts, job, got, want)
+				}
+			}
+			if runs := persistRuns.Load(); runs != int64(n) {
+				t.Errorf("n=%d parts=%d: three jobs ran the lineage below the checkpoint %d times for %d elements, want once each", n, parts, runs, n)
+			}
+		}
+	}
+}
