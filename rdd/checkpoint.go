@@ -167,8 +167,8 @@ func (r *RDD[T]) checkpointPart(ctx context.Context, tc *task.Context, part int,
 // to partition p), and every later job, and every recovery of a later
 // stage, reads those outputs instead of running r's lineage again, as
 // Spark's localCheckpoint does. The outputs live on the workers that
-// computed them (replicated to a core node when the workers replicate map
-// outputs), and are served to tasks on any worker, so no task has to run
+// computed them (copied to a core worker with the driver's --shuffle-replicas 1),
+// and are served to tasks on any worker, so no task has to run
 // where a partition is kept. Where Spark fails a job whose local
 // checkpoint was lost with its executor, Sluice keeps the lineage behind
 // it and recomputes just the lost partitions. Call it inside the Func, as
