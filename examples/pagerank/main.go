@@ -1,8 +1,7 @@
 // Command pagerank ranks the pages of a link graph by PageRank, as
 // Spark's SparkPageRank example does: every iteration, each page gives
 // its rank divided among the pages it links to, and a page's new rank is
-// 0.15 + 0.85 × what it was given. The links, read once, stay cached
-// (Cache) across the iterations.
+// 0.15 + 0.85 × what it was given.
 //
 //	pagerank [--iterations N] --output DIR INPUT...
 //
@@ -11,14 +10,20 @@
 // Spark's example, a page that nothing links to drops out after the first
 // iteration.
 //
-// Broadcast (rdd.Broadcast) is being added to Sluice; until then the
-// ranks travel by join, which is what this example does in any case for
-// graphs larger than memory.
+// A first job counts each page's out-links in the driver; that table goes
+// to the iterations as a Broadcast, fetched once per executor, so the
+// links stay a flat list of edges (cached across the iterations with
+// Cache) and no page's list of links is ever held whole: each edge's share
+// of its page's rank is the rank divided by the page's out-degree from the
+// table. The table is one entry per page with links, so it bounds the
+// graph to what a Broadcast may hold (rdd.MaxBroadcast, about a million
+// pages); past that the job fails saying so.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -27,26 +32,41 @@ import (
 	"github.com/sluicehq/sluice/rdd"
 )
 
-// Args are the job's inputs and its number of iterations.
+// Args are the job's inputs, its number of iterations, and the out-degree
+// of every page with links, computed by a first job.
 type Args struct {
 	Paths      []string
 	Iterations int
+	OutDegree  rdd.Broadcast[map[string]int64]
 }
 
-var pageRank = rdd.Func(func(a Args) *rdd.RDD[rdd.Pair[string, float64]] {
-	edges := rdd.FlatMap(rdd.TextFile(a.Paths...), func(line string, emit func(rdd.Pair[string, string])) {
+// links are the distinct links FROM → TO in the input.
+func links(paths []string) *rdd.RDD[rdd.Pair[string, string]] {
+	edges := rdd.FlatMap(rdd.TextFile(paths...), func(line string, emit func(rdd.Pair[string, string])) {
 		if f := strings.Fields(line); len(f) == 2 {
 			emit(rdd.KV(f[0], f[1]))
 		}
 	})
-	links := rdd.GroupByKey(rdd.Distinct(edges)).Cache()
-	ranks := rdd.MapValues(links, func([]string) float64 { return 1 })
+	return rdd.Distinct(edges)
+}
+
+// linkGraph is the links alone, for the first job, which counts them.
+var linkGraph = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, string]] {
+	return links(paths)
+})
+
+var pageRank = rdd.Func(func(a Args) *rdd.RDD[rdd.Pair[string, float64]] {
+	edges := links(a.Paths).Cache()
+	ranks := rdd.Map(rdd.Distinct(rdd.Keys(edges)), func(p string) rdd.Pair[string, float64] { return rdd.KV(p, 1.0) })
 	for range a.Iterations {
-		contribs := rdd.FlatMap(rdd.Join(links, ranks), func(p rdd.Pair[string, rdd.Pair[[]string, float64]], emit func(rdd.Pair[string, float64])) {
-			urls, rank := p.Value.Key, p.Value.Value
-			for _, u := range urls {
-				emit(rdd.KV(u, rank/float64(len(urls))))
+		contribs := rdd.MapErr(rdd.Join(edges, ranks), func(_ context.Context, e rdd.Pair[string, rdd.Pair[string, float64]]) (rdd.Pair[string, float64], error) {
+			n := a.OutDegree.Value()[e.Key]
+			if n <= 0 {
+				// The table came from the same input: a page missing
+				// from it means the input changed under the job.
+				return rdd.Pair[string, float64]{}, rdd.Permanent(fmt.Errorf("page %q links to %q but has no out-degree in the broadcast table: did the input change during the job?", e.Key, e.Value.Key))
 			}
+			return rdd.KV(e.Value.Key, e.Value.Value/float64(n)), nil
 		})
 		ranks = rdd.MapValues(rdd.ReduceByKey(contribs, func(x, y float64) float64 { return x + y }), func(s float64) float64 {
 			return 0.15 + 0.85*s
@@ -69,6 +89,15 @@ func main() {
 		if *iterations < 1 || *iterations > 1000 {
 			return errors.New("--iterations must be between 1 and 1000")
 		}
-		return rdd.SaveAsTextFile(ctx, s, pageRank.Invoke(Args{pflag.Args(), *iterations}), *output)
+		degree, err := rdd.CountByKey(ctx, s, linkGraph.Invoke(pflag.Args()))
+		if err != nil {
+			return err
+		}
+		b, err := rdd.NewBroadcast(s, degree)
+		if err != nil {
+			return err
+		}
+		defer b.Destroy()
+		return rdd.SaveAsTextFile(ctx, s, pageRank.Invoke(Args{pflag.Args(), *iterations, b}), *output)
 	})
 }

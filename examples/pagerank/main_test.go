@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/worker"
@@ -38,7 +40,12 @@ var graph = [][2]string{
 }
 
 // naiveRanks iterates the same update on maps, n times.
-func naiveRanks(n int) map[string]float64 {
+func naiveRanks(n int) map[string]float64 { return naive(n, true) }
+
+// naive is naiveRanks, with each page's share of its rank divided by its
+// out-degree or, if !byDegree, not divided: what pagerank would compute if
+// it ignored its broadcast table of out-degrees.
+func naive(n int, byDegree bool) map[string]float64 {
 	out := map[string][]string{}
 	for _, e := range graph {
 		out[e[0]] = append(out[e[0]], e[1])
@@ -51,7 +58,11 @@ func naiveRanks(n int) map[string]float64 {
 		next := map[string]float64{}
 		for p, urls := range out {
 			for _, u := range urls {
-				next[u] += ranks[p] / float64(len(urls))
+				if byDegree {
+					next[u] += ranks[p] / float64(len(urls))
+				} else {
+					next[u] += ranks[p]
+				}
 			}
 		}
 		for p := range next {
@@ -63,6 +74,22 @@ func naiveRanks(n int) map[string]float64 {
 }
 
 func TestConvergesToNaiveRanks(t *testing.T) {
+	want, before := naiveRanks(60), naiveRanks(59)
+	for p, w := range want {
+		if math.Abs(w-before[p]) > 1e-9 {
+			t.Fatalf("page %s: the reference has not converged (%v then %v)", p, before[p], w)
+		}
+	}
+	// The graph's pages have out-degrees 1 to 3, so ranks that ignored
+	// the broadcast out-degrees could not pass the check below.
+	ignored, differs := naive(60, false), false
+	for p, w := range want {
+		differs = differs || math.Abs(ignored[p]-w) > 1e-3
+	}
+	if !differs {
+		t.Fatal("the test graph does not tell ranks that use out-degrees from ranks that ignore them")
+	}
+
 	dir := t.TempDir()
 	var b strings.Builder
 	for _, e := range graph {
@@ -70,23 +97,64 @@ func TestConvergesToNaiveRanks(t *testing.T) {
 	}
 	b.WriteString("a b\n# a comment line\n") // a repeated link counts once
 	in := filepath.Join(dir, "links.txt")
-	os.WriteFile(in, []byte(b.String()), 0o644)
-	out := filepath.Join(dir, "out")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "--iterations", "60", "--output", out, in)
-	cmd.Env = append(os.Environ(), asMain+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pagerank: %v\n%s", err, out)
-	}
-	if err := commit.Check(out, -1); err != nil {
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	parts, _ := commit.Parts(out)
+	for i, mode := range [][]string{nil, {"--local-cluster", "2"}} {
+		out := filepath.Join(dir, fmt.Sprint("out", i))
+		summary := filepath.Join(dir, fmt.Sprint("summary", i, ".json"))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, os.Args[0], append(mode, "--iterations", "60", "--job-summary", summary, "--output", out, in)...)
+		cmd.Env = append(os.Environ(), asMain+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		msg, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("pagerank %v: %v\n%s", mode, err, msg)
+		}
+		if err := commit.Check(out, -1); err != nil {
+			t.Fatal(err)
+		}
+		got := readRanks(t, out)
+		sum := 0.0
+		for p, w := range want {
+			if math.Abs(got[p]-w) > 1e-9 {
+				t.Errorf("%v: page %s: rank %v, want %v", mode, p, got[p], w)
+			}
+			sum += got[p]
+		}
+		if len(got) != len(want) || math.Abs(sum-float64(len(want))) > 1e-6 {
+			t.Errorf("%v: ranks %v sum to %v over %d pages, want %d pages summing to %d", mode, got, sum, len(got), len(want), len(want))
+		}
+		raw, err := os.ReadFile(summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s driver.Summary
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		// With executor processes, each one that ran a task of the
+		// iterations fetched the table once, however many tasks it ran.
+		if mode != nil && (s.BroadcastFetches < 1 || s.BroadcastFetches > 2) {
+			t.Errorf("%v: %d fetches of the out-degree table, want one per executor (1 or 2); summary %s", mode, s.BroadcastFetches, raw)
+		}
+	}
+}
+
+// readRanks reads the page<TAB>rank lines of a committed output.
+func readRanks(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	parts, err := commit.Parts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]float64{}
 	for _, p := range parts {
-		b, _ := os.ReadFile(p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			if l == "" {
 				continue
@@ -96,21 +164,11 @@ func TestConvergesToNaiveRanks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("bad line %q", l)
 			}
+			if _, dup := got[page]; dup {
+				t.Fatalf("page %s ranked twice", page)
+			}
 			got[page] = x
 		}
 	}
-	want, before := naiveRanks(60), naiveRanks(59)
-	sum := 0.0
-	for p, w := range want {
-		if math.Abs(got[p]-w) > 1e-9 {
-			t.Errorf("page %s: rank %v, want %v", p, got[p], w)
-		}
-		if math.Abs(w-before[p]) > 1e-9 {
-			t.Errorf("page %s: the reference has not converged (%v then %v)", p, before[p], w)
-		}
-		sum += got[p]
-	}
-	if len(got) != len(want) || math.Abs(sum-float64(len(want))) > 1e-6 {
-		t.Errorf("ranks %v sum to %v over %d pages, want %d pages summing to %d", got, sum, len(got), len(want), len(want))
-	}
+	return got
 }
