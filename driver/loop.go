@@ -166,6 +166,7 @@ func (s *Session) loop() {
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
 			apply(sched.Step(scheduler.JobSubmitted{
 				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions, Pool: jr.pool,
+				Span: jr.job.Span,
 			}))
 			if s.onSubmit != nil {
 				s.onSubmit(jr.id)

@@ -188,6 +188,12 @@ func appendText[T any](dst []byte, v T) []byte {
 // runJob prepares what the job needs (range partitioners' samples) and
 // runs it.
 func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, result func(int, []byte) error, parts ...int) error {
+	return runSpan(ctx, run, g, n, a, result, 1, parts...)
+}
+
+// runSpan is runJob whose task for partition p reads partitions p …
+// p+span-1 of n (task.Job.Span): the tree actions' jobs.
+func runSpan(ctx context.Context, run Runner, g *graph, n *node, a task.Action, result func(int, []byte) error, span int, parts ...int) error {
 	if err := g.prepare(ctx, run, n); err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, r
 			parts[i] = i
 		}
 	}
-	return run.RunJob(ctx, &task.Job{Name: jobName(callers()), Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result})
+	return run.RunJob(ctx, &task.Job{Name: jobName(callers()), Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result, Span: span})
 }
 
 // Collect returns every element of r, partition after partition.

@@ -138,7 +138,11 @@ type Job struct {
 	Graph      *Graph
 	Node       int   // the node whose partitions the action reads
 	Partitions []int // the partitions to compute
-	Action     Action
+	// Span, when above 1, makes the task of partition p also read what
+	// partitions p+1 … p+Span-1 of Node read, so that its action can
+	// combine them in one task (the tree actions).
+	Span   int
+	Action Action
 	// Result receives the encoded result of each partition, once, from
 	// one goroutine at a time. An error ends the job with that error.
 	Result func(part int, data []byte) error
