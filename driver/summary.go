@@ -27,6 +27,12 @@ type Summary struct {
 	ShuffleBytes     int64            `json:"shuffle_bytes"`
 	TasksByWorker    map[string]int64 `json:"tasks_by_worker"` // attempts that succeeded
 	Cluster          *ClusterSummary  `json:"cluster,omitempty"`
+
+	// BadRecordsSkipped counts the malformed input records skipped
+	// under --skip-bad-records; FirstBadRecord names the first one's file
+	// and line.
+	BadRecordsSkipped int64  `json:"bad_records_skipped"`
+	FirstBadRecord    string `json:"first_bad_record,omitempty"`
 }
 
 // ClusterSummary counts what happened to a cluster's workers and
@@ -48,7 +54,7 @@ func (s *Session) summary(err error) Summary {
 	sum := Summary{
 		OK: err == nil, Tasks: m.Tasks, TasksFailed: m.TasksFailed, TasksRecomputed: m.TasksRecomputed,
 		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
-		TasksByWorker: m.TasksByWorker,
+		TasksByWorker: m.TasksByWorker, BadRecordsSkipped: m.BadRecords, FirstBadRecord: m.FirstBadRecord,
 	}
 	if sum.TasksByWorker == nil {
 		sum.TasksByWorker = map[string]int64{}

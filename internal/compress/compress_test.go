@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"testing/iotest"
+
+	"github.com/sluicehq/sluice/internal/fuzztest"
 )
 
 func TestForPath(t *testing.T) {
@@ -175,7 +177,7 @@ func FuzzReader(f *testing.F) {
 		f.Add(uint8(Bzip2), bz)
 	}
 	f.Fuzz(func(t *testing.T, c uint8, data []byte) {
-		defer guard(t)()
+		defer fuzztest.Guard(t)()
 		codec := Codec(c % 5)
 		r, err := codec.NewReader(bytes.NewReader(data))
 		if err != nil {
