@@ -3,9 +3,11 @@ package rdd_test
 import (
 	"context"
 
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -216,4 +218,13 @@ func testRoundTrips(t *testing.T, s *driver.Session, seed uint64, n int) {
 			check("parquet", dir, pext+".parquet", collectArgs(t, s, readParquet, readArgs{Paths: []string{dir}}), recs)
 		})
 	}
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 99)) }
+
+// bzip2 compresses data with bzip2(1): Go has no bzip2 encoder.
+func bzip2(data []byte) ([]byte, error) {
+	cmd := exec.Command("bzip2", "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	return cmd.Output()
 }
