@@ -2,6 +2,7 @@ package rdd
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -103,6 +104,9 @@ func readParquet[T any](ctx context.Context, tc *task.Context, s fileSplit, sche
 // openParquet reads a file's footer; a library panic on a malformed file
 // is an error naming the file.
 func openParquet(f inputFile, s fileSplit) (file *parquet.File, err error) {
+	if err := checkParquetFooter(f, s); err != nil {
+		return nil, Permanent(fmt.Errorf("rdd: Parquet: %s is not a valid Parquet file: %w", s.Path, err))
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			file, err = nil, Permanent(fmt.Errorf("rdd: Parquet: %s is not a valid Parquet file: %v", s.Path, p))
@@ -113,6 +117,38 @@ func openParquet(f inputFile, s fileSplit) (file *parquet.File, err error) {
 		return nil, Permanent(fmt.Errorf("rdd: Parquet: %s is not a valid Parquet file: %w", s.Path, err))
 	}
 	return file, nil
+}
+
+// maxParquetFooter bounds a file's footer (its metadata), which the
+// library reads whole into memory.
+const maxParquetFooter = 256 << 20
+
+// checkParquetFooter checks a file's magic numbers and that its footer
+// fits in it, before the library allocates what the footer's length
+// claims.
+func checkParquetFooter(f inputFile, s fileSplit) error {
+	if s.Size < 12 {
+		return fmt.Errorf("%d bytes is too short", s.Size)
+	}
+	var head [4]byte
+	var tail [8]byte
+	if _, err := f.ReadAt(head[:], 0); err != nil {
+		return err
+	}
+	if _, err := f.ReadAt(tail[:], s.Size-8); err != nil {
+		return err
+	}
+	if string(head[:]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		if string(tail[4:]) == "PARE" {
+			return errors.New("its footer is encrypted, which Sluice does not read")
+		}
+		return fmt.Errorf("it does not begin and end with PAR1 (%q, %q)", head, tail[4:])
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if n > s.Size-12 || n > maxParquetFooter {
+		return fmt.Errorf("its footer claims %d bytes of a %d-byte file", n, s.Size)
+	}
+	return nil
 }
 
 // readRowGroup yields the rows of rg, reading only T's columns; done

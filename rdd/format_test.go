@@ -228,3 +228,49 @@ func bzip2(data []byte) ([]byte, error) {
 	cmd.Stdin = bytes.NewReader(data)
 	return cmd.Output()
 }
+
+// TestFormatsOnLocalCluster runs round trips and bad-record skipping with
+// --local-cluster 2: the session's --output-codec and --skip-bad-records
+// must reach executor processes with each task, and the skipped records'
+// counts come back with the tasks' results.
+func TestFormatsOnLocalCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, func(c *driver.Config) {
+		c.LocalCluster, c.OutputCodec, c.SkipBadRecords = 2, "zstd", 5
+	})
+	ctx := context.Background()
+	recs := randRecs(newRand(21), 100)
+	dir := filepath.Join(t.TempDir(), "json")
+	if err := rdd.SaveAsJSONLines(ctx, s, recsF.Invoke(recs), dir); err != nil {
+		t.Fatal(err)
+	}
+	if names := partFiles(t, dir); names[0] != "part-00000.json.zst" {
+		t.Errorf("--output-codec zstd wrote %q", names)
+	}
+	if got := collectArgs(t, s, readJSON, readArgs{Paths: []string{dir}}); !reflect.DeepEqual(got, recs) {
+		t.Error("JSON lines read back differ")
+	}
+	dir = filepath.Join(t.TempDir(), "parquet")
+	if err := rdd.SaveAsParquet(ctx, s, recsF.Invoke(recs), dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := collectArgs(t, s, readParquet, readArgs{Paths: []string{dir}}); !reflect.DeepEqual(got, recs) {
+		t.Error("Parquet read back differs")
+	}
+
+	in := t.TempDir()
+	a := writeFile(t, in, "a.json", jsonLines(200, 3, 150))
+	b := writeFile(t, in, "b.json.gz", jsonLines(200, 76))
+	got, err := rdd.Collect(ctx, s, readJSON.Invoke(readArgs{Paths: []string{a, b}, MaxSplitBytes: 4096}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2*(200-200/7) - 3; len(got) != want {
+		t.Errorf("read %d records, want %d", len(got), want)
+	}
+	if m := s.Metrics(); m.BadRecords != 3 {
+		t.Errorf("%d bad records counted, want 3", m.BadRecords)
+	}
+}
