@@ -17,9 +17,11 @@ import (
 	"github.com/sluicehq/sluice/internal/clusterpolicy"
 	"github.com/sluicehq/sluice/internal/membership"
 	"github.com/sluicehq/sluice/internal/rpc"
+	"github.com/sluicehq/sluice/internal/task"
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/internal/units"
 	"github.com/sluicehq/sluice/internal/version"
+	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -195,6 +197,19 @@ func newCluster(s *Session, o clusterOpts) (*cluster, error) {
 		}
 		ok, err := committer{s}.CanCommit(ctx, req.Stage, req.Part, req.Attempt)
 		return &worker.CanCommitResponse{OK: ok}, err
+	})
+	rpc.Handle(srv, worker.MethodBroadcast, func(ctx context.Context, req *worker.BroadcastRequest) (*worker.BroadcastResponse, error) {
+		if req.App != c.app {
+			return nil, rpc.Errorf("bad_request", "driver: broadcast request for application %s, not %s", req.App, c.app)
+		}
+		data, err := task.BroadcastData(rdd.Runner(s), req.ID)
+		if err != nil {
+			return nil, rpc.Errorf("not_found", "%v", err)
+		}
+		s.mu.Lock()
+		s.metrics.BroadcastFetches++
+		s.mu.Unlock()
+		return &worker.BroadcastResponse{Data: data}, nil
 	})
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	c.stopServe, c.served = stopServe, make(chan error, 1)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/scheduler"
+
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/trust"
@@ -18,12 +20,17 @@ import (
 
 // Config configures a Session.
 type Config struct {
-	Parallelism  int          // task slots in local mode
-	Memory       int64        // per-task buffer budget before spilling to disk
-	CacheMemory  int64        // bytes of cached partitions per executor (--cache-memory), evicted least recently used first
-	ShuffleCodec block.Codec  // compression of shuffle and spill files
-	LocalDir     string       // parent of the session's scratch directory
-	Logger       *slog.Logger // nil discards
+	Parallelism int   // task slots in local mode
+	Memory      int64 // per-task buffer budget before spilling to disk
+	CacheMemory int64 // bytes of cached partitions per executor (--cache-memory), evicted least recently used first
+	CacheDisk   int64 // bytes of partitions persisted on disk per executor (--cache-disk): DiskOnly, MemoryAndDisk
+	// CheckpointDir is where reliable checkpoints (RDD.Checkpoint) are
+	// written (--checkpoint-dir): a directory that the driver and every
+	// worker see at the same path. Session.SetCheckpointDir changes it.
+	CheckpointDir string
+	ShuffleCodec  block.Codec  // compression of shuffle and spill files
+	LocalDir      string       // parent of the session's scratch directory
+	Logger        *slog.Logger // nil discards
 	// LocalCluster, when above 0, runs local mode's tasks in that many
 	// executor processes of this program, each started by a worker daemon
 	// in this process exactly as `sluice worker` starts one, over the same
@@ -48,6 +55,11 @@ type Config struct {
 	TLSFiles    *trust.TLSFiles // --tls-cert, --tls-key, --tls-ca: an operator's CA instead of the derived one
 	Insecure    bool            // --insecure: join a cluster that runs without a secret
 	Speculation bool            // launch copies of stragglers (Spark's multiplier 3, quantile 0.9)
+	// SchedulerMode is how jobs run at once from several goroutines share
+	// slots (--scheduler-mode): scheduler.FIFO or scheduler.FAIR, with
+	// Pools (--scheduler-pool) as FAIR's pools; see WithPool.
+	SchedulerMode scheduler.Mode
+	Pools         map[string]scheduler.Pool
 	// ShuffleReplicas, when 1, copies every map output written on a task
 	// worker to a core worker before the map task counts as done.
 	ShuffleReplicas int
@@ -60,7 +72,8 @@ type Config struct {
 	// login).
 	UIPublic bool
 	// EventLog, when set, is the directory under which the application
-	// writes its event log (--event-log), for `sluice history`.
+	// writes its event log (--event-log), for `sluice history`; an
+	// s3://bucket/prefix puts it in object storage.
 	EventLog string
 	// Summary prints each job's summary on stderr when it ends.
 	Summary bool
@@ -84,6 +97,7 @@ func DefaultConfig() Config {
 		Parallelism:  runtime.NumCPU(), // one slot per core
 		Memory:       256 << 20,        // per task: with a map-side combiner this holds millions of distinct keys
 		CacheMemory:  512 << 20,        // serialized partitions
+		CacheDisk:    10 << 30,         // a tenth of a typical 100 GiB worker volume, leaving the rest to shuffle files
 		ShuffleCodec: block.S2,         // fastest here by measurement: see BENCHMARKS.md
 		LocalDir:     "",               // the system's temporary directory
 		MinWorkers:   1,                // a cluster job needs somewhere to run
@@ -116,6 +130,12 @@ func (c *Config) validate() error {
 	if c.CacheMemory < 0 {
 		return fmt.Errorf("--cache-memory must not be negative, not %d", c.CacheMemory)
 	}
+	if len(c.Pools) > 0 && c.SchedulerMode != scheduler.FAIR {
+		return errors.New("--scheduler-pool sets FAIR pools: add --scheduler-mode fair")
+	}
+	if c.CacheDisk < 0 {
+		return fmt.Errorf("--cache-disk must not be negative, not %d", c.CacheDisk)
+	}
 	if err := validateIO(c); err != nil {
 		return err
 	}
@@ -136,6 +156,8 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	localCluster := fs.Int("local-cluster", 0, "run local mode's tasks in N executor processes of this program, started as a cluster's workers start them, to find on one machine what does not reach executors")
 	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
 	cacheMemory := fs.String("cache-memory", units.FormatBytes(def.CacheMemory), "per executor: cached partitions held in memory; past it the least recently used are evicted (0: no caching)")
+	cacheDisk := fs.String("cache-disk", units.FormatBytes(def.CacheDisk), "per executor: partitions persisted on local disk (DiskOnly, MemoryAndDisk); past it they are not kept and are recomputed when read (0: none on disk)")
+	checkpointDir := fs.String("checkpoint-dir", "", "directory for RDD checkpoints, seen at the same path by the driver and every worker (a shared file system)")
 	codec := fs.String("shuffle-codec", def.ShuffleCodec.String(), "shuffle compression: s2, snappy, zstd or none")
 	localDir := fs.String("local-dir", "", "directory for shuffle and spill files (default: under the temp dir; removed at exit)")
 	join := fs.StringSlice("join", nil, "run on the cluster that this member belongs to (HOST:PORT[,HOST:PORT...])")
@@ -151,9 +173,11 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	tlsCA := fs.String("tls-ca", "", "cluster mode: the operator's CA certificates (PEM) that peers' certificates must chain to")
 	insecure := fs.Bool("insecure", false, "cluster mode: join a cluster whose workers run --insecure, without a secret")
 	speculation := fs.Bool("speculation", false, "launch copies of straggling tasks (past 3x the median duration once 90% of a stage finished)")
+	schedMode := fs.String("scheduler-mode", "fifo", "how jobs run at once from several goroutines share slots: fifo (first submitted first) or fair (pools share by weight; see driver.WithPool)")
+	pools := fs.StringArray("scheduler-pool", nil, "a FAIR pool, NAME:weight=W,minshare=M (repeatable; unnamed pools get weight 1, minshare 0)")
 	ui := fs.String("ui", "", "serve the web UI and /metrics on HOST:PORT, or off (default: "+DefaultUI+" in cluster mode, off in local mode; a busy port moves up)")
 	uiPublic := fs.Bool("ui-public", false, "allow a --ui address other than loopback: the UI has no login")
-	eventLog := fs.String("event-log", "", "write the application's event log under this directory, for sluice history")
+	eventLog := fs.String("event-log", "", "write the application's event log under this directory (or s3://bucket/prefix), for sluice history")
 	summary := fs.Bool("summary", false, "print a summary of each job on stderr when it ends (also with -v)")
 	progress := fs.Bool("progress", false, "draw a progress line on stderr while jobs run (default: when stderr is a terminal)")
 	outputCodec := fs.String("output-codec", "", "compress the part files that SaveAs actions write: gzip, zstd, snappy or none (default: none; snappy pages for Parquet)")
@@ -165,6 +189,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		}
 		cfg.LocalCluster = *localCluster
 		cfg.LocalDir = *localDir
+		cfg.CheckpointDir = *checkpointDir
 		cfg.Join, cfg.Listen, cfg.MinWorkers, cfg.Wait, cfg.TaskTimeout = *join, *listen, *minWorkers, *wait, *taskTimeout
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
 		cfg.HeartbeatTimeout = *heartbeat
@@ -185,6 +210,22 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		}
 		if cfg.CacheMemory, err = units.ParseBytes(*cacheMemory); err != nil {
 			return cfg, fmt.Errorf("--cache-memory: %w", err)
+		}
+		if cfg.CacheDisk, err = units.ParseBytes(*cacheDisk); err != nil {
+			return cfg, fmt.Errorf("--cache-disk: %w", err)
+		}
+		if cfg.SchedulerMode, err = scheduler.ParseMode(*schedMode); err != nil {
+			return cfg, fmt.Errorf("--scheduler-mode: %w", err)
+		}
+		for _, v := range *pools {
+			name, p, err := parsePool(v)
+			if err != nil {
+				return cfg, err
+			}
+			if cfg.Pools == nil {
+				cfg.Pools = map[string]scheduler.Pool{}
+			}
+			cfg.Pools[name] = p
 		}
 		if cfg.ShuffleCodec, err = block.ParseCodec(*codec); err != nil {
 			return cfg, fmt.Errorf("--shuffle-codec: %w", err)

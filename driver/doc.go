@@ -20,11 +20,30 @@
 // program that reads, in a task, state that does not reach executors
 // shows it on one machine.
 //
+// Actions run from several goroutines at once run their jobs at once,
+// sharing the slots: --scheduler-mode fifo (the default: the job submitted
+// first gets the slots first) or fair, where jobs in different pools share
+// slots as Spark's fair scheduler shares them, by each pool's weight and
+// minimum share (--scheduler-pool NAME:weight=W,minshare=M). A job runs in
+// the pool its context names (WithPool); jobs in one pool run first come,
+// first served:
+//
+//	g, gctx := errgroup.WithContext(ctx)
+//	g.Go(func() error { return rdd.SaveAsTextFile(driver.WithPool(gctx, "etl"), s, big, out) })
+//	g.Go(func() error { _, err := rdd.Count(driver.WithPool(gctx, "adhoc"), s, small); return err })
+//	err := g.Wait()
+//
+// Reliable checkpoints (rdd.RDD.Checkpoint) go under --checkpoint-dir or
+// the directory Session.SetCheckpointDir sets.
+//
 // The shared flags are registered on pflag.CommandLine when this package
 // initializes, so a program may call pflag.Parse() itself before Main:
 // --parallelism N, --local-cluster N, --memory SIZE (per-task buffers
-// before spilling), --cache-memory SIZE (cached partitions per executor,
-// least recently used evicted), --shuffle-codec s2|snappy|zstd|none, --local-dir DIR,
+// before spilling), --cache-memory SIZE (persisted partitions in memory
+// per executor, least recently used evicted), --cache-disk SIZE (persisted
+// partitions on disk per executor), --checkpoint-dir DIR,
+// --scheduler-mode fifo|fair, --scheduler-pool NAME:weight=W,minshare=M,
+// --shuffle-codec s2|snappy|zstd|none, --local-dir DIR,
 // -v, and the cluster flags (--join and the rest). Usage describes the
 // program's positional arguments in its --help.
 package driver

@@ -18,6 +18,7 @@ import (
 type jobRun struct {
 	id    int
 	graph int
+	pool  string // FAIR: from WithPool
 	job   *task.Job
 	reply chan error
 
@@ -96,6 +97,7 @@ func (s *Session) loop() {
 	scfg := scheduler.DefaultConfig()
 	scfg.Speculation = s.cfg.Speculation
 	scfg.StageActions = true // for the UI, the metrics and the event log
+	scfg.Mode, scfg.Pools = s.cfg.SchedulerMode, s.cfg.Pools
 	cluster := len(s.cfg.Join) > 0 || s.cfg.LocalCluster > 0
 	if cluster {
 		// Jobs that wait with no worker able to take tasks for --wait
@@ -163,8 +165,11 @@ func (s *Session) loop() {
 			s.obs.submitted(jr)
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
 			apply(sched.Step(scheduler.JobSubmitted{
-				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions,
+				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions, Pool: jr.pool,
 			}))
+			if s.onSubmit != nil {
+				s.onSubmit(jr.id)
+			}
 		case d := <-s.done:
 			if d.res.WorkerLost {
 				// Pause the worker before the retry is placed, so the
@@ -174,6 +179,7 @@ func (s *Session) loop() {
 			ev := s.event(d)
 			s.obs.taskEnded(&d.res, ev)
 			acts := sched.Step(ev)
+			s.applyAccums(&d.res, acts)
 			if f, ok := ev.(scheduler.TaskFailed); ok && !f.Lost {
 				s.logFailure(f, acts)
 			}
@@ -355,4 +361,27 @@ func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 		s.log.Debug("job failed", "job", jr.id, "err", err)
 	}
 	jr.reply <- err
+}
+
+// applyAccums applies a successful attempt's accumulator updates, before
+// the actions of its success (a job's end) are: a map task's every time
+// (Spark's rule for transformations), a result task's only when the
+// scheduler delivers its partition, which it does once per partition of
+// a job whatever the retries, speculative copies and recomputations.
+func (s *Session) applyAccums(res *worker.TaskResult, acts []scheduler.Action) {
+	if res.Status != worker.TaskSucceeded || len(res.Accums) == 0 {
+		return
+	}
+	apply := res.MapStatus != nil
+	for _, a := range acts {
+		if _, ok := a.(scheduler.DeliverResult); ok {
+			apply = true // only this task's success delivers in this step
+		}
+	}
+	if !apply {
+		return
+	}
+	if err := task.ApplyAccumulators(res.Accums); err != nil {
+		s.log.Error("applying accumulator updates", "taskid", res.TaskID, "err", err)
+	}
 }

@@ -217,7 +217,7 @@ func (c *cluster) startExecutor(ctx context.Context, r *remote) (string, error) 
 	resp, err := rpc.Call[worker.StartExecutorRequest, worker.StartExecutorResponse](ctx, c.client, r.rpc, worker.MethodStartExecutor,
 		&worker.StartExecutorRequest{
 			App: c.app, SHA256: c.sha, Driver: c.addr, Codec: cfg.ShuffleCodec.String(), Replace: replace,
-			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, RegistryDigest: task.RegistryDigest(), WorkDir: wd,
+			TaskMemory: cfg.Memory, CacheMemory: cfg.CacheMemory, CacheDisk: cfg.CacheDisk, RegistryDigest: task.RegistryDigest(), WorkDir: wd,
 			Args: c.args, Env: c.env,
 		})
 	if err != nil {

@@ -368,7 +368,28 @@ func (o *observer) jobEnded(id int, err error) {
 	o.rec.Emit(obs.Event{Kind: obs.JobEnd, Job: job})
 	if o.summary != nil {
 		fmt.Fprintln(o.summary, o.rec.Store.JobSummary(id))
+		if line := accumulatorLine(); line != "" {
+			fmt.Fprintln(o.summary, line)
+		}
 	}
+}
+
+// accumulatorLine is the job summary's line of accumulator values, each
+// cut to 100 bytes; empty when the program has none.
+func accumulatorLine() string {
+	vals := task.AccumulatorValues()
+	if len(vals) == 0 {
+		return ""
+	}
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		s := fmt.Sprintf("%v", v.Value)
+		if len(s) > 100 {
+			s = s[:100] + "..."
+		}
+		parts[i] = fmt.Sprintf("%s=%s", v.Name, s)
+	}
+	return "  accumulators: " + strings.Join(parts, "; ")
 }
 
 // taskEnded notes an attempt's end, as the loop turned it into ev.

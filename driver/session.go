@@ -43,6 +43,7 @@ type Session struct {
 	closeOnce sync.Once
 	mu        sync.Mutex
 	metrics   Metrics
+	counters  map[string]map[string]int64 // AddCounters (mapreduce jobs)
 	// graphs numbers the lineages jobs ran on. Weak keys let a lineage the
 	// program dropped be collected; a cleanup then forgets its map stages
 	// and deletes its shuffle files, as Spark's ContextCleaner does.
@@ -51,10 +52,12 @@ type Session struct {
 	forgotten []int
 	forget    chan struct{}
 	nextJob   int
+	ckptDir   string // see CheckpointDir
 
 	// onLaunch, when set before the first job, sees every task the loop
-	// launches (tests measure them).
+	// launches (tests measure them); onSubmit every job it is given.
 	onLaunch func(*worker.TaskSpec)
+	onSubmit func(job int)
 
 	obs    *observer // the UI, metrics, event log and progress line
 	endErr error     // the program's outcome, for the event log (see end)
@@ -77,6 +80,8 @@ type backend interface {
 	drain(worker string, outputs []scheduler.OutputRef)
 	// forgetGraph removes the map outputs of a dropped lineage.
 	forgetGraph(gid int)
+	// unpersist drops a node's persisted partitions on every executor.
+	unpersist(ctx context.Context, gid, node int)
 	// close stops the backend and waits for its goroutines.
 	close()
 }
@@ -100,6 +105,10 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 			return nil, fmt.Errorf("driver: --local-dir: %w", err)
 		}
 	}
+	ckptDir, err := checkpointDir(cfg.CheckpointDir)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(cfg.LocalDir, "sluice-")
 	if err != nil {
 		return nil, fmt.Errorf("driver: scratch directory: %w", err)
@@ -116,6 +125,7 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 		quit:     make(chan struct{}),
 		graphs:   map[weak.Pointer[task.Graph]]int{},
 		forget:   make(chan struct{}, 1),
+		ckptDir:  ckptDir,
 	}
 	mode := "local"
 	if len(cfg.Join) > 0 {
@@ -148,6 +158,14 @@ func newSession(cfg Config, newBackend func(*Session) (backend, error)) (*Sessio
 // Config returns the session's settings.
 func (s *Session) Config() Config { return s.cfg }
 
+// InProcess reports whether the session runs tasks in its own process
+// (local mode without --local-cluster): there rdd's actions call the
+// functions they are given directly, whatever those capture.
+func (s *Session) InProcess() bool {
+	_, ok := s.backend.(*local)
+	return ok
+}
+
 // Close stops the session, waits for its goroutines and removes its
 // scratch directory.
 func (s *Session) Close() error {
@@ -155,6 +173,7 @@ func (s *Session) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		s.backend.close()
+		task.ReleaseBroadcasts(rdd.Runner(s))
 		if err := s.obs.close(s.endErr); err != nil {
 			s.log.Warn("event log", "err", err)
 		}
@@ -163,7 +182,9 @@ func (s *Session) Close() error {
 }
 
 // RunJob runs job and returns when it has ended: every partition delivered
-// and the output committed, or the first error.
+// and the output committed, or the first error. Jobs run from several
+// goroutines at once share the slots (Config.SchedulerMode); the job runs
+// in ctx's pool (WithPool).
 func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 	s.mu.Lock()
 	wp := weak.Make(job.Graph)
@@ -175,7 +196,7 @@ func (s *Session) RunJob(ctx context.Context, job *task.Job) error {
 		runtime.AddCleanup(job.Graph, s.forgetGraph, gid)
 	}
 	s.nextJob++
-	jr := &jobRun{id: s.nextJob, graph: gid, job: job, reply: make(chan error, 1), notify: make(chan struct{}, 1)}
+	jr := &jobRun{id: s.nextJob, graph: gid, job: job, pool: PoolOf(ctx), reply: make(chan error, 1), notify: make(chan struct{}, 1)}
 	s.mu.Unlock()
 
 	select {
@@ -245,6 +266,9 @@ type Metrics struct {
 	// FirstBadRecord is the first one's error, naming its file and line.
 	BadRecords     int64
 	FirstBadRecord string
+	// BroadcastFetches counts broadcast values served to executors
+	// (cluster mode): one per executor and value.
+	BroadcastFetches int64
 }
 
 // Metrics returns the totals so far.

@@ -2,8 +2,11 @@ package driver
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // EnvJobSummary names a file for the job summary, as --job-summary does,
@@ -26,7 +29,13 @@ type Summary struct {
 	Spills           int64            `json:"spills"`
 	ShuffleBytes     int64            `json:"shuffle_bytes"`
 	TasksByWorker    map[string]int64 `json:"tasks_by_worker"` // attempts that succeeded
-	Cluster          *ClusterSummary  `json:"cluster,omitempty"`
+	BroadcastFetches int64            `json:"broadcast_fetches"`
+	// Accumulators are the driver's values of the program's accumulators
+	// (rdd.NewInt64Accumulator, ...), by name, as JSON.
+	Accumulators map[string]json.RawMessage `json:"accumulators,omitempty"`
+	Cluster      *ClusterSummary            `json:"cluster,omitempty"`
+	// Counters are mapreduce jobs' counters by group and name, summed.
+	Counters map[string]map[string]int64 `json:"counters,omitempty"`
 
 	// BadRecordsSkipped counts the malformed input records skipped
 	// under --skip-bad-records; FirstBadRecord names the first one's file
@@ -54,7 +63,8 @@ func (s *Session) summary(err error) Summary {
 	sum := Summary{
 		OK: err == nil, Tasks: m.Tasks, TasksFailed: m.TasksFailed, TasksRecomputed: m.TasksRecomputed,
 		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
-		TasksByWorker: m.TasksByWorker, BadRecordsSkipped: m.BadRecords, FirstBadRecord: m.FirstBadRecord,
+		TasksByWorker: m.TasksByWorker, BroadcastFetches: m.BroadcastFetches, Accumulators: accumulatorValues(),
+		Counters: s.Counters(), BadRecordsSkipped: m.BadRecords, FirstBadRecord: m.FirstBadRecord,
 	}
 	if sum.TasksByWorker == nil {
 		sum.TasksByWorker = map[string]int64{}
@@ -76,6 +86,29 @@ func (s *Session) summary(err error) Summary {
 		sum.App, sum.Cluster = c.app, &cs
 	}
 	return sum
+}
+
+// accumulatorValues returns every registered accumulator's value by name
+// (a repeated name gets its registration's number after it), each as
+// JSON, or as the JSON string of its %v form when it has none.
+func accumulatorValues() map[string]json.RawMessage {
+	vals := task.AccumulatorValues()
+	if len(vals) == 0 {
+		return nil
+	}
+	out := make(map[string]json.RawMessage, len(vals))
+	for i, v := range vals {
+		name := v.Name
+		if _, dup := out[name]; dup {
+			name = fmt.Sprintf("%s#%d", name, i+1)
+		}
+		b, err := json.Marshal(v.Value)
+		if err != nil {
+			b, _ = json.Marshal(fmt.Sprintf("%v", v.Value))
+		}
+		out[name] = b
+	}
+	return out
 }
 
 // writeSummary writes sum to path through a temporary file, so a reader

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/objstore"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -86,7 +87,12 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a ta
 		}
 		return buf, err
 	case task.ActSave:
+		if objstore.IsURL(a.Path) {
+			return r.saveObjectPartition(ctx, tc, part, a)
+		}
 		return nil, r.savePartition(ctx, tc, part, a)
+	case task.ActFunc:
+		return runFunc(ctx, tc, r, part, a)
 	}
 	return nil, fmt.Errorf("rdd: unknown action %d", a.Kind)
 }
@@ -241,48 +247,9 @@ func Take[T any](ctx context.Context, run Runner, r *RDD[T], n int) ([]T, error)
 	return out, nil
 }
 
-// Reduce folds the elements of r with f, which must be associative and
-// commutative. The elements travel to the driver, which applies f there:
-// Go cannot ship the closure to executors. It returns ErrEmpty when r has
-// no elements.
-func Reduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T) (T, error) {
-	var zero T
-	g, err := r.graph()
-	if err != nil {
-		return zero, err
-	}
-	partial := make([]*T, r.n.parts)
-	err = runJob(ctx, run, g, r.n, task.Action{Kind: task.ActCollect}, func(p int, data []byte) error {
-		return r.codec.each(data, func(t T) bool {
-			if partial[p] == nil {
-				partial[p] = &t
-			} else {
-				*partial[p] = f(*partial[p], t)
-			}
-			return true
-		})
-	})
-	if err != nil {
-		return zero, err
-	}
-	var acc *T
-	for _, p := range partial {
-		switch {
-		case p == nil:
-		case acc == nil:
-			acc = p
-		default:
-			*acc = f(*acc, *p)
-		}
-	}
-	if acc == nil {
-		return zero, ErrEmpty
-	}
-	return *acc, nil
-}
-
 // ForEach calls f on every element of r, in the driver, one partition at a
-// time as partitions finish.
+// time as partitions finish: every element travels to the driver. To run
+// a function on the executors, use ForEachPartition.
 func ForEach[T any](ctx context.Context, run Runner, r *RDD[T], f func(T)) error {
 	g, err := r.graph()
 	if err != nil {
@@ -348,6 +315,10 @@ func decodeCountsByKey[K comparable](kc codec.Codec[K], data []byte, out map[K]i
 // then an empty _SUCCESS file. dir must not exist or be empty. Task attempts
 // write under dir/_temporary and exactly one attempt per partition commits;
 // on failure dir is left as it was (removed if SaveAsTextFile created it).
+// dir may be an s3://bucket/prefix: then nothing is renamed; each attempt
+// uploads its part as a multipart upload left uncompleted, the job commit
+// completes exactly the authorised attempts' uploads, aborts all others
+// and writes _SUCCESS last as a JSON manifest of the parts.
 // With --output-codec (or WithCodec) the part files are compressed and
 // named for it: part-00000.gz.
 func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir string, opts ...SaveOption) error {

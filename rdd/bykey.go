@@ -88,11 +88,48 @@ func AggregateByKey[K comparable, V, U any](r *RDD[Pair[K, V]], zero U, seq func
 	return out
 }
 
+// combineByKey combines the values of each key. When r is already laid
+// out by the output's partitioner, every key's records are in one
+// partition of r, so each output partition combines its own parent
+// partition with no shuffle, as Spark does.
 func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], opts []Option) *RDD[Pair[K, C]] {
-	parts, partsErr := shuffleParts(name, opts, r.n)
-	s := &shuffleDep{parent: r.n, parts: parts}
+	target, _, partsErr := targetPartitioner[K](name, opts, r.n)
+	info := newPartInfo(target)
 	kc, _ := codec.KeyFor[K]()
 	cc := codec.For[C]()
+	var out *RDD[Pair[K, C]]
+	if samePartitioner(r.n.partitioner, info) {
+		out = newRDD(name, r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
+			t := newCombineTable(tc, kc, cc, agg.Create, agg.MergeValue, agg.MergeCombiners, true)
+			defer t.close()
+			var kb []byte
+			var addErr error
+			err := r.iterate(ctx, tc, part, func(p Pair[K, V]) bool {
+				kb = kc.Append(kb[:0], p.Key)
+				addErr = t.add(kb, p.Key, false, p.Value)
+				return addErr == nil
+			})
+			if err == nil {
+				err = addErr
+			}
+			if err != nil {
+				return err
+			}
+			return t.emit(name, yield)
+		}, narrow(r.n))
+	} else {
+		out = combineShuffled(name, r, agg, target, kc, cc)
+	}
+	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = info
+	return out.fail(partsErr)
+}
+
+// combineShuffled combines each key's values on the map side, shuffles
+// the combiners by target and merges them on the reduce side.
+func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], target Partitioner[K], kc codec.Codec[K], cc codec.Codec[C]) *RDD[Pair[K, C]] {
+	s := &shuffleDep{parent: r.n, parts: target.NumPartitions(), partitioner: target}
+	partOf := partitionFunc(target)
 	mergeBytes := func(a, b []byte) ([]byte, error) {
 		ca, err := cc.Decode(a)
 		if err != nil {
@@ -143,7 +180,11 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			for i, k := range keys {
 				kb = kc.Append(kb[:0], k)
 				vb = cc.Append(vb[:0], vals[i])
-				if err := so.Add(hashPart(kb, s.parts), kb, vb); err != nil {
+				p := partOf(k, kb)
+				if p < 0 || p >= s.parts {
+					return partitionRangeError(target, p, s.parts)
+				}
+				if err := so.Add(p, kb, vb); err != nil {
 					return err
 				}
 			}
@@ -196,7 +237,8 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error {
 				return writeTable(w, s.parts, len(keys),
 					func(dst []byte, i int) []byte { return kc.Append(dst, keys[i]) },
-					func(dst []byte, i int) []byte { return cc.Append(dst, vals[i]) })
+					func(dst []byte, i int) []byte { return cc.Append(dst, vals[i]) },
+					func(i int, kb []byte) int { return partOf(keys[i], kb) })
 			})
 		}
 		if err := dump(); err != nil {
@@ -209,128 +251,169 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 		return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
 	}
 
-	out := newRDD(name, s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
-		half := memoryOf(tc) / 2
-		// Keyed by the key's encoding: what the partitioner hashed, so
-		// grouping agrees with partitioning whatever K's equality says.
-		// idx gives the first-seen rank; keys, kbs and vals hold by rank.
-		idx := make(map[string]int32)
-		var (
-			kbs   []string
-			keys  []K
-			vals  []C
-			mem   int64
-			so    *spill.Sorter
-			vb    []byte
-			zeroK K
-		)
-		entry := int64(64) + sizeOf(zeroK)
-		grows := growable[C]()
-		dump := func() error {
-			if so == nil {
-				var err error
-				if so, err = newSorter(tc, half, true); err != nil {
-					return err
-				}
-			}
-			for i, kb := range kbs {
-				vb = cc.Append(vb[:0], vals[i])
-				if err := so.Add(0, []byte(kb), vb); err != nil {
-					return err
-				}
-			}
-			clear(idx)
-			clear(kbs)
-			clear(keys)
-			clear(vals)
-			kbs, keys, vals, mem = kbs[:0], keys[:0], vals[:0], 0
-			return nil
-		}
-		defer func() {
-			if so != nil {
-				closeSorter(tc, so)
-			}
-		}()
+	identity := func(c C) C { return c }
+	return newRDD(name, s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
+		t := newCombineTable(tc, kc, cc, identity, agg.MergeCombiners, agg.MergeCombiners, false)
+		defer t.close()
+		var zeroK K
 		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
 			c, err := cc.Decode(vf)
 			if err != nil {
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
-			if i, ok := idx[string(kf)]; ok {
-				if grows {
-					mem -= sizeOf(vals[i])
-				}
-				vals[i] = agg.MergeCombiners(vals[i], c)
-				if grows {
-					if mem += sizeOf(vals[i]); mem > half {
-						return dump()
-					}
-				}
+			return t.add(kf, zeroK, true, c)
+		})
+		if err != nil {
+			return err
+		}
+		return t.emit(name, yield)
+	}, &dep{parent: r.n, shuffle: s})
+}
+
+// combineTable combines records into one combiner per key within half the
+// task's memory, keyed by the key's canonical encoding (what partitioners
+// hash, so grouping agrees with partitioning whatever K's equality says),
+// spilling sorted runs when it outgrows its budget. X is what a record
+// brings: a value (combining a partition in place) or a combiner (the
+// reduce side of a shuffle).
+type combineTable[K, X, C any] struct {
+	tc     *task.Context
+	kc     codec.Codec[K]
+	cc     codec.Codec[C]
+	create func(X) C
+	merge  func(C, X) C
+	mergeC func(C, C) C
+	clone  bool // keys and combiners may alias the input: copy strings
+
+	half  int64
+	idx   map[string]int32 // key bytes -> first-seen rank
+	kbs   []string
+	keys  []K
+	vals  []C
+	mem   int64
+	entry int64
+	grows bool
+	so    *spill.Sorter
+	vb    []byte
+}
+
+func newCombineTable[K, X, C any](tc *task.Context, kc codec.Codec[K], cc codec.Codec[C], create func(X) C, merge func(C, X) C, mergeC func(C, C) C, clone bool) *combineTable[K, X, C] {
+	var zeroK K
+	return &combineTable[K, X, C]{
+		tc: tc, kc: kc, cc: cc, create: create, merge: merge, mergeC: mergeC, clone: clone,
+		half: memoryOf(tc) / 2, idx: make(map[string]int32), entry: int64(64) + sizeOf(zeroK), grows: growable[C](),
+	}
+}
+
+// add folds x into the combiner of the key encoded as kf; k is the key,
+// or decodeKey says to decode it from kf when the key is new.
+func (t *combineTable[K, X, C]) add(kf []byte, k K, decodeKey bool, x X) error {
+	if i, ok := t.idx[string(kf)]; ok {
+		if t.grows {
+			t.mem -= sizeOf(t.vals[i])
+		}
+		t.vals[i] = t.merge(t.vals[i], x)
+		if t.grows {
+			if t.mem += sizeOf(t.vals[i]); t.mem > t.half {
+				return t.dump()
+			}
+		}
+		return nil
+	}
+	if decodeKey {
+		var err error
+		if k, err = t.kc.Decode(kf); err != nil {
+			return err
+		}
+	}
+	c := t.create(x)
+	if t.clone {
+		k, c = cloneKey(k), cloneKey(c)
+	}
+	ks := string(kf)
+	t.idx[ks] = int32(len(t.keys))
+	t.kbs, t.keys, t.vals = append(t.kbs, ks), append(t.keys, k), append(t.vals, c)
+	t.mem += t.entry + int64(len(ks)) + sizeOf(k) + sizeOf(c)
+	if t.mem > t.half {
+		return t.dump()
+	}
+	return nil
+}
+
+// dump moves the table into the sorter, which spills sorted runs.
+func (t *combineTable[K, X, C]) dump() error {
+	if t.so == nil {
+		var err error
+		if t.so, err = newSorter(t.tc, t.half, true); err != nil {
+			return err
+		}
+	}
+	for i, kb := range t.kbs {
+		t.vb = t.cc.Append(t.vb[:0], t.vals[i])
+		if err := t.so.Add(0, []byte(kb), t.vb); err != nil {
+			return err
+		}
+	}
+	clear(t.idx)
+	clear(t.kbs)
+	clear(t.keys)
+	clear(t.vals)
+	t.kbs, t.keys, t.vals, t.mem = t.kbs[:0], t.keys[:0], t.vals[:0], 0
+	return nil
+}
+
+func (t *combineTable[K, X, C]) close() {
+	if t.so != nil {
+		closeSorter(t.tc, t.so)
+	}
+}
+
+// emit yields every key's combiner: in first-seen order when everything
+// fit (deterministic, because input is read in a fixed order), else in
+// key-byte order, merging the spilled runs.
+func (t *combineTable[K, X, C]) emit(name string, yield func(Pair[K, C]) bool) error {
+	if t.so == nil {
+		clear(t.idx)
+		for i, k := range t.keys {
+			if !yield(Pair[K, C]{k, t.vals[i]}) {
 				return nil
 			}
-			k, err := kc.Decode(kf)
+		}
+		return nil
+	}
+	if err := t.dump(); err != nil {
+		return err
+	}
+	it, err := t.so.Iter()
+	if err != nil {
+		return err
+	}
+	return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
+		var acc C
+		first := true
+		var derr error
+		vfs(func(vf []byte) bool {
+			c, err := t.cc.Decode(vf)
 			if err != nil {
-				return fmt.Errorf("rdd: %s: %w", name, err)
+				derr = err
+				return false
 			}
-			ks := string(kf)
-			idx[ks] = int32(len(keys))
-			kbs, keys, vals = append(kbs, ks), append(keys, k), append(vals, c)
-			mem += entry + int64(len(ks)) + sizeOf(k) + sizeOf(c)
-			if mem > half {
-				return dump()
+			if first {
+				acc, first = c, false
+			} else {
+				acc = t.mergeC(acc, c)
 			}
-			return nil
+			return true
 		})
+		if derr != nil {
+			return false, fmt.Errorf("rdd: %s: %w", name, derr)
+		}
+		k, err := t.kc.Decode(kf)
 		if err != nil {
-			return err
+			return false, fmt.Errorf("rdd: %s: %w", name, err)
 		}
-		if so == nil {
-			// Everything fit: yield in first-seen order, which is
-			// deterministic because map outputs are read in map order.
-			clear(idx)
-			for i, k := range keys {
-				if !yield(Pair[K, C]{k, vals[i]}) {
-					return nil
-				}
-			}
-			return nil
-		}
-		if err := dump(); err != nil {
-			return err
-		}
-		it, err := so.Iter()
-		if err != nil {
-			return err
-		}
-		return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
-			var acc C
-			first := true
-			var derr error
-			vfs(func(vf []byte) bool {
-				c, err := cc.Decode(vf)
-				if err != nil {
-					derr = err
-					return false
-				}
-				if first {
-					acc, first = c, false
-				} else {
-					acc = agg.MergeCombiners(acc, c)
-				}
-				return true
-			})
-			if derr != nil {
-				return false, derr
-			}
-			k, err := kc.Decode(kf)
-			if err != nil {
-				return false, err
-			}
-			return yield(Pair[K, C]{k, acc}), nil
-		})
-	}, &dep{parent: r.n, shuffle: s})
-	out.n.key = reflect.TypeFor[K]()
-	return out.fail(partsErr)
+		return yield(Pair[K, C]{k, acc}), nil
+	})
 }
 
 // groupSorted calls f once per run of equal keys of a key-sorted stream,
@@ -372,12 +455,13 @@ func groupSorted(it *spill.Iterator, f func(key []byte, vals func(func([]byte) b
 }
 
 // plainShuffle makes the map side of a shuffle without map-side combining:
-// records keyed by the canonical encoding of K (see codec.KeyFor), hash
-// partitioned by it. With exactKeys the record keeps the key's exact
+// records keyed by the canonical encoding of K (see codec.KeyFor),
+// partitioned by p. With exactKeys the record keeps the key's exact
 // encoding, for an operation that groups nothing and returns keys as they
 // were (PartitionBy): -0 stays -0, though it goes where +0 goes.
-func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], parts int, exactKeys bool) *shuffleDep {
-	s := &shuffleDep{parent: r.n, parts: parts}
+func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], p Partitioner[K], exactKeys bool) *shuffleDep {
+	s := &shuffleDep{parent: r.n, parts: p.NumPartitions(), partitioner: p}
+	partOf := partitionFunc(p)
 	kc, differs := codec.KeyFor[K]()
 	ec, vc := codec.For[K](), codec.For[V]()
 	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
@@ -385,10 +469,10 @@ func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], parts int, exactKeys 
 		return plainMap(ctx, tc, s, r, mapPart, func(kb, vb []byte, p Pair[K, V]) ([]byte, []byte, int) {
 			if exactKeys && differs {
 				hb = kc.Append(hb[:0], p.Key)
-				return ec.Append(kb, p.Key), vc.Append(vb, p.Value), hashPart(hb, s.parts)
+				return ec.Append(kb, p.Key), vc.Append(vb, p.Value), partOf(p.Key, hb)
 			}
 			kb = kc.Append(kb, p.Key)
-			return kb, vc.Append(vb, p.Value), hashPart(kb, s.parts)
+			return kb, vc.Append(vb, p.Value), partOf(p.Key, kb)
 		})
 	}
 	return s
@@ -397,12 +481,13 @@ func plainShuffle[K comparable, V any](r *RDD[Pair[K, V]], parts int, exactKeys 
 // GroupByKey groups the values of each key into one slice. The values of a
 // key are kept in memory together; the keys of a partition are sorted on
 // disk when they do not fit. Prefer ReduceByKey or AggregateByKey when the
-// values can be combined.
+// values can be combined. An r already laid out by the output's
+// partitioner is grouped in place, without a shuffle.
 func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pair[K, []V]] {
-	parts, partsErr := shuffleParts("GroupByKey", opts, r.n)
-	s := plainShuffle(r, parts, false)
+	target, _, partsErr := targetPartitioner[K]("GroupByKey", opts, r.n)
+	d, src := sideOf(r, target)
 	kc, vc := codec.For[K](), codec.For[V]()
-	out := newRDD("GroupByKey", s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, []V]) bool) error {
+	out := newRDD("GroupByKey", target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, []V]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			return groupSorted(it, func(kf []byte, vfs func(func([]byte) bool)) (bool, error) {
 				k, err := kc.Decode(kf)
@@ -425,24 +510,34 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 				}
 				return yield(Pair[K, []V]{k, vs}), nil
 			})
-		}, s.id)
-	}, &dep{parent: r.n, shuffle: s})
+		}, src)
+	}, d)
 	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
 	return out.fail(partsErr)
 }
 
-// PartitionBy hash-partitions a pair RDD into n partitions by key; records
-// keep their input order within a partition, and keys come back exactly as
-// they were (a -0 key stays -0, though it goes where +0 goes). n must be
-// at least 1.
+// PartitionBy hash-partitions a pair RDD into n partitions by key
+// (PartitionWith and a HashPartitioner); records keep their input order
+// within a partition, and keys come back exactly as they were (a -0 key
+// stays -0, though it goes where +0 goes). n must be at least 1. An r
+// already hash-partitioned into n partitions is returned as it is.
 func PartitionBy[K comparable, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]] {
-	var partsErr error
 	if n < 1 {
-		partsErr = partitionCountError(fmt.Sprintf("PartitionBy(%d)", n), callSite(1))
+		err := partitionCountError(fmt.Sprintf("PartitionBy(%d)", n), callSite(1))
+		return partitionBy("PartitionBy", r, HashPartitioner[K]{1}).fail(err)
 	}
-	s := plainShuffle(r, max(n, 1), true)
+	return partitionBy("PartitionBy", r, Partitioner[K](HashPartitioner[K]{n}))
+}
+
+func partitionBy[K comparable, V any](name string, r *RDD[Pair[K, V]], p Partitioner[K]) *RDD[Pair[K, V]] {
+	info := newPartInfo(p)
+	if samePartitioner(r.n.partitioner, info) {
+		return r
+	}
+	s := plainShuffle(r, p, true)
 	kc, vc := codec.For[K](), codec.For[V]()
-	out := newRDD("PartitionBy", s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, V]) bool) error {
+	out := newRDD(name, s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, V]) bool) error {
 		return eachDecoded(ctx, tc, s.id, part, yield, func(kf, vf []byte) (Pair[K, V], error) {
 			k, err := kc.Decode(kf)
 			if err != nil {
@@ -453,7 +548,8 @@ func PartitionBy[K comparable, V any](r *RDD[Pair[K, V]], n int) *RDD[Pair[K, V]
 		})
 	}, &dep{parent: r.n, shuffle: s})
 	out.n.key = reflect.TypeFor[K]()
-	return out.fail(partsErr)
+	out.n.partitioner = info
+	return out
 }
 
 // Distinct returns each distinct element of r once.
@@ -469,12 +565,15 @@ func Distinct[T comparable](r *RDD[T], opts ...Option) *RDD[T] {
 
 // Join returns, for every key in both a and b, every pair of a value from a
 // and a value from b (an inner join). The values of one key from a are held
-// in memory together; keys are sorted on disk when they do not fit.
+// in memory together; keys are sorted on disk when they do not fit. A side
+// already laid out by the output's partitioner is read without a shuffle,
+// so a join of co-partitioned RDDs is narrow.
 func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[V, W]]] {
-	parts, partsErr := shuffleParts("Join", opts, a.n, b.n)
-	sa, sb := plainShuffle(a, parts, false), plainShuffle(b, parts, false)
+	target, _, partsErr := targetPartitioner[K]("Join", opts, a.n, b.n)
+	da, srcA := sideOf(a, target)
+	db, srcB := sideOf(b, target)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
-	out := newRDD("Join", parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
+	out := newRDD("Join", target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[V, W]]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			var (
 				curKey []byte
@@ -514,9 +613,10 @@ func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts .
 				}
 			}
 			return it.Err()
-		}, sa.id, sb.id)
-	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+		}, srcA, srcB)
+	}, da, db)
 	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
 	return out.fail(partsErr)
 }
 

@@ -20,11 +20,28 @@
 //
 //	counts, err := rdd.Collect(ctx, session, wordCount.Invoke(paths))
 //
-// Narrow transformations (Map, FlatMap, Filter, ...) run in one task per
-// partition; by-key operations (ReduceByKey, GroupByKey, Join, SortByKey,
-// ...) cut the lineage at a shuffle. Actions take a Runner, which the
-// driver package's Session implements, and act on the RDD that Invoke
-// returned.
+// Narrow transformations (Map, FlatMap, Filter, Coalesce, Zip, Sample,
+// Pipe, ...) run in one task per partition; by-key operations
+// (ReduceByKey, GroupByKey, Join, CoGroup, SortByKey, ...) cut the lineage
+// at a shuffle. Actions take a Runner, which the driver package's Session
+// implements, and act on the RDD that Invoke returned.
+//
+// A by-key operation lays out its output by a Partitioner: a
+// HashPartitioner by default, a RangePartitioner after a sort, or one
+// given with WithPartitioner or PartitionWith. Nodes remember it
+// (PartitionerOf), operations that keep keys in place (MapValues, Filter,
+// ...) keep it, and a by-key operation whose input is already laid out by
+// an equal partitioner reads it without a shuffle, so joins of
+// co-partitioned inputs are narrow:
+//
+//	users := rdd.PartitionBy(rdd.KeyBy(rows, userID), 64)
+//	totals := rdd.ReduceByKey(rdd.MapValues(users, amount), add) // no shuffle
+//	joined := rdd.Join(users, totals)                             // narrow
+//
+// Seeded operations (Sample, RandomSplit) draw from the seed and the
+// partition's index, and ZipWithIndex counts partitions with a job before
+// the first action's, so a recomputed partition is the same as the lost
+// one.
 //
 // Every element type, every key type of a by-key operation and every
 // Func argument must survive encoding exactly; the first action checks
@@ -35,8 +52,83 @@
 // README's "Element types" has the rules.
 //
 // User functions must be deterministic: a lost partition is recomputed
-// from its lineage and must come out the same. Actions whose function runs
-// per element (Reduce, ForEach) run it in the driver.
+// from its lineage and must come out the same.
+//
+// Actions compute on the executors and send the driver little: Reduce,
+// Fold and Aggregate one value per partition, TreeReduce and
+// TreeAggregate one per group of partitions, Top and TakeOrdered k per
+// partition, Stats, Histogram and CountApproxDistinct a summary. The
+// functions given to an action are made in the driver's main, outside any
+// Func, so executors find them another way: in local mode any function is
+// called directly (and may run concurrently for different partitions); on
+// a cluster and with --local-cluster a function that captures no
+// variables (a top-level function, or a literal that uses only its
+// parameters, package-level names and constants) is sent by reference to
+// its place in the binary, which every executor runs too, and checked
+// there. A closure that captures variables cannot cross: Reduce, Fold,
+// Aggregate, the tree actions and the ...Func orderings then apply it in
+// the driver, to every element, with the same answer; ForEachPartition
+// returns an error naming the call before any task runs. ForEach always
+// calls its function in the driver.
+//
+//	top, err := rdd.TopFunc(ctx, session, counts, 10, func(a, b rdd.Pair[string, int64]) int {
+//		return cmp.Compare(a.Value, b.Value)
+//	})
+//
+// Persist keeps an RDD's computed partitions on the executors for later
+// jobs, at a StorageLevel: MemoryOnly (Cache), DiskOnly or MemoryAndDisk.
+// Every level is serialized (see StorageLevel for why); a partition that
+// was not kept is recomputed from lineage. Unpersist drops the kept
+// partitions on every executor. Checkpoint writes an RDD's partitions to
+// the driver's checkpoint directory (a file system the driver and every
+// worker share) before the next action that needs it, and truncates the
+// lineage there: later jobs and recovery read the files, so the data
+// outlive every worker that computed them. The level and the checkpoint
+// are the driver's decision, sent with every task, so both may be set in
+// main on the RDD that Invoke returned:
+//
+//	counts := wordCount.Invoke(paths).Persist(rdd.MemoryAndDisk)
+//	n, err := rdd.Count(ctx, session, counts)        // computes and keeps
+//	top, err := rdd.Take(ctx, session, counts, 10)   // reads what was kept
+//	err = counts.Unpersist(ctx, session)
+//
+// Sluice has no LocalCheckpoint (Spark's truncation onto executor storage):
+// its tasks would have to run where the partition is kept, and the
+// scheduler does not yet place tasks by where cached partitions are.
+//
+// Shared variables carry what the Func's argument and the binary cannot.
+// A Broadcast is a value the driver computes at run time (a lookup table,
+// a model): NewBroadcast(session, v) makes a small handle that goes in a
+// Func's argument, and Value returns v in the driver and on every
+// executor, which fetches it from the driver once and keeps it. An
+// Accumulator, registered at package level like a Func
+// (NewInt64Accumulator, NewFloat64Accumulator, NewAccumulator with an add
+// function), counts what tasks see: user functions that take the task's
+// context (MapErr, FlatMapErr) call Add(ctx, v), and the driver reads
+// Value. A task's updates reach the driver with its success and are
+// applied once per partition of a job in the stage the action reads,
+// however often the task ran; in earlier stages (before a shuffle), on
+// every success, as Spark does for transformations.
+//
+//	type args struct {
+//		Paths []string
+//		Stop  rdd.Broadcast[map[string]bool]
+//	}
+//	var dropped = rdd.NewInt64Accumulator("stop words dropped")
+//	var count = rdd.Func(func(a args) *rdd.RDD[string] {
+//		return rdd.FlatMapErr(rdd.TextFile(a.Paths...), func(ctx context.Context, w string, emit func(string) bool) error {
+//			if a.Stop.Value()[w] {
+//				dropped.Add(ctx, 1)
+//			} else {
+//				emit(w)
+//			}
+//			return nil
+//		})
+//	})
+//
+//	stop, err := rdd.NewBroadcast(session, stopWords)
+//	n, err := rdd.Count(ctx, session, count.Invoke(args{paths, stop}))
+//	fmt.Println(n, "words,", dropped.Value(), "stop words")
 //
 // A task that fails (its user function panicked, or a MapErr or
 // FlatMapErr function returned an error) is retried up to four attempts;

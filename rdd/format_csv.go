@@ -217,7 +217,7 @@ func readCSV[T any](ctx context.Context, tc *task.Context, s fileSplit, opt CSVO
 	if s.Size == 0 {
 		return nil
 	}
-	in, closeFn, _, err := openDecompressed(s)
+	in, closeFn, _, err := openDecompressed(ctx, s)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func JSONLinesWith[T any](opt TextOptions, paths ...string) *RDD[T] {
 			}
 			var v T
 			if err := json.Unmarshal([]byte(line), &v); err != nil {
-				ferr = badRecord(tc, &RecordError{Format: "JSON lines", File: s.Path, Line: lines.current(), RowGroup: -1, Err: err})
+				ferr = badRecord(tc, &RecordError{Format: "JSON lines", File: s.Path, Line: lines.current(ctx), RowGroup: -1, Err: err})
 				return ferr == nil
 			}
 			return yield(v)

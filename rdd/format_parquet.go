@@ -60,7 +60,7 @@ func parquetSchemaOf[T any]() (schema *parquet.Schema, err error) {
 const parquetBatch = 256
 
 func readParquet[T any](ctx context.Context, tc *task.Context, s fileSplit, schema *parquet.Schema, yield func(T) bool) (err error) {
-	f, err := openSplit(s)
+	f, err := openSplit(ctx, s)
 	if err != nil {
 		return err
 	}

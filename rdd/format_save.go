@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/internal/compress"
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/task"
 )
 
@@ -165,6 +167,10 @@ func save[T any](ctx context.Context, run Runner, r *RDD[T], dir, action, format
 	if err != nil {
 		return err
 	}
+	name := jobName(callers())
+	if objstore.IsURL(dir) {
+		return saveObjects(ctx, run, r, g, dir, action, name, task.Action{Kind: task.ActSave, Path: dir, Format: format, Codec: codec})
+	}
 	created, err := commit.SetupJob(dir)
 	if err != nil {
 		return fmt.Errorf("rdd: %s: %w", action, err)
@@ -178,7 +184,7 @@ func save[T any](ctx context.Context, run Runner, r *RDD[T], dir, action, format
 		parts[i] = i
 	}
 	err = run.RunJob(ctx, &task.Job{
-		Name:  jobName(callers()),
+		Name:  name,
 		Graph: g.pub, Node: r.n.id, Partitions: parts,
 		Action: task.Action{Kind: task.ActSave, Path: dir, Format: format, Codec: codec},
 		Result: func(int, []byte) error { return nil },
@@ -229,7 +235,19 @@ func (r *RDD[T]) writeFormat(ctx context.Context, tc *task.Context, part int, ac
 			f.Close() // user code panicked
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 256<<10)
+	err = r.writeFormatTo(ctx, tc, part, act, f)
+	closed = true
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeFormatTo writes partition part to w in act's format (and codec),
+// through a buffer it flushes.
+func (r *RDD[T]) writeFormatTo(ctx context.Context, tc *task.Context, part int, act task.Action, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var err error
 	if act.Format == formatParquet {
 		err = r.writeParquet(ctx, tc, part, act.Codec, bw)
 	} else {
@@ -237,10 +255,6 @@ func (r *RDD[T]) writeFormat(ctx context.Context, tc *task.Context, part int, ac
 	}
 	if err == nil {
 		err = bw.Flush()
-	}
-	closed = true
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }

@@ -85,11 +85,11 @@ func (l *lineNumbers) next(off int64) {
 }
 
 // current returns the line number, from 1, of the last line next saw.
-func (l *lineNumbers) current() int64 {
+func (l *lineNumbers) current(ctx context.Context) int64 {
 	if l.base < 0 {
 		l.base = 0
 		if l.first > 0 {
-			n, err := countLines(l.s, l.first)
+			n, err := countLines(ctx, l.s, l.first)
 			if err != nil {
 				return 0 // the error then names the file alone
 			}
@@ -101,9 +101,9 @@ func (l *lineNumbers) current() int64 {
 
 // countLines counts the newlines in the first end bytes of s's file
 // (decompressed).
-func countLines(s fileSplit, end int64) (int64, error) {
+func countLines(ctx context.Context, s fileSplit, end int64) (int64, error) {
 	s.Start, s.End = 0, end
-	r, closeFn, _, err := openDecompressed(s)
+	r, closeFn, _, err := openDecompressed(ctx, s)
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +163,7 @@ func WholeTextFiles(paths ...string) *RDD[Pair[string, string]] {
 func WholeTextFilesWith(opt TextOptions, paths ...string) *RDD[Pair[string, string]] {
 	opt.wholeFiles = true
 	return splitSource("WholeTextFiles", opt, paths, func(ctx context.Context, tc *task.Context, s fileSplit, yield func(Pair[string, string]) bool) error {
-		content, err := readWhole(s)
+		content, err := readWhole(ctx, s)
 		if err != nil {
 			return err
 		}
@@ -172,15 +172,15 @@ func WholeTextFilesWith(opt TextOptions, paths ...string) *RDD[Pair[string, stri
 	})
 }
 
-func readWhole(s fileSplit) (string, error) {
+func readWhole(ctx context.Context, s fileSplit) (string, error) {
 	if s.Size == 0 {
-		f, err := openSplit(s)
+		f, err := openSplit(ctx, s)
 		if err != nil {
 			return "", err
 		}
 		return "", f.Close()
 	}
-	r, closeFn, _, err := openDecompressed(s)
+	r, closeFn, _, err := openDecompressed(ctx, s)
 	if err != nil {
 		return "", err
 	}

@@ -188,8 +188,9 @@ func init() {
 	task.Install(task.Hooks{Rebuild: rebuild, RegistryDigest: registryDigest, GraphOf: graphOf})
 }
 
-// registryDigest returns a digest of every registered Func's key and type
-// and every registered error's key (RegisterError), which executors
+// registryDigest returns a digest of every registered Func's key and type,
+// every Accumulator's key and type and every registered error's key
+// (RegisterError), which executors
 // compare with the driver's before running anything.
 func registryDigest() string {
 	registry.Lock()
@@ -199,6 +200,9 @@ func registryDigest() string {
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(h, "%s %s\n", k, registry.byKey[k].sig)
+	}
+	for _, a := range accumulatorSigs() {
+		fmt.Fprintf(h, "accumulator %s\n", a)
 	}
 	errs := sentinel.Keys()
 	slices.Sort(errs)

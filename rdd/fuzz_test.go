@@ -229,7 +229,7 @@ func (w *partitionRecorder) Abort()        {}
 // or more than its partitions can use, which would send records to the
 // wrong partition or to one that does not exist.
 func TestRangeBoundsChecked(t *testing.T) {
-	enc, _ := codec.OrderedFor[int]()
+	enc := codec.For[int]().Append
 	state := func(ks ...int) []byte {
 		var b []byte
 		for _, k := range ks {

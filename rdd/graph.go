@@ -27,8 +27,12 @@ type graph struct {
 	shuffles map[int]*shuffleDep
 	digest   string
 
-	mu     sync.Mutex
-	states map[int][]byte // prepared shuffle state by shuffle id
+	mu       sync.Mutex
+	states   map[int][]byte // prepared shuffle state by shuffle id
+	ckptRoot string         // this graph's directory under the checkpoint directory, once one is written
+	// ckptLock lets one action at a time write checkpoints: actions run
+	// from several goroutines on one lineage write each checkpoint once.
+	ckptLock chan struct{}
 }
 
 // walk returns the nodes reachable from root, parents first.
@@ -54,7 +58,7 @@ func walk(root *node) []*node {
 }
 
 func newGraph(root *node, inv task.Invocation) (*graph, error) {
-	g := &graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}}
+	g := &graph{inv: inv, shuffles: map[int]*shuffleDep{}, states: map[int][]byte{}, ckptLock: make(chan struct{}, 1)}
 	nodes := walk(root)
 	if err := lineageErr(nodes); err != nil {
 		return nil, err
@@ -68,14 +72,21 @@ func newGraph(root *node, inv task.Invocation) (*graph, error) {
 				g.shuffles[d.shuffle.id] = d.shuffle
 			}
 		}
+		if p := n.prep; p != nil && p.id == 0 {
+			p.id = next
+			next++
+			g.shuffles[p.id] = p
+		}
 		n.id = next
 		next++
 	}
 	// Ids share one counter, so nodes[] is indexed by position instead.
 	g.nodes = nodes
 	h := sha256.New()
-	for i, n := range g.Nodes() {
-		fmt.Fprintf(h, "%d %s %d %v %v %v %s\n", n.ID, n.Name, n.Partitions, n.Deps, n.Cached, n.Indeterminate, nodes[i].plan)
+	for i, n := range g.buildNodes() {
+		// Not the storage level or checkpoint: the driver decides those at
+		// run time and sends them with every task.
+		fmt.Fprintf(h, "%d %s %d %v %v %s\n", n.ID, n.Name, n.Partitions, n.Deps, n.Indeterminate, nodes[i].plan)
 	}
 	g.digest = hex.EncodeToString(h.Sum(nil))[:16]
 	g.pub = &task.Graph{Lineage: g}
@@ -106,11 +117,17 @@ func (g *graph) Invocation() task.Invocation { return g.inv }
 // driver's to catch a Func that does not build the same lineage twice.
 func (g *graph) Digest() string { return g.digest }
 
-// Nodes describes every node, parents first.
+// Nodes describes every node, parents first, as the next job runs it: a
+// node whose checkpoint is written has no parents.
 func (g *graph) Nodes() []task.NodeInfo {
 	out := make([]task.NodeInfo, 0, len(g.nodes))
 	for _, n := range g.nodes {
-		ni := task.NodeInfo{ID: n.id, Name: n.name, Site: n.site.String(), Partitions: n.parts, Cached: n.cached, Indeterminate: n.indeterminate}
+		st := n.state()
+		ni := task.NodeInfo{ID: n.id, Name: n.name, Site: n.site.String(), Partitions: n.parts, Cached: st.level != StorageNone, Indeterminate: n.indeterminate, Checkpointed: st.ckpt != ""}
+		if ni.Checkpointed {
+			out = append(out, ni)
+			continue
+		}
 		for _, d := range n.deps {
 			di := task.DepInfo{Parent: d.parent.id}
 			if d.shuffle != nil {
@@ -121,6 +138,32 @@ func (g *graph) Nodes() []task.NodeInfo {
 		out = append(out, ni)
 	}
 	return out
+}
+
+// buildNodes describes every node as built, whatever the driver decided
+// since: what the digest covers.
+func (g *graph) buildNodes() []task.NodeInfo {
+	out := make([]task.NodeInfo, 0, len(g.nodes))
+	for _, n := range g.nodes {
+		ni := task.NodeInfo{ID: n.id, Name: n.name, Partitions: n.parts, Indeterminate: n.indeterminate}
+		for _, d := range n.deps {
+			di := task.DepInfo{Parent: d.parent.id}
+			if d.shuffle != nil {
+				di.Shuffle, di.Indeterminate = d.shuffle.id, d.shuffle.indeterminate
+			}
+			ni.Deps = append(ni.Deps, di)
+		}
+		out = append(out, ni)
+	}
+	return out
+}
+
+func (g *graph) nodeByID(id int) (*node, bool) {
+	if i := id - 1; i >= 0 && i < len(g.nodes) && g.nodes[i].id == id {
+		return g.nodes[i], true
+	}
+	n, err := g.node(id)
+	return n, err == nil
 }
 
 func (g *graph) node(id int) (*node, error) {
@@ -136,7 +179,7 @@ func (g *graph) node(id int) (*node, error) {
 // tc.Shuffle.
 func (g *graph) RunMap(ctx context.Context, tc *task.Context, shuffle, mapPart int) error {
 	s := g.shuffles[shuffle]
-	if s == nil {
+	if s == nil || s.runMap == nil { // a node's preparation has no map side
 		return fmt.Errorf("rdd: no shuffle %d in the lineage of %s", shuffle, g.inv.Key)
 	}
 	if err := g.ensureState(s); err != nil {
@@ -156,6 +199,9 @@ func (g *graph) RunResult(ctx context.Context, tc *task.Context, node, part int,
 		if err := g.ensureState(s); err != nil {
 			return nil, err
 		}
+	}
+	if a.Kind == task.ActCheckpoint {
+		return n.self.checkpointPart(ctx, tc, part, a.Path)
 	}
 	return n.self.runResult(ctx, tc, part, a)
 }
@@ -183,6 +229,9 @@ func (g *graph) shufflesBelow(n *node) []*shuffleDep {
 			return
 		}
 		seen[n] = true
+		if n.state().ckpt != "" {
+			return // its tasks read the checkpoint, not its parents
+		}
 		for _, d := range n.deps {
 			if d.shuffle != nil {
 				out = append(out, d.shuffle)
@@ -195,8 +244,10 @@ func (g *graph) shufflesBelow(n *node) []*shuffleDep {
 	return out
 }
 
-// States returns the state the driver prepared for shuffles (range bounds
-// from a sample), keyed by shuffle id, to send with tasks.
+// States returns what the driver decided at run time, to send with
+// tasks, by id (nodes and shuffles share one numbering): the state it
+// prepared for shuffles (range bounds from a sample) and the storage
+// level and checkpoint of nodes (nodeState).
 func (g *graph) States() map[int][]byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -204,11 +255,45 @@ func (g *graph) States() map[int][]byte {
 	for k, v := range g.states {
 		out[k] = v
 	}
+	for _, n := range g.nodes {
+		if st := n.state(); st != (nodeState{}) {
+			out[n.id] = st.encode()
+		}
+	}
 	return out
 }
 
-// SetStates installs prepared state received from the driver.
+// SetStates installs what the driver sent with a task (see States).
 func (g *graph) SetStates(states map[int][]byte) error {
+	// A node the driver sent nothing for is not persisted (any more); a
+	// checkpoint, once written, stays: a task sent before it was written
+	// may arrive after one sent since.
+	for _, n := range g.nodes {
+		b, ok := states[n.id]
+		if !ok {
+			n.setLevel(StorageNone)
+			continue
+		}
+		st, err := decodeNodeState(b)
+		if err != nil {
+			return err
+		}
+		if st.ckpt == "" {
+			st.ckpt = n.state().ckpt
+		}
+		n.setState(st)
+	}
+	shuffles := make(map[int][]byte, len(states))
+	for id, b := range states {
+		if _, ok := g.nodeByID(id); !ok {
+			shuffles[id] = b
+		}
+	}
+	return g.setShuffleStates(shuffles)
+}
+
+// setShuffleStates installs prepared shuffle states, by shuffle id.
+func (g *graph) setShuffleStates(states map[int][]byte) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ids := make([]int, 0, len(states))
@@ -233,26 +318,51 @@ func (g *graph) SetStates(states map[int][]byte) error {
 	return nil
 }
 
-// prepare readies every shuffle that node depends on, upstream first, by
-// running their preparation jobs (samples for range partitioning).
+// prepareShuffle runs the preparation job of s, if it has one and it has
+// not run, and installs its state.
+func (g *graph) prepareShuffle(ctx context.Context, run Runner, s *shuffleDep) error {
+	if s == nil || s.prepare == nil {
+		return nil
+	}
+	g.mu.Lock()
+	ready := s.ready
+	g.mu.Unlock()
+	if ready {
+		return nil
+	}
+	state, err := s.prepare(ctx, run, g)
+	if err != nil {
+		return err
+	}
+	return g.setShuffleStates(map[int][]byte{s.id: state})
+}
+
+// prepare readies what a job on root needs, upstream first: it runs the
+// preparation jobs of shuffles (samples for range partitioning) and of
+// nodes (ZipWithIndex's counts) and writes the checkpoints that are
+// marked and not yet written.
 func (g *graph) prepare(ctx context.Context, run Runner, root *node) error {
-	for _, n := range walk(root) {
+	for _, n := range walkLive(root) {
 		for _, d := range n.deps {
-			s := d.shuffle
-			if s == nil || s.prepare == nil {
-				continue
-			}
-			g.mu.Lock()
-			ready := s.ready
-			g.mu.Unlock()
-			if ready {
-				continue
-			}
-			state, err := s.prepare(ctx, run, g)
-			if err != nil {
+			if err := g.prepareShuffle(ctx, run, d.shuffle); err != nil {
 				return err
 			}
-			if err := g.SetStates(map[int][]byte{s.id: state}); err != nil {
+		}
+		if err := g.prepareShuffle(ctx, run, n.prep); err != nil {
+			return err
+		}
+		if n.checkpoint != "" && n.state().ckpt == "" {
+			select {
+			case g.ckptLock <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			var err error
+			if n.state().ckpt == "" {
+				err = g.writeCheckpoint(ctx, run, n)
+			}
+			<-g.ckptLock
+			if err != nil {
 				return err
 			}
 		}

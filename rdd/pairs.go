@@ -38,6 +38,7 @@ func FlatMapValues[K, V, W any](r *RDD[Pair[K, V]], f func(v V, emit func(W))) *
 		f(p.Value, func(w W) { emit(Pair[K, W]{p.Key, w}) })
 	})
 	out.n.name = "FlatMapValues"
+	keepPartitioner(out.n, r.n)
 	return out
 }
 
@@ -86,16 +87,18 @@ func FoldByKey[K comparable, V any](r *RDD[Pair[K, V]], zero V, f func(V, V) V, 
 // CoGroup returns, for every key in a or b, the values of that key in a
 // and those in b (either may be empty, never both). The values of one key
 // are held in memory together; keys are sorted on disk when they do not
-// fit.
+// fit. A side already laid out by the output's partitioner is read
+// without a shuffle, so a CoGroup of co-partitioned RDDs is narrow.
 func CoGroup[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, Pair[[]V, []W]]] {
 	return coGroup("CoGroup", a, b, opts)
 }
 
 func coGroup[K comparable, V, W any](name string, a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts []Option) *RDD[Pair[K, Pair[[]V, []W]]] {
-	parts, partsErr := shuffleParts(name, opts, a.n, b.n)
-	sa, sb := plainShuffle(a, parts, false), plainShuffle(b, parts, false)
+	target, _, partsErr := targetPartitioner[K](name, opts, a.n, b.n)
+	da, srcA := sideOf(a, target)
+	db, srcB := sideOf(b, target)
 	kc, vc, wc := codec.For[K](), codec.For[V](), codec.For[W]()
-	out := newRDD(name, parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[[]V, []W]]) bool) error {
+	out := newRDD(name, target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, Pair[[]V, []W]]) bool) error {
 		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
 			var (
 				curKey []byte
@@ -144,9 +147,10 @@ func coGroup[K comparable, V, W any](name string, a *RDD[Pair[K, V]], b *RDD[Pai
 			}
 			flush()
 			return nil
-		}, sa.id, sb.id)
-	}, &dep{parent: a.n, shuffle: sa}, &dep{parent: b.n, shuffle: sb})
+		}, srcA, srcB)
+	}, da, db)
 	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
 	return out.fail(partsErr)
 }
 
@@ -166,6 +170,7 @@ func LeftOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "LeftOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
@@ -185,6 +190,7 @@ func RightOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W
 		}
 	})
 	out.n.name = "RightOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
@@ -214,13 +220,14 @@ func FullOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "FullOuterJoin"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
 // SubtractByKey returns the pairs of a whose key is not in b, duplicates
 // and all. Only b's keys cross the shuffle, not its values.
 func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], opts ...Option) *RDD[Pair[K, V]] {
-	bk := Map(b, func(p Pair[K, W]) Pair[K, bool] { return Pair[K, bool]{p.Key, true} })
+	bk := MapValues(b, func(W) bool { return true })
 	g := coGroup("SubtractByKey", a, bk, opts)
 	out := FlatMap(g, func(p Pair[K, Pair[[]V, []bool]], emit func(Pair[K, V])) {
 		if len(p.Value.Value) > 0 {
@@ -231,6 +238,7 @@ func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 		}
 	})
 	out.n.name = "SubtractByKey"
+	keepPartitioner(out.n, g.n)
 	return out
 }
 
@@ -267,4 +275,77 @@ func Intersection[T comparable](a, b *RDD[T], opts ...Option) *RDD[T] {
 	})
 	out.n.name = "Intersection"
 	return out
+}
+
+// Triple holds three values: the value type of CoGroup3.
+type Triple[A, B, C any] struct {
+	First  A
+	Second B
+	Third  C
+}
+
+// CoGroup3 returns, for every key in a, b or c, the values of that key in
+// each (any may be empty, never all three), as Spark's three-way cogroup
+// does. The values of one key are held in memory together; keys are
+// sorted on disk when they do not fit. A side already laid out by the
+// output's partitioner is read without a shuffle.
+func CoGroup3[K comparable, V, W, X any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], c *RDD[Pair[K, X]], opts ...Option) *RDD[Pair[K, Triple[[]V, []W, []X]]] {
+	type out3 = Pair[K, Triple[[]V, []W, []X]]
+	target, _, partsErr := targetPartitioner[K]("CoGroup3", opts, a.n, b.n, c.n)
+	da, srcA := sideOf(a, target)
+	db, srcB := sideOf(b, target)
+	dc, srcC := sideOf(c, target)
+	kc, vc, wc, xc := codec.For[K](), codec.For[V](), codec.For[W](), codec.For[X]()
+	out := newRDD("CoGroup3", target.NumPartitions(), func(ctx context.Context, tc *task.Context, part int, yield func(out3) bool) error {
+		return sortedInput(ctx, tc, part, func(it *spill.Iterator) error {
+			var (
+				curKey []byte
+				cur    out3
+				have   bool
+			)
+			for it.Next() {
+				tkey := it.Key()
+				kf, side := tkey[:len(tkey)-1], tkey[len(tkey)-1]
+				if !have || string(kf) != string(curKey) {
+					if have && !yield(cur) {
+						return nil
+					}
+					curKey = append(curKey[:0], kf...)
+					k, err := kc.Decode(kf)
+					if err != nil {
+						return err
+					}
+					cur, have = out3{Key: k}, true
+				}
+				var err error
+				switch side {
+				case 0:
+					var v V
+					v, err = vc.Decode(it.Value())
+					cur.Value.First = append(cur.Value.First, v)
+				case 1:
+					var w W
+					w, err = wc.Decode(it.Value())
+					cur.Value.Second = append(cur.Value.Second, w)
+				default:
+					var x X
+					x, err = xc.Decode(it.Value())
+					cur.Value.Third = append(cur.Value.Third, x)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if err := it.Err(); err != nil {
+				return err
+			}
+			if have {
+				yield(cur)
+			}
+			return nil
+		}, srcA, srcB, srcC)
+	}, da, db, dc)
+	out.n.key = reflect.TypeFor[K]()
+	out.n.partitioner = newPartInfo(target)
+	return out.fail(partsErr)
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -35,9 +36,12 @@ type node struct {
 	deps          []*dep
 	aux           []*node // nodes the driver runs jobs on for preparation (samples)
 	err           error   // a construction error, reported by the first action
-	cached        bool
-	indeterminate bool   // output order depends on input order
-	plan          string // what a source read when planned (file sizes and times), part of the graph's digest
+	indeterminate bool    // output order depends on input order
+	checkpoint    string  // where Checkpoint was called, when it was: the driver writes one
+	// rt is the storage level and checkpoint the driver decided on at run
+	// time (persist.go); executors take it from the driver.
+	rt   atomic.Pointer[nodeState]
+	plan string // what a source read when planned (file sizes and times), part of the graph's digest
 	// inputBytes is the size of the input this node's partitions read
 	// before any shuffle, when known (files); -1 when not.
 	inputBytes int64
@@ -45,7 +49,15 @@ type node struct {
 
 	elem reflect.Type // the element type, which must survive encoding
 	key  reflect.Type // for a by-key operation, the key type it groups by
-	site sitePCs      // where the user's code made the node
+	// partitioner is what laid out this node's partitions by key (see
+	// Partitioner), nil when nothing is known.
+	partitioner *partInfo
+	// prep, when set, is a preparation without a shuffle (ZipWithIndex's
+	// partition counts): a shuffleDep with no map side whose prepare runs
+	// on the driver before a job reads the node and whose state travels
+	// with tasks as a shuffle's does, under its own id.
+	prep *shuffleDep
+	site sitePCs // where the user's code made the node
 
 	id int // assigned when a Graph is built
 }
@@ -61,6 +73,7 @@ type dep struct {
 type anyRDD interface {
 	base() *node
 	runResult(ctx context.Context, tc *task.Context, part int, a task.Action) ([]byte, error)
+	checkpointPart(ctx context.Context, tc *task.Context, part int, dir string) ([]byte, error)
 }
 
 func (r *RDD[T]) base() *node { return r.n }
@@ -70,18 +83,6 @@ func (r *RDD[T]) Name() string { return r.n.name }
 
 // NumPartitions returns the number of partitions of r.
 func (r *RDD[T]) NumPartitions() int { return r.n.parts }
-
-// Cache keeps r's partitions in executor memory once computed, as
-// serialized blocks, so later jobs read them instead of recomputing. A
-// partition that does not fit the cache budget is recomputed when needed,
-// as Spark's MEMORY_ONLY_SER does.
-func (r *RDD[T]) Cache() *RDD[T] {
-	r.n.cached = true
-	return r
-}
-
-// Persist is Cache; Sluice has one storage level.
-func (r *RDD[T]) Persist() *RDD[T] { return r.Cache() }
 
 // Err returns the error, if any, that building r's lineage ran into (a
 // missing input path, a partition count below 1, say), or the first type
@@ -128,40 +129,6 @@ func narrowInputBytes(deps []*dep) int64 {
 	return n
 }
 
-// iterate computes partition part, reading it from the cache when r is
-// cached and the partition is there, and storing it when it is not.
-func (r *RDD[T]) iterate(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
-	if !r.n.cached || tc.Cache == nil {
-		return r.compute(ctx, tc, part, yield)
-	}
-	if data, ok := tc.Cache.Get(r.n.id, part); ok {
-		return r.codec.each(data, yield)
-	}
-	var (
-		buf      []byte
-		budget   = tc.Cache.Limit()
-		complete = true
-		tooBig   = false
-	)
-	err := r.compute(ctx, tc, part, func(t T) bool {
-		if !tooBig {
-			buf = r.codec.put(buf, t)
-			if int64(len(buf)) > budget {
-				tooBig, buf = true, nil
-			}
-		}
-		if !yield(t) {
-			complete = false
-			return false
-		}
-		return true
-	})
-	if err == nil && complete && !tooBig {
-		tc.Cache.Put(r.n.id, part, buf)
-	}
-	return err
-}
-
 // Pair is a key and a value: the element type of by-key operations.
 type Pair[K, V any] struct {
 	Key   K
@@ -180,6 +147,11 @@ type Option func(*options)
 type options struct {
 	parts     int    // 0 when no Partitions option was given
 	partsSite string // where a count below 1 was given, for the error
+
+	partitioner     any    // a Partitioner[K] from WithPartitioner, checked by the operation
+	partitionerSite string // where WithPartitioner was called
+	descending      bool   // Descending: sort operations order keys high to low
+	shuffle         bool   // Shuffle: Coalesce through a shuffle
 }
 
 // Partitions sets the number of partitions of the RDD being built. It must

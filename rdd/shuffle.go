@@ -36,6 +36,10 @@ type shuffleDep struct {
 	// indeterminate marks output that depends on input order.
 	indeterminate bool
 
+	// partitioner, when set, is the Partitioner[K] that places records,
+	// named in the error for a key it sends out of range.
+	partitioner any
+
 	// sizeHint is the largest map-side table a task of this shuffle has
 	// built in this process: a performance hint, never part of the output.
 	sizeHint atomic.Int64
@@ -251,6 +255,10 @@ func plainMap[T any](ctx context.Context, tc *task.Context, s *shuffleDep, paren
 	err = parent.iterate(ctx, tc, mapPart, func(t T) bool {
 		var p int
 		kb, vb, p = encode(kb[:0], vb[:0], t)
+		if p < 0 || p >= s.parts {
+			addErr = partitionRangeError(s.partitioner, p, s.parts)
+			return false
+		}
 		addErr = so.Add(p, kb, vb)
 		return addErr == nil
 	})
@@ -270,7 +278,7 @@ func plainMap[T any](ctx context.Context, tc *task.Context, s *shuffleDep, paren
 // writeTable writes a combined table that fit in memory: partition by
 // partition, each in the keys' first-seen order. A counting sort by
 // partition is all the ordering it needs.
-func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte) error {
+func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte, partOf func(i int, kb []byte) int) error {
 	var buf []byte
 	ends := make([]int, 2*n) // end of key i, end of value i
 	part := make([]int32, n)
@@ -278,7 +286,10 @@ func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]
 	for i := range n {
 		start := len(buf)
 		buf = appendKey(buf, i)
-		p := hashPart(buf[start:], parts)
+		p := partOf(i, buf[start:])
+		if p < 0 || p >= parts {
+			return fmt.Errorf("rdd: a partitioner sent a key to partition %d; it has partitions 0 to %d", p, parts-1)
+		}
 		part[i] = int32(p)
 		count[p+1]++
 		ends[2*i] = len(buf)
@@ -314,21 +325,21 @@ func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]
 	return nil
 }
 
-// sortedInput sorts reduce partition part of one or more shuffles by key
-// bytes on disk if need be, and hands f the sorted stream. With several
-// shuffles (a join) each key gets its shuffle's index appended: a msgpack
-// value is never a prefix of another, so key||index sorts by key first and
-// by shuffle within a key.
-func sortedInput(ctx context.Context, tc *task.Context, part int, f func(*spill.Iterator) error, shuffles ...int) error {
+// sortedInput sorts partition part of one or more sources (shuffles, or
+// parents already partitioned alike) by key bytes on disk if need be, and
+// hands f the sorted stream. With several sources (a join) each key gets
+// its source's index appended: a msgpack value is never a prefix of
+// another, so key||index sorts by key first and by source within a key.
+func sortedInput(ctx context.Context, tc *task.Context, part int, f func(*spill.Iterator) error, sources ...source) error {
 	so, err := newSorter(tc, memoryOf(tc), true)
 	if err != nil {
 		return err
 	}
 	defer closeSorter(tc, so)
 	var tk []byte
-	for side, sh := range shuffles {
-		err := eachRecord(ctx, tc, sh, part, func(k, v []byte) error {
-			if len(shuffles) > 1 {
+	for side, src := range sources {
+		err := src(ctx, tc, part, func(k, v []byte) error {
+			if len(sources) > 1 {
 				tk = append(append(tk[:0], k...), byte(side))
 				k = tk
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/compress"
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/task"
 )
 
@@ -39,6 +40,7 @@ type fileSplit struct {
 	Start, End int64
 	Size       int64
 	ModTime    int64
+	KeepCR     bool // TextOptions.KeepCR
 }
 
 // ErrInputChanged is wrapped by the error of a task whose input file
@@ -49,6 +51,7 @@ var ErrInputChanged = errors.New("rdd: TextFile: an input file changed while the
 type TextOptions struct {
 	MinPartitions int   // at least this many splits when the input is large enough (0: the default, 2)
 	MaxSplitBytes int64 // no split larger than this (default 32 MiB)
+	KeepCR        bool  // keep a line's trailing "\r" (a byte-exact sort needs it), which TextFile drops
 
 	wholeFiles bool // one split per file (formats whose records may span lines)
 }
@@ -82,6 +85,9 @@ func splitSource[T any](name string, opt TextOptions, paths []string, read func(
 			name, opt.MinPartitions, callSite(2))
 	} else {
 		splits, err = planSplits(opt, paths...)
+	}
+	for i := range splits {
+		splits[i].KeepCR = opt.KeepCR
 	}
 	packed := packSplits(splits, splitBytes(opt, splits))
 	parts := max(len(packed), 1)
@@ -182,6 +188,19 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 		}
 	}
 	for _, p := range paths {
+		if objstore.IsURL(p) {
+			objs, err := objectFiles(context.Background(), p)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				if !seen[o.URL] {
+					seen[o.URL] = true
+					files = append(files, file{o.URL, o.Size, objectModTime(o).UnixNano()})
+				}
+			}
+			continue
+		}
 		matches := []string{p}
 		if strings.ContainsAny(p, "*?[") {
 			m, err := filesFor(p).Glob(p)
@@ -310,10 +329,10 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 	return readLinesAt(ctx, s, func(_ int64, line string) bool { return yield(line) })
 }
 
-// openSplit opens s's file and checks that it is the file that was
-// planned (see fileSplit).
-func openSplit(s fileSplit) (inputFile, error) {
-	f, err := filesFor(s.Path).Open(s.Path)
+// openSplit opens s's file or object (openSplitFile) and checks that it
+// is the file that was planned (see fileSplit).
+func openSplit(ctx context.Context, s fileSplit) (inputFile, error) {
+	f, err := openSplitFile(ctx, s)
 	if err != nil {
 		return nil, inputError(err)
 	}
@@ -335,8 +354,8 @@ func openSplit(s fileSplit) (inputFile, error) {
 // openDecompressed opens a split that is a whole compressed file, or a
 // plain one at s.Start; end is the offset, in what the reader yields,
 // where the split ends.
-func openDecompressed(s fileSplit) (r io.Reader, closeFn func(), end int64, err error) {
-	f, err := openSplit(s)
+func openDecompressed(ctx context.Context, s fileSplit) (r io.Reader, closeFn func(), end int64, err error) {
+	f, err := openSplit(ctx, s)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -382,7 +401,7 @@ func decompressError(path string, err error) error {
 // readLinesAt is readLines, yielding each line's offset too: in the file,
 // or in the decompressed stream of a compressed file.
 func readLinesAt(ctx context.Context, s fileSplit, yield func(off int64, line string) bool) error {
-	f, closeFile, end, err := openDecompressed(s)
+	f, closeFile, end, err := openDecompressed(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -472,7 +491,9 @@ func readLinesAt(ctx context.Context, s fileSplit, yield func(off int64, line st
 				line, chunk = chunk[:i], chunk[i+1:]
 				pos += int64(i + 1)
 			}
-			line = strings.TrimSuffix(line, "\r")
+			if !s.KeepCR {
+				line = strings.TrimSuffix(line, "\r")
+			}
 			if !yield(at, line) {
 				return nil
 			}

@@ -86,11 +86,14 @@ func FlatMapErr[T, U any](r *RDD[T], f func(ctx context.Context, t T, emit func(
 	}, narrow(r.n))
 }
 
-// Filter returns the elements of r for which keep is true.
+// Filter returns the elements of r for which keep is true. It keeps r's
+// partitioner (see PartitionerOf).
 func Filter[T any](r *RDD[T], keep func(T) bool) *RDD[T] {
-	return newRDD("Filter", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
+	out := newRDD("Filter", r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		return r.iterate(ctx, tc, part, func(t T) bool { return !keep(t) || yield(t) })
 	}, narrow(r.n))
+	keepPartitioner(out.n, r.n)
+	return out
 }
 
 // MapPartitions calls f once per partition with an iterator over its
@@ -113,10 +116,11 @@ func MapPartitions[T, U any](r *RDD[T], f func(part int, in iter.Seq[T]) iter.Se
 }
 
 // MapValues applies f to the value of every pair, keeping keys (and so
-// partitioning) as they are.
+// partitioning, see PartitionerOf) as they are.
 func MapValues[K, V, W any](r *RDD[Pair[K, V]], f func(V) W) *RDD[Pair[K, W]] {
 	out := Map(r, func(p Pair[K, V]) Pair[K, W] { return Pair[K, W]{p.Key, f(p.Value)} })
 	out.n.name = "MapValues"
+	keepPartitioner(out.n, r.n)
 	return out
 }
 

@@ -84,3 +84,68 @@ func BenchmarkJob(b *testing.B) {
 		})
 	}
 }
+
+// runJobs is runJob for jobs concurrent jobs of m × r tasks each, in
+// pools p0, p1, ... of cfg's mode, submitted together.
+func runJobs(tb testing.TB, cfg scheduler.Config, m, r, workers, slots, jobs int) int {
+	s := scheduler.New(cfg)
+	var queue []scheduler.LaunchTask
+	events := 0
+	step := func(ev scheduler.Event) {
+		events++
+		for _, a := range s.Step(ev) {
+			switch a := a.(type) {
+			case scheduler.LaunchTask:
+				queue = append(queue, a)
+			case scheduler.JobFailed:
+				tb.Fatalf("job failed: %v", a.Err)
+			}
+		}
+	}
+	for w := range workers {
+		step(scheduler.WorkerAdded{Worker: fmt.Sprintf("w%04d", w), Slots: slots})
+	}
+	parts := make([]int, r)
+	for i := range parts {
+		parts[i] = i
+	}
+	for j := range jobs {
+		step(scheduler.JobSubmitted{Job: j + 1, Graph: j + 1, Nodes: shuffleJob(m, r), Node: 2, Partitions: parts, Pool: fmt.Sprintf("p%d", j)})
+	}
+	sizes := make([]int64, r)
+	for i := range sizes {
+		sizes[i] = int64(100 + i%7)
+	}
+	for len(queue) > 0 {
+		l := queue[0]
+		queue = queue[1:]
+		if l.Task.Kind == scheduler.MapTask {
+			step(scheduler.TaskSucceeded{TaskID: l.Task.ID, MapStatus: &scheduler.MapStatus{Worker: l.Worker, Sizes: sizes}})
+		} else {
+			step(scheduler.TaskSucceeded{TaskID: l.Task.ID, Result: []byte{1}})
+		}
+	}
+	if s.ActiveJobs() != 0 {
+		tb.Fatal("the jobs did not end")
+	}
+	return events
+}
+
+// BenchmarkConcurrentJobs compares FIFO and FAIR on 1 to 16 concurrent
+// jobs of 1000 × 1000 tasks on 100 workers: FAIR's cost per event grows
+// with the pools that have tasks queued (it orders them at each launch).
+func BenchmarkConcurrentJobs(b *testing.B) {
+	for _, mode := range []scheduler.Mode{scheduler.FIFO, scheduler.FAIR} {
+		for _, jobs := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("%v/jobs%d", mode, jobs), func(b *testing.B) {
+				cfg := scheduler.DefaultConfig()
+				cfg.Mode = mode
+				events := 0
+				for b.Loop() {
+					events += runJobs(b, cfg, 1000, 1000, 100, 4, jobs)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+			})
+		}
+	}
+}

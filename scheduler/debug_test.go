@@ -3,7 +3,7 @@ package scheduler
 import "fmt"
 
 func (s *Scheduler) DebugState() string {
-	out := fmt.Sprintf("running=%d queued=%d+%d+%d workers=%v\n", len(s.running), s.mapQ.len(), s.resultQ.len(), len(s.special), s.WorkerNames())
+	out := fmt.Sprintf("running=%d queued=%d+%d+%d workers=%v\n", len(s.running), s.q.mapQ.len(), s.q.resultQ.len(), len(s.q.special), s.WorkerNames())
 	for _, w := range s.WorkerNames() {
 		out += fmt.Sprintf("  worker %s slots=%d busy=%d\n", w, s.workers[w].slots, s.workers[w].busy)
 	}

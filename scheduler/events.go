@@ -17,6 +17,7 @@ type JobSubmitted struct {
 	Nodes      []task.NodeInfo
 	Node       int
 	Partitions []int
+	Pool       string // FAIR mode: the pool whose share its tasks take; "" is DefaultPool
 }
 
 // TaskSucceeded reports a finished attempt. A map task carries its output's

@@ -58,6 +58,9 @@ func pipeline(byID map[int]task.NodeInfo, node int) string {
 		if n.Cached {
 			s += "[cached]"
 		}
+		if n.Checkpointed {
+			s += "[checkpointed]"
+		}
 		var reads []string
 		for _, d := range n.Deps {
 			if d.Shuffle != 0 {

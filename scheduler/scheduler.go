@@ -63,6 +63,12 @@ type Config struct {
 	// could take tasks for this long, by Tick time; 0 waits for ever.
 	StrandedAfter time.Duration
 
+	// Mode is how concurrent jobs share slots: FIFO or FAIR; Pools are
+	// FAIR's pools by name (a job's pool that is not here gets weight 1
+	// and no minimum share).
+	Mode  Mode
+	Pools map[string]Pool
+
 	// StageActions adds JobStages, StageSubmitted and StageCompleted to
 	// what Step returns: they only inform (the UI, the event log).
 	StageActions bool
@@ -88,6 +94,8 @@ func DefaultConfig() Config {
 		ExcludeFor:        10 * time.Minute, // a full disk is rarely freed in less; a spot node is often gone by then
 
 		StrandedAfter: 0, // local mode always has its one worker; the driver sets --wait on a cluster
+
+		Mode: FIFO, // as Spark: jobs run in the order submitted unless the program asks to share
 	}
 }
 
@@ -117,8 +125,8 @@ type Scheduler struct {
 	workers map[string]*worker
 	slots   slotIndex
 
-	mapQ, resultQ fifo       // launchable attempts without placement constraints
-	special       []*attempt // launchable attempts with avoid or shun, FIFO
+	q     queues           // launchable attempts, in FIFO mode
+	pools map[string]*pool // FAIR mode: pools by name, each with its queues
 
 	grants     []grantRef      // commit grants in the order given, for CommitTimeout
 	grantsKept int             // len(grants) after the last compaction
@@ -179,6 +187,7 @@ func New(cfg Config) *Scheduler {
 		drainCheck: map[string]bool{},
 		excluded:   map[string]bool{},
 		stranded:   -1,
+		pools:      map[string]*pool{},
 	}
 }
 

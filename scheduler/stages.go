@@ -9,6 +9,7 @@ import (
 
 type job struct {
 	id    int
+	pool  string // FAIR: the pool its tasks queue in
 	final *stage
 	left  int
 	done  bool
@@ -62,7 +63,7 @@ func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
 	for _, n := range ev.Nodes {
 		nodes[n.ID] = n
 	}
-	j := &job{id: ev.Job, left: len(ev.Partitions)}
+	j := &job{id: ev.Job, pool: ev.Pool, left: len(ev.Partitions)}
 	s.jobs[j.id] = j
 	final := s.newStage(ev.Graph, nodes, nodes[ev.Node], 0, len(ev.Partitions))
 	final.resultParts = slices.Clone(ev.Partitions)

@@ -16,7 +16,19 @@ type attempt struct {
 	records int64         // read so far, from TaskProgress; -1 before a report
 	killed  bool          // a KillTask went out for it
 	epoch   int           // the stage's epoch at launch
+	pool    *pool         // FAIR: the pool it is queued or running in
 }
+
+// queues hold launchable attempts, FIFO: one set in FIFO mode, one per
+// pool in FAIR mode.
+type queues struct {
+	mapQ, resultQ fifo       // attempts without placement constraints
+	special       []*attempt // attempts with avoid or shun
+}
+
+func (q *queues) len() int { return q.mapQ.len() + q.resultQ.len() + len(q.special) }
+
+func (q *queues) empty() bool { return q.len() == 0 }
 
 // fifo is a queue of attempts.
 type fifo struct {
@@ -57,14 +69,15 @@ func (s *Scheduler) enqueue(st *stage, i int, avoid, shun string) *attempt {
 	}
 	st.attempts[i]++
 	st.pend(i)
-	a := &attempt{task: t, stage: st, index: i, avoid: avoid, shun: shun}
+	q, p := s.queueFor(st)
+	a := &attempt{task: t, stage: st, index: i, avoid: avoid, shun: shun, pool: p}
 	switch {
 	case avoid != "" || shun != "":
-		s.special = append(s.special, a)
+		q.special = append(q.special, a)
 	case st.shuffle != 0:
-		s.mapQ.push(a)
+		q.mapQ.push(a)
 	default:
-		s.resultQ.push(a)
+		q.resultQ.push(a)
 	}
 	return a
 }
@@ -102,59 +115,33 @@ func (s *Scheduler) headOf(q *fifo, resubmit *[]*stage) *attempt {
 	return nil
 }
 
-// launch assigns queued attempts to free slots, first come first served
-// across the queues, each to the worker with the most free slots (ties by
-// name). Each launch or dropped attempt costs O(log workers).
+// launch assigns queued attempts to free slots, each to the worker with
+// the most free slots (ties by name): in FIFO mode first come first served
+// across the queues; in FAIR mode from the pool that fairCompare puts
+// first, FIFO within it. Each launch or dropped attempt costs O(log
+// workers), and in FAIR mode O(pools log pools) more.
 func (s *Scheduler) launch(out []Action) []Action {
 	for {
 		var resubmit []*stage
 		for !s.slots.empty() {
-			hm := s.headOf(&s.mapQ, &resubmit)
-			hr := s.headOf(&s.resultQ, &resubmit)
-			var pick *attempt
-			var to *worker
-			if hm != nil {
-				if w := s.place(hm); w != nil {
-					pick, to = hm, w
-				}
-			}
-			if hr != nil && (pick == nil || hr.task.ID < pick.task.ID) {
-				if w := s.place(hr); w != nil {
-					pick, to = hr, w
-				}
-			}
-			sp := -1
-			kept := s.special[:0]
-			for i, a := range s.special {
-				if sp >= 0 || (pick != nil && a.task.ID > pick.task.ID) {
-					kept = append(kept, s.special[i:]...)
-					break
-				}
-				if stale, lost := s.stale(a); stale {
-					a.stage.unpend(a.index)
-					if lost && !slices.Contains(resubmit, a.stage) {
-						resubmit = append(resubmit, a.stage)
+			var (
+				pick *attempt
+				to   *worker
+				take func()
+			)
+			if s.cfg.Mode == FAIR {
+				for _, p := range s.fairOrder() {
+					if pick, to, take = s.pickFrom(&p.q, &resubmit); pick != nil {
+						break
 					}
-					continue
 				}
-				if w := s.place(a); w != nil {
-					pick, to, sp = a, w, len(kept)
-				}
-				kept = append(kept, a)
+			} else {
+				pick, to, take = s.pickFrom(&s.q, &resubmit)
 			}
-			clear(s.special[len(kept):])
-			s.special = kept
 			if pick == nil {
 				break
 			}
-			switch {
-			case sp >= 0:
-				s.special = slices.Delete(s.special, sp, sp+1)
-			case pick == hm:
-				s.mapQ.pop()
-			default:
-				s.resultQ.pop()
-			}
+			take()
 			out = s.start(pick, to, out)
 		}
 		again := false
@@ -170,6 +157,61 @@ func (s *Scheduler) launch(out []Action) []Action {
 	}
 }
 
+// pickFrom returns the first attempt of q, by task id, that a worker can
+// take, the worker, and a function that takes it off q; a nil attempt when
+// none can run now. Stale attempts it meets are dropped, and stages whose
+// inputs were lost are added to resubmit.
+func (s *Scheduler) pickFrom(q *queues, resubmit *[]*stage) (*attempt, *worker, func()) {
+	hm := s.headOf(&q.mapQ, resubmit)
+	hr := s.headOf(&q.resultQ, resubmit)
+	var pick *attempt
+	var to *worker
+	if hm != nil {
+		if w := s.place(hm); w != nil {
+			pick, to = hm, w
+		}
+	}
+	if hr != nil && (pick == nil || hr.task.ID < pick.task.ID) {
+		if w := s.place(hr); w != nil {
+			pick, to = hr, w
+		}
+	}
+	sp := -1
+	kept := q.special[:0]
+	for i, a := range q.special {
+		if sp >= 0 || (pick != nil && a.task.ID > pick.task.ID) {
+			kept = append(kept, q.special[i:]...)
+			break
+		}
+		if stale, lost := s.stale(a); stale {
+			a.stage.unpend(a.index)
+			if lost && !slices.Contains(*resubmit, a.stage) {
+				*resubmit = append(*resubmit, a.stage)
+			}
+			continue
+		}
+		if w := s.place(a); w != nil {
+			pick, to, sp = a, w, len(kept)
+		}
+		kept = append(kept, a)
+	}
+	clear(q.special[len(kept):])
+	q.special = kept
+	if pick == nil {
+		return nil, nil, nil
+	}
+	return pick, to, func() {
+		switch {
+		case sp >= 0:
+			q.special = slices.Delete(q.special, sp, sp+1)
+		case pick == hm:
+			q.mapQ.pop()
+		default:
+			q.resultQ.pop()
+		}
+	}
+}
+
 // start runs a on w.
 func (s *Scheduler) start(a *attempt, w *worker, out []Action) []Action {
 	st := a.stage
@@ -181,6 +223,9 @@ func (s *Scheduler) start(a *attempt, w *worker, out []Action) []Action {
 	a.task.Job = firstJob(st)
 	a.task.Inputs = s.inputs(st, a.index)
 	s.running[a.task.ID] = a
+	if a.pool != nil {
+		a.pool.running++
+	}
 	st.live[a.index] = append(st.live[a.index], a)
 	s.graphRuns[st.graph]++
 	if st.lostOutputs[a.index] {
@@ -198,6 +243,9 @@ func (s *Scheduler) finish(id int64) *attempt {
 		return nil
 	}
 	delete(s.running, id)
+	if a.pool != nil {
+		a.pool.running--
+	}
 	if w := s.workers[a.worker]; w != nil {
 		s.updateWorker(w, func() {
 			w.busy--

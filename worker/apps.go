@@ -92,6 +92,11 @@ func (d *Daemon) startApp(ctx context.Context, req *StartExecutorRequest) (strin
 		d.mu.Unlock()
 		return "", fmt.Errorf("worker: %s is draining and takes no new applications", d.cfg.Name)
 	}
+	if d.stopping {
+		// An executor started now would outlive stopAll and hold shutdown.
+		d.mu.Unlock()
+		return "", fmt.Errorf("worker: %s is stopping", d.cfg.Name)
+	}
 	a := d.apps[req.App]
 	if a != nil && req.Replace != "" && a.addr == req.Replace {
 		// The driver found this executor frozen: kill it (SIGKILL stops a
@@ -224,6 +229,7 @@ func (d *Daemon) startProcess(a *app, bin string, req *StartExecutorRequest) (*e
 			EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
 			envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
 			envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
+			envCacheDisk+"="+strconv.FormatInt(req.CacheDisk, 10),
 			envRegistryDigest+"="+req.RegistryDigest)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		// The credentials go through a pipe, never the environment or the

@@ -2,7 +2,11 @@ package worker
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/partfile"
 )
 
 // cached reads a partition, which makes it the most recently used.
@@ -29,7 +33,7 @@ func payload(graph, node, part int) []byte {
 }
 
 func put(c *memCache, graph, node, part int) {
-	c.view(graph).Put(node, part, payload(graph, node, part))
+	c.view(graph).Put(node, part, payload(graph, node, part), false)
 }
 
 // The cache keeps within its budget by evicting the least recently used
@@ -70,7 +74,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 
 	// Too big for the whole budget: not stored, nothing evicted.
-	c.view(3).Put(1, 0, make([]byte, 301))
+	c.view(3).Put(1, 0, make([]byte, 301), false)
 	if _, ok := c.view(3).Get(1, 0); ok {
 		t.Fatal("a partition over the budget was cached")
 	}
@@ -127,4 +131,56 @@ func TestExecutorForgetsGraphs(t *testing.T) {
 			t.Fatalf("graph %d cached %v, want %v", g, !want, want)
 		}
 	}
+}
+
+// A MemoryAndDisk partition that memory pressure evicts moves to disk,
+// whole and valid; a MemoryOnly one is dropped; dropNode (Unpersist)
+// removes both copies.
+func TestCacheEvictionMovesToDisk(t *testing.T) {
+	dir := t.TempDir()
+	c := newCache(2*int64(len(partBytes(t, 0))), dir, 1<<20)
+	v1, v2 := c.view(1), c.view(2)
+	v1.Put(1, 0, partBytes(t, 0), true)  // MemoryAndDisk
+	v1.Put(2, 0, partBytes(t, 1), false) // MemoryOnly
+	// Two partitions of another dataset evict both.
+	v2.Put(1, 0, partBytes(t, 2), false)
+	v2.Put(1, 1, partBytes(t, 3), false)
+	if _, ok := v1.Get(1, 0); ok {
+		t.Fatal("graph 1 node 1 still in memory")
+	}
+	if n, parts := c.diskSize(); parts != 1 || n != int64(len(partBytes(t, 0))) {
+		t.Fatalf("on disk: %d partitions, %d bytes; want the evicted MemoryAndDisk one", parts, n)
+	}
+	path := v1.DiskPath(1, 0)
+	var got []byte
+	if err := partfile.EachFile(path, func(p []byte) (bool, error) { got = append(got, p...); return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0x01, 0}; !bytes.Equal(got, want) {
+		t.Fatalf("evicted partition reads back %x, want %x", got, want)
+	}
+	if _, err := os.Stat(v1.DiskPath(2, 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a MemoryOnly partition went to disk: %v", err)
+	}
+	c.dropNode(1, 1)
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dropNode left the disk copy: %v", err)
+	}
+	if n, parts := c.diskSize(); n != 0 || parts != 0 {
+		t.Fatalf("after dropNode %d bytes in %d partitions on disk", n, parts)
+	}
+}
+
+// partBytes is a partition file of one one-byte record, i.
+func partBytes(t *testing.T, i byte) []byte {
+	t.Helper()
+	b := partfile.NewBytes()
+	if err := b.Record([]byte{1, i}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -128,6 +128,7 @@ type Daemon struct {
 	wg       sync.WaitGroup
 	client   *rpc.Client
 	draining bool
+	stopping bool          // shutdown began: no new executors
 	drainReq chan struct{} // Drain asks Run to drain
 	ready    chan struct{} // closed once Run serves and has joined
 
@@ -279,6 +280,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // shutdown stops the executors, leaves the cluster and waits.
 func (d *Daemon) shutdown() error {
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
 	d.stopAll()
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.node.Leave(lctx)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
+	"github.com/sluicehq/sluice/rdd"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -30,6 +32,7 @@ const (
 	envCodec          = "SLUICE_CODEC"
 	envTaskMemory     = "SLUICE_TASK_MEMORY"
 	envCacheMemory    = "SLUICE_CACHE_MEMORY"
+	envCacheDisk      = "SLUICE_CACHE_DISK"
 	envRegistryDigest = "SLUICE_REGISTRY_DIGEST"
 	envCredsFD        = "SLUICE_CREDS_FD" // the descriptor the worker's credentials arrive on
 	envInsecure       = "SLUICE_INSECURE" // "1": the worker has no credentials (--insecure)
@@ -38,7 +41,7 @@ const (
 // executorVars are the variables a worker sets for an executor; UserEnv
 // drops them from the driver's environment, so only the worker sets them.
 var executorVars = []string{EnvExecutor, envApp, envDir, envDriver, envWorker, envHost, envCodec,
-	envTaskMemory, envCacheMemory, envRegistryDigest, envCredsFD, envInsecure}
+	envTaskMemory, envCacheMemory, envCacheDisk, envRegistryDigest, envCredsFD, envInsecure}
 
 // maxCreds bounds what an executor reads from its credentials pipe.
 const maxCreds = 1 << 20
@@ -77,6 +80,7 @@ func runExecutor(log *slog.Logger) error {
 	}
 	taskMem, _ := strconv.ParseInt(os.Getenv(envTaskMemory), 10, 64)
 	cacheMem, _ := strconv.ParseInt(os.Getenv(envCacheMemory), 10, 64)
+	cacheDisk, _ := strconv.ParseInt(os.Getenv(envCacheDisk), 10, 64)
 	creds, err := executorCreds()
 	if err != nil {
 		return err
@@ -89,9 +93,21 @@ func runExecutor(log *slog.Logger) error {
 	}
 	client := rpc.NewClient(ccfg)
 	defer client.Close()
+	// Broadcast values come from the driver, each once, when a task
+	// first asks for it.
+	task.SetBroadcastFetcher(func(ctx context.Context, id string) ([]byte, error) {
+		resp, err := rpc.Call[BroadcastRequest, BroadcastResponse](ctx, client, driver, MethodBroadcast, &BroadcastRequest{App: app, ID: id})
+		if re := (*rpc.RemoteError)(nil); errors.As(err, &re) && re.Code == "not_found" {
+			return nil, rdd.Permanent(err) // asking again would not find it
+		}
+		if err != nil {
+			return nil, err
+		}
+		return resp.Data, nil
+	})
 	ex, err := NewExecutor(ExecutorConfig{
 		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
-		TaskMemory: taskMem, CacheMemory: cacheMem,
+		TaskMemory: taskMem, CacheMemory: cacheMem, CacheDisk: cacheDisk,
 		Committer: driverCommitter{client: client, driver: driver, app: app},
 		Fetcher:   &rpcFetcher{client: client}, App: app, Logger: log,
 	})
@@ -119,6 +135,16 @@ func runExecutor(log *slog.Logger) error {
 			return nil, rpc.Errorf("bad_request", "%v: graphs of application %s sent to an executor of %s", ErrBadRequest, req.App, app)
 		}
 		ex.ForgetGraphs(req.Graphs)
+		return &Empty{}, nil
+	})
+	rpc.Handle(srv, MethodUnpersist, func(ctx context.Context, req *UnpersistRequest) (*Empty, error) {
+		if err := checkApp(req.App); err != nil {
+			return nil, err
+		}
+		if req.App != app {
+			return nil, rpc.Errorf("bad_request", "%v: a node of application %s sent to an executor of %s", ErrBadRequest, req.App, app)
+		}
+		ex.Unpersist(req.Graph, req.Node)
 		return &Empty{}, nil
 	})
 	ln, err := rpc.Listen(os.Getenv(envHost) + ":0")

@@ -29,7 +29,8 @@ type ExecutorConfig struct {
 	Dir         string         // shuffle files and task scratch space; must exist
 	Codec       block.Codec    // shuffle and spill compression
 	TaskMemory  int64          // per-task buffer budget; 0 means task.DefaultMemory
-	CacheMemory int64          // bytes of cached partitions; 0 disables the cache
+	CacheMemory int64          // bytes of persisted partitions in memory; 0 keeps none there
+	CacheDisk   int64          // bytes of persisted partitions on disk, under Dir/cache; 0 keeps none there
 	Committer   task.Committer // authorises output commits
 	Fetcher     Fetcher        // reads map outputs other workers hold; nil in local mode
 	App         string         // the application, named in fetch requests
@@ -96,6 +97,10 @@ type TaskResult struct {
 	MapStatus *scheduler.MapStatus
 	Result    []byte
 	Metrics   task.Metrics
+	// Accums are a successful attempt's accumulator updates, which the
+	// driver applies once per partition of a job for a result task and
+	// on every success of a map task.
+	Accums []task.AccumUpdate
 	// TaskFailed: the rest of the rdd.TaskError (see TaskResult.TaskError).
 	Stack                     string   // a panic's stack
 	Frame                     string   // a panic's file:line in the user's code
@@ -206,10 +211,28 @@ func (e *Executor) fetchContext(parent context.Context, holder string) (context.
 const maxGraphs = 64
 
 type graphEntry struct {
-	once  sync.Once
-	g     *task.Graph
-	err   error
-	index int // distinguishes cache entries of different graphs
+	once     sync.Once
+	g        *task.Graph
+	err      error
+	panicked bool // the Func panicked: err is the panic, not a verdict on the graph
+	index    int  // distinguishes cache entries of different graphs
+}
+
+// rebuild rebuilds a lineage, turning a panic in the Func into an error
+// wrapping the panic's value when it is an error.
+func rebuild(inv task.Invocation) (g *task.Graph, panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			g, panicked = nil, true
+			if pe, ok := p.(error); ok {
+				err = fmt.Errorf("worker: Func %s panicked rebuilding its lineage: %w", inv.Key, pe)
+			} else {
+				err = fmt.Errorf("worker: Func %s panicked rebuilding its lineage: %v", inv.Key, p)
+			}
+		}
+	}()
+	g, err = task.Rebuild(inv)
+	return g, false, err
 }
 
 // NewExecutor returns an Executor for cfg.
@@ -224,7 +247,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, log: log, cache: newMemCache(cfg.CacheMemory), graphs: map[int]*graphEntry{}}, nil
+	return &Executor{cfg: cfg, log: log, cache: newCache(cfg.CacheMemory, filepath.Join(cfg.Dir, "cache"), cfg.CacheDisk), graphs: map[int]*graphEntry{}}, nil
 }
 
 func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
@@ -246,8 +269,18 @@ func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
 		e.order = append(e.order, gid)
 	}
 	e.mu.Unlock()
-	ent.once.Do(func() { ent.g, ent.err = task.Rebuild(spec.Invocation) })
+	ent.once.Do(func() { ent.g, ent.panicked, ent.err = rebuild(spec.Invocation) })
 	if ent.err != nil {
+		if ent.panicked {
+			// The Func panicked here (a Broadcast it read could not be
+			// fetched, say): the next task rebuilds it.
+			e.mu.Lock()
+			if e.graphs[gid] == ent {
+				delete(e.graphs, gid)
+				e.order = slices.DeleteFunc(e.order, func(g int) bool { return g == gid })
+			}
+			e.mu.Unlock()
+		}
 		return nil, 0, ent.err
 	}
 	if spec.GraphDigest != "" && ent.g.Digest() != spec.GraphDigest {
@@ -303,9 +336,13 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 		Shuffle: sio, Commit: e.cfg.Committer, IO: spec.IO,
 		Log: e.log.With("task", t.Partition, "stage", t.Stage, "attempt", t.Attempt),
 	}
-	if e.cfg.CacheMemory > 0 {
+	if e.cfg.CacheMemory > 0 || e.cfg.CacheDisk > 0 {
 		tc.Cache = e.cache.view(gi)
 	}
+	// User functions add to accumulators through the task's context; the
+	// updates go to the driver only with a success.
+	accums := new(task.Accumulators)
+	ctx = task.WithAccumulators(ctx, accums)
 	switch t.Kind {
 	case scheduler.MapTask:
 		err = g.RunMap(ctx, tc, t.Shuffle, t.Partition)
@@ -321,8 +358,14 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	res.Metrics.RecordsIn, res.Metrics.RecordsOut = records.Load(), sio.written.Load()
 	res.Metrics.ShuffleReadBytes, res.Metrics.FetchWait = sio.readBytes.Load(), time.Duration(sio.fetchWait.Load())
 	res.Metrics.RunTime = time.Since(began)
+	if err == nil {
+		res.Accums, err = accums.Updates()
+		if err != nil {
+			err = rdd.Permanent(err) // the same updates would fail again
+		}
+	}
 	if err != nil {
-		res.Err, res.Result, res.MapStatus = err.Error(), nil, nil
+		res.Err, res.Result, res.MapStatus, res.Accums = err.Error(), nil, nil, nil
 		var fe *FetchError
 		switch {
 		case ctx.Err() != nil, errors.Is(err, task.ErrCommitDenied):
@@ -390,6 +433,17 @@ func (e *Executor) ForgetGraph(graph int) error {
 	}
 	return err
 }
+
+// UnpersistRequest asks an application's executor to drop the persisted
+// partitions of one node of a graph (RDD.Unpersist).
+type UnpersistRequest struct {
+	App         string
+	Graph, Node int
+}
+
+// Unpersist drops the persisted partitions, in memory and on disk, of
+// one node of a graph.
+func (e *Executor) Unpersist(graph, node int) { e.cache.dropNode(graph, node) }
 
 // MapOutputPaths returns the data and index files of a map output.
 func MapOutputPaths(dir string, graph, shuffle, mapPart int) (data, index string) {

@@ -154,3 +154,29 @@ func TestTaskErrorCrossesTheWire(t *testing.T) {
 		t.Fatal("over the wire, an unregistered error matched")
 	}
 }
+
+// buildPanics makes panicsInBuild's Func panic while it builds, that many
+// times: as one that reads a Broadcast the executor cannot fetch yet.
+var buildPanics atomic.Int32
+
+var panicsInBuild = rdd.Func(func(n int) *rdd.RDD[int] {
+	if buildPanics.Add(-1) >= 0 {
+		panic(errors.New("no value yet"))
+	}
+	return rdd.Parallelize([]int{1, 2, 3}, rdd.Partitions(n))
+})
+
+// A Func that panics on the executor fails that task with the panic, and
+// the next task of the lineage rebuilds it.
+func TestExecutorFuncPanicsWhileRebuilding(t *testing.T) {
+	buildPanics.Store(0)
+	spec := resultSpec(t, panicsInBuild.Invoke(1), 0)
+	ex := newExecutor(t)
+	buildPanics.Store(1)
+	if res := ex.Run(context.Background(), spec); res.Status != worker.TaskFailed || !strings.Contains(res.Err, "no value yet") {
+		t.Fatalf("status %d, err %q; want the Func's panic", res.Status, res.Err)
+	}
+	if res := ex.Run(context.Background(), spec); res.Status != worker.TaskSucceeded {
+		t.Fatalf("the next task: status %d, err %q; want the lineage rebuilt", res.Status, res.Err)
+	}
+}

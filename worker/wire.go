@@ -15,8 +15,21 @@ const (
 	MethodDrained       = "Drained"
 	MethodWorkerLost    = "WorkerLost"
 	MethodHeartbeat     = "Heartbeat"
-	MethodForgetGraphs  = "ForgetGraphs" // served by workers (map outputs) and executors (graphs, cache)
+	MethodForgetGraphs  = "ForgetGraphs"   // served by workers (map outputs) and executors (graphs, cache)
+	MethodUnpersist     = "Unpersist"      // served by executors: drop a node's persisted partitions
+	MethodBroadcast     = "FetchBroadcast" // served by drivers: a broadcast value, to an executor
 )
+
+// BroadcastRequest asks the driver for the encoded value of a broadcast
+// variable (rdd.Broadcast), once per executor.
+type BroadcastRequest struct {
+	App string
+	ID  string
+}
+
+// BroadcastResponse carries a broadcast value, at most rdd.MaxBroadcast
+// bytes; the executor checks it against the handle's digest.
+type BroadcastResponse struct{ Data []byte }
 
 // HeartbeatResponse is an executor's answer to the driver's heartbeat: the
 // tasks it runs and how far each has read.
@@ -78,6 +91,7 @@ type StartExecutorRequest struct {
 	Codec          string
 	TaskMemory     int64
 	CacheMemory    int64
+	CacheDisk      int64
 	RegistryDigest string // the driver's task.RegistryDigest, checked by the executor
 	// Replace is the address of this application's executor that the
 	// driver found frozen (no heartbeat): the worker kills it and starts

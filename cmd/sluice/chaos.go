@@ -31,6 +31,13 @@
 // chaos.log), output (fault-free-output, chaos-output) and workers
 // (fault-free-cluster, chaos-cluster: one directory and one log each).
 //
+// --output-base s3://bucket/prefix puts the outputs in object storage
+// instead, at PREFIX/fault-free-output and PREFIX/chaos-output (PREFIX
+// must hold nothing): the client is configured from the AWS environment
+// (AWS_ENDPOINT_URL, AWS_REGION, keys), which the drivers inherit. Each
+// output must then also be exactly one committed job's (commit.CheckObjects:
+// a _SUCCESS manifest that matches its parts, no uncompleted upload left).
+//
 // The report on stdout:
 //
 //	outputs: identical
@@ -80,8 +87,8 @@ import (
 
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/block"
-	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/internal/localcluster"
+	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/spill"
 )
 
@@ -96,6 +103,7 @@ type chaosConfig struct {
 	dir               string
 	timeout           time.Duration
 	keep              bool
+	outputBase        string   // s3:// prefix for the outputs, or "" for the work directory
 	command           []string // with the placeholders
 }
 
@@ -120,11 +128,15 @@ func parseChaos(args []string) (chaosConfig, error) {
 	dir := fs.String("dir", "", "work directory, empty or new (default: a temporary directory, removed at exit)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "longest a run may take; then its driver is killed and chaos fails")
 	keep := fs.Bool("keep", false, "keep the work directory and print its path")
+	outputBase := fs.String("output-base", "", "write the outputs under this s3://bucket/prefix instead of the work directory")
 	if err := fs.Parse(args); err != nil {
 		return chaosConfig{}, err
 	}
 	cfg := chaosConfig{core: *core, task: *task, slots: *slots, every: *every, seed: *seed,
-		dir: *dir, timeout: *timeout, keep: *keep, command: fs.Args()}
+		dir: *dir, timeout: *timeout, keep: *keep, outputBase: *outputBase, command: fs.Args()}
+	if cfg.outputBase != "" && !objstore.IsURL(cfg.outputBase) {
+		return cfg, fmt.Errorf("--output-base %q: want an s3://bucket/prefix URL", cfg.outputBase)
+	}
 	switch {
 	case cfg.core < 1:
 		return cfg, fmt.Errorf("--core %d: need at least 1 core worker", cfg.core)
@@ -316,8 +328,12 @@ func (c *chaos) run(ctx context.Context) int {
 		return c.finish(notes, f)
 	}
 	switch {
+	case !out.successA && out.whyA != "":
+		return c.finish(notes, &failure{reason: "the fault-free output: " + out.whyA, log: ff.log})
 	case !out.successA:
 		return c.finish(notes, &failure{reason: "the fault-free output has no _SUCCESS: does the driver write its output to {output}?", log: ff.log})
+	case !out.successB && out.whyB != "":
+		return c.finish(notes, &failure{reason: "the chaos output: " + out.whyB, log: ch.log})
 	case !out.successB:
 		return c.finish(notes, &failure{reason: "the chaos output has no _SUCCESS", log: ch.log})
 	case !out.sameLines():
@@ -380,6 +396,9 @@ func (r runResult) failure(name string, timeout time.Duration) *failure {
 func (c *chaos) runOnce(ctx context.Context, name string, during func(cl *localcluster.Cluster, start time.Time, exited <-chan struct{})) (runResult, error) {
 	r := runResult{log: filepath.Join(c.work, name+".log"), output: filepath.Join(c.work, name+"-output"),
 		summary: filepath.Join(c.work, name+".summary.json"), tasks: -1, stages: -1}
+	if c.cfg.outputBase != "" {
+		r.output = objstore.Dir(c.cfg.outputBase) + name + "-output"
+	}
 	cl, err := startCluster(ctx, c.self, filepath.Join(c.work, name+"-cluster"), c.cfg.core, c.cfg.task, c.cfg.slots)
 	if err != nil {
 		return r, fmt.Errorf("the %s run's cluster: %w", name, err)
@@ -538,8 +557,9 @@ func killable(cl *localcluster.Cluster, signalled map[*localcluster.Worker]bool)
 
 // comparison is how two outputs' lines differ.
 type comparison struct {
-	successA, successB bool  // _SUCCESS present
-	onlyA, onlyB       int64 // lines (with multiplicity) in one output only
+	successA, successB bool   // _SUCCESS present
+	whyA, whyB         string // why an s3:// output is not one committed job's
+	onlyA, onlyB       int64  // lines (with multiplicity) in one output only
 	example            string
 }
 
@@ -561,7 +581,8 @@ const compareBudget = 32 << 20
 func compareOutputs(a, b, tmp string, budget int64) (comparison, error) {
 	var c comparison
 	defer os.RemoveAll(tmp)
-	c.successA, c.successB = commit.Committed(a), commit.Committed(b)
+	c.successA, c.whyA = committed(a)
+	c.successB, c.whyB = committed(b)
 
 	itA, closeA, err := sortedLines(a, filepath.Join(tmp, "fault-free"), budget)
 	if err != nil {
@@ -623,16 +644,9 @@ func sortedLines(dir, tmp string, budget int64) (*spill.Iterator, func(), error)
 	if err != nil {
 		return nil, nil, err
 	}
-	parts, err := commit.Parts(dir)
-	if err != nil {
+	if err := eachOutputLine(dir, func(line []byte) error { return s.Add(0, line, nil) }); err != nil {
 		s.Close()
 		return nil, nil, err
-	}
-	for _, p := range parts {
-		if err := eachLine(p, -1, func(line []byte) error { return s.Add(0, line, nil) }); err != nil {
-			s.Close()
-			return nil, nil, err
-		}
 	}
 	it, err := s.Iter()
 	if err != nil {
@@ -654,7 +668,12 @@ func eachLine(path string, limit int, fn func(line []byte) error) error {
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	return eachLineOf(f, limit, fn)
+}
+
+// eachLineOf is eachLine of a reader.
+func eachLineOf(r io.Reader, limit int, fn func(line []byte) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	var long []byte // a line longer than br's buffer, gathered
 	for {
 		piece, err := br.ReadSlice('\n')

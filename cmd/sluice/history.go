@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/obs/web"
 	"github.com/sluicehq/sluice/internal/trust"
 )
@@ -21,7 +23,7 @@ import (
 // are under --dir: finished, running, and crashed ones.
 func runHistory(args []string) int {
 	fs := pflag.NewFlagSet("sluice history", pflag.ContinueOnError)
-	dir := fs.String("dir", "", "the event-log directory that drivers write with --event-log (required)")
+	dir := fs.String("dir", "", "the event-log directory that drivers write with --event-log (required); an s3:// one is copied down once, at start")
 	listen := fs.String("listen", "127.0.0.1:18080", "HOST:PORT to serve the UI and /api/v1 on")
 	keep := fs.Int("keep", 8, "applications kept loaded in memory at once")
 	insecure := fs.Bool("insecure", false, "serve on an address other than loopback: the UI has no login, so anyone who reaches it reads every application's logs")
@@ -34,6 +36,16 @@ func runHistory(args []string) int {
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "sluice history: --dir is required (the directory drivers write with --event-log)")
 		return 2
+	}
+	if objstore.IsURL(*dir) {
+		local, err := copyLogs(*dir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice history: --dir %s: %v\n", *dir, err)
+			return 1
+		}
+		defer os.RemoveAll(local)
+		fmt.Fprintf(os.Stderr, "sluice history: serving a copy of %s taken at %s (restart to refresh)\n", *dir, time.Now().UTC().Format(time.RFC3339))
+		*dir = local
 	}
 	if fi, err := os.Stat(*dir); err != nil || !fi.IsDir() {
 		fmt.Fprintf(os.Stderr, "sluice history: --dir %s: not a directory\n", *dir)
@@ -70,4 +82,24 @@ func runHistory(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// copyLogs copies the event logs under an s3:// directory into a new
+// temporary directory, within objectCheckTimeout.
+func copyLogs(prefix string) (string, error) {
+	st, err := objstore.Default()
+	if err != nil {
+		return "", err
+	}
+	local, err := os.MkdirTemp("", "sluice-history-")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), objectCheckTimeout)
+	defer cancel()
+	if _, err := obs.CopyLogs(ctx, st, prefix, local); err != nil {
+		os.RemoveAll(local)
+		return "", err
+	}
+	return local, nil
 }

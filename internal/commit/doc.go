@@ -21,4 +21,10 @@
 //	commit.AbortJob(dir, created) // instead, when the job failed
 //
 // and a reader checks the result with Check, or lists it with Parts.
+//
+// An output in object storage (s3://) has no renames: SetupObjectJob,
+// NewObjectAttempt (an uncompleted multipart upload to the part's final
+// key; Commit returns it as the task's result), ObjectJob.Commit
+// (complete the accepted uploads, abort the rest, write a _SUCCESS
+// manifest) and CheckObjects; see object.go.
 package commit

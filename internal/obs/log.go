@@ -19,6 +19,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/internal/objstore"
 )
 
 // An event log is a directory per application under the log directory:
@@ -85,6 +87,7 @@ type LogWriter struct {
 	written int64 // JSON bytes in the current segment
 	last    time.Time
 	enc     bytes.Buffer
+	remote  *logMirror // uploads the files of an s3:// log; nil for a local one
 }
 
 // LogOptions configure a LogWriter; zero values take the defaults.
@@ -99,6 +102,15 @@ type LogOptions struct {
 func CreateLog(dir string, app App, o LogOptions) (*LogWriter, error) {
 	if err := CheckAppID(app.ID); err != nil {
 		return nil, err
+	}
+	var remote *logMirror
+	if objstore.IsURL(dir) {
+		var local string
+		var err error
+		if remote, local, err = newLogMirror(dir, app.ID); err != nil {
+			return nil, err
+		}
+		dir = filepath.Dir(local)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
@@ -117,9 +129,13 @@ func CreateLog(dir string, app App, o LogOptions) (*LogWriter, error) {
 		segBytes: cmp0(o.SegmentBytes, DefaultSegmentBytes),
 		interval: cmp0(o.Heartbeat, DefaultHeartbeat),
 		status:   LogStatus{V: Version, App: app.ID, Name: app.Name, Status: Running, Host: host, PID: os.Getpid()},
+		remote:   remote,
 	}
 	w.status.Interval = w.interval.Milliseconds()
 	if err := w.open(); err != nil {
+		if remote != nil {
+			remote.close()
+		}
 		return nil, err
 	}
 	return w, nil
@@ -193,6 +209,9 @@ func (w *LogWriter) checkpoint() error {
 	if err := writeCheckpoint(filepath.Join(w.dir, ckptName(w.status.Segments)), w.store.Checkpoint()); err != nil {
 		return fmt.Errorf("event log checkpoint: %w", err)
 	}
+	if w.remote != nil {
+		return w.remote.upload(w.dir, ckptName(w.status.Segments))
+	}
 	return nil
 }
 
@@ -200,6 +219,9 @@ func (w *LogWriter) closeSegment() error {
 	err := errors.Join(w.bw.Flush(), w.zw.Close(), w.seg.Sync(), w.seg.Close())
 	if err != nil {
 		return fmt.Errorf("event log: %w", err)
+	}
+	if w.remote != nil {
+		return w.remote.upload(w.dir, segName(w.status.Segments))
 	}
 	return nil
 }
@@ -226,7 +248,10 @@ func (w *LogWriter) writeStatus() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(w.dir, "status.json"), b)
+	if err := writeAtomic(filepath.Join(w.dir, "status.json"), b); err != nil || w.remote == nil {
+		return err
+	}
+	return w.remote.upload(w.dir, "status.json")
 }
 
 // Close ends the log with the application's outcome, and a checkpoint
@@ -237,7 +262,11 @@ func (w *LogWriter) Close(status Status, end time.Time) error {
 		err = w.checkpoint()
 	}
 	w.status.Status, w.status.End = status, end.UnixMilli()
-	return errors.Join(err, w.writeStatus())
+	err = errors.Join(err, w.writeStatus())
+	if w.remote != nil {
+		w.remote.close()
+	}
+	return err
 }
 
 func writeAtomic(path string, b []byte) error {

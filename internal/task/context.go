@@ -93,11 +93,24 @@ type BlockReader interface {
 	Close() error
 }
 
-// CacheStore keeps cached partitions as framed records.
+// CacheStore is an executor's storage of persisted partitions, each a
+// partition file (internal/partfile) in memory or on local disk.
 type CacheStore interface {
+	// Get returns a partition held in memory.
 	Get(node, part int) ([]byte, bool)
-	Put(node, part int, data []byte)
-	Limit() int64 // the largest partition worth storing
+	// Put stores a partition in memory if it can make room; disk says
+	// that when evicted it moves to disk (MemoryAndDisk).
+	Put(node, part int, data []byte, disk bool)
+	// Limit is the largest partition worth holding in memory.
+	Limit() int64
+	// DiskPath returns the file a partition persisted on disk has, or is
+	// to be written to; "" when the executor keeps nothing on disk.
+	DiskPath(node, part int) string
+	// DiskLimit is the largest partition worth writing to disk.
+	DiskLimit() int64
+	// AddDisk counts a file committed at DiskPath against the disk
+	// budget, or removes it when it does not fit.
+	AddDisk(node, part int, size int64)
 }
 
 // Committer authorises output commits: exactly one attempt per partition
@@ -117,17 +130,27 @@ const (
 	ActCountByKey                       // a Pair RDD's (key, count) frames
 	ActSave                             // write a part file under Path
 	ActSample                           // a seeded reservoir sample of N elements
+	ActCheckpoint                       // write the partition into the checkpoint directory Path
+	ActFunc                             // run a partition function of rdd's (Reduce, Aggregate, Top, ...) named by Funcs, or Local in-process
 )
 
 // Action is a result task's instruction, sent with each task.
 type Action struct {
 	Kind ActionKind
 	N    int    // ActTake, ActSample
-	Path string // ActSave: the output directory
+	Path string // ActSave: the output directory; ActCheckpoint: the node's checkpoint directory
 	Seed int64  // ActSample
 	// ActSave: the file format ("" is text) and its compression, as the
 	// driver resolved them (rdd's SaveAs actions).
 	Format, Codec string
+	// ActFunc: Funcs references the functions to run (rdd/shipfunc.go),
+	// resolved on the executor; Arg is their encoded argument (a zero
+	// value, k, buckets). Local carries the function values themselves to
+	// an executor in the driver's process instead of Funcs: it is never
+	// encoded, so it never leaves the process.
+	Funcs []byte
+	Arg   []byte
+	Local any `msgpack:"-"`
 }
 
 // Job is one action's work, handed to a runtime (rdd.Runner).

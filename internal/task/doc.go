@@ -11,6 +11,12 @@
 //	g, err := task.Rebuild(spec.Invocation) // on an executor
 //	out, err := g.RunResult(ctx, tc, node, part, task.Action{Kind: task.ActCount})
 //
+// Shared variables cross here too (shared.go): a driver serves broadcast
+// values (BroadcastData) and applies accumulator updates
+// (ApplyAccumulators); an executor process fetches values through the
+// fetcher it installs (SetBroadcastFetcher) and collects each task's
+// updates in the Accumulators its context carries.
+//
 // Graphs are built by rdd's unexported code, which it installs here at
 // init (Install) as part of the Func registry: every process that imports
 // rdd has it.

@@ -20,8 +20,11 @@ type NodeInfo struct {
 	Site          string // file.go:line of the user's call that made the node
 	Partitions    int
 	Deps          []DepInfo
-	Cached        bool
+	Cached        bool // persisted at some storage level
 	Indeterminate bool
+	// Checkpointed: the node's checkpoint is written, so its tasks read
+	// it and Deps is empty (the lineage is truncated there).
+	Checkpointed bool
 }
 
 // DepInfo is an edge to a parent node: narrow when Shuffle is 0, otherwise

@@ -1,0 +1,5 @@
+//go:build !race
+
+package mapreduce_test
+
+const raceEnabled = false

@@ -1,0 +1,4 @@
+package rdd
+
+// PartitionOfKey exposes partitionOfKey to the external tests.
+var PartitionOfKey = partitionOfKey[string, int]
