@@ -80,6 +80,15 @@ type Config struct {
 	// Progress draws a progress line on stderr while jobs run (on by
 	// default when stderr is a terminal).
 	Progress bool
+
+	// OutputCodec compresses the part files of SaveAs actions
+	// (--output-codec): gzip, zstd, snappy or none; "" is each format's
+	// default (none; snappy pages for Parquet).
+	OutputCodec string
+	// SkipBadRecords is how many malformed input records (JSON lines,
+	// CSV rows, Parquet rows) a job may skip, counted in the job summary
+	// (--skip-bad-records); 0: the first one fails the job.
+	SkipBadRecords int64
 }
 
 // DefaultConfig returns the settings a driver program starts from.
@@ -127,6 +136,9 @@ func (c *Config) validate() error {
 	if c.CacheDisk < 0 {
 		return fmt.Errorf("--cache-disk must not be negative, not %d", c.CacheDisk)
 	}
+	if err := validateIO(c); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -168,6 +180,8 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	eventLog := fs.String("event-log", "", "write the application's event log under this directory (or s3://bucket/prefix), for sluice history")
 	summary := fs.Bool("summary", false, "print a summary of each job on stderr when it ends (also with -v)")
 	progress := fs.Bool("progress", false, "draw a progress line on stderr while jobs run (default: when stderr is a terminal)")
+	outputCodec := fs.String("output-codec", "", "compress the part files that SaveAs actions write: gzip, zstd, snappy or none (default: none; snappy pages for Parquet)")
+	skipBad := fs.Int64("skip-bad-records", 0, "skip up to N malformed input records (JSON lines, CSV rows, Parquet rows) in a job, counted in the job summary; past N the job fails (default 0: the first fails it)")
 	return func() (Config, error) {
 		cfg := def
 		if fs.Changed("parallelism") {
@@ -180,6 +194,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 		cfg.Speculation, cfg.ShuffleReplicas = *speculation, *replicas
 		cfg.HeartbeatTimeout = *heartbeat
 		cfg.UI, cfg.UIPublic, cfg.EventLog, cfg.Summary = *ui, *uiPublic, *eventLog, *summary
+		cfg.OutputCodec, cfg.SkipBadRecords = *outputCodec, *skipBad
 		if fs.Changed("progress") {
 			cfg.Progress = *progress
 		} else {

@@ -166,6 +166,7 @@ func (s *Session) loop() {
 			s.log.Debug("job submitted", "job", jr.id, "func", g.Invocation().Key, "partitions", len(jr.job.Partitions))
 			apply(sched.Step(scheduler.JobSubmitted{
 				Job: jr.id, Graph: jr.graph, Nodes: g.Nodes(), Node: jr.job.Node, Partitions: jr.job.Partitions, Pool: jr.pool,
+				Span: jr.job.Span,
 			}))
 			if s.onSubmit != nil {
 				s.onSubmit(jr.id)
@@ -216,6 +217,7 @@ func (s *Session) loop() {
 
 func (s *Session) event(d taskDone) scheduler.Event {
 	r := d.res
+	s.bad.ended(&r)
 	s.mu.Lock()
 	s.metrics.Tasks++
 	if r.Status != worker.TaskSucceeded {
@@ -299,6 +301,8 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks m
 			}
 			g := jr.job.Graph
 			spec := &worker.TaskSpec{Invocation: g.Invocation(), GraphDigest: g.Digest(), States: g.States(), Task: a.Task}
+			spec.IO = s.IOSettings()
+			s.bad.launched(a.Task)
 			if a.Task.Kind == scheduler.ResultTask {
 				spec.Action = jr.job.Action
 			}
@@ -341,6 +345,18 @@ func (s *Session) apply(sched *scheduler.Scheduler, jobs map[int]*jobRun, asks m
 
 func (s *Session) endJob(jobs map[int]*jobRun, jr *jobRun, err error) {
 	delete(jobs, jr.id)
+	if n, first := s.bad.jobEnded(jr.id); n > 0 {
+		s.log.Warn("bad records skipped", "job", jr.id, "count", n, "first", first)
+		s.mu.Lock()
+		s.metrics.BadRecords += n
+		if s.metrics.FirstBadRecord == "" {
+			s.metrics.FirstBadRecord = first
+		}
+		s.mu.Unlock()
+		if err == nil {
+			err = badRecordsError(n, s.cfg.SkipBadRecords, first)
+		}
+	}
 	s.obs.jobEnded(jr.id, err)
 	if err != nil {
 		s.log.Debug("job failed", "job", jr.id, "err", err)

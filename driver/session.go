@@ -61,6 +61,8 @@ type Session struct {
 
 	obs    *observer // the UI, metrics, event log and progress line
 	endErr error     // the program's outcome, for the event log (see end)
+
+	bad badRecords // owned by the loop
 }
 
 var _ rdd.Runner = (*Session)(nil)
@@ -259,6 +261,11 @@ type Metrics struct {
 	TasksRecomputed  int64 // map tasks run again because their output was lost
 	StagesRecomputed int64 // complete map stages that lost outputs
 	Speculated       int64 // speculative copies of stragglers
+	// BadRecords counts the malformed input records that ended jobs
+	// skipped (--skip-bad-records), each record once per job;
+	// FirstBadRecord is the first one's error, naming its file and line.
+	BadRecords     int64
+	FirstBadRecord string
 	// BroadcastFetches counts broadcast values served to executors
 	// (cluster mode): one per executor and value.
 	BroadcastFetches int64

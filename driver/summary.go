@@ -36,6 +36,12 @@ type Summary struct {
 	Cluster      *ClusterSummary            `json:"cluster,omitempty"`
 	// Counters are mapreduce jobs' counters by group and name, summed.
 	Counters map[string]map[string]int64 `json:"counters,omitempty"`
+
+	// BadRecordsSkipped counts the malformed input records skipped
+	// under --skip-bad-records; FirstBadRecord names the first one's file
+	// and line.
+	BadRecordsSkipped int64  `json:"bad_records_skipped"`
+	FirstBadRecord    string `json:"first_bad_record,omitempty"`
 }
 
 // ClusterSummary counts what happened to a cluster's workers and
@@ -58,7 +64,7 @@ func (s *Session) summary(err error) Summary {
 		OK: err == nil, Tasks: m.Tasks, TasksFailed: m.TasksFailed, TasksRecomputed: m.TasksRecomputed,
 		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
 		TasksByWorker: m.TasksByWorker, BroadcastFetches: m.BroadcastFetches, Accumulators: accumulatorValues(),
-		Counters: s.Counters(),
+		Counters: s.Counters(), BadRecordsSkipped: m.BadRecords, FirstBadRecord: m.FirstBadRecord,
 	}
 	if sum.TasksByWorker == nil {
 		sum.TasksByWorker = map[string]int64{}

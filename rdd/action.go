@@ -1,20 +1,17 @@
 package rdd
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
-	"github.com/sluicehq/sluice/internal/commit"
 	"github.com/sluicehq/sluice/internal/objstore"
 
 	"github.com/sluicehq/sluice/internal/task"
@@ -91,65 +88,13 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a ta
 		return buf, err
 	case task.ActSave:
 		if objstore.IsURL(a.Path) {
-			return r.saveObjectPartition(ctx, tc, part, a.Path)
+			return r.saveObjectPartition(ctx, tc, part, a)
 		}
-		return nil, r.savePartition(ctx, tc, part, a.Path)
+		return nil, r.savePartition(ctx, tc, part, a)
 	case task.ActFunc:
 		return runFunc(ctx, tc, r, part, a)
 	}
 	return nil, fmt.Errorf("rdd: unknown action %d", a.Kind)
-}
-
-// savePartition writes one partition as a task attempt of the output
-// commit protocol (internal/commit): to the attempt's temporary file, then
-// committed if the driver authorises this attempt.
-func (r *RDD[T]) savePartition(ctx context.Context, tc *task.Context, part int, dir string) error {
-	a, err := commit.NewAttempt(dir, tc.Stage, part, tc.Attempt)
-	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-	}
-	if err := r.writePart(ctx, tc, part, a.Path()); err != nil {
-		a.Abort()
-		return err
-	}
-	ok, err := a.Commit(ctx, tc.Commit)
-	if err == nil && !ok {
-		err = fmt.Errorf("%w: partition %d attempt %d", task.ErrCommitDenied, part, tc.Attempt)
-	}
-	return err
-}
-
-func (r *RDD[T]) writePart(ctx context.Context, tc *task.Context, part int, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			f.Close() // user code panicked
-		}
-	}()
-	w := bufio.NewWriterSize(f, 256<<10)
-	var line []byte
-	var werr error
-	err = r.iterate(ctx, tc, part, func(t T) bool {
-		line = appendText(line[:0], t)
-		line = append(line, '\n')
-		_, werr = w.Write(line)
-		return werr == nil
-	})
-	if err == nil {
-		err = werr
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	closed = true
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // textAppender is implemented by Pair, which formats as key<TAB>value.
@@ -188,6 +133,12 @@ func appendText[T any](dst []byte, v T) []byte {
 // runJob prepares what the job needs (range partitioners' samples) and
 // runs it.
 func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, result func(int, []byte) error, parts ...int) error {
+	return runSpan(ctx, run, g, n, a, result, 1, parts...)
+}
+
+// runSpan is runJob whose task for partition p reads partitions p …
+// p+span-1 of n (task.Job.Span): the tree actions' jobs.
+func runSpan(ctx context.Context, run Runner, g *graph, n *node, a task.Action, result func(int, []byte) error, span int, parts ...int) error {
 	if err := g.prepare(ctx, run, n); err != nil {
 		return err
 	}
@@ -197,7 +148,7 @@ func runJob(ctx context.Context, run Runner, g *graph, n *node, a task.Action, r
 			parts[i] = i
 		}
 	}
-	return run.RunJob(ctx, &task.Job{Name: jobName(callers()), Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result})
+	return run.RunJob(ctx, &task.Job{Name: jobName(callers()), Graph: g.pub, Node: n.id, Partitions: parts, Action: a, Result: result, Span: span})
 }
 
 // Collect returns every element of r, partition after partition.
@@ -374,44 +325,10 @@ func decodeCountsByKey[K comparable](kc codec.Codec[K], data []byte, out map[K]i
 // uploads its part as a multipart upload left uncompleted, the job commit
 // completes exactly the authorised attempts' uploads, aborts all others
 // and writes _SUCCESS last as a JSON manifest of the parts.
-func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir string) error {
-	if dir == "" {
-		return errors.New("rdd: SaveAsTextFile: empty output directory name")
-	}
-	g, err := r.graph()
-	if err != nil {
-		return err
-	}
-	if objstore.IsURL(dir) {
-		return saveObjects(ctx, run, r, g, dir)
-	}
-	created, err := commit.SetupJob(dir)
-	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-	}
-	if err := g.prepare(ctx, run, r.n); err != nil {
-		commit.AbortJob(dir, created)
-		return err
-	}
-	parts := make([]int, r.n.parts)
-	for i := range parts {
-		parts[i] = i
-	}
-	err = run.RunJob(ctx, &task.Job{
-		Name:  jobName(here()),
-		Graph: g.pub, Node: r.n.id, Partitions: parts,
-		Action: task.Action{Kind: task.ActSave, Path: dir},
-		Result: func(int, []byte) error { return nil },
-	})
-	if err == nil {
-		if err = commit.CommitJob(dir, len(parts)); err != nil {
-			err = fmt.Errorf("rdd: SaveAsTextFile: %w", err)
-		}
-	}
-	if err != nil {
-		commit.AbortJob(dir, created)
-	}
-	return err
+// With --output-codec (or WithCodec) the part files are compressed and
+// named for it: part-00000.gz.
+func SaveAsTextFile[T any](ctx context.Context, run Runner, r *RDD[T], dir string, opts ...SaveOption) error {
+	return save(ctx, run, r, dir, "SaveAsTextFile", formatText, opts)
 }
 
 // First returns the first element of r, computing as few partitions as

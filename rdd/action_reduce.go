@@ -87,10 +87,9 @@ func Reduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T) (
 // in groups before they reach the driver: each task reduces a run of
 // ⌈P^(1/depth)⌉ (at least 2) adjacent partitions of r's P, so the driver
 // receives that many times fewer values, as Spark's treeReduce does with
-// a shuffle. A depth of 1 is Reduce. Tasks combine partitions only when
-// r's stage reads no shuffle (a task reads only its own partition of a
-// shuffle's output); otherwise each task sends its partition's value, as
-// Reduce does. A capturing f is applied in the driver, as with Reduce.
+// a shuffle. A depth of 1 is Reduce. When r's stage reads a shuffle, each
+// task is given the shuffle inputs of every partition of its run. A
+// capturing f is applied in the driver, as with Reduce.
 func TreeReduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) T, depth int) (T, error) {
 	if depth < 1 {
 		var zero T
@@ -105,7 +104,7 @@ func treeReduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) 
 	if err != nil {
 		return zero, err
 	}
-	group := treeGroup(g, r.n, depth)
+	group := treeGroup(r.n, depth)
 	arg, err := msgpack.Marshal(&reduceArg{Group: group})
 	if err != nil {
 		return zero, err
@@ -117,9 +116,9 @@ func treeReduce[T any](ctx context.Context, run Runner, r *RDD[T], f func(T, T) 
 		partial, err = reducedInDriver(ctx, run, g, r, f)
 	case err == nil:
 		partial = make([]*T, r.n.parts)
-		err = runJob(ctx, run, g, r.n, a, func(p int, data []byte) error {
+		err = runSpan(ctx, run, g, r.n, a, func(p int, data []byte) error {
 			return r.codec.each(data, func(t T) bool { partial[p] = &t; return true })
-		}, groupLeaders(r.n.parts, group)...)
+		}, group, groupLeaders(r.n.parts, group)...)
 	}
 	if err != nil {
 		return zero, err
@@ -158,10 +157,10 @@ func reducedInDriver[T any](ctx context.Context, run Runner, g *graph, r *RDD[T]
 }
 
 // treeGroup returns how many adjacent partitions of n one task of a tree
-// action combines: ⌈P^(1/depth)⌉, at least 2, when depth > 1 and n's
-// stage reads no shuffle; else 1.
-func treeGroup(g *graph, n *node, depth int) int {
-	if depth <= 1 || n.parts <= 2 || len(g.shufflesBelow(n)) > 0 {
+// action combines: ⌈P^(1/depth)⌉, at least 2, when depth > 1; else 1. The
+// job's Span gives the task the shuffle inputs of all of them.
+func treeGroup(n *node, depth int) int {
+	if depth <= 1 || n.parts <= 2 {
 		return 1
 	}
 	scale := int(math.Ceil(math.Pow(float64(n.parts), 1/float64(depth))))
@@ -269,7 +268,7 @@ func treeAggregate[T, U any](ctx context.Context, run Runner, op string, r *RDD[
 	if err != nil {
 		return zero, err
 	}
-	group := treeGroup(g, r.n, depth)
+	group := treeGroup(r.n, depth)
 	arg, err := msgpack.Marshal(&reduceArg{Zero: zb, Group: group})
 	if err != nil {
 		return zero, err
@@ -281,14 +280,14 @@ func treeAggregate[T, U any](ctx context.Context, run Runner, op string, r *RDD[
 		partial, err = aggregatedInDriver(ctx, run, g, r, fresh, seqOp)
 	case err == nil:
 		partial = make([]*U, r.n.parts)
-		err = runJob(ctx, run, g, r.n, a, func(p int, data []byte) error {
+		err = runSpan(ctx, run, g, r.n, a, func(p int, data []byte) error {
 			u, err := uc.Decode(data)
 			if err != nil {
 				return fmt.Errorf("rdd: %s: partition %d: %w", op, p, err)
 			}
 			partial[p] = &u
 			return nil
-		}, groupLeaders(r.n.parts, group)...)
+		}, group, groupLeaders(r.n.parts, group)...)
 	}
 	if err != nil {
 		return zero, err

@@ -30,8 +30,8 @@ type IntArgs struct {
 
 var (
 	intsF = rdd.Func(func(a IntArgs) *rdd.RDD[int] { return rdd.Parallelize(a.Data, rdd.Partitions(a.Parts)) })
-	// shuffledF reads a shuffle in its result stage, where tree actions
-	// cannot combine partitions in one task.
+	// shuffledF reads a shuffle in its result stage: a tree action's task
+	// reads the shuffle partitions of every partition it combines.
 	shuffledF = rdd.Func(func(a IntArgs) *rdd.RDD[int] {
 		keyed := rdd.Map(rdd.Parallelize(a.Data, rdd.Partitions(a.Parts)), func(x int) rdd.Pair[int, int] { return rdd.KV(x, x) })
 		return rdd.Values(rdd.PartitionBy(keyed, a.Out))
@@ -644,7 +644,7 @@ func TestTreeActionsCombineOnExecutors(t *testing.T) {
 		depth      int
 		wantValues int
 	}{
-		{intsF, 1, 16}, {intsF, 2, 4}, {intsF, 4, 8}, {shuffledF, 2, 16},
+		{intsF, 1, 16}, {intsF, 2, 4}, {intsF, 4, 8}, {shuffledF, 2, 4}, {shuffledF, 1, 16},
 	} {
 		rec := &records{run: s}
 		got, err := rdd.TreeReduce(ctx, rec, tc.f.Invoke(IntArgs{Data: data, Parts: 16, Out: 16}), add, tc.depth)

@@ -139,4 +139,19 @@
 // errors.Is and errors.As. An error marked Permanent is not
 // retried. On a cluster, errors.Is recognises the errors registered with
 // RegisterError.
+//
+// Sources read files (local paths; a small seam, rdd/files.go, leaves room
+// for object stores): TextFile, TextFileLines (each line with its file and
+// byte offset), WholeTextFiles, JSONLines, CSV and Parquet; compressed
+// inputs (.gz, .zst, .bz2, .sz, .snappy) are decompressed, one split per
+// file. SaveAsTextFile, SaveAsJSONLines, SaveAsCSV and SaveAsParquet write
+// part files through the output commit protocol, compressed as the
+// session's --output-codec or WithCodec says. A record a reader cannot
+// decode is a *RecordError naming its file and line (or Parquet row
+// group), wrapping ErrBadRecord; with the session's --skip-bad-records N
+// up to N of them per job are skipped and counted instead.
+//
+//	var events = rdd.Func(func(paths []string) *rdd.RDD[Event] { return rdd.JSONLines[Event](paths...) })
+//
+//	err := rdd.SaveAsParquet(ctx, session, events.Invoke(paths), "out/")
 package rdd

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -98,21 +97,10 @@ func hidden(segs []string) bool {
 // objectError is inputError: objstore.ErrNotExist wraps fs.ErrNotExist.
 func objectError(err error) error { return inputError(err) }
 
-// splitFile is what readLines needs of an open input: an *os.File, or an
-// objectSplit.
-type splitFile interface {
-	io.ReadSeekCloser
-	Stat() (fs.FileInfo, error)
-}
-
-// openSplitFile opens s's file or object.
-func openSplitFile(ctx context.Context, s fileSplit) (splitFile, error) {
+// openSplitFile opens s's file (through filesFor) or object.
+func openSplitFile(ctx context.Context, s fileSplit) (inputFile, error) {
 	if !objstore.IsURL(s.Path) {
-		f, err := os.Open(s.Path)
-		if err != nil {
-			return nil, err
-		}
-		return f, nil
+		return filesFor(s.Path).Open(s.Path)
 	}
 	st, err := objstore.Default()
 	if err != nil {
@@ -128,6 +116,8 @@ func openSplitFile(ctx context.Context, s fileSplit) (splitFile, error) {
 // objectSplit reads an object by ranged GETs from the offset readLines
 // seeks to, each carrying the ETag of the Stat that readLines checks
 // against the plan, so a split never mixes two versions of an object.
+// ReadAt (Parquet's footer and column chunks) is a ranged GET of its own,
+// with the same ETag.
 type objectSplit struct {
 	ctx  context.Context
 	st   objstore.Store
@@ -154,6 +144,30 @@ func (o *objectSplit) Read(b []byte) (int, error) {
 	n, err := o.r.Read(b)
 	if errors.Is(err, objstore.ErrChanged) {
 		err = Permanent(fmt.Errorf("%w: %w", ErrInputChanged, err))
+	}
+	return n, err
+}
+
+// ReadAt reads len(b) bytes at off by one ranged GET; short only at the
+// object's end, with io.EOF, as io.ReaderAt says.
+func (o *objectSplit) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("rdd: %s: read at negative offset %d", o.info.URL, off)
+	}
+	if off >= o.info.Size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(b)), o.info.Size-off)
+	r := objstore.OpenRange(o.ctx, o.st, o.info, off, off+want)
+	defer r.Close()
+	n, err := io.ReadFull(io.LimitReader(r, want), b[:want])
+	if errors.Is(err, objstore.ErrChanged) {
+		err = Permanent(fmt.Errorf("%w: %w", ErrInputChanged, err))
+	} else if err == io.ErrUnexpectedEOF {
+		err = fmt.Errorf("rdd: %s: %d bytes at %d: %w", o.info.URL, n, off, err)
+	}
+	if err == nil && want < int64(len(b)) {
+		err = io.EOF
 	}
 	return n, err
 }

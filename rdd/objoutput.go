@@ -10,18 +10,20 @@ import (
 	"github.com/sluicehq/sluice/internal/task"
 )
 
-// saveObjects is SaveAsTextFile to an s3:// prefix, committed without
-// renames (internal/commit's object commit): each authorised attempt's
-// result is its uncompleted upload, and the job commit completes exactly
-// those.
-func saveObjects[T any](ctx context.Context, run Runner, r *RDD[T], g *graph, dir string) error {
+// saveObjects is a SaveAs action (named action; its job named name) to
+// an s3:// prefix, committed without renames (internal/commit's object
+// commit): each authorised attempt's result is its uncompleted upload, and
+// the job commit completes exactly those. act carries the format and the
+// codec save resolved, so part files are named and compressed as on a
+// local file system: part-00000.json.gz.
+func saveObjects[T any](ctx context.Context, run Runner, r *RDD[T], g *graph, dir, action, name string, act task.Action) error {
 	st, err := objstore.Default()
 	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile %s: %w", dir, err)
+		return fmt.Errorf("rdd: %s %s: %w", action, dir, err)
 	}
 	job, err := commit.SetupObjectJob(ctx, st, dir)
 	if err != nil {
-		return fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+		return fmt.Errorf("rdd: %s: %w", action, err)
 	}
 	abort := func(err error) error {
 		// Its own deadline: ctx may be why the job failed.
@@ -41,12 +43,12 @@ func saveObjects[T any](ctx context.Context, run Runner, r *RDD[T], g *graph, di
 	}
 	pending := make([]objstore.Pending, len(parts))
 	err = run.RunJob(ctx, &task.Job{
-		Name:  jobName(here()),
+		Name:  name,
 		Graph: g.pub, Node: r.n.id, Partitions: parts,
-		Action: task.Action{Kind: task.ActSave, Path: dir},
+		Action: act,
 		Result: func(p int, data []byte) (err error) {
 			if p < 0 || p >= len(pending) {
-				return fmt.Errorf("rdd: SaveAsTextFile: a result for partition %d of %d", p, len(pending))
+				return fmt.Errorf("rdd: %s: a result for partition %d of %d", action, p, len(pending))
 			}
 			pending[p], err = commit.DecodePending(dir, p, data)
 			return err
@@ -56,22 +58,26 @@ func saveObjects[T any](ctx context.Context, run Runner, r *RDD[T], g *graph, di
 		err = job.Commit(ctx, pending)
 	}
 	if err != nil {
-		return abort(fmt.Errorf("rdd: SaveAsTextFile: %w", err))
+		return abort(fmt.Errorf("rdd: %s: %w", action, err))
 	}
 	return nil
 }
 
-// saveObjectPartition writes one partition as a task attempt of the
-// object commit and returns, when the driver authorised the attempt, its
-// upload for the job commit.
-func (r *RDD[T]) saveObjectPartition(ctx context.Context, tc *task.Context, part int, dir string) ([]byte, error) {
+// saveObjectPartition writes one partition, in act's format and codec, as
+// a task attempt of the object commit and returns, when the driver
+// authorised the attempt, its upload for the job commit.
+func (r *RDD[T]) saveObjectPartition(ctx context.Context, tc *task.Context, part int, act task.Action) ([]byte, error) {
+	suffix, err := partSuffix(act.Format, act.Codec)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("rdd: save: %w", err))
+	}
 	st, err := objstore.Default()
 	if err != nil {
-		return nil, fmt.Errorf("rdd: SaveAsTextFile %s: %w", dir, err)
+		return nil, fmt.Errorf("rdd: save %s: %w", act.Path, err)
 	}
-	a, err := commit.NewObjectAttempt(ctx, st, dir, tc.Stage, part, tc.Attempt)
+	a, err := commit.NewObjectAttempt(ctx, st, act.Path, suffix, tc.Stage, part, tc.Attempt)
 	if err != nil {
-		return nil, fmt.Errorf("rdd: SaveAsTextFile: %w", err)
+		return nil, fmt.Errorf("rdd: save: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -79,19 +85,7 @@ func (r *RDD[T]) saveObjectPartition(ctx context.Context, tc *task.Context, part
 			a.Abort() // failed, or user code panicked
 		}
 	}()
-	w := a.Writer()
-	var line []byte
-	var werr error
-	err = r.iterate(ctx, tc, part, func(t T) bool {
-		line = appendText(line[:0], t)
-		line = append(line, '\n')
-		_, werr = w.Write(line)
-		return werr == nil
-	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
+	if err := r.writeFormatTo(ctx, tc, part, act, a.Writer()); err != nil {
 		return nil, err
 	}
 	committed = true // Commit aborts by itself when it must

@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/compress"
 	"github.com/sluicehq/sluice/internal/objstore"
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -51,6 +52,8 @@ type TextOptions struct {
 	MinPartitions int   // at least this many splits when the input is large enough (0: the default, 2)
 	MaxSplitBytes int64 // no split larger than this (default 32 MiB)
 	KeepCR        bool  // keep a line's trailing "\r" (a byte-exact sort needs it), which TextFile drops
+
+	wholeFiles bool // one split per file (formats whose records may span lines)
 }
 
 // TextFile reads lines of text from files, directories (every file under
@@ -59,17 +62,27 @@ type TextOptions struct {
 // without a newline is a line. Each file is cut into byte ranges and each
 // line belongs to the range its first byte is in, as Hadoop's
 // LineRecordReader does, so no line is lost or read twice at a cut.
+// Files ending in .gz, .zst, .bz2, .sz or .snappy are decompressed (see
+// internal/compress); a compressed file cannot be cut, so it is one split.
 func TextFile(paths ...string) *RDD[string] {
 	return TextFileWith(TextOptions{}, paths...)
 }
 
 // TextFileWith is TextFile with options.
 func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
+	return splitSource("TextFile", opt, paths, func(ctx context.Context, tc *task.Context, s fileSplit, yield func(string) bool) error {
+		return readLines(ctx, s, yield)
+	})
+}
+
+// splitSource makes a source that plans paths into splits as opt says,
+// packs small ones into partitions, and reads each split with read.
+func splitSource[T any](name string, opt TextOptions, paths []string, read func(context.Context, *task.Context, fileSplit, func(T) bool) error) *RDD[T] {
 	var splits []fileSplit
 	var err error
 	if opt.MinPartitions < 0 {
-		err = fmt.Errorf("rdd: TextFileWith(MinPartitions: %d) at %s: the number of partitions must be at least 1, or 0 for the default (2)",
-			opt.MinPartitions, callSite(1))
+		err = fmt.Errorf("rdd: %sWith(MinPartitions: %d) at %s: the number of partitions must be at least 1, or 0 for the default (2)",
+			name, opt.MinPartitions, callSite(2))
 	} else {
 		splits, err = planSplits(opt, paths...)
 	}
@@ -78,15 +91,15 @@ func TextFileWith(opt TextOptions, paths ...string) *RDD[string] {
 	}
 	packed := packSplits(splits, splitBytes(opt, splits))
 	parts := max(len(packed), 1)
-	r := newRDD("TextFile", parts, func(ctx context.Context, tc *task.Context, part int, yield func(string) bool) error {
+	r := newRDD(name, parts, func(ctx context.Context, tc *task.Context, part int, yield func(T) bool) error {
 		if part >= len(packed) {
 			return nil
 		}
 		for _, s := range packed[part] {
 			tc.Metrics.InputBytes += s.End - s.Start
 			stop := false
-			err := readLines(ctx, s, func(l string) bool {
-				if !yield(l) {
+			err := read(ctx, tc, s, func(t T) bool {
+				if !yield(t) {
 					stop = true
 					return false
 				}
@@ -127,6 +140,8 @@ func splitBytes(opt TextOptions, splits []fileSplit) int64 {
 // CombineFileInputFormat does: consecutive small splits (whole small files)
 // share a partition until it holds size bytes, so many small files make few
 // tasks; a split of size bytes or more has a partition of its own.
+// Partitions keep the splits' order (files by name, then offset), so
+// that reading part files back gives their records in order.
 func packSplits(splits []fileSplit, size int64) [][]fileSplit {
 	var parts [][]fileSplit
 	var cur []fileSplit
@@ -134,6 +149,10 @@ func packSplits(splits []fileSplit, size int64) [][]fileSplit {
 	for _, s := range splits {
 		n := s.End - s.Start
 		if n >= size {
+			if len(cur) > 0 {
+				parts = append(parts, cur)
+				cur, bytes = nil, 0
+			}
 			parts = append(parts, []fileSplit{s})
 			continue
 		}
@@ -184,7 +203,7 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 		}
 		matches := []string{p}
 		if strings.ContainsAny(p, "*?[") {
-			m, err := filepath.Glob(p)
+			m, err := filesFor(p).Glob(p)
 			if err != nil {
 				return nil, fmt.Errorf("rdd: TextFile: bad pattern %q: %w", p, err)
 			}
@@ -194,7 +213,7 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 			matches = m
 		}
 		for _, m := range matches {
-			st, err := os.Stat(m)
+			st, err := filesFor(m).Stat(m)
 			if err != nil {
 				return nil, inputError(err)
 			}
@@ -209,7 +228,7 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 				add(m, st)
 				continue
 			}
-			err = filepath.WalkDir(m, func(path string, d fs.DirEntry, err error) error {
+			err = filesFor(m).WalkDir(m, func(path string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
@@ -248,9 +267,14 @@ func planSplits(opt TextOptions, paths ...string) ([]fileSplit, error) {
 
 	var splits []fileSplit
 	for _, f := range files {
+		whole := opt.wholeFiles || compress.ForPath(f.path) != compress.None
+		if opt.wholeFiles && f.size == 0 {
+			// An empty file is a (file name, "") of WholeTextFiles.
+			splits = append(splits, fileSplit{Path: f.path, Size: 0, ModTime: f.modTime})
+		}
 		for off := int64(0); off < f.size; {
 			n := min(size, f.size-off)
-			if float64(f.size-off) <= float64(size)*splitSlop {
+			if whole || float64(f.size-off) <= float64(size)*splitSlop {
 				n = f.size - off
 			}
 			splits = append(splits, fileSplit{Path: f.path, Start: off, End: off + n, Size: f.size, ModTime: f.modTime})
@@ -274,7 +298,7 @@ func splitSize(opt TextOptions, total int64) int64 {
 }
 
 func checkReadable(path string) error {
-	f, err := os.Open(path)
+	f, err := filesFor(path).Open(path)
 	if err != nil {
 		return inputError(err)
 	}
@@ -302,21 +326,87 @@ func lineTooLong(path string, at int64) error {
 // [s.Start, s.End). It reads a line that starts in the range to its end,
 // past s.End if need be, and skips a line that began before s.Start.
 func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error {
+	return readLinesAt(ctx, s, func(_ int64, line string) bool { return yield(line) })
+}
+
+// openSplit opens s's file or object (openSplitFile) and checks that it
+// is the file that was planned (see fileSplit).
+func openSplit(ctx context.Context, s fileSplit) (inputFile, error) {
 	f, err := openSplitFile(ctx, s)
 	if err != nil {
-		return inputError(err)
+		return nil, inputError(err)
 	}
-	defer f.Close()
 	if s.ModTime != 0 {
 		st, err := f.Stat()
 		if err != nil {
-			return fmt.Errorf("rdd: TextFile: %w", err)
+			f.Close()
+			return nil, fmt.Errorf("rdd: TextFile: %w", err)
 		}
 		if st.Size() != s.Size || st.ModTime().UnixNano() != s.ModTime {
-			return Permanent(fmt.Errorf("%w: %s was %d bytes, modified %s, when the job was planned, and is %d bytes, modified %s, now: inputs must not change while a job reads them",
+			f.Close()
+			return nil, Permanent(fmt.Errorf("%w: %s was %d bytes, modified %s, when the job was planned, and is %d bytes, modified %s, now: inputs must not change while a job reads them",
 				ErrInputChanged, s.Path, s.Size, time.Unix(0, s.ModTime).UTC().Format(time.RFC3339Nano), st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano)))
 		}
 	}
+	return f, nil
+}
+
+// openDecompressed opens a split that is a whole compressed file, or a
+// plain one at s.Start; end is the offset, in what the reader yields,
+// where the split ends.
+func openDecompressed(ctx context.Context, s fileSplit) (r io.Reader, closeFn func(), end int64, err error) {
+	f, err := openSplit(ctx, s)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	c := compress.ForPath(s.Path)
+	if c == compress.None {
+		return f, func() { f.Close() }, s.End, nil
+	}
+	if s.Start != 0 {
+		f.Close()
+		return nil, nil, 0, fmt.Errorf("rdd: TextFile: %s is %s-compressed and cannot be read from byte %d", s.Path, c, s.Start)
+	}
+	d, err := c.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, decompressError(s.Path, err)
+	}
+	return &decompressed{d, s.Path}, func() { d.Close(); f.Close() }, math.MaxInt64, nil
+}
+
+// decompressed names the file in a decompressor's errors; corrupt data
+// is permanent, as a retry reads the same bytes.
+type decompressed struct {
+	r    io.Reader
+	path string
+}
+
+func (d *decompressed) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = decompressError(d.path, err)
+	}
+	return n, err
+}
+
+func decompressError(path string, err error) error {
+	err = fmt.Errorf("rdd: TextFile: %s: %w", path, err)
+	if errors.Is(err, compress.ErrFormat) {
+		return Permanent(err)
+	}
+	return err
+}
+
+// readLinesAt is readLines, yielding each line's offset too: in the file,
+// or in the decompressed stream of a compressed file.
+func readLinesAt(ctx context.Context, s fileSplit, yield func(off int64, line string) bool) error {
+	f, closeFile, end, err := openDecompressed(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer closeFile()
+	s.End = end
 
 	// pos is the file offset of buf[0]. Starting one byte early tells
 	// whether s.Start begins a line: it does when that byte is a newline.
@@ -324,12 +414,12 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 	skip := false
 	if s.Start > 0 {
 		pos, skip = s.Start-1, true
-	}
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return fmt.Errorf("rdd: TextFile: %w", err)
+		if _, err := f.(io.Seeker).Seek(pos, io.SeekStart); err != nil {
+			return fmt.Errorf("rdd: TextFile: %w", err)
+		}
 	}
 	// Small splits get small buffers; the buffer grows for long lines.
-	buf := make([]byte, 0, min(readChunkBytes, s.End-pos+4096))
+	buf := make([]byte, 0, min(readChunkBytes, min(s.End-pos, readChunkBytes)+4096))
 	eof := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -347,6 +437,8 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 			buf = buf[:len(buf)+n]
 			if err == io.EOF {
 				eof = true
+			} else if errors.Is(err, ErrPermanent) {
+				return err
 			} else if err != nil {
 				return fmt.Errorf("rdd: TextFile: %s: %w", s.Path, err)
 			}
@@ -391,6 +483,7 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 				return lineTooLong(s.Path, pos)
 			}
 			var line string
+			at := pos
 			if i < 0 {
 				line, chunk = chunk, ""
 				pos += int64(len(line))
@@ -401,7 +494,7 @@ func readLines(ctx context.Context, s fileSplit, yield func(string) bool) error 
 			if !s.KeepCR {
 				line = strings.TrimSuffix(line, "\r")
 			}
-			if !yield(line) {
+			if !yield(at, line) {
 				return nil
 			}
 		}

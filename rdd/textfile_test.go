@@ -1,6 +1,8 @@
 package rdd
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -304,5 +306,38 @@ func TestReducePartitionsFromInputSize(t *testing.T) {
 	mem := Parallelize([]Pair[string, int]{KV("a", 1)}, Partitions(5))
 	if n := ReduceByKey(mem, func(a, b int) int { return a + b }).n.parts; n != 5 {
 		t.Errorf("a shuffle of in-memory data has %d reduce partitions, want its 5 map partitions", n)
+	}
+}
+
+// TestKeepCR: TextOptions.KeepCR keeps a line's "\r" in plain and
+// compressed files and in TextFileLines, which otherwise drop it.
+func TestKeepCR(t *testing.T) {
+	dir := t.TempDir()
+	content := "a\r\nb\r\n\r\nc\r"
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(content))
+	zw.Close()
+	files := map[string][]byte{"plain.txt": []byte(content), "z.gz": gz.Bytes()}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, keep := range []bool{false, true} {
+			want := []string{"a", "b", "", "c"}
+			if keep {
+				want = []string{"a\r", "b\r", "\r", "c\r"}
+			}
+			s := fileSplit{Path: path, End: int64(len(data)), Size: int64(len(data)), KeepCR: keep}
+			var got []string
+			err := readLinesAt(context.Background(), s, func(_ int64, l string) bool {
+				got = append(got, l)
+				return true
+			})
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s, KeepCR %v: got %q (%v), want %q", name, keep, got, err, want)
+			}
+		}
 	}
 }

@@ -18,6 +18,9 @@ type JobSubmitted struct {
 	Node       int
 	Partitions []int
 	Pool       string // FAIR mode: the pool whose share its tasks take; "" is DefaultPool
+	// Span, above 1, gives the task of partition p the inputs of
+	// partitions p … p+Span-1 of Node too (a tree action combines them).
+	Span int
 }
 
 // TaskSucceeded reports a finished attempt. A map task carries its output's

@@ -27,6 +27,7 @@ type stage struct {
 	nodes   map[int]task.NodeInfo // the lineage, for what a task reads
 
 	resultParts []int       // result stages: the node partition of each task index
+	span        int         // result stages: node partitions each task reads from its own (JobSubmitted.Span)
 	partIndex   map[int]int // result stages: the task index of each node partition
 	job         *job        // result stages: their job
 	parents     []*stage
@@ -67,6 +68,7 @@ func (s *Scheduler) submitJob(ev JobSubmitted, out []Action) []Action {
 	s.jobs[j.id] = j
 	final := s.newStage(ev.Graph, nodes, nodes[ev.Node], 0, len(ev.Partitions))
 	final.resultParts = slices.Clone(ev.Partitions)
+	final.span = max(ev.Span, 1)
 	final.partIndex = make(map[int]int, len(ev.Partitions))
 	for i, p := range ev.Partitions {
 		if _, dup := final.partIndex[p]; !dup {
@@ -440,7 +442,21 @@ func (s *Scheduler) inputs(st *stage, i int) []ShuffleInput {
 		return nil
 	}
 	var in []ShuffleInput
-	for _, r := range reads(st.nodes, st.node, st.nodePart(i)) {
+	var rs []shufflePart
+	first := st.nodePart(i)
+	for q := first; q < first+max(st.span, 1) && q < st.nodes[st.node].Partitions; q++ {
+		rs = append(rs, reads(st.nodes, st.node, q)...)
+	}
+	if st.span > 1 {
+		slices.SortFunc(rs, func(a, b shufflePart) int {
+			if a.shuffle != b.shuffle {
+				return a.shuffle - b.shuffle
+			}
+			return a.part - b.part
+		})
+		rs = slices.Compact(rs)
+	}
+	for _, r := range rs {
 		for _, p := range st.parents {
 			if p.shuffle == r.shuffle {
 				in = append(in, newShuffleInput(r.shuffle, r.part, p.out.snapshot()))

@@ -51,6 +51,7 @@ type TaskSpec struct {
 	Task        scheduler.Task
 	Action      task.Action       // result tasks: what to do with the partition
 	Addrs       map[string]string // RPC addresses of the workers holding the task's map outputs
+	IO          task.IOSettings   // the session's file settings (--skip-bad-records, --output-codec)
 }
 
 // TaskStatus is how an attempt ended.
@@ -332,7 +333,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	tc := &task.Context{
 		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
 		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
-		Shuffle: sio, Commit: e.cfg.Committer,
+		Shuffle: sio, Commit: e.cfg.Committer, IO: spec.IO,
 		Log: e.log.With("task", t.Partition, "stage", t.Stage, "attempt", t.Attempt),
 	}
 	if e.cfg.CacheMemory > 0 || e.cfg.CacheDisk > 0 {

@@ -80,11 +80,15 @@ func SetupJob(dir string) (created bool, err error) {
 
 // CommitJob is the job commit: every committed task's part file moves into
 // dir, _temporary goes, and _SUCCESS is written last. Every partition
-// below parts must have committed.
+// below parts must have committed. A part file's name is PartName, or
+// PartName followed by a suffix (PathWithSuffix): ".gz", ".json.zst".
 func CommitJob(dir string, parts int) error {
 	for p := range parts {
-		src := filepath.Join(taskDir(dir, p), PartName(p))
-		if err := os.Rename(src, filepath.Join(dir, PartName(p))); err != nil {
+		name, err := committedPart(dir, p)
+		if err != nil {
+			return fmt.Errorf("commit: job commit: %w", err)
+		}
+		if err := os.Rename(filepath.Join(taskDir(dir, p), name), filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("commit: job commit: %w", err)
 		}
 	}
@@ -96,6 +100,30 @@ func CommitJob(dir string, parts int) error {
 		return fmt.Errorf("commit: job commit: %w", err)
 	}
 	return f.Close()
+}
+
+// committedPart returns the name of partition p's committed part file:
+// the only file in its task directory, named for p.
+func committedPart(dir string, p int) (string, error) {
+	ents, err := os.ReadDir(taskDir(dir, p))
+	if err != nil {
+		return "", err
+	}
+	if len(ents) != 1 || !isPartName(ents[0].Name(), p) {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return "", fmt.Errorf("partition %d committed %q, not one part file", p, names)
+	}
+	return ents[0].Name(), nil
+}
+
+// isPartName reports whether name is partition p's part file name:
+// PartName(p), possibly followed by a suffix that begins with a dot.
+func isPartName(name string, p int) bool {
+	rest, ok := strings.CutPrefix(name, PartName(p))
+	return ok && (rest == "" || rest[0] == '.' && !strings.ContainsAny(rest, `/\`))
 }
 
 // AbortJob removes what a failed job wrote: _temporary, and dir itself
@@ -130,8 +158,12 @@ func NewAttempt(dir string, stage, part, attempt int) (*Attempt, error) {
 }
 
 // Path is the file the attempt writes its partition to.
-func (a *Attempt) Path() string {
-	return filepath.Join(attemptDir(a.dir, a.stage, a.part, a.attempt), PartName(a.part))
+func (a *Attempt) Path() string { return a.PathWithSuffix("") }
+
+// PathWithSuffix is Path with suffix (empty, or beginning with a dot:
+// ".gz") after the part name; CommitJob keeps it.
+func (a *Attempt) PathWithSuffix(suffix string) string {
+	return filepath.Join(attemptDir(a.dir, a.stage, a.part, a.attempt), PartName(a.part)+suffix)
 }
 
 // Commit asks auth whether this attempt may commit and, if so, renames
@@ -204,10 +236,16 @@ func Check(dir string, parts int) error {
 		want[PartName(p)] = true
 	}
 	for _, g := range got {
-		if !want[filepath.Base(g)] {
-			extra = append(extra, filepath.Base(g))
+		name := filepath.Base(g)
+		// part-00003.json.gz is partition 3's.
+		key := name
+		if len(name) > len(PartName(0)) && name[len(PartName(0))] == '.' {
+			key = name[:len(PartName(0))]
 		}
-		delete(want, filepath.Base(g))
+		if !want[key] {
+			extra = append(extra, name)
+		}
+		delete(want, key)
 	}
 	for p := range parts {
 		if want[PartName(p)] {

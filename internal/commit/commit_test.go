@@ -229,3 +229,43 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Parts of a missing directory: %v, %v", ps, err)
 	}
 }
+
+// TestSuffixedPartNames: part files named with a codec's or format's
+// suffix commit under that name, and Check counts them as their
+// partition's.
+func TestSuffixedPartNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	if _, err := commit.SetupJob(dir); err != nil {
+		t.Fatal(err)
+	}
+	auth := &coordinator{}
+	for p, sfx := range []string{".json.gz", ".json.gz", ""} {
+		a, err := commit.NewAttempt(dir, 1, p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(a.PathWithSuffix(sfx), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := a.Commit(context.Background(), auth); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	if err := commit.CommitJob(dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"_SUCCESS", "part-00000.json.gz", "part-00001.json.gz", "part-00002"}
+	if got := names(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("files %q, want %q", got, want)
+	}
+	if err := commit.Check(dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit.Check(dir, 4); err == nil {
+		t.Fatal("Check of 4 partitions passed with 3")
+	}
+	os.WriteFile(filepath.Join(dir, "part-00001.json"), nil, 0o644)
+	if err := commit.Check(dir, 3); err == nil || !strings.Contains(err.Error(), "unexpected part-00001.json") {
+		t.Fatalf("a second file of partition 1: %v", err)
+	}
+}

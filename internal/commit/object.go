@@ -20,7 +20,8 @@ import (
 // visible only once its upload is complete, so:
 //
 //   - each task attempt writes its part file as a multipart upload straight
-//     to its final key, dir/part-NNNNN, and leaves it uncompleted;
+//     to its final key, dir/part-NNNNN (with its format's suffix, as
+//     PathWithSuffix: part-00000.json.gz), and leaves it uncompleted;
 //   - the attempt the driver authorises (the same CanCommit as the local
 //     committer) returns its upload (id and parts) as its task result; a
 //     denied attempt aborts its upload;
@@ -56,7 +57,7 @@ type Manifest struct {
 
 // ManifestEntry is one part in a Manifest.
 type ManifestEntry struct {
-	Name string `json:"name"` // part-NNNNN
+	Name string `json:"name"` // part-NNNNN, with its suffix if any
 	Size int64  `json:"size"`
 	ETag string `json:"etag"`
 }
@@ -119,15 +120,15 @@ func abortUploads(ctx context.Context, st objstore.Store, dir string, keep map[s
 
 // DecodePending decodes a task result of the object commit: the
 // authorised attempt's upload of partition part. It must be an upload to
-// dir's part file.
+// dir's part file (PartName(part), with a suffix or not).
 func DecodePending(dir string, part int, data []byte) (objstore.Pending, error) {
 	var p objstore.Pending
 	if err := json.Unmarshal(data, &p); err != nil {
 		return p, fmt.Errorf("commit: partition %d's upload record: %w", part, err)
 	}
-	if want := objstore.Dir(dir) + PartName(part); p.URL != want || p.UploadID == "" || len(p.Parts) == 0 {
+	if !isObjectPart(dir, p.URL, part) || p.UploadID == "" || len(p.Parts) == 0 {
 		return p, fmt.Errorf("commit: partition %d's upload record is for %q (id %q, %d parts), want an upload to %s",
-			part, p.URL, p.UploadID, len(p.Parts), want)
+			part, p.URL, p.UploadID, len(p.Parts), objstore.Dir(dir)+PartName(part))
 	}
 	var size int64
 	for i, pt := range p.Parts {
@@ -142,14 +143,21 @@ func DecodePending(dir string, part int, data []byte) (objstore.Pending, error) 
 	return p, nil
 }
 
+// isObjectPart reports whether url is partition part's part object
+// under dir.
+func isObjectPart(dir, url string, part int) bool {
+	name, ok := strings.CutPrefix(url, objstore.Dir(dir))
+	return ok && isPartName(name, part)
+}
+
 // Commit is the job commit: pending[p] is partition p's accepted upload.
 // It completes them, aborts every other upload under the output, checks
 // the output and writes _SUCCESS.
 func (j *ObjectJob) Commit(ctx context.Context, pending []objstore.Pending) error {
 	keep := map[string]bool{}
 	for p, up := range pending {
-		if want := j.dir + PartName(p); up.URL != want {
-			return fmt.Errorf("commit: job commit: partition %d has no upload to %s", p, want)
+		if !isObjectPart(j.dir, up.URL, p) {
+			return fmt.Errorf("commit: job commit: partition %d has no upload to %s", p, j.dir+PartName(p))
 		}
 		keep[up.UploadID] = true
 	}
@@ -177,14 +185,14 @@ func (j *ObjectJob) Commit(ctx context.Context, pending []objstore.Pending) erro
 	if len(byURL) != len(pending) {
 		return fmt.Errorf("commit: job commit: %s holds %d objects after completing %d parts", j.dir, len(byURL), len(pending))
 	}
-	for p, up := range pending {
+	for _, up := range pending {
 		i, ok := byURL[up.URL]
 		if !ok || i.Size != up.Size {
 			return fmt.Errorf("commit: job commit: %s is %d bytes (present: %v) after completing an upload of %d", up.URL, i.Size, ok, up.Size)
 		}
 		_, key, _ := objstore.Split(up.URL)
 		m.Filenames = append(m.Filenames, "/"+key)
-		m.Parts = append(m.Parts, ManifestEntry{Name: PartName(p), Size: i.Size, ETag: i.ETag})
+		m.Parts = append(m.Parts, ManifestEntry{Name: strings.TrimPrefix(up.URL, j.dir), Size: i.Size, ETag: i.ETag})
 	}
 	now := time.Now()
 	m.Timestamp, m.Date = now.UnixMilli(), now.UTC().Format(time.RFC3339)
@@ -261,17 +269,21 @@ type ObjectAttempt struct {
 	stage, part, attempt int
 }
 
-// NewObjectAttempt begins the attempt's upload. An output that already has
-// its _SUCCESS is committed: an attempt still running after its job ended
-// fails here instead of leaving an upload behind.
-func NewObjectAttempt(ctx context.Context, st objstore.Store, dir string, stage, part, attempt int) (*ObjectAttempt, error) {
+// NewObjectAttempt begins the attempt's upload, to PartName(part)+suffix
+// (suffix is empty, or begins with a dot: ".gz"). An output that already
+// has its _SUCCESS is committed: an attempt still running after its job
+// ended fails here instead of leaving an upload behind.
+func NewObjectAttempt(ctx context.Context, st objstore.Store, dir, suffix string, stage, part, attempt int) (*ObjectAttempt, error) {
+	if suffix != "" && !isPartName(PartName(part)+suffix, part) {
+		return nil, fmt.Errorf("commit: bad part file suffix %q", suffix)
+	}
 	dir = objstore.Dir(dir)
 	if _, err := st.Stat(ctx, dir+Success); err == nil {
 		return nil, fmt.Errorf("commit: %s is committed already (its job has ended)", dir)
 	} else if !errors.Is(err, objstore.ErrNotExist) {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	w, err := objstore.NewWriter(ctx, st, dir+PartName(part))
+	w, err := objstore.NewWriter(ctx, st, dir+PartName(part)+suffix)
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
@@ -343,27 +355,44 @@ func CheckObjects(ctx context.Context, st objstore.Store, dir string, parts int)
 	if err != nil {
 		return m, fmt.Errorf("commit: %w", err)
 	}
-	got := map[string]int64{}
-	for _, i := range infos {
-		if i.URL != dir && i.URL != dir+Success {
-			got[strings.TrimPrefix(i.URL, dir)] = i.Size
-		}
+	// got holds the objects by partition name: part-00003.json.gz is
+	// partition 3's, as in Check.
+	type object struct {
+		name string
+		size int64
 	}
-	var missing, extra []string
+	got := map[string]object{}
+	var extra []string
+	for _, i := range infos {
+		if i.URL == dir || i.URL == dir+Success {
+			continue
+		}
+		name := strings.TrimPrefix(i.URL, dir)
+		key := name
+		if len(name) > len(PartName(0)) && name[len(PartName(0))] == '.' {
+			key = name[:len(PartName(0))]
+		}
+		if _, dup := got[key]; dup {
+			extra = append(extra, name)
+			continue
+		}
+		got[key] = object{name, i.Size}
+	}
+	var missing []string
 	for p := range parts {
 		n := PartName(p)
-		size, ok := got[n]
+		o, ok := got[n]
 		if !ok {
 			missing = append(missing, n)
 			continue
 		}
 		delete(got, n)
-		if p < len(m.Parts) && (m.Parts[p].Name != n || m.Parts[p].Size != size) {
-			problems = append(problems, fmt.Sprintf("%s is %d bytes, its manifest says %s of %d", n, size, m.Parts[p].Name, m.Parts[p].Size))
+		if p < len(m.Parts) && (m.Parts[p].Name != o.name || m.Parts[p].Size != o.size) {
+			problems = append(problems, fmt.Sprintf("%s is %d bytes, its manifest says %s of %d", o.name, o.size, m.Parts[p].Name, m.Parts[p].Size))
 		}
 	}
-	for n := range got {
-		extra = append(extra, n)
+	for _, o := range got {
+		extra = append(extra, o.name)
 	}
 	if len(m.Parts) != parts && len(problems) == 0 {
 		problems = append(problems, fmt.Sprintf("the manifest lists %d parts, want %d", len(m.Parts), parts))

@@ -30,7 +30,7 @@ func objStore(t *testing.T) (objstore.Store, string) {
 func objAttempt(t *testing.T, st objstore.Store, dir string, part, attempt int, text string, auth commit.Authorizer) ([]byte, error) {
 	t.Helper()
 	ctx := context.Background()
-	a, err := commit.NewObjectAttempt(ctx, st, dir, 1, part, attempt)
+	a, err := commit.NewObjectAttempt(ctx, st, dir, "", 1, part, attempt)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func TestObjectCommit(t *testing.T) {
 		}
 	}
 	// An attempt that uploaded and was lost before it asked.
-	lost, err := commit.NewObjectAttempt(ctx, st, dir, 1, 2, 7)
+	lost, err := commit.NewObjectAttempt(ctx, st, dir, "", 1, 2, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

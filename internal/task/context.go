@@ -31,7 +31,20 @@ type Context struct {
 	Cache     CacheStore // nil disables caching
 	Commit    Committer
 	Log       *slog.Logger
-	Metrics   Metrics // filled in as the task runs
+	Metrics   Metrics    // filled in as the task runs
+	IO        IOSettings // the session's settings for input and output formats
+}
+
+// IOSettings are the session's settings for reading and writing files
+// (driver flags), sent with every task.
+type IOSettings struct {
+	// SkipBadRecords is how many malformed records a job may skip
+	// (--skip-bad-records); 0: the first one fails the job.
+	SkipBadRecords int64
+	// OutputCodec compresses the files that SaveAs actions write
+	// (--output-codec): gzip, zstd, snappy, none, or "" for each format's
+	// default.
+	OutputCodec string
 }
 
 // Metrics counts what a task did.
@@ -47,6 +60,11 @@ type Metrics struct {
 	// RunTime is how long the executor ran the task: the driver's view of
 	// the attempt, less this, is its scheduler delay (Spark's meaning).
 	RunTime time.Duration
+	// BadRecords counts the malformed input records the task skipped
+	// (IOSettings.SkipBadRecords); BadRecordSample is the first one's
+	// error, naming its file and line.
+	BadRecords      int64
+	BadRecordSample string
 }
 
 // ShuffleIO reaches shuffle storage. Shuffles are named by the ids a Graph
@@ -122,6 +140,9 @@ type Action struct {
 	N    int    // ActTake, ActSample
 	Path string // ActSave: the output directory; ActCheckpoint: the node's checkpoint directory
 	Seed int64  // ActSample
+	// ActSave: the file format ("" is text) and its compression, as the
+	// driver resolved them (rdd's SaveAs actions).
+	Format, Codec string
 	// ActFunc: Funcs references the functions to run (rdd/shipfunc.go),
 	// resolved on the executor; Arg is their encoded argument (a zero
 	// value, k, buckets). Local carries the function values themselves to
@@ -138,7 +159,11 @@ type Job struct {
 	Graph      *Graph
 	Node       int   // the node whose partitions the action reads
 	Partitions []int // the partitions to compute
-	Action     Action
+	// Span, when above 1, makes the task of partition p also read what
+	// partitions p+1 … p+Span-1 of Node read, so that its action can
+	// combine them in one task (the tree actions).
+	Span   int
+	Action Action
 	// Result receives the encoded result of each partition, once, from
 	// one goroutine at a time. An error ends the job with that error.
 	Result func(part int, data []byte) error
