@@ -42,6 +42,7 @@
 //		return err
 //	})
 //
-// Inputs are any rdd source (Input); outputs implement Output, so the
-// formats rdd reads and writes plug in as they come.
+// Inputs are any rdd source (Input: rdd.TextFile's lines, rdd.JSONLines,
+// rdd.Parquet, ...); outputs implement Output: TextOutput and
+// ParquetOutput, or your own.
 package mapreduce
