@@ -2,23 +2,26 @@
 // log-analysis job does, with the mapreduce API: requests per hour and
 // status code, and the most requested paths.
 //
-//	logs [--top N] [--skip-bad-records] --output DIR INPUT...
+//	logs [--top N] [--skip-bad-records N] --output DIR INPUT...
 //
 // Each line of INPUT is a JSON object with at least "time" (RFC 3339),
-// "status" (a number) and "path". It writes
+// "status" (a number) and "path". It writes Parquet files (snappy pages;
+// rdd.Parquet or any Parquet reader reads them)
 //
-//	DIR/status-by-hour/part-*  hour<TAB>status<TAB>requests (hour as 2006-01-02T15, UTC), in order
-//	DIR/paths/part-*           path<TAB>requests
-//	DIR/top-paths/part-00000   path<TAB>requests, most requested first (ties by path)
+//	DIR/status-by-hour/part-*  columns hour, status, requests (hour as 2006-01-02T15, UTC), in order
+//	DIR/paths/part-*           columns path, requests
+//	DIR/top-paths/part-00000   columns path, requests, most requested first (ties by path)
 //
-// and prints the --top N (default 10) paths. A line that is not such an
-// object fails the job, naming it; with --skip-bad-records it is skipped
-// and counted (counter logs.BAD_RECORDS in --job-summary). The output is
-// text (TSV) for now: Parquet output comes with Sluice's output formats.
+// and prints the --top N (default 10) paths as path<TAB>requests lines.
+// The third job reads the second's Parquet output. A line that is not such
+// an object fails the job, naming its file and line; with the driver's
+// --skip-bad-records N each job skips up to N of them, counted in
+// --job-summary (bad_records_skipped, to which each job that reads the
+// input adds every bad line once: three, the first sampling the keys of
+// the status-by-hour report for its total order).
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,8 +29,6 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -44,27 +45,37 @@ type request struct {
 	Path   string    `json:"path"`
 }
 
-// ErrBadRecord is wrapped by the error of a line that is not a request.
-var ErrBadRecord = rdd.RegisterError(errors.New("logs: bad record"))
+// UnmarshalJSON decodes a record and requires the fields the analysis
+// reads: a line without them is a bad record, like one that is not JSON
+// (rdd.JSONLines names it by file and line, or skips and counts it under
+// --skip-bad-records N).
+func (r *request) UnmarshalJSON(b []byte) error {
+	type plain request
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Time.IsZero() || p.Status == 0 || p.Path == "" {
+		return errors.New(`want "time", "status" and "path"`)
+	}
+	*r = request(p)
+	return nil
+}
 
-// parse reads a line, or counts and skips it with --skip-bad-records.
-func parse(ctx context.Context, line string) (request, bool, error) {
-	var r request
-	err := json.Unmarshal([]byte(line), &r)
-	if err == nil && (r.Time.IsZero() || r.Status == 0 || r.Path == "") {
-		err = errors.New(`want "time", "status" and "path"`)
-	}
-	if err == nil {
-		return r, true, nil
-	}
-	if *skipBad {
-		mapreduce.Count(ctx, "logs", "BAD_RECORDS", 1)
-		return r, false, nil
-	}
-	if len(line) > 80 {
-		line = line[:80] + "..."
-	}
-	return r, false, rdd.Permanent(fmt.Errorf("%w %q: %v (--skip-bad-records skips such lines)", ErrBadRecord, line, err))
+// requests reads the access logs.
+func requests(paths []string) *rdd.RDD[request] { return rdd.JSONLines[request](paths...) }
+
+// hourCount is a row of the status-by-hour report.
+type hourCount struct {
+	Hour     string `parquet:"hour"`
+	Status   int64  `parquet:"status"`
+	Requests int64  `parquet:"requests"`
+}
+
+// pathCount is a row of the paths and top-paths reports.
+type pathCount struct {
+	Path     string `parquet:"path"`
+	Requests int64  `parquet:"requests"`
 }
 
 // hourStatus is the key of the first report.
@@ -73,15 +84,12 @@ type hourStatus struct {
 	Status int64
 }
 
-var byHour = mapreduce.Register(mapreduce.Job[string, hourStatus, int64, string]{
+var byHour = mapreduce.Register(mapreduce.Job[request, hourStatus, int64, hourCount]{
 	Name:  "StatusByHour",
-	Input: mapreduce.TextInput,
-	Mapper: mapreduce.MapperFunc[string, hourStatus, int64](func(ctx context.Context, line string, emit func(hourStatus, int64)) error {
-		r, ok, err := parse(ctx, line)
-		if ok {
-			emit(hourStatus{r.Time.UTC().Format("2006-01-02T15"), int64(r.Status)}, 1)
-		}
-		return err
+	Input: requests,
+	Mapper: mapreduce.MapperFunc[request, hourStatus, int64](func(_ context.Context, r request, emit func(hourStatus, int64)) error {
+		emit(hourStatus{r.Time.UTC().Format("2006-01-02T15"), int64(r.Status)}, 1)
+		return nil
 	}),
 	SortKey: mapreduce.KeyOrder[hourStatus]{
 		Append: func(dst []byte, k hourStatus) []byte {
@@ -98,29 +106,26 @@ var byHour = mapreduce.Register(mapreduce.Job[string, hourStatus, int64, string]
 	},
 	TotalOrder: true,
 	Combiner:   mapreduce.CombinerFunc[hourStatus, int64](sumCombine[hourStatus]),
-	Reducer: mapreduce.ReducerFunc[hourStatus, int64, string](func(_ context.Context, k hourStatus, ns iter.Seq[int64], emit func(string)) error {
-		emit(fmt.Sprintf("%s\t%d\t%d", k.Hour, k.Status, sum(ns)))
+	Reducer: mapreduce.ReducerFunc[hourStatus, int64, hourCount](func(_ context.Context, k hourStatus, ns iter.Seq[int64], emit func(hourCount)) error {
+		emit(hourCount{k.Hour, k.Status, sum(ns)})
 		return nil
 	}),
-	Output: mapreduce.TextOutput[string](),
+	Output: mapreduce.ParquetOutput[hourCount](),
 })
 
-var byPath = mapreduce.Register(mapreduce.Job[string, string, int64, rdd.Pair[string, int64]]{
+var byPath = mapreduce.Register(mapreduce.Job[request, string, int64, pathCount]{
 	Name:  "RequestsByPath",
-	Input: mapreduce.TextInput,
-	Mapper: mapreduce.MapperFunc[string, string, int64](func(ctx context.Context, line string, emit func(string, int64)) error {
-		r, ok, err := parse(ctx, line)
-		if ok {
-			emit(r.Path, 1)
-		}
-		return err
-	}),
-	Combiner: mapreduce.CombinerFunc[string, int64](sumCombine[string]),
-	Reducer: mapreduce.ReducerFunc[string, int64, rdd.Pair[string, int64]](func(_ context.Context, p string, ns iter.Seq[int64], emit func(rdd.Pair[string, int64])) error {
-		emit(rdd.KV(p, sum(ns)))
+	Input: requests,
+	Mapper: mapreduce.MapperFunc[request, string, int64](func(_ context.Context, r request, emit func(string, int64)) error {
+		emit(r.Path, 1)
 		return nil
 	}),
-	Output: mapreduce.TextOutput[rdd.Pair[string, int64]](),
+	Combiner: mapreduce.CombinerFunc[string, int64](sumCombine[string]),
+	Reducer: mapreduce.ReducerFunc[string, int64, pathCount](func(_ context.Context, p string, ns iter.Seq[int64], emit func(pathCount)) error {
+		emit(pathCount{p, sum(ns)})
+		return nil
+	}),
+	Output: mapreduce.ParquetOutput[pathCount](),
 })
 
 // ranked sorts the paths report by requests, most first, in one reducer.
@@ -129,16 +134,14 @@ type ranked struct {
 	Path     string
 }
 
-var topPaths = mapreduce.Register(mapreduce.Job[string, ranked, bool, string]{
+// readPaths reads a paths report.
+var readPaths = rdd.Func(func(paths []string) *rdd.RDD[pathCount] { return rdd.Parquet[pathCount](paths...) })
+
+var topPaths = mapreduce.Register(mapreduce.Job[pathCount, ranked, bool, pathCount]{
 	Name:  "TopPaths",
-	Input: mapreduce.TextInput,
-	Mapper: mapreduce.MapperFunc[string, ranked, bool](func(_ context.Context, line string, emit func(ranked, bool)) error {
-		i := strings.LastIndexByte(line, '\t')
-		n, err := strconv.ParseInt(line[i+1:], 10, 64)
-		if i < 0 || err != nil {
-			return fmt.Errorf("logs: bad paths line %q", line)
-		}
-		emit(ranked{n, line[:i]}, true)
+	Input: func(paths []string) *rdd.RDD[pathCount] { return rdd.Parquet[pathCount](paths...) },
+	Mapper: mapreduce.MapperFunc[pathCount, ranked, bool](func(_ context.Context, p pathCount, emit func(ranked, bool)) error {
+		emit(ranked{p.Requests, p.Path}, true)
 		return nil
 	}),
 	SortKey: mapreduce.KeyOrder[ranked]{
@@ -155,11 +158,11 @@ var topPaths = mapreduce.Register(mapreduce.Job[string, ranked, bool, string]{
 		},
 	},
 	Reducers: 1,
-	Reducer: mapreduce.ReducerFunc[ranked, bool, string](func(_ context.Context, k ranked, _ iter.Seq[bool], emit func(string)) error {
-		emit(fmt.Sprintf("%s\t%d", k.Path, k.Requests))
+	Reducer: mapreduce.ReducerFunc[ranked, bool, pathCount](func(_ context.Context, k ranked, _ iter.Seq[bool], emit func(pathCount)) error {
+		emit(pathCount{k.Path, k.Requests})
 		return nil
 	}),
-	Output: mapreduce.TextOutput[string](),
+	Output: mapreduce.ParquetOutput[pathCount](),
 })
 
 func sum(ns iter.Seq[int64]) int64 {
@@ -176,9 +179,8 @@ func sumCombine[K any](_ context.Context, _ K, ns iter.Seq[int64], emit func(int
 }
 
 var (
-	output  = pflag.String("output", "", "directory for the reports (required)")
-	top     = pflag.Int("top", 10, "how many of the most requested paths to print")
-	skipBad = pflag.Bool("skip-bad-records", false, "skip and count lines that are not requests, instead of failing")
+	output = pflag.String("output", "", "directory for the reports (required)")
+	top    = pflag.Int("top", 10, "how many of the most requested paths to print")
 )
 
 func main() {
@@ -202,22 +204,16 @@ func main() {
 		if _, err := topPaths.Run(ctx, s, mapreduce.Args{Inputs: []string{paths}, Output: ranked}); err != nil {
 			return err
 		}
-		return printTop(filepath.Join(ranked, "part-00000"), *top)
+		// The ranked paths are one file, one partition: Take keeps its
+		// order (the driver reads the output: on a cluster, DIR must be on
+		// a file system the driver shares).
+		best, err := rdd.Take(ctx, s, readPaths.Invoke([]string{ranked}), *top)
+		if err != nil {
+			return err
+		}
+		for _, p := range best {
+			fmt.Printf("%s\t%d\n", p.Path, p.Requests)
+		}
+		return nil
 	})
-}
-
-// printTop prints the first n lines of the ranked paths (the driver reads
-// the output: on a cluster, DIR must be on a file system it shares).
-func printTop(path string, n int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for i := 0; i < n && sc.Scan(); i++ {
-		fmt.Println(sc.Text())
-	}
-	return sc.Err()
 }

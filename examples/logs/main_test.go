@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
@@ -49,21 +51,32 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errb.String(), err
 }
 
-func lines(t *testing.T, dir string) []string {
+// rows reads the Parquet part files of a committed report in order, with
+// the Parquet library rather than Sluice's reader, one string per row.
+func rows[T any](t *testing.T, dir string, format func(T) string) []string {
 	t.Helper()
 	if err := commit.Check(dir, -1); err != nil {
 		t.Fatal(err)
 	}
-	parts, _ := commit.Parts(dir)
+	parts, err := commit.Parts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var all []string
 	for _, p := range parts {
-		b, _ := os.ReadFile(p)
-		if s := strings.TrimSuffix(string(b), "\n"); s != "" {
-			all = append(all, strings.Split(s, "\n")...)
+		rs, err := parquet.ReadFile[T](p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, r := range rs {
+			all = append(all, format(r))
 		}
 	}
 	return all
 }
+
+func hourLine(h hourCount) string { return fmt.Sprintf("%s\t%d\t%d", h.Hour, h.Status, h.Requests) }
+func pathLine(p pathCount) string { return fmt.Sprintf("%s\t%d", p.Path, p.Requests) }
 
 func TestReportsMatchNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 21))
@@ -73,8 +86,13 @@ func TestReportsMatchNaive(t *testing.T) {
 	var b strings.Builder
 	bad := 0
 	for i := range 20000 {
-		if i%997 == 0 {
+		switch i % 997 {
+		case 0:
 			b.WriteString("{not json\n")
+			bad++
+			continue
+		case 500: // JSON, but no path
+			b.WriteString(`{"time":"2026-11-30T05:00:00Z","status":200}` + "\n")
 			bad++
 			continue
 		}
@@ -95,13 +113,18 @@ func TestReportsMatchNaive(t *testing.T) {
 
 	_, stderr, err := run(t, "--output", filepath.Join(dir, "strict"), in)
 	all := strings.Split(strings.TrimSpace(stderr), "\n")
-	if last := all[len(all)-1]; err == nil || !strings.Contains(last, "{not json") || !strings.Contains(last, "--skip-bad-records") {
-		t.Fatalf("a bad line: err %v, stderr %q; want a last line naming it and the flag", err, stderr)
+	if last := all[len(all)-1]; err == nil || !strings.Contains(last, in+":1:") {
+		t.Fatalf("a bad line: err %v, stderr %q; want a last line naming its file and line (%s:1)", err, stderr, in)
+	}
+	_, stderr, err = run(t, "--skip-bad-records", fmt.Sprint(bad-1), "--output", filepath.Join(dir, "past"), in)
+	all = strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := all[len(all)-1]; err == nil || !strings.Contains(last, fmt.Sprintf("more than --skip-bad-records %d", bad-1)) {
+		t.Fatalf("%d bad lines under --skip-bad-records %d: err %v, stderr %q; want a failure naming the flag", bad, bad-1, err, stderr)
 	}
 
 	out := filepath.Join(dir, "out")
 	summary := filepath.Join(dir, "summary.json")
-	stdout, stderr, err := run(t, "--skip-bad-records", "--memory", "256KiB", "--top", "5", "--job-summary", summary, "--output", out, in)
+	stdout, stderr, err := run(t, "--skip-bad-records", fmt.Sprint(bad), "--memory", "256KiB", "--top", "5", "--job-summary", summary, "--output", out, in)
 	if err != nil {
 		t.Fatalf("logs: %v\n%s", err, stderr)
 	}
@@ -109,7 +132,7 @@ func TestReportsMatchNaive(t *testing.T) {
 	for _, k := range slices.Sorted(maps.Keys(byHour)) {
 		wantHour = append(wantHour, fmt.Sprintf("%s\t%d", k, byHour[k]))
 	}
-	if got := lines(t, filepath.Join(out, "status-by-hour")); !slices.Equal(got, wantHour) {
+	if got := rows(t, filepath.Join(out, "status-by-hour"), hourLine); !slices.Equal(got, wantHour) {
 		t.Fatalf("status by hour: %d lines, want %d in order; they differ", len(got), len(wantHour))
 	}
 	type pc struct {
@@ -125,17 +148,38 @@ func TestReportsMatchNaive(t *testing.T) {
 	for _, x := range ranked {
 		wantTop = append(wantTop, fmt.Sprintf("%s\t%d", x.p, x.n))
 	}
-	if got := lines(t, filepath.Join(out, "top-paths")); !slices.Equal(got, wantTop) {
+	if got := rows(t, filepath.Join(out, "paths"), pathLine); !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(wantTop))) {
+		t.Fatalf("paths: %d rows, want %d; they differ", len(got), len(wantTop))
+	}
+	if got := rows(t, filepath.Join(out, "top-paths"), pathLine); !slices.Equal(got, wantTop) {
 		t.Fatalf("top paths: %v, want %v", got, wantTop)
 	}
 	if want := strings.Join(wantTop[:5], "\n") + "\n"; stdout != want {
 		t.Fatalf("stdout %q, want %q", stdout, want)
 	}
-	raw, _ := os.ReadFile(summary)
+	// Executor processes write and read the same Parquet.
+	cl := filepath.Join(dir, "cluster")
+	if _, stderr, err := run(t, "--local-cluster", "2", "--skip-bad-records", fmt.Sprint(bad), "--output", cl, in); err != nil {
+		t.Fatalf("logs --local-cluster 2: %v\n%s", err, stderr)
+	}
+	if got := rows(t, filepath.Join(cl, "status-by-hour"), hourLine); !slices.Equal(got, wantHour) {
+		t.Fatalf("--local-cluster 2: status by hour: %d lines, want %d in order; they differ", len(got), len(wantHour))
+	}
+	if got := rows(t, filepath.Join(cl, "top-paths"), pathLine); !slices.Equal(got, wantTop) {
+		t.Fatalf("--local-cluster 2: top paths: %v, want %v", got, wantTop)
+	}
+	raw, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sum driver.Summary
-	json.Unmarshal(raw, &sum)
-	// Two jobs read the input, each counting the bad lines once.
-	if got := sum.Counters["logs"]["BAD_RECORDS"]; got != int64(2*bad) {
-		t.Fatalf("logs.BAD_RECORDS %d, want %d (two jobs × %d)", got, 2*bad, bad)
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatal(err)
+	}
+	// Three jobs read the whole input, each counting the bad lines once:
+	// StatusByHour's sample of its keys for the total order, StatusByHour
+	// and RequestsByPath.
+	if sum.BadRecordsSkipped != int64(3*bad) || !strings.Contains(sum.FirstBadRecord, in+":") {
+		t.Fatalf("%d bad records skipped, the first %q; want %d (three jobs × %d), the first named by file and line", sum.BadRecordsSkipped, sum.FirstBadRecord, 3*bad, bad)
 	}
 }
