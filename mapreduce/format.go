@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"strconv"
 
+	"github.com/sluicehq/sluice/internal/textfmt"
 	"github.com/sluicehq/sluice/rdd"
 )
 
@@ -53,7 +53,7 @@ type textWriter[O any] struct {
 }
 
 func (t *textWriter[O]) Write(o O) error {
-	t.line = append(appendText(t.line[:0], o), '\n')
+	t.line = append(textfmt.Append(t.line[:0], o), '\n')
 	_, err := t.w.Write(t.line)
 	return err
 }
@@ -64,26 +64,4 @@ func (t *textWriter[O]) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// appendText formats v as a line of text output; an rdd.Pair formats
-// itself (its String method) as key<TAB>value.
-func appendText(dst []byte, v any) []byte {
-	switch x := v.(type) {
-	case string:
-		return append(dst, x...)
-	case []byte:
-		return append(dst, x...)
-	case int:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case int64:
-		return strconv.AppendInt(dst, x, 10)
-	case int32:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case uint64:
-		return strconv.AppendUint(dst, x, 10)
-	case float64:
-		return strconv.AppendFloat(dst, x, 'g', -1, 64)
-	}
-	return fmt.Append(dst, v)
 }
