@@ -8,11 +8,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
-	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/objstore"
+	"github.com/sluicehq/sluice/internal/textfmt"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -66,26 +66,7 @@ func (r *RDD[T]) runResult(ctx context.Context, tc *task.Context, part int, a ta
 		if r.codec.key == nil {
 			return nil, fmt.Errorf("rdd: CountByKey on %s, whose elements are not pairs", r.n.name)
 		}
-		idx := map[string]int{}
-		var keys []string
-		var counts []uint64
-		var kb []byte
-		err := r.iterate(ctx, tc, part, func(t T) bool {
-			kb = r.codec.key(kb[:0], t)
-			if i, ok := idx[string(kb)]; ok {
-				counts[i]++
-				return true
-			}
-			idx[string(kb)] = len(keys)
-			keys, counts = append(keys, string(kb)), append(counts, 1)
-			return true
-		})
-		var buf []byte
-		for i, k := range keys {
-			buf = appendFrame(buf, []byte(k))
-			buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
-		}
-		return buf, err
+		return r.countEncoded(ctx, tc, part, r.codec.key)
 	case task.ActSave:
 		if objstore.IsURL(a.Path) {
 			return r.saveObjectPartition(ctx, tc, part, a)
@@ -106,28 +87,39 @@ func (p Pair[K, V]) appendText(dst []byte) []byte {
 	return appendText(dst, p.Value)
 }
 
-// appendText formats v for a text file: strings and bytes as they are,
-// numbers as strconv does, others as fmt's %v.
+// appendText formats v for a text file: a Pair as key<TAB>value, the rest
+// as internal/textfmt does.
 func appendText[T any](dst []byte, v T) []byte {
-	switch x := any(v).(type) {
-	case string:
-		return append(dst, x...)
-	case []byte:
-		return append(dst, x...)
-	case int:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case int64:
-		return strconv.AppendInt(dst, x, 10)
-	case int32:
-		return strconv.AppendInt(dst, int64(x), 10)
-	case uint64:
-		return strconv.AppendUint(dst, x, 10)
-	case float64:
-		return strconv.AppendFloat(dst, x, 'g', -1, 64)
-	case textAppender:
+	if x, ok := any(v).(textAppender); ok {
 		return x.appendText(dst)
 	}
-	return fmt.Append(dst, v)
+	return textfmt.Append(dst, v)
+}
+
+// countEncoded counts the elements of partition part by their encoding
+// under enc: (encoding, count) frames in order of first appearance, the
+// result of CountByKey's and CountByValue's tasks.
+func (r *RDD[T]) countEncoded(ctx context.Context, tc *task.Context, part int, enc func([]byte, T) []byte) ([]byte, error) {
+	idx := map[string]int{}
+	var keys []string
+	var counts []uint64
+	var kb []byte
+	err := r.iterate(ctx, tc, part, func(t T) bool {
+		kb = enc(kb[:0], t)
+		if i, ok := idx[string(kb)]; ok {
+			counts[i]++
+			return true
+		}
+		idx[string(kb)] = len(keys)
+		keys, counts = append(keys, string(kb)), append(counts, 1)
+		return true
+	})
+	var buf []byte
+	for i, k := range keys {
+		buf = appendFrame(buf, []byte(k))
+		buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
+	}
+	return buf, err
 }
 
 // runJob prepares what the job needs (range partitioners' samples) and

@@ -3,7 +3,6 @@ package rdd
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"iter"
 	"math"
@@ -27,26 +26,7 @@ func (countValueRunner[T]) run(ctx context.Context, tc *task.Context, ar anyRDD,
 		return nil, err
 	}
 	kc, _ := codec.KeyFor[T]()
-	idx := map[string]int{}
-	var keys []string
-	var counts []uint64
-	var kb []byte
-	err = r.iterate(ctx, tc, part, func(t T) bool {
-		kb = kc.Append(kb[:0], t)
-		if i, ok := idx[string(kb)]; ok {
-			counts[i]++
-			return true
-		}
-		idx[string(kb)] = len(keys)
-		keys, counts = append(keys, string(kb)), append(counts, 1)
-		return true
-	})
-	var buf []byte
-	for i, k := range keys {
-		buf = appendFrame(buf, []byte(k))
-		buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
-	}
-	return buf, err
+	return r.countEncoded(ctx, tc, part, kc.Append)
 }
 
 // CountByValue returns the number of times each distinct element occurs
