@@ -16,21 +16,11 @@ import (
 
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/worker"
 )
 
 const asMain = "SLUICE_INVERTEDINDEX_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
-		main()
-		return
-	}
-	cleanup := clustertest.PrivateConfigHome()
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.ExampleMain(m, asMain, main) }
 
 func TestIndexMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))

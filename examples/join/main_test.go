@@ -15,21 +15,11 @@ import (
 
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/worker"
 )
 
 const asMain = "SLUICE_JOIN_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
-		main()
-		return
-	}
-	cleanup := clustertest.PrivateConfigHome()
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.ExampleMain(m, asMain, main) }
 
 // tsv makes n rows keyed from a small key space (so keys repeat on both
 // sides and some appear on one side only), some with one column only.

@@ -22,21 +22,11 @@ import (
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/worker"
 )
 
 const asMain = "SLUICE_LOGS_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
-		main()
-		return
-	}
-	cleanup := clustertest.PrivateConfigHome()
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.ExampleMain(m, asMain, main) }
 
 func run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()

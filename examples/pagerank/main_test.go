@@ -17,21 +17,11 @@ import (
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/worker"
 )
 
 const asMain = "SLUICE_PAGERANK_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
-		main()
-		return
-	}
-	cleanup := clustertest.PrivateConfigHome()
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.ExampleMain(m, asMain, main) }
 
 // A small strongly connected graph: its ranks converge to the fixed
 // point of r = 0.15 + 0.85 M r, which sums to the number of pages.

@@ -15,21 +15,11 @@ import (
 
 	"github.com/sluicehq/sluice/internal/clustertest"
 	"github.com/sluicehq/sluice/internal/commit"
-	"github.com/sluicehq/sluice/worker"
 )
 
 const asMain = "SLUICE_SORT_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
-		main()
-		return
-	}
-	cleanup := clustertest.PrivateConfigHome()
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clustertest.ExampleMain(m, asMain, main) }
 
 // randomLines writes a file of lines of random bytes: any byte but "\n",
 // so "\r", NUL, 0xff and blanks too; empty lines; duplicates; and, when

@@ -269,6 +269,22 @@ func PrivateConfigHome() (cleanup func()) {
 	return func() { os.RemoveAll(dir) }
 }
 
+// ExampleMain is the TestMain of an example program's tests: the test
+// binary runs the example's main instead of its tests when the variable
+// asMain is "1" (a test running the program as a driver) or a worker
+// started it as an executor; otherwise it runs the tests with a private
+// configuration home (PrivateConfigHome).
+func ExampleMain(m *testing.M, asMain string, main func()) {
+	if os.Getenv(asMain) == "1" || worker.IsExecutor() {
+		main()
+		return
+	}
+	cleanup := PrivateConfigHome()
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
 // RunContext runs cmd and waits for it, killing it by PID if ctx ends
 // first; then it returns ctx's error.
 func RunContext(ctx context.Context, cmd *exec.Cmd) error {
