@@ -13,8 +13,9 @@ import (
 // and the group is sorted again by those. A group of keys that end within
 // their prefix and agree in it is one key, ordered by insertion.
 //
-// key returns an entry's key bytes.
-func sortByKey(ents []entry, key func(*entry) []byte) {
+// key returns an entry's key bytes; addr, the address of its first byte,
+// for a prefetch.
+func sortByKey(ents []entry, key func(*entry) []byte, addr func(*entry) uintptr) {
 	slices.SortFunc(ents, func(a, b entry) int {
 		if a.part != b.part {
 			return cmp.Compare(a.part, b.part)
@@ -45,6 +46,9 @@ func sortByKey(ents []entry, key func(*entry) []byte) {
 		stack = stack[:len(stack)-1]
 		run := ents[g.lo:g.hi]
 		for i := range run {
+			if j := i + prefetchAhead; j < len(run) {
+				prefetch(addr(&run[j]) + uintptr(g.depth))
+			}
 			run[i].prefix = keyPrefix(key(&run[i])[g.depth:])
 		}
 		d := g.depth
@@ -52,6 +56,10 @@ func sortByKey(ents []entry, key func(*entry) []byte) {
 		push(run, g.lo, d)
 	}
 }
+
+// prefetchAhead is how many entries ahead of the one whose prefix it
+// reloads a refinement prefetches the key.
+const prefetchAhead = 16
 
 // tail is how many key bytes an entry has from depth d, up to 9: 9 means
 // more than its prefix holds.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -27,14 +28,13 @@ type source struct {
 	ents   []entry
 	chunks [][]byte
 	pos    int
-	touch  byte // keeps the read-ahead loads of next
 	done   bool // exhausted
 }
 
 // memAhead is how many records ahead of the one it returns a source in
-// memory touches the arena: records come out in key order, scattered over
-// the arena, and touching a later one starts its cache miss early.
-const memAhead = 8
+// memory prefetches: records come out in key order, scattered over the
+// arena, and a prefetch overlaps their cache misses.
+const memAhead = 16
 
 // next moves to the source's next record; false means it is exhausted.
 func (s *source) next() (bool, error) {
@@ -44,7 +44,7 @@ func (s *source) next() (bool, error) {
 		}
 		if p := s.pos + memAhead; p < len(s.ents) {
 			a := s.ents[p].off
-			s.touch += s.chunks[a>>32][uint32(a)]
+			prefetch(uintptr(unsafe.Pointer(unsafe.SliceData(s.chunks[a>>32]))) + uintptr(uint32(a)))
 		}
 		e := &s.ents[s.pos]
 		s.pos++

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -32,9 +33,15 @@ const entrySize = 32
 // without the slack of a doubling slice; a record that does not fit the rest
 // of a chunk starts the next one, and one larger than a chunk gets a chunk
 // of its own size.
+//
+// With a budget of at least mapBudget, chunks are hugePage bytes mapped
+// outside the Go heap (see mapChunk); a smaller budget would leave too
+// much of itself in the unfilled end of the last chunk.
 const (
 	maxChunkSize = 1 << 20
 	minChunkSize = 64
+	hugePage     = 2 << 20
+	mapBudget    = 16 * hugePage
 )
 
 // runBufferSize is the write buffer of a run file.
@@ -110,9 +117,10 @@ type Sorter struct {
 	chunkSize int
 	slot      int64 // bytes charged per entry slot
 
-	chunks  [][]byte // arena chunks in use; the last one is being filled
-	spare   [][]byte // chunks emptied by a spill, reused before allocating
-	arena   int64    // bytes of the chunks in use and spare
+	chunks  [][]byte       // arena chunks in use; the last one is being filled
+	spare   [][]byte       // chunks emptied by a spill, reused before allocating
+	arena   int64          // bytes of the chunks in use and spare
+	mapped  map[*byte]bool // chunks from mapChunk, by their first byte
 	ents    []entry
 	scratch []entry // counting sort destination (without ByKey), reused
 	counts  []int
@@ -158,6 +166,10 @@ func NewSorter(cfg Config) (*Sorter, error) {
 	// A sixteenth of the budget keeps the unfilled end of the last chunk
 	// small next to what the budget holds.
 	s.chunkSize = int(min(max(budget/16, minChunkSize), maxChunkSize))
+	if budget >= mapBudget {
+		s.chunkSize = hugePage
+		s.mapped = make(map[*byte]bool)
+	}
 	return s, nil
 }
 
@@ -188,8 +200,8 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 		}
 		if !s.fits(n) {
 			// Alone over the budget: drop the reusable arrays and hold it.
-			s.spare, s.ents, s.scratch = nil, nil, nil
-			s.arena = 0
+			s.dropSpare(0)
+			s.ents, s.scratch = nil, nil
 		}
 	}
 	if len(s.ents) == cap(s.ents) {
@@ -228,9 +240,10 @@ func (s *Sorter) fits(n int) bool {
 	return need <= s.limit
 }
 
-// nextCap is the entry array's next capacity: it grows by half, at least
-// to 8 entries.
-func (s *Sorter) nextCap() int { return max(8, cap(s.ents)+cap(s.ents)/2) }
+// nextCap is the entry array's next capacity: it doubles, so that the
+// copies of the entries as it grows add up to one of the final array, and
+// holds at least 8 entries.
+func (s *Sorter) nextCap() int { return max(8, 2*cap(s.ents)) }
 
 func (s *Sorter) growEntries() {
 	next := s.nextCap()
@@ -270,9 +283,38 @@ func (s *Sorter) room(n int) int {
 		return c
 	}
 	size := max(n, s.chunkSize)
-	s.chunks = append(s.chunks, make([]byte, 0, size))
+	var c []byte
+	if s.mapped != nil && size == s.chunkSize {
+		var ok bool
+		if c, ok = mapChunk(size); ok {
+			s.mapped[unsafe.SliceData(c)] = true
+		}
+	}
+	if c == nil {
+		c = make([]byte, 0, size)
+	}
+	s.chunks = append(s.chunks, c)
 	s.arena += int64(size)
 	return len(s.chunks) - 1
+}
+
+// dropSpare frees spare chunks, last first, until the sorter's arrays take
+// at most limit bytes or none is left.
+func (s *Sorter) dropSpare(limit int64) {
+	for len(s.spare) > 0 && s.MemoryUsed() > limit {
+		c := s.spare[len(s.spare)-1]
+		s.spare[len(s.spare)-1] = nil
+		s.spare = s.spare[:len(s.spare)-1]
+		s.freeChunk(c)
+	}
+}
+
+func (s *Sorter) freeChunk(c []byte) {
+	s.arena -= int64(cap(c))
+	if p := unsafe.SliceData(c); s.mapped[p] {
+		delete(s.mapped, p)
+		unmapChunk(c)
+	}
 }
 
 // Spills returns the number of sorted runs Add has spilled to disk.
@@ -299,10 +341,7 @@ func (s *Sorter) Iter() (*Iterator, error) {
 	}
 	s.state = iterating
 	s.sortEntries()
-	for _, c := range s.spare {
-		s.arena -= int64(cap(c))
-	}
-	s.spare = nil
+	s.dropSpare(0)
 	if err := s.reduceRuns(); err != nil {
 		s.err = err
 		return nil, err
@@ -323,8 +362,9 @@ func (s *Sorter) Iter() (*Iterator, error) {
 	return it, nil
 }
 
-// Close closes the run files an Iterator still reads and removes every run
-// file. It is safe to call more than once, and before or after Iter.
+// Close closes the run files an Iterator still reads, frees the arena and
+// removes every run file: no key or value an Iterator returned may be used
+// after it. It is safe to call more than once, and before or after Iter.
 func (s *Sorter) Close() error {
 	if s.state == closed {
 		return nil
@@ -332,9 +372,13 @@ func (s *Sorter) Close() error {
 	s.state = closed
 	if s.it != nil {
 		s.it.m.close()
+		s.it.m.srcs = nil
 	}
-	s.chunks, s.spare, s.ents, s.scratch = nil, nil, nil, nil
-	s.arena = 0
+	s.dropSpare(0)
+	for _, c := range s.chunks {
+		s.freeChunk(c)
+	}
+	s.chunks, s.ents, s.scratch = nil, nil, nil
 	if s.dir == "" {
 		return nil
 	}
@@ -359,6 +403,11 @@ func (s *Sorter) key(e *entry) []byte {
 	return c[o:end:end]
 }
 
+// addr is the address of an entry's key, for a prefetch.
+func (s *Sorter) addr(e *entry) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(s.chunks[e.off>>32]))) + uintptr(uint32(e.off))
+}
+
 func (s *Sorter) val(e *entry) []byte {
 	c, o := s.chunks[e.off>>32], int(uint32(e.off))+int(e.klen)
 	end := o + int(e.vlen)
@@ -371,7 +420,7 @@ func (s *Sorter) sortEntries() {
 		return
 	}
 	if s.cfg.ByKey {
-		sortByKey(s.ents, s.key)
+		sortByKey(s.ents, s.key, s.addr)
 		return
 	}
 	span := int(s.maxPart-s.minPart) + 1
@@ -456,10 +505,7 @@ func (s *Sorter) spill() error {
 	clear(s.chunks)
 	s.chunks, s.ents = s.chunks[:0], s.ents[:0]
 	// The first spill lowers the limit: give back what is over it.
-	for len(s.spare) > 0 && s.MemoryUsed() > s.limit {
-		s.arena -= int64(cap(s.spare[len(s.spare)-1]))
-		s.spare = s.spare[:len(s.spare)-1]
-	}
+	s.dropSpare(s.limit)
 	if s.MemoryUsed() > s.limit {
 		s.ents, s.scratch = nil, nil
 	}

@@ -459,3 +459,43 @@ func BenchmarkSort(b *testing.B) {
 		})
 	}
 }
+
+// With a budget of mapBudget or more the arena's chunks are mapped
+// outside the Go heap; records spilled from them, merged with those still
+// in them, come out as the naive sort has them, and Close unmaps them all.
+func TestMappedArena(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adds 40 MiB of records")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	in := make([]rec, 0, 400_000)
+	for i := range cap(in) {
+		k := make([]byte, 8+rng.IntN(30))
+		for j := range k {
+			k[j] = "ab\x00\xff"[rng.IntN(4)]
+		}
+		in = append(in, rec{part: rng.IntN(3), key: k, val: fmt.Appendf(make([]byte, 0, 64), "%060d", i)})
+	}
+	for _, byKey := range []bool{true, false} {
+		s, err := NewSorter(Config{Dir: t.TempDir(), Budget: mapBudget, ByKey: byKey})
+		must(t, err)
+		for _, r := range in {
+			must(t, s.Add(r.part, r.key, r.val))
+		}
+		if s.Spills() == 0 || len(s.mapped) == 0 {
+			t.Fatalf("byKey=%v: %d spills, %d mapped chunks; want both", byKey, s.Spills(), len(s.mapped))
+		}
+		it, err := s.Iter()
+		must(t, err)
+		var got []rec
+		for it.Next() {
+			got = append(got, rec{it.Part(), bytes.Clone(it.Key()), bytes.Clone(it.Value())})
+		}
+		must(t, it.Err())
+		must(t, s.Close())
+		if len(s.mapped) != 0 || s.MemoryUsed() != 0 {
+			t.Fatalf("after Close: %d chunks still mapped, MemoryUsed = %d", len(s.mapped), s.MemoryUsed())
+		}
+		checkSame(t, got, naiveSort(in, byKey))
+	}
+}
