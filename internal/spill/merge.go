@@ -17,6 +17,7 @@ import (
 type source struct {
 	part     int32
 	key, val []byte
+	pfx      uint64 // keyPrefix(key), compared before the key
 
 	// A run file, streamed block by block.
 	path string
@@ -52,6 +53,7 @@ func (s *source) next() (bool, error) {
 		kend := o + int(e.klen)
 		vend := kend + int(e.vlen)
 		s.part, s.key, s.val = e.part, c[o:kend:kend], c[kend:vend:vend]
+		s.pfx = keyPrefix(s.key)
 		return true, nil
 	}
 	for len(s.rest) == 0 {
@@ -83,6 +85,7 @@ func (s *source) next() (bool, error) {
 		return false, fmt.Errorf("spill: reading run %s: %w: bad partition frame %x", s.path, block.ErrCorrupt, pf)
 	}
 	s.part, s.rest = int32(v), rest
+	s.pfx = keyPrefix(s.key)
 	return true, nil
 }
 
@@ -183,6 +186,9 @@ func (m *merger) less(i, j int) bool {
 		return a.part < b.part
 	}
 	if m.byKey {
+		if a.pfx != b.pfx {
+			return a.pfx < b.pfx
+		}
 		if c := bytes.Compare(a.key, b.key); c != 0 {
 			return c < 0
 		}

@@ -2,6 +2,7 @@ package spill
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -122,6 +123,13 @@ type Sorter struct {
 	arena   int64          // bytes of the chunks in use and spare
 	mapped  map[*byte]bool // chunks from mapChunk, by their first byte
 	ents    []entry
+	// With ByKey, the records in memory as Add received them are a few
+	// ascending runs (a reduce task's input is the sorted outputs of the
+	// map tasks, one after another): natural holds where each run after
+	// the first starts, and they are merged instead of sorted. unordered
+	// means more than maxNatural runs; then the entries are sorted.
+	natural   []int
+	unordered bool
 	scratch []entry // counting sort destination (without ByKey), reused
 	counts  []int
 	minPart int32
@@ -218,11 +226,53 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 	e := entry{off: uint64(c)<<32 | uint64(len(chunk)), part: p, klen: uint32(len(key)), vlen: uint32(len(val))}
 	if s.cfg.ByKey {
 		e.prefix = keyPrefix(key)
+		if !s.unordered && len(s.ents) > 0 && s.before(&e, key, &s.ents[len(s.ents)-1]) {
+			if len(s.natural) == maxNatural {
+				s.unordered = true
+			} else {
+				s.natural = append(s.natural, len(s.ents))
+			}
+		}
 	}
 	chunk = append(chunk, key...)
 	s.chunks[c] = append(chunk, val...)
 	s.ents = append(s.ents, e)
 	return nil
+}
+
+// maxNatural is the most ascending runs of records in memory that are
+// merged rather than sorted.
+const maxNatural = 64
+
+// before reports whether the record of entry e with key k sorts before the
+// one of entry last (by partition, then key); both prefixes are from byte 0.
+func (s *Sorter) before(e *entry, k []byte, last *entry) bool {
+	if e.part != last.part {
+		return e.part < last.part
+	}
+	if e.prefix != last.prefix {
+		return e.prefix < last.prefix
+	}
+	return bytes.Compare(k, s.key(last)) < 0
+}
+
+// presorted reports whether the records in memory are merged from their
+// natural runs instead of sorted.
+func (s *Sorter) presorted() bool { return s.cfg.ByKey && !s.unordered }
+
+// memSources returns the records in memory as merge sources: one per
+// natural run when presorted, else all of them, sorted.
+func (s *Sorter) memSources() []source {
+	if !s.presorted() {
+		return []source{{ents: s.ents, chunks: s.chunks}}
+	}
+	srcs := make([]source, 0, len(s.natural)+1)
+	lo := 0
+	for _, hi := range append(s.natural, len(s.ents)) {
+		srcs = append(srcs, source{ents: s.ents[lo:hi], chunks: s.chunks})
+		lo = hi
+	}
+	return srcs
 }
 
 // fits reports whether a record of n key and value bytes fits the budget
@@ -351,7 +401,7 @@ func (s *Sorter) Iter() (*Iterator, error) {
 		s.err = err
 		return nil, err
 	}
-	srcs = append(srcs, source{ents: s.ents, chunks: s.chunks})
+	srcs = append(srcs, s.memSources()...)
 	it := &Iterator{m: merger{srcs: srcs, byKey: s.cfg.ByKey}}
 	s.it = it
 	if err := it.m.init(); err != nil {
@@ -419,8 +469,11 @@ func (s *Sorter) sortEntries() {
 	if len(s.ents) < 2 {
 		return
 	}
+	if s.presorted() {
+		return // merged from its runs
+	}
 	if s.cfg.ByKey {
-		sortByKey(s.ents, s.key, s.addr)
+		sortByKey(s.ents, s.minPart, s.maxPart, s.key, s.addr)
 		return
 	}
 	span := int(s.maxPart-s.minPart) + 1
@@ -484,11 +537,27 @@ func (s *Sorter) spill() error {
 	if err != nil {
 		return err
 	}
-	for i := range s.ents {
-		e := &s.ents[i]
-		if err := w.add(e.part, s.key(e), s.val(e)); err != nil {
+	if s.presorted() && len(s.natural) > 0 {
+		m := merger{srcs: s.memSources(), byKey: true}
+		err := m.init()
+		for err == nil {
+			src, ok, nerr := m.next()
+			if err = nerr; !ok || err != nil {
+				break
+			}
+			err = w.add(src.part, src.key, src.val)
+		}
+		if err != nil {
 			w.abort()
 			return err
+		}
+	} else {
+		for i := range s.ents {
+			e := &s.ents[i]
+			if err := w.add(e.part, s.key(e), s.val(e)); err != nil {
+				w.abort()
+				return err
+			}
 		}
 	}
 	if err := w.finish(); err != nil {
@@ -504,6 +573,7 @@ func (s *Sorter) spill() error {
 	}
 	clear(s.chunks)
 	s.chunks, s.ents = s.chunks[:0], s.ents[:0]
+	s.natural, s.unordered = s.natural[:0], false
 	// The first spill lowers the limit: give back what is over it.
 	s.dropSpare(s.limit)
 	if s.MemoryUsed() > s.limit {
