@@ -118,11 +118,11 @@ type Sorter struct {
 	chunkSize int
 	slot      int64 // bytes charged per entry slot
 
-	chunks  [][]byte       // arena chunks in use; the last one is being filled
-	spare   [][]byte       // chunks emptied by a spill, reused before allocating
-	arena   int64          // bytes of the chunks in use and spare
-	mapped  map[*byte]bool // chunks from mapChunk, by their first byte
-	ents    []entry
+	chunks [][]byte       // arena chunks in use; the last one is being filled
+	spare  [][]byte       // chunks emptied by a spill, reused before allocating
+	arena  int64          // bytes of the chunks in use and spare
+	mapped map[*byte]bool // chunks from mapChunk, by their first byte
+	ents   []entry
 	// With ByKey, the records in memory as Add received them are a few
 	// ascending runs (a reduce task's input is the sorted outputs of the
 	// map tasks, one after another): natural holds where each run after
@@ -130,10 +130,10 @@ type Sorter struct {
 	// means more than maxNatural runs; then the entries are sorted.
 	natural   []int
 	unordered bool
-	scratch []entry // counting sort destination (without ByKey), reused
-	counts  []int
-	minPart int32
-	maxPart int32
+	scratch   []entry // counting sort destination (without ByKey), reused
+	counts    []int
+	minPart   int32
+	maxPart   int32
 
 	dir     string   // private run directory in cfg.Dir, made at the first spill
 	runs    []string // run files, oldest first
