@@ -499,3 +499,76 @@ func TestMappedArena(t *testing.T) {
 		checkSame(t, got, naiveSort(in, byKey))
 	}
 }
+
+// textLines returns n lines of words drawn with a skewed frequency, as
+// sortlines sorts them: many share their first 8 bytes.
+func textLines(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := make([]string, 5000)
+	for i := range words {
+		w := make([]byte, 2+rng.IntN(8))
+		for j := range w {
+			w[j] = 'a' + byte(rng.IntN(26))
+		}
+		words[i] = string(w)
+	}
+	lines := make([][]byte, n)
+	for i := range lines {
+		var l []byte
+		for j := range 5 + rng.IntN(10) {
+			if j > 0 {
+				l = append(l, ' ')
+			}
+			l = append(l, words[min(int(rng.ExpFloat64()*200), len(words)-1)]...)
+		}
+		lines[i] = l
+	}
+	return lines
+}
+
+// BenchmarkSortLines sorts text lines by key in one partition, as a reduce
+// task of sortlines does: unordered input, and input that arrives as 8
+// ascending runs (the map outputs of bin/sort), in memory and spilled.
+func BenchmarkSortLines(b *testing.B) {
+	lines := textLines(500_000)
+	var raw int64
+	for _, l := range lines {
+		raw += int64(len(l))
+	}
+	runs := slices.Clone(lines)
+	for i := 0; i < len(runs); i += len(runs) / 8 {
+		slices.SortFunc(runs[i:min(i+len(runs)/8, len(runs))], bytes.Compare)
+	}
+	for _, in := range []struct {
+		name  string
+		lines [][]byte
+	}{{"unordered", lines}, {"8runs", runs}} {
+		for _, budget := range []int64{1 << 30, 8 << 20} {
+			b.Run(fmt.Sprintf("%s/budget=%d", in.name, budget), func(b *testing.B) {
+				dir := b.TempDir()
+				b.SetBytes(raw)
+				for b.Loop() {
+					s, err := NewSorter(Config{Dir: dir, Budget: budget, ByKey: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, l := range in.lines {
+						if err := s.Add(0, l, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					it, err := s.Iter()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for it.Next() {
+					}
+					if err := it.Err(); err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+				}
+			})
+		}
+	}
+}
