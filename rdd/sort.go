@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
@@ -57,7 +58,16 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], opts ...Option) *RDD[Pa
 }
 
 // orderedPairs decodes a stream sorted by order-preserving key bytes.
+// String keys are copied into shared blocks (see stringBlocks).
 func orderedPairs[K, V any](decodeOrd func([]byte) (K, error), vc codec.Codec[V], yield func(Pair[K, V]) bool) func(*spill.Iterator) error {
+	if reflect.TypeFor[K]().Kind() == reflect.String {
+		var sb stringBlocks
+		decodeOrd = func(b []byte) (K, error) {
+			var k K
+			*(*string)(unsafe.Pointer(&k)) = sb.string(b)
+			return k, nil
+		}
+	}
 	return func(it *spill.Iterator) error {
 		for it.Next() {
 			k, err := decodeOrd(it.Key())
@@ -74,6 +84,28 @@ func orderedPairs[K, V any](decodeOrd func([]byte) (K, error), vc codec.Codec[V]
 		}
 		return it.Err()
 	}
+}
+
+// stringBlockSize is the block that stringBlocks cuts strings from.
+const stringBlockSize = 32 << 10
+
+// stringBlocks copies byte slices into strings cut from shared blocks: one
+// allocation for many short strings instead of one each, as TextFile's
+// lines share their read chunk. A string kept by the user keeps its block
+// (at most stringBlockSize bytes) alive.
+type stringBlocks struct{ buf []byte }
+
+func (sb *stringBlocks) string(b []byte) string {
+	if len(b) == 0 || len(b) > stringBlockSize/8 {
+		return string(b)
+	}
+	if cap(sb.buf)-len(sb.buf) < len(b) {
+		sb.buf = make([]byte, 0, stringBlockSize)
+	}
+	start := len(sb.buf)
+	// Bytes appended are never written again: later appends go past them.
+	sb.buf = append(sb.buf, b...)
+	return unsafe.String(&sb.buf[start], len(b))
 }
 
 // SortByKeyFunc is SortByKey for keys of any type, ordered by compare,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -16,6 +17,7 @@ import (
 type source struct {
 	part     int32
 	key, val []byte
+	pfx      uint64 // keyPrefix(key), compared before the key
 
 	// A run file, streamed block by block.
 	path string
@@ -24,10 +26,16 @@ type source struct {
 	rest []byte // undecoded records of the current block
 
 	// Records in memory.
-	ents  []entry
-	arena []byte
-	pos   int
+	ents   []entry
+	chunks [][]byte
+	pos    int
+	done   bool // exhausted
 }
+
+// memAhead is how many records ahead of the one it returns a source in
+// memory prefetches: records come out in key order, scattered over the
+// arena, and a prefetch overlaps their cache misses.
+const memAhead = 16
 
 // next moves to the source's next record; false means it is exhausted.
 func (s *source) next() (bool, error) {
@@ -35,11 +43,17 @@ func (s *source) next() (bool, error) {
 		if s.pos >= len(s.ents) {
 			return false, nil
 		}
-		e := s.ents[s.pos]
+		if p := s.pos + memAhead; p < len(s.ents) {
+			a := s.ents[p].off
+			prefetch(uintptr(unsafe.Pointer(unsafe.SliceData(s.chunks[a>>32]))) + uintptr(uint32(a)))
+		}
+		e := &s.ents[s.pos]
 		s.pos++
-		kend := e.off + int(e.klen)
+		c, o := s.chunks[e.off>>32], int(uint32(e.off))
+		kend := o + int(e.klen)
 		vend := kend + int(e.vlen)
-		s.part, s.key, s.val = e.part, s.arena[e.off:kend:kend], s.arena[kend:vend:vend]
+		s.part, s.key, s.val = e.part, c[o:kend:kend], c[kend:vend:vend]
+		s.pfx = keyPrefix(s.key)
 		return true, nil
 	}
 	for len(s.rest) == 0 {
@@ -71,6 +85,7 @@ func (s *source) next() (bool, error) {
 		return false, fmt.Errorf("spill: reading run %s: %w: bad partition frame %x", s.path, block.ErrCorrupt, pf)
 	}
 	s.part, s.rest = int32(v), rest
+	s.pfx = keyPrefix(s.key)
 	return true, nil
 }
 
@@ -81,31 +96,48 @@ func (s *source) closeFile() {
 	}
 }
 
-// merger is a k-way merge of sources by a binary min-heap of source
-// indexes. Ties go to the lower index: sources are ordered oldest first, so
-// equal records come out in insertion order.
+// merger is a k-way merge of sources by a loser tree (a tournament tree
+// that keeps each match's loser): a record costs one comparison per level,
+// against the loser stored there, instead of a heap's two. Ties go to the
+// lower index: sources are ordered oldest first, so equal records come out
+// in insertion order.
 type merger struct {
 	srcs    []source
-	heap    []int
+	tree    []int // tree[0] is the winner; tree[1:] the losers of the matches
 	byKey   bool
 	started bool
 	closed  bool
 }
 
-// init reads every source's first record and builds the heap.
+// init reads every source's first record and plays the tournament.
 func (m *merger) init() error {
-	m.heap = make([]int, 0, len(m.srcs))
+	k := len(m.srcs)
 	for i := range m.srcs {
 		ok, err := m.srcs[i].next()
 		if err != nil {
 			return err
 		}
-		if ok {
-			m.heap = append(m.heap, i)
-		}
+		m.srcs[i].done = !ok
 	}
-	for i := len(m.heap)/2 - 1; i >= 0; i-- {
-		m.down(i)
+	if k == 0 {
+		return nil
+	}
+	// Leaves are nodes k..2k-1; node n's children are 2n and 2n+1.
+	win := make([]int, 2*k)
+	for i := range k {
+		win[k+i] = i
+	}
+	m.tree = make([]int, k)
+	for n := k - 1; n >= 1; n-- {
+		a, b := win[2*n], win[2*n+1]
+		if m.less(b, a) {
+			a, b = b, a
+		}
+		win[n], m.tree[n] = a, b
+	}
+	m.tree[0] = win[1]
+	if k == 1 {
+		m.tree[0] = 0
 	}
 	return nil
 }
@@ -113,55 +145,55 @@ func (m *merger) init() error {
 // next advances past the record returned last and returns the smallest
 // current record's source.
 func (m *merger) next() (*source, bool, error) {
-	if m.started && len(m.heap) > 0 {
-		ok, err := m.srcs[m.heap[0]].next()
+	if len(m.tree) == 0 {
+		return nil, false, nil
+	}
+	w := m.tree[0]
+	if m.started {
+		ok, err := m.srcs[w].next()
 		if err != nil {
 			return nil, false, err
 		}
 		if !ok {
-			last := len(m.heap) - 1
-			m.heap[0] = m.heap[last]
-			m.heap = m.heap[:last]
+			m.srcs[w].done = true
 		}
-		m.down(0)
+		// Replay w's path to the root against the losers stored on it.
+		for n := (w + len(m.srcs)) / 2; n >= 1; n /= 2 {
+			if l := m.tree[n]; m.less(l, w) {
+				m.tree[n], w = w, l
+			}
+		}
+		m.tree[0] = w
 	}
 	m.started = true
-	if len(m.heap) == 0 {
+	if m.srcs[w].done {
 		return nil, false, nil
 	}
-	return &m.srcs[m.heap[0]], true, nil
+	return &m.srcs[w], true, nil
 }
 
+// less orders sources by their current records; an exhausted source comes
+// after every other.
 func (m *merger) less(i, j int) bool {
 	a, b := &m.srcs[i], &m.srcs[j]
+	if a.done || b.done {
+		if a.done != b.done {
+			return b.done
+		}
+		return i < j
+	}
 	if a.part != b.part {
 		return a.part < b.part
 	}
 	if m.byKey {
+		if a.pfx != b.pfx {
+			return a.pfx < b.pfx
+		}
 		if c := bytes.Compare(a.key, b.key); c != 0 {
 			return c < 0
 		}
 	}
 	return i < j
-}
-
-func (m *merger) down(i int) {
-	h := m.heap
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		c := l
-		if r := l + 1; r < len(h) && m.less(h[r], h[l]) {
-			c = r
-		}
-		if !m.less(h[c], h[i]) {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
 }
 
 func (m *merger) close() {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -21,12 +22,40 @@ const DefaultBudget = 64 << 20
 // DefaultMergeFactor is the merge factor of a Config whose MergeFactor is <= 0.
 const DefaultMergeFactor = 64
 
-// RecordOverhead is the per-record cost, beyond key and value bytes, that
-// the memory estimate charges: the sort entry plus slack for the arena.
-const RecordOverhead = 32
+// RecordOverhead is the sort entry of a record, charged beyond its key and
+// value bytes.
+const RecordOverhead = entrySize
+
+// entrySize is the size of an entry.
+const entrySize = 32
+
+// Arena chunks: records are copied into chunks of chunkSize bytes (less for
+// a small budget), so the arena grows without copying what it holds and
+// without the slack of a doubling slice; a record that does not fit the rest
+// of a chunk starts the next one, and one larger than a chunk gets a chunk
+// of its own size.
+//
+// With a budget of at least mapBudget, chunks are hugePage bytes mapped
+// outside the Go heap (see mapChunk); a smaller budget would leave too
+// much of itself in the unfilled end of the last chunk.
+const (
+	maxChunkSize = 1 << 20
+	minChunkSize = 64
+	hugePage     = 2 << 20
+	mapBudget    = 16 * hugePage
+)
 
 // runBufferSize is the write buffer of a run file.
 const runBufferSize = 256 << 10
+
+// runReadCost is what an open run costs while it is merged: the block
+// reader's read buffer and its stored and raw block buffers
+// (block.DefaultBlockSize each, as the run writer writes them).
+const runReadCost = 3 * 64 << 10
+
+// runWriteCost is what writing runs costs: the write buffer and the block
+// writer's raw and compressed block buffers.
+const runWriteCost = runBufferSize + 2*64<<10
 
 // maxRecordFraming bounds the framing a record adds in a run file: a
 // partition frame (1 + 5 bytes) and two length prefixes (5 bytes each).
@@ -40,9 +69,12 @@ var ErrFinished = errors.New("spill: sorter already finished")
 type Config struct {
 	// Dir is where run files go; it is created if missing. Required.
 	Dir string
-	// Budget is the estimated memory, in bytes, that records may take before
-	// they are spilled as a sorted run; <= 0 means DefaultBudget. The
-	// estimate of a record is len(key) + len(val) + RecordOverhead.
+	// Budget is the memory, in bytes, that the sorter's arrays may take
+	// before the records are spilled as a sorted run; <= 0 means
+	// DefaultBudget. It counts the arena chunks that hold keys and values,
+	// the sort entries (RecordOverhead bytes a record; twice that without
+	// ByKey, for the partition sort's scratch array), and while merging,
+	// runReadCost a run file open.
 	Budget int64
 	// Codec compresses run files.
 	Codec block.Codec
@@ -50,16 +82,21 @@ type Config struct {
 	// keep their insertion order within a partition.
 	ByKey bool
 	// MergeFactor is the most runs read at once; more runs are first merged
-	// in groups of this size. Each open run costs about 200 KiB of buffers.
+	// in groups of this size, and fewer when the budget cannot hold the
+	// buffers of this many. Each open run costs about 200 KiB of buffers.
 	// <= 0 means DefaultMergeFactor; 1 is treated as 2.
 	MergeFactor int
 }
 
 // entry is a record's sort key and location: 32 bytes, so sorting moves
-// small fixed-size values instead of byte slices.
+// small fixed-size values instead of byte slices, and compares keys by
+// their prefix without touching the arena.
 type entry struct {
-	prefix uint64 // first 8 key bytes, big-endian, zero-padded (ByKey only)
-	off    int    // key's offset in the arena; increases with insertion order
+	// prefix is 8 key bytes, big-endian, zero-padded (ByKey only): from
+	// the first byte, or while sortEntries refines a group of keys equal
+	// in their first d bytes, from byte d.
+	prefix uint64
+	off    uint64 // chunk index << 32 | offset in the chunk; increases with insertion order
 	part   int32
 	klen   uint32
 	vlen   uint32
@@ -74,16 +111,29 @@ const (
 // Sorter sorts records by partition (and key) within a memory budget.
 // A Sorter is not safe for concurrent use.
 type Sorter struct {
-	cfg    Config
-	budget int64
+	cfg       Config
+	budget    int64
+	limit     int64 // what the records may take: the budget, less the merge's buffers once runs are spilled
+	fanIn     int   // the most runs merged at once
+	chunkSize int
+	slot      int64 // bytes charged per entry slot
 
-	arena   []byte
-	ents    []entry
-	scratch []entry // counting sort destination, reused
-	counts  []int
-	mem     int64
-	minPart int32
-	maxPart int32
+	chunks [][]byte       // arena chunks in use; the last one is being filled
+	spare  [][]byte       // chunks emptied by a spill, reused before allocating
+	arena  int64          // bytes of the chunks in use and spare
+	mapped map[*byte]bool // chunks from mapChunk, by their first byte
+	ents   []entry
+	// With ByKey, the records in memory as Add received them are a few
+	// ascending runs (a reduce task's input is the sorted outputs of the
+	// map tasks, one after another): natural holds where each run after
+	// the first starts, and they are merged instead of sorted. unordered
+	// means more than maxNatural runs; then the entries are sorted.
+	natural   []int
+	unordered bool
+	scratch   []entry // counting sort destination (without ByKey), reused
+	counts    []int
+	minPart   int32
+	maxPart   int32
 
 	dir     string   // private run directory in cfg.Dir, made at the first spill
 	runs    []string // run files, oldest first
@@ -117,12 +167,24 @@ func NewSorter(cfg Config) (*Sorter, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	return &Sorter{cfg: cfg, budget: budget}, nil
+	s := &Sorter{cfg: cfg, budget: budget, limit: budget, fanIn: cfg.MergeFactor, slot: entrySize}
+	if !cfg.ByKey {
+		s.slot = 2 * entrySize
+	}
+	// A sixteenth of the budget keeps the unfilled end of the last chunk
+	// small next to what the budget holds.
+	s.chunkSize = int(min(max(budget/16, minChunkSize), maxChunkSize))
+	if budget >= mapBudget {
+		s.chunkSize = hugePage
+		s.mapped = make(map[*byte]bool)
+	}
+	return s, nil
 }
 
 // Add copies a record for partition part into the sorter, first spilling
-// the records in memory as a sorted run if the record would take them over
-// the budget. A single record larger than the budget is held on its own.
+// the records in memory as a sorted run if the record would take the
+// sorter's arrays over the budget. A single record larger than the budget
+// is held on its own.
 func (s *Sorter) Add(part int, key, val []byte) error {
 	if s.err != nil {
 		return s.err
@@ -133,31 +195,176 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 	if part < 0 || part > math.MaxInt32 {
 		return fmt.Errorf("spill: partition %d out of range [0, %d]", part, math.MaxInt32)
 	}
-	if n := len(key) + len(val); n+maxRecordFraming > block.MaxBlockSize {
+	n := len(key) + len(val)
+	if n+maxRecordFraming > block.MaxBlockSize {
 		return fmt.Errorf("spill: %w: key and value of %d bytes (limit %d)", block.ErrRecordTooLarge, n, block.MaxBlockSize-maxRecordFraming)
 	}
-	need := int64(len(key) + len(val) + RecordOverhead)
-	if len(s.ents) > 0 && s.mem+need > s.budget {
-		if err := s.spill(); err != nil {
-			s.err = err
-			return err
+	if !s.fits(n) {
+		if len(s.ents) > 0 {
+			if err := s.spill(); err != nil {
+				s.err = err
+				return err
+			}
+		}
+		if !s.fits(n) {
+			// Alone over the budget: drop the reusable arrays and hold it.
+			s.dropSpare(0)
+			s.ents, s.scratch = nil, nil
 		}
 	}
+	if len(s.ents) == cap(s.ents) {
+		s.growEntries()
+	}
+	c := s.room(n)
 	p := int32(part)
 	if len(s.ents) == 0 {
 		s.minPart, s.maxPart = p, p
 	} else {
 		s.minPart, s.maxPart = min(s.minPart, p), max(s.maxPart, p)
 	}
-	e := entry{off: len(s.arena), part: p, klen: uint32(len(key)), vlen: uint32(len(val))}
+	chunk := s.chunks[c]
+	e := entry{off: uint64(c)<<32 | uint64(len(chunk)), part: p, klen: uint32(len(key)), vlen: uint32(len(val))}
 	if s.cfg.ByKey {
 		e.prefix = keyPrefix(key)
+		if !s.unordered && len(s.ents) > 0 && s.before(&e, key, &s.ents[len(s.ents)-1]) {
+			if len(s.natural) == maxNatural {
+				s.unordered = true
+			} else {
+				s.natural = append(s.natural, len(s.ents))
+			}
+		}
 	}
-	s.arena = append(s.arena, key...)
-	s.arena = append(s.arena, val...)
+	chunk = append(chunk, key...)
+	s.chunks[c] = append(chunk, val...)
 	s.ents = append(s.ents, e)
-	s.mem += need
 	return nil
+}
+
+// maxNatural is the most ascending runs of records in memory that are
+// merged rather than sorted.
+const maxNatural = 64
+
+// before reports whether the record of entry e with key k sorts before the
+// one of entry last (by partition, then key); both prefixes are from byte 0.
+func (s *Sorter) before(e *entry, k []byte, last *entry) bool {
+	if e.part != last.part {
+		return e.part < last.part
+	}
+	if e.prefix != last.prefix {
+		return e.prefix < last.prefix
+	}
+	return bytes.Compare(k, s.key(last)) < 0
+}
+
+// presorted reports whether the records in memory are merged from their
+// natural runs instead of sorted.
+func (s *Sorter) presorted() bool { return s.cfg.ByKey && !s.unordered }
+
+// memSources returns the records in memory as merge sources: one per
+// natural run when presorted, else all of them, sorted.
+func (s *Sorter) memSources() []source {
+	if !s.presorted() {
+		return []source{{ents: s.ents, chunks: s.chunks}}
+	}
+	srcs := make([]source, 0, len(s.natural)+1)
+	lo := 0
+	for _, hi := range append(s.natural, len(s.ents)) {
+		srcs = append(srcs, source{ents: s.ents[lo:hi], chunks: s.chunks})
+		lo = hi
+	}
+	return srcs
+}
+
+// fits reports whether a record of n key and value bytes fits the budget
+// with what is held: it may need a new chunk and a larger entry array.
+func (s *Sorter) fits(n int) bool {
+	need := s.MemoryUsed()
+	if k := len(s.chunks); k == 0 || cap(s.chunks[k-1])-len(s.chunks[k-1]) < n {
+		if c := s.takeSpare(n, false); c < 0 {
+			need += int64(max(n, s.chunkSize))
+		}
+	}
+	if len(s.ents) == cap(s.ents) {
+		need += int64(s.nextCap()-cap(s.ents)) * s.slot
+	}
+	return need <= s.limit
+}
+
+// nextCap is the entry array's next capacity: it doubles, so that the
+// copies of the entries as it grows add up to one of the final array, and
+// holds at least 8 entries.
+func (s *Sorter) nextCap() int { return max(8, 2*cap(s.ents)) }
+
+func (s *Sorter) growEntries() {
+	next := s.nextCap()
+	if free := (s.limit - s.MemoryUsed()) / s.slot; int64(next-cap(s.ents)) > free && free > 0 {
+		next = cap(s.ents) + int(free) // the budget's last entries
+	}
+	// make, not append, so that the capacity is exactly what is charged.
+	grown := make([]entry, len(s.ents), next)
+	copy(grown, s.ents)
+	s.ents = grown
+}
+
+// takeSpare returns the index in s.spare of a chunk with room for n bytes,
+// or -1; with take, it moves that chunk to s.chunks and returns its index
+// there.
+func (s *Sorter) takeSpare(n int, take bool) int {
+	for i, c := range s.spare {
+		if cap(c) >= n {
+			if !take {
+				return i
+			}
+			s.spare = slices.Delete(s.spare, i, i+1)
+			s.chunks = append(s.chunks, c[:0])
+			return len(s.chunks) - 1
+		}
+	}
+	return -1
+}
+
+// room returns the index of a chunk with room for n more bytes, starting a
+// new one (a spare if one is big enough) when the last is full.
+func (s *Sorter) room(n int) int {
+	if k := len(s.chunks); k > 0 && cap(s.chunks[k-1])-len(s.chunks[k-1]) >= n {
+		return k - 1
+	}
+	if c := s.takeSpare(n, true); c >= 0 {
+		return c
+	}
+	size := max(n, s.chunkSize)
+	var c []byte
+	if s.mapped != nil && size == s.chunkSize {
+		var ok bool
+		if c, ok = mapChunk(size); ok {
+			s.mapped[unsafe.SliceData(c)] = true
+		}
+	}
+	if c == nil {
+		c = make([]byte, 0, size)
+	}
+	s.chunks = append(s.chunks, c)
+	s.arena += int64(size)
+	return len(s.chunks) - 1
+}
+
+// dropSpare frees spare chunks, last first, until the sorter's arrays take
+// at most limit bytes or none is left.
+func (s *Sorter) dropSpare(limit int64) {
+	for len(s.spare) > 0 && s.MemoryUsed() > limit {
+		c := s.spare[len(s.spare)-1]
+		s.spare[len(s.spare)-1] = nil
+		s.spare = s.spare[:len(s.spare)-1]
+		s.freeChunk(c)
+	}
+}
+
+func (s *Sorter) freeChunk(c []byte) {
+	s.arena -= int64(cap(c))
+	if p := unsafe.SliceData(c); s.mapped[p] {
+		delete(s.mapped, p)
+		unmapChunk(c)
+	}
 }
 
 // Spills returns the number of sorted runs Add has spilled to disk.
@@ -167,8 +374,11 @@ func (s *Sorter) Spills() int { return s.spills }
 // written (compressed).
 func (s *Sorter) SpillBytes() int64 { return s.spilled }
 
-// MemoryUsed returns the estimated bytes of the records held in memory.
-func (s *Sorter) MemoryUsed() int64 { return s.mem }
+// MemoryUsed returns the bytes the sorter's arrays hold: arena chunks (in
+// use and spare) and entry slots, allocated or reserved for sorting.
+func (s *Sorter) MemoryUsed() int64 {
+	return s.arena + int64(cap(s.ents))*s.slot
+}
 
 // Iter ends adding and returns the sorted records: those in memory merged
 // with every spilled run. The Iterator is valid until Close.
@@ -181,6 +391,7 @@ func (s *Sorter) Iter() (*Iterator, error) {
 	}
 	s.state = iterating
 	s.sortEntries()
+	s.dropSpare(0)
 	if err := s.reduceRuns(); err != nil {
 		s.err = err
 		return nil, err
@@ -190,7 +401,7 @@ func (s *Sorter) Iter() (*Iterator, error) {
 		s.err = err
 		return nil, err
 	}
-	srcs = append(srcs, source{ents: s.ents, arena: s.arena})
+	srcs = append(srcs, s.memSources()...)
 	it := &Iterator{m: merger{srcs: srcs, byKey: s.cfg.ByKey}}
 	s.it = it
 	if err := it.m.init(); err != nil {
@@ -201,8 +412,9 @@ func (s *Sorter) Iter() (*Iterator, error) {
 	return it, nil
 }
 
-// Close closes the run files an Iterator still reads and removes every run
-// file. It is safe to call more than once, and before or after Iter.
+// Close closes the run files an Iterator still reads, frees the arena and
+// removes every run file: no key or value an Iterator returned may be used
+// after it. It is safe to call more than once, and before or after Iter.
 func (s *Sorter) Close() error {
 	if s.state == closed {
 		return nil
@@ -210,8 +422,13 @@ func (s *Sorter) Close() error {
 	s.state = closed
 	if s.it != nil {
 		s.it.m.close()
+		s.it.m.srcs = nil
 	}
-	s.arena, s.ents, s.scratch = nil, nil, nil
+	s.dropSpare(0)
+	for _, c := range s.chunks {
+		s.freeChunk(c)
+	}
+	s.chunks, s.ents, s.scratch = nil, nil, nil
 	if s.dir == "" {
 		return nil
 	}
@@ -230,42 +447,54 @@ func keyPrefix(k []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
+func (s *Sorter) key(e *entry) []byte {
+	c, o := s.chunks[e.off>>32], int(uint32(e.off))
+	end := o + int(e.klen)
+	return c[o:end:end]
+}
+
+// addr is the address of an entry's key, for a prefetch.
+func (s *Sorter) addr(e *entry) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(s.chunks[e.off>>32]))) + uintptr(uint32(e.off))
+}
+
+func (s *Sorter) val(e *entry) []byte {
+	c, o := s.chunks[e.off>>32], int(uint32(e.off))+int(e.klen)
+	end := o + int(e.vlen)
+	return c[o:end:end]
+}
+
 // sortEntries sorts s.ents by (part, key when ByKey, insertion order).
 func (s *Sorter) sortEntries() {
 	if len(s.ents) < 2 {
 		return
 	}
+	if s.presorted() {
+		return // merged from its runs
+	}
+	if s.cfg.ByKey {
+		sortByKey(s.ents, s.minPart, s.maxPart, s.key, s.addr)
+		return
+	}
 	span := int(s.maxPart-s.minPart) + 1
 	if span > 4*len(s.ents)+1024 {
-		// Too sparse for a counting sort: compare everything.
+		// Too sparse for a counting sort.
 		slices.SortFunc(s.ents, func(a, b entry) int {
 			if a.part != b.part {
 				return cmp.Compare(a.part, b.part)
 			}
-			return s.compareKeys(a, b)
+			return cmp.Compare(a.off, b.off)
 		})
 		return
 	}
 	if span > 1 {
 		s.countingSort(span)
 	}
-	if !s.cfg.ByKey {
-		return
-	}
-	// Sort each partition's run of entries by key.
-	for lo := 0; lo < len(s.ents); {
-		hi := lo + 1
-		for hi < len(s.ents) && s.ents[hi].part == s.ents[lo].part {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(s.ents[lo:hi], s.compareKeys)
-		}
-		lo = hi
-	}
 }
 
-// countingSort orders s.ents by partition, stably, in O(n + span).
+// countingSort orders s.ents by partition, stably, in O(n + span). Its
+// scratch array is the second half of each entry slot that MemoryUsed
+// charges without ByKey.
 func (s *Sorter) countingSort(span int) {
 	if cap(s.counts) < span+1 {
 		s.counts = make([]int, span+1)
@@ -278,47 +507,57 @@ func (s *Sorter) countingSort(span int) {
 	for i := 1; i < len(counts); i++ {
 		counts[i] += counts[i-1]
 	}
-	s.scratch = slices.Grow(s.scratch[:0], len(s.ents))[:len(s.ents)]
+	if cap(s.scratch) < len(s.ents) {
+		s.scratch = make([]entry, len(s.ents), cap(s.ents))
+	}
+	s.scratch = s.scratch[:len(s.ents)]
 	for _, e := range s.ents {
 		i := e.part - s.minPart
 		s.scratch[counts[i]] = e
 		counts[i]++
 	}
-	s.ents, s.scratch = s.scratch, s.ents
+	s.ents, s.scratch = s.scratch, s.ents[:0]
 }
 
-// compareKeys orders entries of one partition: by key when ByKey, then by
-// arena offset, which is insertion order.
-func (s *Sorter) compareKeys(a, b entry) int {
-	if s.cfg.ByKey {
-		if a.prefix != b.prefix {
-			return cmp.Compare(a.prefix, b.prefix)
-		}
-		if c := bytes.Compare(s.key(a), s.key(b)); c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(a.off, b.off)
-}
-
-func (s *Sorter) key(e entry) []byte {
-	end := e.off + int(e.klen)
-	return s.arena[e.off:end:end]
-}
-
-// spill writes the records in memory as a sorted run and empties memory.
+// spill writes the records in memory as a sorted run and empties memory,
+// keeping the arena chunks and the entry array for the next records.
+//
+// The first spill sets aside, out of the budget, the buffers that writing
+// and merging runs take: a merge fan-in of up to MergeFactor runs, as many
+// as a quarter of the budget holds, at least 2. The records get what is
+// left, but at least half the budget, so a budget under about 1.5 MiB is
+// exceeded by at most two open runs and a run writer while merging.
 func (s *Sorter) spill() error {
+	if s.spills == 0 {
+		s.fanIn = int(min(max(s.budget/4/runReadCost, 2), int64(s.cfg.MergeFactor)))
+		s.limit = s.budget - min(int64(s.fanIn)*runReadCost+runWriteCost, s.budget/2)
+	}
 	s.sortEntries()
 	w, err := s.createRun()
 	if err != nil {
 		return err
 	}
-	for _, e := range s.ents {
-		kend := e.off + int(e.klen)
-		vend := kend + int(e.vlen)
-		if err := w.add(e.part, s.arena[e.off:kend], s.arena[kend:vend]); err != nil {
+	if s.presorted() && len(s.natural) > 0 {
+		m := merger{srcs: s.memSources(), byKey: true}
+		err := m.init()
+		for err == nil {
+			src, ok, nerr := m.next()
+			if err = nerr; !ok || err != nil {
+				break
+			}
+			err = w.add(src.part, src.key, src.val)
+		}
+		if err != nil {
 			w.abort()
 			return err
+		}
+	} else {
+		for i := range s.ents {
+			e := &s.ents[i]
+			if err := w.add(e.part, s.key(e), s.val(e)); err != nil {
+				w.abort()
+				return err
+			}
 		}
 	}
 	if err := w.finish(); err != nil {
@@ -329,14 +568,24 @@ func (s *Sorter) spill() error {
 	if fi, err := os.Stat(w.path); err == nil {
 		s.spilled += fi.Size()
 	}
-	s.arena, s.ents, s.mem = s.arena[:0], s.ents[:0], 0
+	for _, c := range s.chunks {
+		s.spare = append(s.spare, c[:0])
+	}
+	clear(s.chunks)
+	s.chunks, s.ents = s.chunks[:0], s.ents[:0]
+	s.natural, s.unordered = s.natural[:0], false
+	// The first spill lowers the limit: give back what is over it.
+	s.dropSpare(s.limit)
+	if s.MemoryUsed() > s.limit {
+		s.ents, s.scratch = nil, nil
+	}
 	return nil
 }
 
 // reduceRuns merges runs in groups of MergeFactor until at most that many
 // remain. Groups are consecutive runs, so ties keep their order.
 func (s *Sorter) reduceRuns() error {
-	f := s.cfg.MergeFactor
+	f := s.fanIn
 	for len(s.runs) > f {
 		var next []string
 		for i := 0; i < len(s.runs); i += f {

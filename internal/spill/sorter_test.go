@@ -178,24 +178,88 @@ func TestEmpty(t *testing.T) {
 	}
 }
 
+// allocated is what the sorter's arrays hold, from the arrays themselves.
+func allocated(s *Sorter) int64 {
+	var n int64
+	for _, c := range s.chunks {
+		n += int64(cap(c))
+	}
+	for _, c := range s.spare {
+		n += int64(cap(c))
+	}
+	n += int64(cap(s.ents)) * entrySize
+	if !s.cfg.ByKey {
+		n += int64(cap(s.ents)) * entrySize // the scratch array's share
+	}
+	return n
+}
+
+// MemoryUsed is exactly what the arrays hold, never over the budget while
+// more than one record is held, and records beyond it go to disk.
 func TestMemoryAndSpillAccounting(t *testing.T) {
-	s, err := NewSorter(Config{Dir: t.TempDir(), Budget: 100})
-	if err != nil {
-		t.Fatal(err)
+	for _, byKey := range []bool{false, true} {
+		for _, budget := range []int64{100, 4 << 10, 64 << 10, 3 << 20} {
+			t.Run(fmt.Sprintf("byKey=%v/budget=%d", byKey, budget), func(t *testing.T) {
+				s, err := NewSorter(Config{Dir: t.TempDir(), Budget: budget, ByKey: byKey})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				rng := rand.New(rand.NewPCG(7, uint64(budget)))
+				var raw int64
+				n := 20000
+				if budget < 1<<10 {
+					n = 1000 // a run a record
+				}
+				for i := range n {
+					k := make([]byte, rng.IntN(40))
+					v := make([]byte, rng.IntN(20))
+					if i%1000 == 999 {
+						v = make([]byte, 5000) // bigger than the small budgets
+					}
+					raw += int64(len(k) + len(v))
+					must(t, s.Add(rng.IntN(5), k, v))
+					if got, want := s.MemoryUsed(), allocated(s); got != want {
+						t.Fatalf("after record %d: MemoryUsed = %d, arrays hold %d", i, got, want)
+					}
+					if len(s.ents) > 1 && s.MemoryUsed() > budget {
+						t.Fatalf("after record %d: MemoryUsed = %d with %d records, over the budget", i, s.MemoryUsed(), len(s.ents))
+					}
+					if cap(s.scratch) > cap(s.ents) {
+						t.Fatalf("scratch array of %d entries, entry array of %d", cap(s.scratch), cap(s.ents))
+					}
+				}
+				if raw > budget && (s.Spills() == 0 || s.SpillBytes() <= 0) {
+					t.Fatalf("%d bytes into a budget of %d: Spills = %d, SpillBytes = %d", raw, budget, s.Spills(), s.SpillBytes())
+				}
+				it, err := s.Iter()
+				must(t, err)
+				out := 0
+				for it.Next() {
+					out++
+				}
+				must(t, it.Err())
+				if out != n {
+					t.Fatalf("%d records out, want %d", out, n)
+				}
+			})
+		}
 	}
+}
+
+// A record bigger than the budget is held on its own.
+func TestRecordOverBudget(t *testing.T) {
+	s, err := NewSorter(Config{Dir: t.TempDir(), Budget: 1000, ByKey: true})
+	must(t, err)
 	defer s.Close()
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 8 + 32
-	if got := s.MemoryUsed(); got != 40 {
-		t.Fatalf("MemoryUsed = %d, want 40", got)
+	must(t, s.Add(0, []byte("a"), nil))
+	must(t, s.Add(0, make([]byte, 5000), nil))
+	if s.Spills() != 1 || len(s.ents) != 1 || s.MemoryUsed() < 5000 {
+		t.Fatalf("Spills = %d, %d records held, MemoryUsed = %d; want the big record alone after one spill", s.Spills(), len(s.ents), s.MemoryUsed())
 	}
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 80
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 120 > 100: spill first
-	if s.Spills() != 1 || s.MemoryUsed() != 40 || s.SpillBytes() <= 0 {
-		t.Fatalf("Spills = %d, MemoryUsed = %d, SpillBytes = %d; want 1, 40, > 0", s.Spills(), s.MemoryUsed(), s.SpillBytes())
-	}
-	must(t, s.Add(1, make([]byte, 500), nil)) // bigger than the budget: held alone
-	if s.Spills() != 2 || s.MemoryUsed() != 532 {
-		t.Fatalf("Spills = %d, MemoryUsed = %d; want 2, 532", s.Spills(), s.MemoryUsed())
+	must(t, s.Add(0, []byte("b"), nil))
+	if s.Spills() != 2 || len(s.ents) != 1 || s.MemoryUsed() > 1000 {
+		t.Fatalf("Spills = %d, %d records held, MemoryUsed = %d; want the big record spilled", s.Spills(), len(s.ents), s.MemoryUsed())
 	}
 }
 
@@ -393,5 +457,118 @@ func BenchmarkSort(b *testing.B) {
 				s.Close()
 			}
 		})
+	}
+}
+
+// With a budget of mapBudget or more the arena's chunks are mapped
+// outside the Go heap; records spilled from them, merged with those still
+// in them, come out as the naive sort has them, and Close unmaps them all.
+func TestMappedArena(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adds 40 MiB of records")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	in := make([]rec, 0, 400_000)
+	for i := range cap(in) {
+		k := make([]byte, 8+rng.IntN(30))
+		for j := range k {
+			k[j] = "ab\x00\xff"[rng.IntN(4)]
+		}
+		in = append(in, rec{part: rng.IntN(3), key: k, val: fmt.Appendf(make([]byte, 0, 64), "%060d", i)})
+	}
+	for _, byKey := range []bool{true, false} {
+		s, err := NewSorter(Config{Dir: t.TempDir(), Budget: mapBudget, ByKey: byKey})
+		must(t, err)
+		for _, r := range in {
+			must(t, s.Add(r.part, r.key, r.val))
+		}
+		if s.Spills() == 0 || len(s.mapped) == 0 {
+			t.Fatalf("byKey=%v: %d spills, %d mapped chunks; want both", byKey, s.Spills(), len(s.mapped))
+		}
+		it, err := s.Iter()
+		must(t, err)
+		var got []rec
+		for it.Next() {
+			got = append(got, rec{it.Part(), bytes.Clone(it.Key()), bytes.Clone(it.Value())})
+		}
+		must(t, it.Err())
+		must(t, s.Close())
+		if len(s.mapped) != 0 || s.MemoryUsed() != 0 {
+			t.Fatalf("after Close: %d chunks still mapped, MemoryUsed = %d", len(s.mapped), s.MemoryUsed())
+		}
+		checkSame(t, got, naiveSort(in, byKey))
+	}
+}
+
+// textLines returns n lines of words drawn with a skewed frequency, as
+// sortlines sorts them: many share their first 8 bytes.
+func textLines(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := make([]string, 5000)
+	for i := range words {
+		w := make([]byte, 2+rng.IntN(8))
+		for j := range w {
+			w[j] = 'a' + byte(rng.IntN(26))
+		}
+		words[i] = string(w)
+	}
+	lines := make([][]byte, n)
+	for i := range lines {
+		var l []byte
+		for j := range 5 + rng.IntN(10) {
+			if j > 0 {
+				l = append(l, ' ')
+			}
+			l = append(l, words[min(int(rng.ExpFloat64()*200), len(words)-1)]...)
+		}
+		lines[i] = l
+	}
+	return lines
+}
+
+// BenchmarkSortLines sorts text lines by key in one partition, as a reduce
+// task of sortlines does: unordered input, and input that arrives as 8
+// ascending runs (the map outputs of bin/sort), in memory and spilled.
+func BenchmarkSortLines(b *testing.B) {
+	lines := textLines(500_000)
+	var raw int64
+	for _, l := range lines {
+		raw += int64(len(l))
+	}
+	runs := slices.Clone(lines)
+	for i := 0; i < len(runs); i += len(runs) / 8 {
+		slices.SortFunc(runs[i:min(i+len(runs)/8, len(runs))], bytes.Compare)
+	}
+	for _, in := range []struct {
+		name  string
+		lines [][]byte
+	}{{"unordered", lines}, {"8runs", runs}} {
+		for _, budget := range []int64{1 << 30, 8 << 20} {
+			b.Run(fmt.Sprintf("%s/budget=%d", in.name, budget), func(b *testing.B) {
+				dir := b.TempDir()
+				b.SetBytes(raw)
+				for b.Loop() {
+					s, err := NewSorter(Config{Dir: dir, Budget: budget, ByKey: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, l := range in.lines {
+						if err := s.Add(0, l, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					it, err := s.Iter()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for it.Next() {
+					}
+					if err := it.Err(); err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+				}
+			})
+		}
 	}
 }

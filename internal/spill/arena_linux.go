@@ -1,0 +1,42 @@
+//go:build linux
+
+package spill
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapChunk returns an empty slice of n bytes of capacity (a multiple of
+// hugePage) of anonymous memory outside the Go heap, aligned to hugePage
+// and advised to be backed by transparent huge pages; ok is false if the
+// kernel refused the mapping. Records are read in key order, scattered
+// over the arena: with 4 KiB pages nearly every one is a TLB miss, which a
+// virtual machine's nested page walk makes dearer than the cache miss
+// itself (measured on this project's 2-core KVM machine: 4 Mi random
+// 60-byte reads from 256 MiB took 2.1 s on 4 KiB pages, 0.44 s on huge
+// pages). Unmapping on Close also gives the memory back at once, not at
+// the next garbage collection.
+func mapChunk(n int) (b []byte, ok bool) {
+	size := uintptr(n + hugePage)
+	p, err := unix.MmapPtr(-1, 0, nil, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, false
+	}
+	head := -uintptr(p) & (hugePage - 1)
+	if head > 0 {
+		_ = unix.MunmapPtr(p, head)
+	}
+	if tail := size - head - uintptr(n); tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(p, head+uintptr(n)), tail)
+	}
+	b = unsafe.Slice((*byte)(unsafe.Add(p, head)), n)
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // advice: without it, small pages
+	return b[:0], true
+}
+
+// unmapChunk unmaps a chunk mapChunk returned; nothing may use it after.
+func unmapChunk(b []byte) {
+	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(cap(b)))
+}
