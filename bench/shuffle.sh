@@ -76,10 +76,11 @@ if [[ ! -x $timer ]]; then
 	timer=
 fi
 
-# run JOB NAME OUTDIR CMD... runs CMD, appending "ms rss_kib" to
-# $work/JOB.NAME.times.
+# run JOB NAME OUTDIR CMD... runs CMD, appending "ms rss_kib cpu_ms" to
+# $work/JOB.NAME.times (cpu: user + system time of CMD and the children it
+# waited for, such as --local-cluster's executors).
 run() {
-	local job=$1 name=$2 out=$3 t0 t1 rss=-
+	local job=$1 name=$2 out=$3 t0 t1 rss=- cpu=-
 	shift 3
 	rm -rf "$out"
 	t0=$(date +%s%N)
@@ -97,11 +98,13 @@ run() {
 	t1=$(date +%s%N)
 	if [[ -n $timer ]]; then
 		rss=$(awk -F': *' '/Maximum resident set size/ {print $2}' "$work/time.txt")
+		cpu=$(awk -F': *' '/(User|System) time \(seconds\)/ {s += $2} END {printf "%d", s * 1000}' "$work/time.txt")
 	fi
 	local ms=$(((t1 - t0) / 1000000))
-	echo "$ms $rss" >>"$work/$job.$name.times"
-	awk -v j="$job" -v n="$name" -v ms="$ms" -v rss="$rss" 'BEGIN {
+	echo "$ms $rss $cpu" >>"$work/$job.$name.times"
+	awk -v j="$job" -v n="$name" -v ms="$ms" -v rss="$rss" -v cpu="$cpu" 'BEGIN {
 		printf "%-10s %-12s %8.3f s", j, n, ms / 1000
+		if (cpu != "-") printf "  cpu %8.3f s", cpu / 1000
 		if (rss != "-") printf "  peak RSS %6.0f MiB", rss / 1024
 		printf "\n"
 	}'
@@ -126,10 +129,15 @@ check() {
 	rm -f "$work/$2.sorted"
 }
 
-# median FILE prints the median time in ms and the largest peak RSS in KiB.
+# median FILE prints the median time in ms, the largest peak RSS in KiB and
+# the median cpu time in ms.
 median() {
-	sort -n "$1" | awk '{ms[NR] = $1; if ($2 != "-" && $2 > rss) rss = $2}
-		END {m = NR % 2 ? ms[(NR + 1) / 2] : (ms[NR / 2] + ms[NR / 2 + 1]) / 2; print m, (rss == "" ? "-" : rss)}'
+	awk '{ms[NR] = $1; cpu[NR] = $3; if ($2 != "-" && $2 > rss) rss = $2}
+		function med(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {t = a[j]; a[j] = a[j - 1]; a[j - 1] = t}
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		END {c = cpu[1] == "-" ? "-" : med(cpu, NR); print med(ms, NR), (rss == "" ? "-" : rss), c}' "$1"
 }
 
 echo "== $RUNS runs each; $zipf ($zipf_lines lines), $uniform ($uniform_lines lines); $cores cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -159,27 +167,30 @@ for job in $JOBS; do
 	done
 done
 
-echo "== summary (median of $RUNS; records are input lines; per core: divided by $cores cores; RSS: the largest process)"
-printf '%-10s %-12s %12s %9s %16s %10s\n' job program records time "Mrecords/s/core" "peak RSS"
+echo "== summary (median of $RUNS; records are input lines; per core: divided by $cores cores; cpu: user + system; RSS: the largest process)"
+printf '%-10s %-12s %12s %9s %16s %9s %10s\n' job program records time "Mrecords/s/core" cpu "peak RSS"
 for job in $JOBS; do
 	records=$(cat "$work/$job.records")
 	names=(handwritten sluice)
 	((CLUSTER > 0)) && names+=(cluster)
 	for name in "${names[@]}"; do
-		read -r ms rss < <(median "$work/$job.$name.times")
-		awk -v j="$job" -v n="$name" -v r="$records" -v ms="$ms" -v rss="$rss" -v c="$cores" 'BEGIN {
+		read -r ms rss cpu < <(median "$work/$job.$name.times")
+		awk -v j="$job" -v n="$name" -v r="$records" -v ms="$ms" -v rss="$rss" -v c="$cores" -v cpu="$cpu" 'BEGIN {
 			printf "%-10s %-12s %12d %7.2f s %16.2f", j, n, r, ms / 1000, r / (ms / 1000) / c / 1e6
+			printf (cpu != "-" ? sprintf(" %7.2f s", cpu / 1000) : "         -")
 			if (rss != "-") printf " %6.0f MiB", rss / 1024
 			printf "\n"
 		}'
 	done
 done
 for job in $JOBS; do
-	read -r bm _ < <(median "$work/$job.handwritten.times")
-	read -r sm _ < <(median "$work/$job.sluice.times")
+	read -r bm _ bc < <(median "$work/$job.handwritten.times")
+	read -r sm _ sc < <(median "$work/$job.sluice.times")
 	awk -v j="$job" -v bm="$bm" -v sm="$sm" 'BEGIN {printf "%s: sluice_time/handwritten_time = %.2f\n", j, sm / bm}'
+	[[ $bc == - ]] || awk -v j="$job" -v bc="$bc" -v sc="$sc" 'BEGIN {printf "%s: sluice_cpu/handwritten_cpu = %.2f\n", j, sc / bc}'
 	if ((CLUSTER > 0)); then
-		read -r cm _ < <(median "$work/$job.cluster.times")
+		read -r cm _ cc < <(median "$work/$job.cluster.times")
 		awk -v j="$job" -v n="$CLUSTER" -v cm="$cm" -v sm="$sm" 'BEGIN {printf "%s: cluster_time/local_time = %.2f (--local-cluster %d)\n", j, cm / sm, n}'
+		[[ $cc == - ]] || awk -v j="$job" -v cc="$cc" -v sc="$sc" 'BEGIN {printf "%s: cluster_cpu/local_cpu = %.2f\n", j, cc / sc}'
 	fi
 done
