@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
@@ -19,6 +20,7 @@ func run() error {
 	job := flag.String("job", "", "groupbykey, join or distinct")
 	output := flag.String("output", "", "directory for the part files (required)")
 	flag.IntVar(&cfg.workers, "workers", cfg.workers, "goroutines, and partitions of the output")
+	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile to this file")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: shufbase --job groupbykey|distinct --output DIR FILE...\n       shufbase --job join --output DIR LEFT RIGHT")
 		flag.PrintDefaults()
@@ -30,6 +32,19 @@ func run() error {
 	}
 	if cfg.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", cfg.workers)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	return runJob(*job, flag.Args(), cfg, *output)
 }
