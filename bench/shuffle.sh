@@ -167,8 +167,8 @@ for job in $JOBS; do
 	done
 done
 
-echo "== summary (median of $RUNS; records are input lines; per core: divided by $cores cores; cpu: user + system; RSS: the largest process)"
-printf '%-10s %-12s %12s %9s %16s %9s %10s\n' job program records time "Mrecords/s/core" cpu "peak RSS"
+echo "== summary (median of $RUNS; records are input lines; per core: divided by $cores cores; cpu: user + system, and records per cpu second; RSS: the largest process)"
+printf '%-10s %-12s %12s %9s %16s %9s %15s %10s\n' job program records time "Mrecords/s/core" cpu "Mrecords/cpu-s" "peak RSS"
 for job in $JOBS; do
 	records=$(cat "$work/$job.records")
 	names=(handwritten sluice)
@@ -177,7 +177,7 @@ for job in $JOBS; do
 		read -r ms rss cpu < <(median "$work/$job.$name.times")
 		awk -v j="$job" -v n="$name" -v r="$records" -v ms="$ms" -v rss="$rss" -v c="$cores" -v cpu="$cpu" 'BEGIN {
 			printf "%-10s %-12s %12d %7.2f s %16.2f", j, n, r, ms / 1000, r / (ms / 1000) / c / 1e6
-			printf (cpu != "-" ? sprintf(" %7.2f s", cpu / 1000) : "         -")
+			printf (cpu != "-" ? sprintf(" %7.2f s %15.2f", cpu / 1000, r / (cpu / 1000) / 1e6) : "         - %15s", "-")
 			if (rss != "-") printf " %6.0f MiB", rss / 1024
 			printf "\n"
 		}'
