@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
@@ -88,8 +89,25 @@ func (p Pair[K, V]) appendText(dst []byte) []byte {
 }
 
 // appendText formats v for a text file: a Pair as key<TAB>value, the rest
-// as internal/textfmt does.
+// as internal/textfmt does. Strings and the common numbers are switched on
+// through a pointer, which does not copy v to the heap as any(v) does: a
+// string in an interface costs an allocation, and a text line of a Pair
+// of strings would cost one per field.
 func appendText[T any](dst []byte, v T) []byte {
+	switch x := any(&v).(type) {
+	case *string:
+		return append(dst, *x...)
+	case *[]byte:
+		return append(dst, *x...)
+	case *int:
+		return strconv.AppendInt(dst, int64(*x), 10)
+	case *int64:
+		return strconv.AppendInt(dst, *x, 10)
+	case *int32:
+		return strconv.AppendInt(dst, int64(*x), 10)
+	case *uint64:
+		return strconv.AppendUint(dst, *x, 10)
+	}
 	if x, ok := any(v).(textAppender); ok {
 		return x.appendText(dst)
 	}
