@@ -2,9 +2,10 @@
 // within a memory budget, spilling sorted runs to disk and merging them.
 //
 // A map task adds its output records to a Sorter. Keys and values are copied
-// into one arena; when the estimated memory (key + value + 32 bytes a record)
-// would pass the budget, the records in memory are sorted and written to a
-// run file in block format. Iter sorts what is left in memory and merges it
+// into one arena, and a 32-byte sort entry per record into another slice
+// (two with several partitions); when these buffers, counted by capacity,
+// would grow past the budget, the records in memory are sorted and written
+// to a run file in block format. Iter sorts what is left in memory and merges it
 // with every run in a k-way merge, streaming each run from disk.
 //
 // The order is total and repeatable: ascending partition, then (with ByKey)

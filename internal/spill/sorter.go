@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 )
@@ -21,8 +23,10 @@ const DefaultBudget = 64 << 20
 // DefaultMergeFactor is the merge factor of a Config whose MergeFactor is <= 0.
 const DefaultMergeFactor = 64
 
-// RecordOverhead is the per-record cost, beyond key and value bytes, that
-// the memory estimate charges: the sort entry plus slack for the arena.
+// RecordOverhead is the least a record costs in memory beyond its key and
+// value bytes: its sort entry. Records of several partitions cost twice
+// that (the counting sort's second entry slice), and the buffers count by
+// capacity, so a Sorter holds fewer records than budget / (size + 32).
 const RecordOverhead = 32
 
 // runBufferSize is the write buffer of a run file.
@@ -40,15 +44,19 @@ var ErrFinished = errors.New("spill: sorter already finished")
 type Config struct {
 	// Dir is where run files go; it is created if missing. Required.
 	Dir string
-	// Budget is the estimated memory, in bytes, that records may take before
-	// they are spilled as a sorted run; <= 0 means DefaultBudget. The
-	// estimate of a record is len(key) + len(val) + RecordOverhead.
+	// Budget is the memory, in bytes, that the sorter's buffers of records
+	// (the arena of keys and values and the sort entries, by capacity) may
+	// take before the records are spilled as a sorted run; <= 0 means
+	// DefaultBudget. Run and merge buffers (MergeFactor) are not in it.
 	Budget int64
 	// Codec compresses run files.
 	Codec block.Codec
 	// ByKey sorts records by key bytes within a partition; otherwise records
 	// keep their insertion order within a partition.
 	ByKey bool
+	// Pool, when set, gives the sorter the record buffers of a closed one
+	// and takes its own back at Close.
+	Pool *Pool
 	// MergeFactor is the most runs read at once; more runs are first merged
 	// in groups of this size. Each open run costs about 200 KiB of buffers.
 	// <= 0 means DefaultMergeFactor; 1 is treated as 2.
@@ -81,7 +89,6 @@ type Sorter struct {
 	ents    []entry
 	scratch []entry // counting sort destination, reused
 	counts  []int
-	mem     int64
 	minPart int32
 	maxPart int32
 
@@ -117,7 +124,73 @@ func NewSorter(cfg Config) (*Sorter, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	return &Sorter{cfg: cfg, budget: budget}, nil
+	s := &Sorter{cfg: cfg, budget: budget}
+	if b, ok := cfg.Pool.get(); ok {
+		s.arena, s.ents, s.scratch, s.counts = b.arena, b.ents, b.scratch, b.counts
+		if s.held(cap(s.arena), cap(s.ents), cap(s.scratch) > 0) > budget {
+			// Too big for this budget: dropped, not kept beside the
+			// buffers this sorter grows.
+			s.arena, s.ents, s.scratch, s.counts = nil, nil, nil, nil
+		}
+	}
+	return s, nil
+}
+
+// A Pool hands the record buffers of closed Sorters to new ones, so that a
+// process that runs task after task reuses about a budget's worth of
+// buffers per running task instead of dropping them for the collector and
+// growing new ones: the heap then holds one set per task, not also the
+// garbage of the last. It keeps at most the buffers of n sorters. A Pool
+// is safe for concurrent use; the zero Pool, or a nil one, keeps nothing.
+type Pool struct {
+	mu   sync.Mutex
+	n    int
+	free []buffers
+}
+
+// NewPool returns a Pool that keeps the buffers of up to n sorters: one
+// per task that may run at once.
+func NewPool(n int) *Pool { return &Pool{n: n} }
+
+// buffers are a Sorter's record buffers, empty.
+type buffers struct {
+	arena         []byte
+	ents, scratch []entry
+	counts        []int
+}
+
+func (p *Pool) get() (buffers, bool) {
+	if p == nil {
+		return buffers{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return buffers{}, false
+	}
+	b := p.free[len(p.free)-1]
+	p.free[len(p.free)-1] = buffers{}
+	p.free = p.free[:len(p.free)-1]
+	return b, true
+}
+
+// put keeps b unless the pool is full, then it keeps the bigger buffers.
+func (p *Pool) put(b buffers) {
+	if p == nil || cap(b.arena)+cap(b.ents) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < p.n {
+		p.free = append(p.free, b)
+		return
+	}
+	size := func(b buffers) int { return cap(b.arena) + int(entrySize)*(cap(b.ents)+cap(b.scratch)) }
+	for i := range p.free {
+		if size(p.free[i]) < size(b) {
+			p.free[i], b = b, p.free[i]
+		}
+	}
 }
 
 // Add copies a record for partition part into the sorter, first spilling
@@ -136,16 +209,17 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 	if n := len(key) + len(val); n+maxRecordFraming > block.MaxBlockSize {
 		return fmt.Errorf("spill: %w: key and value of %d bytes (limit %d)", block.ErrRecordTooLarge, n, block.MaxBlockSize-maxRecordFraming)
 	}
-	need := int64(len(key) + len(val) + RecordOverhead)
-	if len(s.ents) > 0 && s.mem+need > s.budget {
+	n := len(key) + len(val)
+	p := int32(part)
+	if len(s.ents) > 0 && !s.reserve(n, p, false) {
 		if err := s.spill(); err != nil {
 			s.err = err
 			return err
 		}
 	}
-	p := int32(part)
 	if len(s.ents) == 0 {
 		s.minPart, s.maxPart = p, p
+		s.reserve(n, p, true)
 	} else {
 		s.minPart, s.maxPart = min(s.minPart, p), max(s.maxPart, p)
 	}
@@ -156,8 +230,77 @@ func (s *Sorter) Add(part int, key, val []byte) error {
 	s.arena = append(s.arena, key...)
 	s.arena = append(s.arena, val...)
 	s.ents = append(s.ents, e)
-	s.mem += need
 	return nil
+}
+
+// entrySize is the bytes of one entry.
+const entrySize = int64(unsafe.Sizeof(entry{}))
+
+// held returns the bytes the sorter's buffers take with an arena of
+// capacity arena and an entry slice of capacity ents: what the budget
+// bounds. With records of more than one partition, sorting needs a
+// second entry slice as long as the first (the counting sort's), which
+// is counted from the moment a second partition appears.
+func (s *Sorter) held(arena, ents int, multi bool) int64 {
+	scratch := cap(s.scratch)
+	if multi {
+		scratch = max(scratch, ents)
+	}
+	return int64(arena) + entrySize*int64(ents+scratch)
+}
+
+// reserve makes room in the arena for n more bytes and in the entry
+// slice for one more entry, of partition p, without taking the buffers
+// past the budget, and reports whether it could. Each buffer grows
+// towards its share of the budget at the records' mean size so far (see
+// grown); their capacity is kept across spills. With force, room is
+// made even past the budget: for a record that must be held alone.
+func (s *Sorter) reserve(n int, p int32, force bool) bool {
+	needA, needE := len(s.arena)+n, len(s.ents)+1
+	multi := len(s.ents) > 0 && (p < s.minPart || p > s.maxPart || s.minPart != s.maxPart)
+	capA, capE := cap(s.arena), cap(s.ents)
+	if needA > capA || needE > capE {
+		per := entrySize
+		if multi {
+			per *= 2
+		}
+		// The shares of the budget at the mean record size.
+		mean := int64(needA) / int64(needE)
+		recs := s.budget / (mean + per)
+		if needA > capA {
+			capA = grown(capA, needA, mean*recs)
+		}
+		if needE > capE {
+			capE = grown(capE, needE, recs)
+		}
+	}
+	if !force && (capA < 0 || capE < 0 || s.held(capA, capE, multi) > s.budget) {
+		return false
+	}
+	capA, capE = max(capA, needA), max(capE, needE)
+	if capA > cap(s.arena) {
+		s.arena = append(make([]byte, 0, capA), s.arena...)
+	}
+	if capE > cap(s.ents) {
+		s.ents = append(make([]entry, 0, capE), s.ents...)
+	}
+	return true
+}
+
+// grown returns the capacity a buffer of capacity c grows to so as to
+// hold need: double (at least 64), but past an eighth of share straight
+// to share, so that the copy's old buffer, garbage at once, adds at most
+// an eighth to what the budget holds; -1 when share leaves too little
+// room to be worth a copy.
+func grown(c, need int, share int64) int {
+	n := int64(max(2*c, 64))
+	if n > share/8 {
+		n = share
+	}
+	if n < int64(need) || int(n)-c < c/8 {
+		return -1
+	}
+	return int(n)
 }
 
 // Spills returns the number of sorted runs Add has spilled to disk.
@@ -167,8 +310,11 @@ func (s *Sorter) Spills() int { return s.spills }
 // written (compressed).
 func (s *Sorter) SpillBytes() int64 { return s.spilled }
 
-// MemoryUsed returns the estimated bytes of the records held in memory.
-func (s *Sorter) MemoryUsed() int64 { return s.mem }
+// MemoryUsed returns the bytes the sorter's buffers hold in memory: the
+// arena and entry slices by capacity, which the budget bounds.
+func (s *Sorter) MemoryUsed() int64 {
+	return s.held(cap(s.arena), cap(s.ents), s.maxPart > s.minPart)
+}
 
 // Iter ends adding and returns the sorted records: those in memory merged
 // with every spilled run. The Iterator is valid until Close.
@@ -210,8 +356,10 @@ func (s *Sorter) Close() error {
 	s.state = closed
 	if s.it != nil {
 		s.it.m.close()
+		s.it.m.srcs = nil // the records in memory go back to the pool
 	}
-	s.arena, s.ents, s.scratch = nil, nil, nil
+	s.cfg.Pool.put(buffers{arena: s.arena[:0], ents: s.ents[:0], scratch: s.scratch[:0], counts: s.counts})
+	s.arena, s.ents, s.scratch, s.counts = nil, nil, nil, nil
 	if s.dir == "" {
 		return nil
 	}
@@ -329,7 +477,12 @@ func (s *Sorter) spill() error {
 	if fi, err := os.Stat(w.path); err == nil {
 		s.spilled += fi.Size()
 	}
-	s.arena, s.ents, s.mem = s.arena[:0], s.ents[:0], 0
+	s.arena, s.ents = s.arena[:0], s.ents[:0]
+	if s.held(cap(s.arena), cap(s.ents), cap(s.scratch) > 0) > s.budget {
+		// Buffers shaped before a second partition appeared, or grown
+		// for a record held alone: start afresh within the budget.
+		s.arena, s.ents, s.scratch = nil, nil, nil
+	}
 	return nil
 }
 

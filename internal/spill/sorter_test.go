@@ -184,18 +184,60 @@ func TestMemoryAndSpillAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 8 + 32
-	if got := s.MemoryUsed(); got != 40 {
-		t.Fatalf("MemoryUsed = %d, want 40", got)
+	// A record of 8 bytes and its entry: room for two in 100 bytes.
+	must(t, s.Add(0, []byte("key"), []byte("value")))
+	if got := s.MemoryUsed(); got != 16+2*32 {
+		t.Fatalf("MemoryUsed = %d, want 80 (an arena of 16 bytes and 2 entries)", got)
 	}
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 80
-	must(t, s.Add(0, []byte("key"), []byte("value"))) // 120 > 100: spill first
-	if s.Spills() != 1 || s.MemoryUsed() != 40 || s.SpillBytes() <= 0 {
-		t.Fatalf("Spills = %d, MemoryUsed = %d, SpillBytes = %d; want 1, 40, > 0", s.Spills(), s.MemoryUsed(), s.SpillBytes())
+	must(t, s.Add(0, []byte("key"), []byte("value")))
+	must(t, s.Add(0, []byte("key"), []byte("value"))) // no room: spill first
+	if s.Spills() != 1 || s.MemoryUsed() != 80 || s.SpillBytes() <= 0 {
+		t.Fatalf("Spills = %d, MemoryUsed = %d, SpillBytes = %d; want 1, 80, > 0", s.Spills(), s.MemoryUsed(), s.SpillBytes())
 	}
 	must(t, s.Add(1, make([]byte, 500), nil)) // bigger than the budget: held alone
-	if s.Spills() != 2 || s.MemoryUsed() != 532 {
-		t.Fatalf("Spills = %d, MemoryUsed = %d; want 2, 532", s.Spills(), s.MemoryUsed())
+	if s.Spills() != 2 || s.MemoryUsed() != 500+2*32 {
+		t.Fatalf("Spills = %d, MemoryUsed = %d; want 2, 564", s.Spills(), s.MemoryUsed())
+	}
+}
+
+// TestBuffersWithinBudget holds what a Sorter really allocates (its
+// buffers by capacity, the counting sort's scratch included) to the
+// budget, whatever the records' sizes and partitions, unless a record
+// held alone is bigger than the budget.
+func TestBuffersWithinBudget(t *testing.T) {
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		budget := int64(1<<10 + rng.IntN(1<<20))
+		parts := 1 + rng.IntN(4)
+		s, err := NewSorter(Config{Dir: t.TempDir(), Budget: budget, ByKey: seed%2 == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxLen := 1 + rng.IntN(300)
+		for i := range 12000 {
+			if i%4000 == 3999 {
+				maxLen = 1 + rng.IntN(300) // records change size midway
+			}
+			key := make([]byte, rng.IntN(maxLen))
+			for j := range key {
+				key[j] = byte(rng.Uint32())
+			}
+			must(t, s.Add(rng.IntN(parts), key, []byte{1}))
+			// The counting sort's scratch grows to the records' number
+			// when they span partitions.
+			scratch := cap(s.scratch)
+			if s.minPart != s.maxPart {
+				scratch = max(scratch, len(s.ents))
+			}
+			real := int64(cap(s.arena)) + entrySize*int64(cap(s.ents)+scratch)
+			if real > budget && len(s.ents) > 1 {
+				t.Fatalf("seed %d: %d records in memory hold %d bytes of buffers, over the budget of %d", seed, len(s.ents), real, budget)
+			}
+		}
+		if s.Spills() == 0 {
+			t.Fatalf("seed %d: no spills; the test needs some", seed)
+		}
+		s.Close()
 	}
 }
 
@@ -394,4 +436,41 @@ func BenchmarkSort(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestPoolHandsBuffersOn: sorters that share a Pool reuse each other's
+// buffers, the pool keeps at most its n sets, and the records that pass
+// through reused buffers come out as from fresh ones.
+func TestPoolHandsBuffersOn(t *testing.T) {
+	pool := NewPool(1)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range 6 {
+		in := randRecs(rng, 3000, 1+i%3, 500)
+		budget := int64(8000 + 4000*(i%2)) // some sets too big for the next budget
+		want, _ := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0}, in)
+		got, spills := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0, Pool: pool}, in)
+		checkSame(t, got, want)
+		if spills == 0 {
+			t.Fatalf("round %d: no spills; the test needs some", i)
+		}
+		if len(pool.free) != 1 {
+			t.Fatalf("round %d: the pool keeps %d sets of buffers, want 1", i, len(pool.free))
+		}
+	}
+	s, err := NewSorter(Config{Dir: t.TempDir(), Budget: 12000, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pool.free) != 0 || cap(s.arena) == 0 {
+		t.Fatalf("a new sorter left %d sets in the pool and has an arena of %d bytes: it took none", len(pool.free), cap(s.arena))
+	}
+	s.Close()
+	s, err = NewSorter(Config{Dir: t.TempDir(), Budget: 100, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(s.arena) != 0 {
+		t.Fatalf("a sorter with a budget of 100 bytes took an arena of %d", cap(s.arena))
+	}
+	s.Close()
 }
