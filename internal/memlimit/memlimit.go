@@ -1,0 +1,126 @@
+// Package memlimit sets the Go runtime's soft memory limit of a process
+// that runs tasks, so that --memory bounds the process and not only the
+// tasks' buffers.
+//
+// Left alone, the Go collector lets the heap grow to twice what was live
+// after the last collection (GOGC=100): two tasks each holding their
+// 64 MiB of sort buffers make a 128 MiB live heap and a 256 MiB heap
+// goal. A process that runs slots tasks, each within budget bytes of
+// buffers, needs slots × budget live plus a little; Set makes that, plus
+// Overhead, the runtime's soft limit (debug.SetMemoryLimit), so the
+// collector runs before the heap passes it and returns freed memory to
+// the system.
+//
+// The limit only ever rises above that base with the live heap: after
+// every collection it is raised to the live heap plus a quarter (at least
+// Overhead) when that is more, so that a process whose live data is
+// rightly above its tasks' buffers (cached partitions, a driver's
+// collected results) collects about as often as with GOGC=50 instead of
+// all the time.
+//
+// A limit the user set (GOMEMLIMIT in the environment, or
+// debug.SetMemoryLimit before Set) is left alone.
+//
+//	stop := memlimit.Set(cfg.Parallelism, cfg.Memory)
+//	defer stop()
+package memlimit
+
+import (
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// Overhead is what the limit allows beyond the tasks' buffers: the
+// runtime, the program's own heap, per-task stream buffers (input reads,
+// block codecs, shuffle and output writers, a reducer's fetches ahead) and
+// room for garbage between collections. Measured with sortlines --memory
+// 64MiB on two slots: the live heap beyond the sort buffers stays under
+// 8 MiB, and the rest is room for garbage, which sets how often the
+// collector runs.
+const Overhead = 24 << 20
+
+// Limit returns the soft limit for slots tasks of budget bytes each.
+func Limit(slots int, budget int64) int64 {
+	return satAdd(satMul(int64(max(slots, 1)), budget), Overhead)
+}
+
+// Set sets the runtime's soft memory limit to Limit(slots, budget), raised
+// after each collection when the live heap needs more room, and returns a
+// function that stops raising it and restores the limit before. When the
+// user set a limit, Set changes nothing and returns a no-op.
+func Set(slots int, budget int64) (stop func()) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(-1)
+	if prev != math.MaxInt64 {
+		return func() {}
+	}
+	t := &tuner{base: Limit(slots, budget), prev: prev}
+	debug.SetMemoryLimit(t.base)
+	t.arm()
+	return t.stop
+}
+
+// tuner raises the limit above the live heap after each collection.
+type tuner struct {
+	base, prev int64
+	mu         sync.Mutex
+	stopped    bool
+	sample     [1]metrics.Sample
+}
+
+// arm makes the next collection call adjust: it frees an object whose
+// cleanup arms again.
+func (t *tuner) arm() {
+	p := new(canary)
+	runtime.AddCleanup(p, func(t *tuner) { t.adjust() }, t)
+}
+
+// canary is big enough not to share a tiny allocator block, whose
+// cleanups may wait for its neighbours.
+type canary [32]byte
+
+func (t *tuner) adjust() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.sample[0].Name = "/gc/heap/live:bytes"
+	metrics.Read(t.sample[:])
+	limit := t.base
+	if s := t.sample[0]; s.Value.Kind() == metrics.KindUint64 {
+		live := int64(min(s.Value.Uint64(), math.MaxInt64/2))
+		limit = max(limit, live+max(live/4, Overhead))
+	}
+	debug.SetMemoryLimit(limit)
+	t.arm()
+}
+
+func (t *tuner) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		debug.SetMemoryLimit(t.prev)
+	}
+}
+
+func satMul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
