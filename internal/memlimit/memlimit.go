@@ -12,11 +12,11 @@
 // the system.
 //
 // The limit only ever rises above that base with the live heap: after
-// every collection it is raised to the live heap plus a quarter (at least
-// Overhead) when that is more, so that a process whose live data is
-// rightly above its tasks' buffers (cached partitions, a driver's
-// collected results) collects about as often as with GOGC=50 instead of
-// all the time.
+// every collection it is raised, when that is more, to the live heap plus
+// half of Overhead plus a quarter of what is live beyond the tasks'
+// buffers, so that a process whose live data is rightly above them
+// (cached partitions, a driver's collected results) collects about as
+// often as with GOGC=25 on that data instead of all the time.
 //
 // A limit the user set (GOMEMLIMIT in the environment, or
 // debug.SetMemoryLimit before Set) is left alone.
@@ -69,7 +69,7 @@ func Set(slots int, budget int64) (stop func()) {
 	if prev != math.MaxInt64 {
 		return func() {}
 	}
-	t := &tuner{base: Limit(slots, budget), prev: prev}
+	t := &tuner{base: Limit(slots, budget), tasks: satMul(int64(max(slots, 1)), budget), prev: prev}
 	debug.SetMemoryLimit(t.base)
 	t.arm()
 	return t.stop
@@ -78,6 +78,7 @@ func Set(slots int, budget int64) (stop func()) {
 // tuner raises the limit above the live heap after each collection.
 type tuner struct {
 	base, prev int64
+	tasks      int64 // the tasks' buffers: slots × budget
 	mu         sync.Mutex
 	stopped    bool
 	sample     [1]metrics.Sample
@@ -104,8 +105,8 @@ func (t *tuner) adjust() {
 	metrics.Read(t.sample[:])
 	limit := t.base
 	if s := t.sample[0]; s.Value.Kind() == metrics.KindUint64 {
-		live := int64(min(s.Value.Uint64(), math.MaxInt64/2))
-		limit = max(limit, live+max(live/4, Overhead))
+		live := int64(min(s.Value.Uint64(), math.MaxInt64/4))
+		limit = max(limit, live+Overhead/2+max(live-t.tasks, 0)/4)
 	}
 	debug.SetMemoryLimit(limit)
 	t.arm()
