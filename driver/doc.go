@@ -43,7 +43,7 @@
 // resident memory then stays within --memory × slots + 64 MiB: the 24 MiB
 // of heap room, the binary's own resident pages (about 21 MiB) and a
 // margin. Measured on two slots: sortlines and sort with --memory 64MiB
-// on 256 MiB of input peak at 178 and 180 MiB. Merge and stream buffers
+// on 256 MiB of input peak at 165 to 170 MiB. Merge and stream buffers
 // (block readers and writers, 1 MiB input reads, a reducer's fetches
 // ahead, at most 8 MiB) are in the 64 MiB, not in --memory.
 //

@@ -54,7 +54,7 @@ func (tc *taskCancels) kill(id int64) {
 func newLocal(s *Session) (*local, error) {
 	exec, err := worker.NewExecutor(worker.ExecutorConfig{
 		Name: localWorker, Dir: filepath.Join(s.dir, "executor"), Codec: s.cfg.ShuffleCodec,
-		TaskMemory: s.cfg.Memory, Slots: s.cfg.Parallelism, CacheMemory: s.cfg.CacheMemory, CacheDisk: s.cfg.CacheDisk, Committer: committer{s}, Logger: s.log,
+		TaskMemory: s.cfg.Memory, CacheMemory: s.cfg.CacheMemory, CacheDisk: s.cfg.CacheDisk, Committer: committer{s}, Logger: s.log,
 	})
 	if err != nil {
 		return nil, err

@@ -116,7 +116,7 @@ func runExecutor(log *slog.Logger) error {
 	})
 	ex, err := NewExecutor(ExecutorConfig{
 		Name: os.Getenv(envWorker), Dir: os.Getenv(envDir), Codec: codec,
-		TaskMemory: taskMem, Slots: slots, CacheMemory: cacheMem, CacheDisk: cacheDisk,
+		TaskMemory: taskMem, CacheMemory: cacheMem, CacheDisk: cacheDisk,
 		Committer: driverCommitter{client: client, driver: driver, app: app},
 		Fetcher:   &rpcFetcher{client: client}, App: app, Logger: log,
 	})

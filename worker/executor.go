@@ -30,7 +30,6 @@ type ExecutorConfig struct {
 	Dir         string         // shuffle files and task scratch space; must exist
 	Codec       block.Codec    // shuffle and spill compression
 	TaskMemory  int64          // per-task buffer budget; 0 means task.DefaultMemory
-	Slots       int            // tasks that run at once; sort buffers of that many are kept for the next tasks (0: none)
 	CacheMemory int64          // bytes of persisted partitions in memory; 0 keeps none there
 	CacheDisk   int64          // bytes of persisted partitions on disk, under Dir/cache; 0 keeps none there
 	Committer   task.Committer // authorises output commits
@@ -251,7 +250,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Executor{cfg: cfg, log: log, cache: newCache(cfg.CacheMemory, filepath.Join(cfg.Dir, "cache"), cfg.CacheDisk), graphs: map[int]*graphEntry{},
-		sorters: spill.NewPool(cfg.Slots)}, nil
+		sorters: spill.NewPool()}, nil
 }
 
 func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {

@@ -40,7 +40,8 @@ import (
 // room for garbage between collections. Measured with sortlines --memory
 // 64MiB on two slots: the live heap beyond the sort buffers stays under
 // 8 MiB, and the rest is room for garbage, which sets how often the
-// collector runs (54 collections for 256 MiB, 5% of the CPU time).
+// collector runs (235 collections for sort of 256 MiB, 3% of its CPU
+// time).
 const Overhead = 24 << 20
 
 // Fixed is what a process's peak resident memory may exceed slots ×
@@ -48,8 +49,8 @@ const Overhead = 24 << 20
 // binary, resident as they are used: 21 MiB for sortlines), and what the
 // heap passes the soft limit by while a collection runs (up to 7 MiB
 // measured), with room to spare. Measured: sortlines and sort --memory
-// 64MiB on two slots peak at 178 and 180 MiB (bound 192), sortlines
-// --memory 16MiB at 77 to 84 MiB (bound 96).
+// 64MiB on two slots peak at 165 to 170 MiB on 256 MiB of input (bound
+// 192), sortlines --memory 16MiB at 77 to 84 MiB on 48 MiB (bound 96).
 const Fixed = Overhead + 40<<20
 
 // Limit returns the soft limit for slots tasks of budget bytes each.

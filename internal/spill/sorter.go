@@ -137,20 +137,17 @@ func NewSorter(cfg Config) (*Sorter, error) {
 }
 
 // A Pool hands the record buffers of closed Sorters to new ones, so that a
-// process that runs task after task reuses about a budget's worth of
-// buffers per running task instead of dropping them for the collector and
-// growing new ones: the heap then holds one set per task, not also the
-// garbage of the last. It keeps at most the buffers of n sorters. A Pool
-// is safe for concurrent use; the zero Pool, or a nil one, keeps nothing.
-type Pool struct {
-	mu   sync.Mutex
-	n    int
-	free []buffers
-}
+// process that runs task after task reuses a budget's worth of buffers per
+// running task instead of dropping them for the collector while the next
+// task grows its own: the heap then holds one set per task, not also the
+// garbage of the last. Like a sync.Pool, which it is, it keeps buffers
+// only until the collector has run twice without their being taken, so
+// buffers no task reuses (a job that does not sort) are not held. A Pool
+// is safe for concurrent use; a nil one keeps nothing.
+type Pool struct{ p sync.Pool }
 
-// NewPool returns a Pool that keeps the buffers of up to n sorters: one
-// per task that may run at once.
-func NewPool(n int) *Pool { return &Pool{n: n} }
+// NewPool returns an empty Pool.
+func NewPool() *Pool { return &Pool{} }
 
 // buffers are a Sorter's record buffers, empty.
 type buffers struct {
@@ -163,34 +160,18 @@ func (p *Pool) get() (buffers, bool) {
 	if p == nil {
 		return buffers{}, false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.free) == 0 {
+	b, ok := p.p.Get().(*buffers)
+	if !ok {
 		return buffers{}, false
 	}
-	b := p.free[len(p.free)-1]
-	p.free[len(p.free)-1] = buffers{}
-	p.free = p.free[:len(p.free)-1]
-	return b, true
+	return *b, true
 }
 
-// put keeps b unless the pool is full, then it keeps the bigger buffers.
 func (p *Pool) put(b buffers) {
 	if p == nil || cap(b.arena)+cap(b.ents) == 0 {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.free) < p.n {
-		p.free = append(p.free, b)
-		return
-	}
-	size := func(b buffers) int { return cap(b.arena) + int(entrySize)*(cap(b.ents)+cap(b.scratch)) }
-	for i := range p.free {
-		if size(p.free[i]) < size(b) {
-			p.free[i], b = b, p.free[i]
-		}
-	}
+	p.p.Put(&b)
 }
 
 // Add copies a record for partition part into the sorter, first spilling

@@ -439,13 +439,14 @@ func BenchmarkSort(b *testing.B) {
 }
 
 // TestPoolHandsBuffersOn: sorters that share a Pool reuse each other's
-// buffers, the pool keeps at most its n sets, and the records that pass
-// through reused buffers come out as from fresh ones.
+// buffers, and the records that pass through reused buffers come out as
+// from fresh ones; buffers too big for a sorter's budget are not taken.
 func TestPoolHandsBuffersOn(t *testing.T) {
-	pool := NewPool(1)
+	pool := NewPool()
 	rng := rand.New(rand.NewPCG(7, 7))
+	reused := 0
 	for i := range 6 {
-		in := randRecs(rng, 3000, 1+i%3, 500)
+		in := randRecs(rng, 1500, 1+i%3, 500)
 		budget := int64(8000 + 4000*(i%2)) // some sets too big for the next budget
 		want, _ := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0}, in)
 		got, spills := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0, Pool: pool}, in)
@@ -453,24 +454,22 @@ func TestPoolHandsBuffersOn(t *testing.T) {
 		if spills == 0 {
 			t.Fatalf("round %d: no spills; the test needs some", i)
 		}
-		if len(pool.free) != 1 {
-			t.Fatalf("round %d: the pool keeps %d sets of buffers, want 1", i, len(pool.free))
+		next := int64(8000) // below the odd rounds' budgets: their buffers may not fit
+		s, err := NewSorter(Config{Dir: t.TempDir(), Budget: next, Pool: pool})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if cap(s.arena) > 0 {
+			reused++
+		}
+		if s.MemoryUsed() > next {
+			t.Fatalf("round %d: a sorter with a budget of %d took buffers of %d", i, next, s.MemoryUsed())
+		}
+		s.Close()
 	}
-	s, err := NewSorter(Config{Dir: t.TempDir(), Budget: 12000, Pool: pool})
-	if err != nil {
-		t.Fatal(err)
+	// A sync.Pool drops items at random under the race detector, and at
+	// every second collection.
+	if reused == 0 && !raceEnabled {
+		t.Fatal("no sorter took buffers from the pool")
 	}
-	if len(pool.free) != 0 || cap(s.arena) == 0 {
-		t.Fatalf("a new sorter left %d sets in the pool and has an arena of %d bytes: it took none", len(pool.free), cap(s.arena))
-	}
-	s.Close()
-	s, err = NewSorter(Config{Dir: t.TempDir(), Budget: 100, Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cap(s.arena) != 0 {
-		t.Fatalf("a sorter with a budget of 100 bytes took an arena of %d", cap(s.arena))
-	}
-	s.Close()
 }
