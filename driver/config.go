@@ -21,7 +21,7 @@ import (
 // Config configures a Session.
 type Config struct {
 	Parallelism int   // task slots in local mode
-	Memory      int64 // per-task buffer budget before spilling to disk
+	Memory      int64 // per-task buffer budget before spilling to disk; with the slots it sets the process's Go memory limit (see package doc)
 	CacheMemory int64 // bytes of cached partitions per executor (--cache-memory), evicted least recently used first
 	CacheDisk   int64 // bytes of partitions persisted on disk per executor (--cache-disk): DiskOnly, MemoryAndDisk
 	// CheckpointDir is where reliable checkpoints (RDD.Checkpoint) are
@@ -154,7 +154,7 @@ func Flags(fs *pflag.FlagSet) func() (Config, error) {
 	// machine-dependent "(default N)" after "(default: cores)".
 	parallelism := fs.Int("parallelism", 0, "task slots in local mode (default: cores)")
 	localCluster := fs.Int("local-cluster", 0, "run local mode's tasks in N executor processes of this program, started as a cluster's workers start them, to find on one machine what does not reach executors")
-	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk")
+	memory := fs.String("memory", units.FormatBytes(def.Memory), "per-task memory for buffers before spilling to disk; a process running N tasks keeps its Go heap near N x this + 24MiB and its peak RSS within N x this + 64MiB (unless GOMEMLIMIT is set)")
 	cacheMemory := fs.String("cache-memory", units.FormatBytes(def.CacheMemory), "per executor: cached partitions held in memory; past it the least recently used are evicted (0: no caching)")
 	cacheDisk := fs.String("cache-disk", units.FormatBytes(def.CacheDisk), "per executor: partitions persisted on local disk (DiskOnly, MemoryAndDisk); past it they are not kept and are recomputed when read (0: none on disk)")
 	checkpointDir := fs.String("checkpoint-dir", "", "directory for RDD checkpoints, seen at the same path by the driver and every worker (a shared file system)")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/worker"
 )
 
@@ -164,6 +165,11 @@ func runMain(run func(ctx context.Context, s *Session) error, args []string) int
 			return 2
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.LocalCluster == 0 && len(cfg.Join) == 0 {
+		// Local mode runs the tasks in this process: hold the Go heap to
+		// their budgets (executors elsewhere do the same for theirs).
+		defer memlimit.Set(cfg.Parallelism, cfg.Memory)()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

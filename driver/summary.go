@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/internal/task"
 )
@@ -42,6 +44,11 @@ type Summary struct {
 	// and line.
 	BadRecordsSkipped int64  `json:"bad_records_skipped"`
 	FirstBadRecord    string `json:"first_bad_record,omitempty"`
+	// PeakRSS is the driver process's peak resident memory in bytes
+	// (VmHWM on Linux; 0 where unknown). In local mode the tasks run in
+	// this process: --memory × --parallelism plus a fixed overhead bounds
+	// it (see --memory).
+	PeakRSS int64 `json:"peak_rss_bytes"`
 }
 
 // ClusterSummary counts what happened to a cluster's workers and
@@ -65,6 +72,7 @@ func (s *Session) summary(err error) Summary {
 		StagesRecomputed: m.StagesRecomputed, Speculated: m.Speculated, Spills: m.Spills, ShuffleBytes: m.ShuffleBytes,
 		TasksByWorker: m.TasksByWorker, BroadcastFetches: m.BroadcastFetches, Accumulators: accumulatorValues(),
 		Counters: s.Counters(), BadRecordsSkipped: m.BadRecords, FirstBadRecord: m.FirstBadRecord,
+		PeakRSS: peakRSS(),
 	}
 	if sum.TasksByWorker == nil {
 		sum.TasksByWorker = map[string]int64{}
@@ -133,4 +141,25 @@ func writeSummary(path string, sum Summary) error {
 		os.Remove(f.Name())
 	}
 	return err
+}
+
+// peakRSS returns this process's peak resident memory from
+// /proc/self/status: the high-water mark of its address space since it
+// started (exec), unlike getrusage's maxrss, which also counts the
+// parent's memory that the process shared before its exec.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

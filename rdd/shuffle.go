@@ -61,7 +61,7 @@ func closeSorter(tc *task.Context, so *spill.Sorter) {
 }
 
 func newSorter(tc *task.Context, budget int64, byKey bool) (*spill.Sorter, error) {
-	return spill.NewSorter(spill.Config{Dir: tc.TempDir, Budget: budget, Codec: tc.Codec, ByKey: byKey})
+	return spill.NewSorter(spill.Config{Dir: tc.TempDir, Budget: budget, Codec: tc.Codec, ByKey: byKey, Pool: tc.Sorters})
 }
 
 // hashPart is the hash partitioner: a fixed function of the key's bytes, the

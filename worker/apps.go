@@ -229,7 +229,7 @@ func (d *Daemon) startProcess(a *app, bin string, req *StartExecutorRequest) (*e
 			EnvExecutor+"=1", envApp+"="+req.App, envDir+"="+a.dir, envDriver+"="+req.Driver,
 			envWorker+"="+d.node.Name(), envHost+"="+host, envCodec+"="+req.Codec,
 			envTaskMemory+"="+strconv.FormatInt(req.TaskMemory, 10), envCacheMemory+"="+strconv.FormatInt(req.CacheMemory, 10),
-			envCacheDisk+"="+strconv.FormatInt(req.CacheDisk, 10),
+			envCacheDisk+"="+strconv.FormatInt(req.CacheDisk, 10), envSlots+"="+strconv.Itoa(d.cfg.Slots),
 			envRegistryDigest+"="+req.RegistryDigest)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		// The credentials go through a pipe, never the environment or the

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/internal/rpc"
 	"github.com/sluicehq/sluice/internal/trust"
 	"github.com/sluicehq/sluice/rdd"
@@ -33,6 +35,7 @@ const (
 	envTaskMemory     = "SLUICE_TASK_MEMORY"
 	envCacheMemory    = "SLUICE_CACHE_MEMORY"
 	envCacheDisk      = "SLUICE_CACHE_DISK"
+	envSlots          = "SLUICE_SLOTS" // the worker's task slots: the executor's memory limit counts them
 	envRegistryDigest = "SLUICE_REGISTRY_DIGEST"
 	envCredsFD        = "SLUICE_CREDS_FD" // the descriptor the worker's credentials arrive on
 	envInsecure       = "SLUICE_INSECURE" // "1": the worker has no credentials (--insecure)
@@ -41,7 +44,7 @@ const (
 // executorVars are the variables a worker sets for an executor; UserEnv
 // drops them from the driver's environment, so only the worker sets them.
 var executorVars = []string{EnvExecutor, envApp, envDir, envDriver, envWorker, envHost, envCodec,
-	envTaskMemory, envCacheMemory, envCacheDisk, envRegistryDigest, envCredsFD, envInsecure}
+	envTaskMemory, envCacheMemory, envCacheDisk, envSlots, envRegistryDigest, envCredsFD, envInsecure}
 
 // maxCreds bounds what an executor reads from its credentials pipe.
 const maxCreds = 1 << 20
@@ -81,6 +84,12 @@ func runExecutor(log *slog.Logger) error {
 	taskMem, _ := strconv.ParseInt(os.Getenv(envTaskMemory), 10, 64)
 	cacheMem, _ := strconv.ParseInt(os.Getenv(envCacheMemory), 10, 64)
 	cacheDisk, _ := strconv.ParseInt(os.Getenv(envCacheDisk), 10, 64)
+	slots, _ := strconv.Atoi(os.Getenv(envSlots))
+	if slots > 0 {
+		// At most slots tasks run here at once, each within taskMem of
+		// buffers: the Go heap is held to that (see internal/memlimit).
+		defer memlimit.Set(slots, cmp.Or(taskMem, task.DefaultMemory))()
+	}
 	creds, err := executorCreds()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/spill"
 	"github.com/sluicehq/sluice/rdd"
 	"github.com/sluicehq/sluice/scheduler"
 	"github.com/sluicehq/sluice/shuffle"
@@ -118,9 +119,10 @@ type TaskResult struct {
 // shuffle files in its directory. Local mode runs one in-process; in a
 // cluster each worker runs one per application.
 type Executor struct {
-	cfg   ExecutorConfig
-	log   *slog.Logger
-	cache *memCache
+	cfg     ExecutorConfig
+	log     *slog.Logger
+	cache   *memCache
+	sorters *spill.Pool // sort buffers handed from task to task
 
 	mu     sync.Mutex
 	graphs map[int]*graphEntry // by the driver's graph number
@@ -247,7 +249,8 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{cfg: cfg, log: log, cache: newCache(cfg.CacheMemory, filepath.Join(cfg.Dir, "cache"), cfg.CacheDisk), graphs: map[int]*graphEntry{}}, nil
+	return &Executor{cfg: cfg, log: log, cache: newCache(cfg.CacheMemory, filepath.Join(cfg.Dir, "cache"), cfg.CacheDisk), graphs: map[int]*graphEntry{},
+		sorters: spill.NewPool()}, nil
 }
 
 func (e *Executor) graph(spec *TaskSpec) (*task.Graph, int, error) {
@@ -332,7 +335,7 @@ func (e *Executor) RunInProcess(ctx context.Context, spec *TaskSpec) (res TaskRe
 	sio := &shuffleIO{e: e, task: &t, spec: spec, records: records}
 	tc := &task.Context{
 		Stage: t.Stage, Partition: t.Partition, Attempt: t.Attempt,
-		Memory: e.cfg.TaskMemory, TempDir: tmp, Codec: e.cfg.Codec,
+		Memory: e.cfg.TaskMemory, Sorters: e.sorters, TempDir: tmp, Codec: e.cfg.Codec,
 		Shuffle: sio, Commit: e.cfg.Committer, IO: spec.IO,
 		Log: e.log.With("task", t.Partition, "stage", t.Stage, "attempt", t.Attempt),
 	}

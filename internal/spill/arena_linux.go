@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
 // mapChunk returns an empty slice of n bytes of capacity (a multiple of
@@ -33,10 +35,12 @@ func mapChunk(n int) (b []byte, ok bool) {
 	}
 	b = unsafe.Slice((*byte)(unsafe.Add(p, head)), n)
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // advice: without it, small pages
+	memlimit.OffHeap(int64(n))
 	return b[:0], true
 }
 
 // unmapChunk unmaps a chunk mapChunk returned; nothing may use it after.
 func unmapChunk(b []byte) {
 	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(cap(b)))
+	memlimit.OffHeap(-int64(cap(b)))
 }

@@ -2,10 +2,15 @@
 // within a memory budget, spilling sorted runs to disk and merging them.
 //
 // A map task adds its output records to a Sorter. Keys and values are copied
-// into one arena; when the estimated memory (key + value + 32 bytes a record)
-// would pass the budget, the records in memory are sorted and written to a
-// run file in block format. Iter sorts what is left in memory and merges it
-// with every run in a k-way merge, streaming each run from disk.
+// into arena chunks (mapped outside the Go heap on huge pages for budgets of
+// 32 MiB and more), and a 32-byte sort entry per record into an array (twice
+// that without ByKey, for the partition sort's scratch); when these arrays,
+// counted by capacity, would grow past the budget, the records in memory are
+// sorted (radix by partition and key byte, then 8-byte key prefixes) and
+// written to a run file in block format. Iter sorts what is left in memory
+// and merges it with every run through a loser tree, streaming each run from
+// disk; the runs' read buffers are charged to the budget while merging.
+// Keys and values the Iterator returns are valid until Close.
 //
 // The order is total and repeatable: ascending partition, then (with ByKey)
 // ascending key bytes, then insertion order. Equal records therefore come

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
@@ -81,6 +82,9 @@ type Config struct {
 	// ByKey sorts records by key bytes within a partition; otherwise records
 	// keep their insertion order within a partition.
 	ByKey bool
+	// Pool, when set, gives the sorter the entry array of a closed one
+	// and takes its own back at Close.
+	Pool *Pool
 	// MergeFactor is the most runs read at once; more runs are first merged
 	// in groups of this size, and fewer when the budget cannot hold the
 	// buffers of this many. Each open run costs about 200 KiB of buffers.
@@ -178,7 +182,48 @@ func NewSorter(cfg Config) (*Sorter, error) {
 		s.chunkSize = hugePage
 		s.mapped = make(map[*byte]bool)
 	}
+	s.reuse(cfg.Pool.get())
 	return s, nil
+}
+
+// A Pool hands the entry arrays of closed Sorters to new ones, so that a
+// process that runs task after task reuses them instead of dropping them
+// for the collector while the next task grows its own. Like a sync.Pool,
+// which it is, it keeps an array only until the collector has run twice
+// without its being taken. Arena chunks are never pooled: a chunk holds
+// the bytes of records the closed sorter handed out, so reusing it would
+// change them under a caller that broke the rule not to keep them past
+// Close, where a fresh chunk each time leaves them as they were (on the
+// heap) or faults (mapped). A Pool is safe for concurrent use; a nil one
+// keeps nothing.
+type Pool struct{ p sync.Pool }
+
+// NewPool returns an empty Pool.
+func NewPool() *Pool { return &Pool{} }
+
+func (p *Pool) get() []entry {
+	if p == nil {
+		return nil
+	}
+	if b, ok := p.p.Get().(*[]entry); ok {
+		return *b
+	}
+	return nil
+}
+
+func (p *Pool) put(ents []entry) {
+	if p != nil && cap(ents) > 0 {
+		ents = ents[:0]
+		p.p.Put(&ents)
+	}
+}
+
+// reuse takes a pooled entry array when its slots take at most half of
+// the budget; otherwise it is left for the collector.
+func (s *Sorter) reuse(ents []entry) {
+	if cap(ents) > 0 && int64(cap(ents))*s.slot <= s.budget/2 {
+		s.ents = ents[:0]
+	}
 }
 
 // Add copies a record for partition part into the sorter, first spilling
@@ -428,6 +473,7 @@ func (s *Sorter) Close() error {
 	for _, c := range s.chunks {
 		s.freeChunk(c)
 	}
+	s.cfg.Pool.put(s.ents)
 	s.chunks, s.ents, s.scratch = nil, nil, nil
 	if s.dir == "" {
 		return nil

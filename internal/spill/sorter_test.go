@@ -572,3 +572,40 @@ func BenchmarkSortLines(b *testing.B) {
 		}
 	}
 }
+
+// TestPoolHandsEntriesOn: sorters that share a Pool reuse each other's
+// entry arrays, the records that pass through reused arrays come out as
+// from fresh ones, and an array too big for a sorter's budget is not
+// taken.
+func TestPoolHandsEntriesOn(t *testing.T) {
+	pool := NewPool()
+	rng := rand.New(rand.NewPCG(7, 7))
+	reused := 0
+	for i := range 6 {
+		in := randRecs(rng, 1500, 1+i%3, 500)
+		budget := int64(8000 + 40000*(i%2)) // some arrays too big for the next budget
+		want, _ := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0}, in)
+		got, spills := sortAll(t, Config{Dir: t.TempDir(), Budget: budget, ByKey: i%2 == 0, Pool: pool}, in)
+		checkSame(t, got, want)
+		if spills == 0 {
+			t.Fatalf("round %d: no spills; the test needs some", i)
+		}
+		next := int64(8000)
+		s, err := NewSorter(Config{Dir: t.TempDir(), Budget: next, ByKey: true, Pool: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cap(s.ents) > 0 {
+			reused++
+		}
+		if s.MemoryUsed() > next/2 {
+			t.Fatalf("round %d: a sorter with a budget of %d took an entry array of %d bytes", i, next, s.MemoryUsed())
+		}
+		s.Close()
+	}
+	// A sync.Pool drops items at random under the race detector, and at
+	// every second collection.
+	if reused == 0 && !raceEnabled {
+		t.Fatal("no sorter took an entry array from the pool")
+	}
+}

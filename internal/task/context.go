@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/block"
+	"github.com/sluicehq/sluice/internal/spill"
 )
 
 // DefaultMemory is the bytes a task may hold in its buffers before
@@ -25,6 +26,7 @@ type Context struct {
 	Partition int
 	Attempt   int
 	Memory    int64       // bytes a task may hold in its buffers before spilling
+	Sorters   *spill.Pool // record buffers that sorters pass on from task to task; nil keeps none
 	TempDir   string      // private scratch directory for spills
 	Codec     block.Codec // compression for shuffle and spill files
 	Shuffle   ShuffleIO
