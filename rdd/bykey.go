@@ -115,6 +115,9 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 			if err == nil {
 				err = addErr
 			}
+			if err == nil {
+				err = t.done()
+			}
 			if err != nil {
 				return err
 			}
@@ -269,6 +272,9 @@ func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], ag
 			}
 			return t.addString(unsafe.String(unsafe.SliceData(kf), len(kf)), c)
 		})
+		if err == nil {
+			err = t.done()
+		}
 		if err != nil {
 			return err
 		}
@@ -333,6 +339,9 @@ func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context
 	}
 	if err == nil {
 		err = addErr
+	}
+	if err == nil {
+		err = t.done()
 	}
 	if err != nil {
 		return err

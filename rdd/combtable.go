@@ -32,22 +32,24 @@ type combTable[C any] struct {
 	n       int    // keys held
 	arena   []byte // the bytes of keys longer than inlineKey
 	mask    uint64
-	seed    [3]uint64
+	seed    [4]uint64
 	collide bool // test hook: every key has hash 0
 }
 
 // combSlot is one slot. meta is 0 for an empty slot, else the low 32 bits
 // of the key's hash above its rank+1. w is the key: for up to inlineKey
-// bytes, the bytes little-endian with the length in the top byte of w[2];
-// for a longer key, its arena offset, its length and longKey.
+// bytes, the bytes little-endian with the length in the top byte of w[1];
+// for a longer key, its arena offset, and its length or'd with longKey.
+// For an 8-byte combiner a slot is 32 bytes: two to a cache line, none
+// across two.
 type combSlot[C any] struct {
 	meta uint64
-	w    [3]uint64
+	w    [2]uint64
 	v    C
 }
 
 const (
-	inlineKey   = 23
+	inlineKey   = 15
 	longKey     = 0xff << 56
 	minSlots    = 16
 	metaRankMax = 1<<32 - 2
@@ -56,7 +58,7 @@ const (
 // newCombTable makes a table with room for about hint keys, in no more
 // than budget bytes of slots.
 func newCombTable[C any](hint int, budget int64) *combTable[C] {
-	t := &combTable[C]{seed: [3]uint64{rand.Uint64() | 1, rand.Uint64() | 1, rand.Uint64() | 1}}
+	t := &combTable[C]{seed: [4]uint64{rand.Uint64(), rand.Uint64() | 1, rand.Uint64(), rand.Uint64() | 1}}
 	n := minSlots
 	for n-n/4 < hint && int64(2*n)*t.slotSize() <= budget {
 		n *= 2
@@ -115,24 +117,44 @@ func (t *combTable[C]) lookup(key string) (i int, isNew bool) {
 	if len(key) > inlineKey {
 		return t.lookupLong(key)
 	}
-	var b [24]byte
-	copy(b[:], key)
-	b[23] = byte(len(key))
-	w := [3]uint64{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}
-	return t.lookupPacked(w)
+	w := pack(key)
+	return t.lookupPacked(w, t.hash(w))
 }
 
 // lookupWord is lookup of the 8 bytes of x, little-endian, packed
 // directly: the table of integer keys.
 func (t *combTable[C]) lookupWord(x uint64) (i int, isNew bool) {
-	return t.lookupPacked([3]uint64{x, 0, 8 << 56})
+	w := packWord(x)
+	return t.lookupPacked(w, t.hash(w))
 }
 
-func (t *combTable[C]) lookupPacked(w [3]uint64) (int, bool) {
-	h := mix(mix(w[0]^t.seed[0], w[1]^t.seed[1])^w[2], t.seed[2])
+// pack packs a key of up to inlineKey bytes.
+func pack(key string) [2]uint64 {
+	var b [16]byte
+	copy(b[:], key)
+	b[15] = byte(len(key))
+	return [2]uint64{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])}
+}
+
+// packWord packs the 8 bytes of x, little-endian.
+func packWord(x uint64) [2]uint64 { return [2]uint64{x, 8 << 56} }
+
+// hash hashes a packed key.
+// Two independent multiplications by random odd numbers, folded: one
+// multiplication's latency.
+func (t *combTable[C]) hash(w [2]uint64) uint64 {
 	if t.collide {
-		h = 0
+		return 0
 	}
+	return mix(w[0]^t.seed[0], t.seed[1]) ^ mix(w[1]^t.seed[2], t.seed[3])
+}
+
+// touch loads the slot where a key of hash h starts, so that the loads
+// of several keys overlap (see spillTable.flush).
+func (t *combTable[C]) touch(h uint64) uint64 { return t.slots[h&t.mask].meta }
+
+// lookupPacked is lookup of a packed key w of hash h.
+func (t *combTable[C]) lookupPacked(w [2]uint64, h uint64) (int, bool) {
 	tag := h << 32
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
@@ -165,12 +187,12 @@ func (t *combTable[C]) lookupLong(key string) (int, bool) {
 			}
 			t.n++
 			s.meta = tag | uint64(t.n)
-			s.w = [3]uint64{uint64(len(t.arena)), uint64(len(key)), longKey}
+			s.w = [2]uint64{uint64(len(t.arena)), uint64(len(key)) | longKey}
 			t.arena = append(t.arena, key...)
 			return int(i), true
 		}
-		if s.meta&^0xffffffff == tag && s.w[2] == longKey && s.w[1] == uint64(len(key)) &&
-			string(t.arena[s.w[0]:s.w[0]+s.w[1]]) == key {
+		if s.meta&^0xffffffff == tag && s.w[1] == uint64(len(key))|longKey &&
+			string(t.arena[s.w[0]:s.w[0]+uint64(len(key))]) == key {
 			return int(i), false
 		}
 	}
@@ -197,15 +219,15 @@ func mix(a, b uint64) uint64 {
 }
 
 // key returns the bytes of slot i's key, in dst when inline.
-func (t *combTable[C]) key(dst *[24]byte, i int) []byte {
+func (t *combTable[C]) key(dst *[16]byte, i int) []byte {
 	s := &t.slots[i]
-	if s.w[2] == longKey {
-		return t.arena[s.w[0] : s.w[0]+s.w[1] : s.w[0]+s.w[1]]
+	if s.w[1]&longKey == longKey {
+		end := s.w[0] + s.w[1]&^longKey
+		return t.arena[s.w[0]:end:end]
 	}
 	binary.LittleEndian.PutUint64(dst[0:], s.w[0])
 	binary.LittleEndian.PutUint64(dst[8:], s.w[1])
-	binary.LittleEndian.PutUint64(dst[16:], s.w[2])
-	return dst[:dst[23]]
+	return dst[:dst[15]]
 }
 
 // word returns slot i's key put in by lookupWord.
@@ -249,6 +271,18 @@ type spillTable[X, C any] struct {
 	// the key so encoded.
 	encodeKey func(dst, raw []byte) []byte
 	partOf    func(raw, kb []byte) (int, error)
+
+	batch [16]queued[X] // records whose lookups are to come (flush)
+	nb    int
+	sink  uint64 // what touching slots loaded, so the loads stay
+}
+
+// queued is a record waiting in a spillTable's batch: its packed key and
+// the key's hash.
+type queued[X any] struct {
+	w [2]uint64
+	h uint64
+	x X
 }
 
 // keyBytes is encodeKey for a table keyed by encodings already.
@@ -278,29 +312,71 @@ func (s *spillTable[X, C]) room() error {
 	return nil
 }
 
-// addString folds x into the combiner of key, given as its bytes.
+// addString folds x into the combiner of key, given as its bytes, which
+// may be a view of memory that is reused once addString returns. Short
+// keys are folded in batches (see flush): call done before reading the
+// table.
 func (s *spillTable[X, C]) addString(key string, x X) error {
-	i, isNew := s.t.lookup(key)
-	if i < 0 {
-		if err := s.room(); err != nil {
+	if len(key) > inlineKey {
+		if err := s.flush(); err != nil {
 			return err
 		}
-		i, isNew = s.t.lookup(key)
+		i, isNew := s.t.lookupLong(key)
+		if i < 0 {
+			if err := s.room(); err != nil {
+				return err
+			}
+			i, isNew = s.t.lookupLong(key)
+		}
+		return s.fold(i, isNew, x)
 	}
-	return s.fold(i, isNew, x)
+	return s.queue(pack(key), x)
 }
 
-// addWord folds x into the combiner of the integer key w.
-func (s *spillTable[X, C]) addWord(w uint64, x X) error {
-	i, isNew := s.t.lookupWord(w)
-	if i < 0 {
-		if err := s.room(); err != nil {
+// addWord folds x into the combiner of the integer key w, in batches as
+// addString does.
+func (s *spillTable[X, C]) addWord(w uint64, x X) error { return s.queue(packWord(w), x) }
+
+func (s *spillTable[X, C]) queue(w [2]uint64, x X) error {
+	b := &s.batch[s.nb]
+	b.w, b.h, b.x = w, s.t.hash(w), x
+	if s.nb++; s.nb == len(s.batch) {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush folds the batched records in, in order. It first loads the slot
+// of every key of the batch, so that the cache misses of keys the table
+// has not seen lately overlap instead of following one another: most of
+// the time of a lookup in a large table is that miss.
+func (s *spillTable[X, C]) flush() error {
+	n := s.nb
+	s.nb = 0
+	var sum uint64
+	for j := range n {
+		sum += s.t.touch(s.batch[j].h)
+	}
+	s.sink += sum
+	for j := range n {
+		b := &s.batch[j]
+		i, isNew := s.t.lookupPacked(b.w, b.h)
+		if i < 0 {
+			if err := s.room(); err != nil {
+				return err
+			}
+			i, isNew = s.t.lookupPacked(b.w, b.h)
+		}
+		if err := s.fold(i, isNew, b.x); err != nil {
 			return err
 		}
-		i, isNew = s.t.lookupWord(w)
 	}
-	return s.fold(i, isNew, x)
+	clear(s.batch[:n]) // drop references to values
+	return nil
 }
+
+// done folds in what is batched: the table is complete.
+func (s *spillTable[X, C]) done() error { return s.flush() }
 
 func (s *spillTable[X, C]) fold(i int, isNew bool, x X) error {
 	v := &s.t.slots[i].v
@@ -350,14 +426,31 @@ func (s *spillTable[X, C]) dump() error {
 // each calls f with every key's bytes and combiner, in first-seen order,
 // until f fails. The bytes are valid during the call only.
 func (s *spillTable[X, C]) each(f func(raw []byte, c *C) error) error {
+	if s.nb != 0 {
+		panic("rdd: a combine table read with records still batched")
+	}
 	s.order = s.t.ranked(s.order)
-	var buf [24]byte
-	for _, i := range s.order {
-		if err := f(s.t.key(&buf, int(i)), &s.t.slots[i].v); err != nil {
-			return err
+	var buf [16]byte
+	for rest := s.order; len(rest) > 0; {
+		group := rest[:min(len(rest), len(s.batch))]
+		s.touch(group)
+		for _, i := range group {
+			if err := f(s.t.key(&buf, int(i)), &s.t.slots[i].v); err != nil {
+				return err
+			}
 		}
+		rest = rest[len(group):]
 	}
 	return nil
+}
+
+// touch loads the slots of a group, so that their misses overlap.
+func (s *spillTable[X, C]) touch(group []int32) {
+	var sum uint64
+	for _, i := range group {
+		sum += s.t.slots[i].meta
+	}
+	s.sink += sum
 }
 
 // spilled reports whether the table went to the sorter; then the caller
@@ -441,9 +534,12 @@ func (s *spillTable[X, C]) write(w task.ShuffleWriter, parts int) error {
 		slots[count[p]] = s.order[r]
 		count[p]++
 	}
-	var buf [24]byte
+	var buf [16]byte
 	cur := -1
-	for _, i := range slots {
+	for j, i := range slots {
+		if j%len(s.batch) == 0 {
+			s.touch(slots[j:min(len(slots), j+len(s.batch))])
+		}
 		if p := int(part[s.t.slots[i].meta&0xffffffff-1]); p != cur {
 			if err := w.Partition(p); err != nil {
 				return err

@@ -6,6 +6,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/codec"
+	"github.com/sluicehq/sluice/internal/task"
 )
 
 // zipfWords is a stream of n words drawn from a vocabulary of vocab by a
@@ -88,6 +91,26 @@ func BenchmarkCombineStrings(b *testing.B) {
 				vals = append(vals, 1)
 			}
 		})
+	})
+}
+
+// BenchmarkSpillTableStrings is the combTable row of
+// BenchmarkCombineStrings through spillTable, whose batches overlap the
+// cache misses of lookups.
+func BenchmarkSpillTableStrings(b *testing.B) {
+	words := zipfWords(benchRecords, benchVocab)
+	tc := &task.Context{Memory: 1 << 30}
+	add := func(a, b int64) int64 { return a + b }
+	perRecord(b, len(words), func() {
+		t := newSpillTable(tc, 0, 1<<30, codec.For[int64](), func(x int64) int64 { return x }, add, keyBytes, partZero)
+		for _, w := range words {
+			if err := t.addString(w, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := t.done(); err != nil {
+			b.Fatal(err)
+		}
 	})
 }
 
