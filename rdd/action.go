@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/block"
 	"github.com/sluicehq/sluice/internal/codec"
@@ -118,24 +119,26 @@ func appendText[T any](dst []byte, v T) []byte {
 // under enc: (encoding, count) frames in order of first appearance, the
 // result of CountByKey's and CountByValue's tasks.
 func (r *RDD[T]) countEncoded(ctx context.Context, tc *task.Context, part int, enc func([]byte, T) []byte) ([]byte, error) {
-	idx := map[string]int{}
-	var keys []string
-	var counts []uint64
+	// The counts go to the driver whole, so the table is not bounded
+	// here; the driver's result size is.
+	tb := newCombTable[uint64](0, math.MaxInt64)
 	var kb []byte
 	err := r.iterate(ctx, tc, part, func(t T) bool {
 		kb = enc(kb[:0], t)
-		if i, ok := idx[string(kb)]; ok {
-			counts[i]++
-			return true
+		k := unsafe.String(unsafe.SliceData(kb), len(kb))
+		i, _ := tb.lookup(k)
+		if i < 0 {
+			tb.grow()
+			i, _ = tb.lookup(k)
 		}
-		idx[string(kb)] = len(keys)
-		keys, counts = append(keys, string(kb)), append(counts, 1)
+		tb.slots[i].v++
 		return true
 	})
 	var buf []byte
-	for i, k := range keys {
-		buf = appendFrame(buf, []byte(k))
-		buf = appendFrame(buf, binary.AppendUvarint(nil, counts[i]))
+	var kbuf [16]byte
+	for _, i := range tb.ranked(nil) {
+		buf = appendFrame(buf, tb.key(&kbuf, int(i)))
+		buf = appendFrame(buf, binary.AppendUvarint(nil, tb.slots[i].v))
 	}
 	return buf, err
 }

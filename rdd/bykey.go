@@ -2,8 +2,10 @@ package rdd
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/codec"
 	"github.com/sluicehq/sluice/internal/spill"
@@ -100,22 +102,26 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 	var out *RDD[Pair[K, C]]
 	if samePartitioner(r.n.partitioner, info) {
 		out = newRDD(name, r.n.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
-			t := newCombineTable(tc, kc, cc, agg.Create, agg.MergeValue, agg.MergeCombiners, true)
+			create := func(v V) C { return cloneKey(agg.Create(v)) }
+			t := newSpillTable(tc, 0, memoryOf(tc)/2, cc, create, agg.MergeValue, keyBytes, partZero)
 			defer t.close()
 			var kb []byte
 			var addErr error
 			err := r.iterate(ctx, tc, part, func(p Pair[K, V]) bool {
 				kb = kc.Append(kb[:0], p.Key)
-				addErr = t.add(kb, p.Key, false, p.Value)
+				addErr = t.addString(unsafe.String(unsafe.SliceData(kb), len(kb)), p.Value)
 				return addErr == nil
 			})
 			if err == nil {
 				err = addErr
 			}
+			if err == nil {
+				err = t.done()
+			}
 			if err != nil {
 				return err
 			}
-			return t.emit(name, yield)
+			return emitCombined(name, t, kc, agg.MergeCombiners, yield)
 		}, narrow(r.n))
 	} else {
 		out = combineShuffled(name, r, agg, target, kc, cc)
@@ -141,7 +147,11 @@ func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], ag
 		}
 		return cc.Append(nil, agg.MergeCombiners(ca, cb)), nil
 	}
+	rk, raw := rawKeyOf[K]()
 	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
+		if raw {
+			return combineMapRaw(ctx, tc, s, r, mapPart, agg, rk, kc, cc, target, mergeBytes)
+		}
 		half := memoryOf(tc) / 2
 		// The table holds each key's combiner and first-seen rank: ranks
 		// make the output deterministic without sorting, and reading them
@@ -253,133 +263,124 @@ func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], ag
 
 	identity := func(c C) C { return c }
 	return newRDD(name, s.parts, func(ctx context.Context, tc *task.Context, part int, yield func(Pair[K, C]) bool) error {
-		t := newCombineTable(tc, kc, cc, identity, agg.MergeCombiners, agg.MergeCombiners, false)
+		t := newSpillTable(tc, 0, memoryOf(tc)/2, cc, identity, agg.MergeCombiners, keyBytes, partZero)
 		defer t.close()
-		var zeroK K
 		err := eachRecord(ctx, tc, s.id, part, func(kf, vf []byte) error {
 			c, err := cc.Decode(vf)
 			if err != nil {
 				return fmt.Errorf("rdd: %s: %w", name, err)
 			}
-			return t.add(kf, zeroK, true, c)
+			return t.addString(unsafe.String(unsafe.SliceData(kf), len(kf)), c)
 		})
+		if err == nil {
+			err = t.done()
+		}
 		if err != nil {
 			return err
 		}
-		return t.emit(name, yield)
+		return emitCombined(name, t, kc, agg.MergeCombiners, yield)
 	}, &dep{parent: r.n, shuffle: s})
 }
 
-// combineTable combines records into one combiner per key within half the
-// task's memory, keyed by the key's canonical encoding (what partitioners
-// hash, so grouping agrees with partitioning whatever K's equality says),
-// spilling sorted runs when it outgrows its budget. X is what a record
-// brings: a value (combining a partition in place) or a combiner (the
-// reduce side of a shuffle).
-type combineTable[K, X, C any] struct {
-	tc     *task.Context
-	kc     codec.Codec[K]
-	cc     codec.Codec[C]
-	create func(X) C
-	merge  func(C, X) C
-	mergeC func(C, C) C
-	clone  bool // keys and combiners may alias the input: copy strings
-
-	half  int64
-	idx   map[string]int32 // key bytes -> first-seen rank
-	kbs   []string
-	keys  []K
-	vals  []C
-	mem   int64
-	entry int64
-	grows bool
-	so    *spill.Sorter
-	vb    []byte
-}
-
-func newCombineTable[K, X, C any](tc *task.Context, kc codec.Codec[K], cc codec.Codec[C], create func(X) C, merge func(C, X) C, mergeC func(C, C) C, clone bool) *combineTable[K, X, C] {
-	var zeroK K
-	return &combineTable[K, X, C]{
-		tc: tc, kc: kc, cc: cc, create: create, merge: merge, mergeC: mergeC, clone: clone,
-		half: memoryOf(tc) / 2, idx: make(map[string]int32), entry: int64(64) + sizeOf(zeroK), grows: growable[C](),
-	}
-}
-
-// add folds x into the combiner of the key encoded as kf; k is the key,
-// or decodeKey says to decode it from kf when the key is new.
-func (t *combineTable[K, X, C]) add(kf []byte, k K, decodeKey bool, x X) error {
-	if i, ok := t.idx[string(kf)]; ok {
-		if t.grows {
-			t.mem -= sizeOf(t.vals[i])
+// combineMapRaw is the map side of combineShuffled for the keys that a
+// combTable holds as they are (rawKeyOf): no encoding per record, one
+// hash per record, and a partition hash per distinct key when the table
+// is written.
+func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context, s *shuffleDep, r *RDD[Pair[K, V]], mapPart int,
+	agg Aggregator[V, C], rk rawKey[K], kc codec.Codec[K], cc codec.Codec[C], target Partitioner[K], mergeBytes func(a, b []byte) ([]byte, error)) error {
+	// view makes a K of a table's key bytes, sharing them when K is a
+	// string: for encoding, and for the hash partitioner, which reads
+	// only the encoding; another partitioner is user code, which may keep
+	// the key, so it gets a copy.
+	view := func(raw []byte) K {
+		if rk.str {
+			var k K
+			*(*string)(unsafe.Pointer(&k)) = unsafe.String(unsafe.SliceData(raw), len(raw))
+			return k
 		}
-		t.vals[i] = t.merge(t.vals[i], x)
-		if t.grows {
-			if t.mem += sizeOf(t.vals[i]); t.mem > t.half {
-				return t.dump()
+		return rk.fromWord(binary.LittleEndian.Uint64(raw))
+	}
+	encodeKey := func(dst, raw []byte) []byte { return kc.Append(dst, view(raw)) }
+	var partOf func(raw, kb []byte) (int, error)
+	if h, ok := target.(HashPartitioner[K]); ok {
+		n := h.N
+		partOf = func(_, kb []byte) (int, error) { return hashPart(kb, n), nil }
+	} else {
+		partOf = func(raw, kb []byte) (int, error) {
+			k := view(raw)
+			if rk.str {
+				*(*string)(unsafe.Pointer(&k)) = string(raw)
 			}
-		}
-		return nil
-	}
-	if decodeKey {
-		var err error
-		if k, err = t.kc.Decode(kf); err != nil {
-			return err
-		}
-	}
-	c := t.create(x)
-	if t.clone {
-		k, c = cloneKey(k), cloneKey(c)
-	}
-	ks := string(kf)
-	t.idx[ks] = int32(len(t.keys))
-	t.kbs, t.keys, t.vals = append(t.kbs, ks), append(t.keys, k), append(t.vals, c)
-	t.mem += t.entry + int64(len(ks)) + sizeOf(k) + sizeOf(c)
-	if t.mem > t.half {
-		return t.dump()
-	}
-	return nil
-}
-
-// dump moves the table into the sorter, which spills sorted runs.
-func (t *combineTable[K, X, C]) dump() error {
-	if t.so == nil {
-		var err error
-		if t.so, err = newSorter(t.tc, t.half, true); err != nil {
-			return err
-		}
-	}
-	for i, kb := range t.kbs {
-		t.vb = t.cc.Append(t.vb[:0], t.vals[i])
-		if err := t.so.Add(0, []byte(kb), t.vb); err != nil {
-			return err
-		}
-	}
-	clear(t.idx)
-	clear(t.kbs)
-	clear(t.keys)
-	clear(t.vals)
-	t.kbs, t.keys, t.vals, t.mem = t.kbs[:0], t.keys[:0], t.vals[:0], 0
-	return nil
-}
-
-func (t *combineTable[K, X, C]) close() {
-	if t.so != nil {
-		closeSorter(t.tc, t.so)
-	}
-}
-
-// emit yields every key's combiner: in first-seen order when everything
-// fit (deterministic, because input is read in a fixed order), else in
-// key-byte order, merging the spilled runs.
-func (t *combineTable[K, X, C]) emit(name string, yield func(Pair[K, C]) bool) error {
-	if t.so == nil {
-		clear(t.idx)
-		for i, k := range t.keys {
-			if !yield(Pair[K, C]{k, t.vals[i]}) {
-				return nil
+			p := target.Partition(k)
+			if p < 0 || p >= s.parts {
+				return 0, partitionRangeError(target, p, s.parts)
 			}
+			return p, nil
 		}
-		return nil
+	}
+	create := func(v V) C { return cloneKey(agg.Create(v)) }
+	t := newSpillTable(tc, int(s.sizeHint.Load()), memoryOf(tc)/2, cc, create, agg.MergeValue, encodeKey, partOf)
+	defer t.close()
+	var addErr error
+	var err error
+	if rk.str {
+		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			addErr = t.addString(*(*string)(unsafe.Pointer(&p.Key)), p.Value)
+			return addErr == nil
+		})
+	} else {
+		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			addErr = t.addWord(rk.word(&p.Key), p.Value)
+			return addErr == nil
+		})
+	}
+	if n := int64(t.t.n); n > s.sizeHint.Load() {
+		s.sizeHint.Store(n)
+	}
+	if err == nil {
+		err = addErr
+	}
+	if err == nil {
+		err = t.done()
+	}
+	if err != nil {
+		return err
+	}
+	if !t.spilled() {
+		return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return t.write(w, s.parts) })
+	}
+	if err := t.dump(); err != nil {
+		return err
+	}
+	it, err := t.so.Iter()
+	if err != nil {
+		return err
+	}
+	return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
+}
+
+// emitCombined yields every key's combiner of a table keyed by canonical
+// encodings (what partitioners hash, so grouping agrees with partitioning
+// whatever K's equality says): in first-seen order when everything fit
+// (deterministic, because input is read in a fixed order), else in
+// key-byte order, merging the spilled runs with mergeC. A key is decoded
+// from its encoding.
+func emitCombined[K, X, C any](name string, t *spillTable[X, C], kc codec.Codec[K], mergeC func(C, C) C, yield func(Pair[K, C]) bool) error {
+	if !t.spilled() {
+		err := t.each(func(raw []byte, c *C) error {
+			k, err := kc.Decode(raw)
+			if err != nil {
+				return fmt.Errorf("rdd: %s: %w", name, err)
+			}
+			if !yield(Pair[K, C]{k, *c}) {
+				return errStop
+			}
+			return nil
+		})
+		if err == errStop {
+			return nil
+		}
+		return err
 	}
 	if err := t.dump(); err != nil {
 		return err
@@ -401,14 +402,14 @@ func (t *combineTable[K, X, C]) emit(name string, yield func(Pair[K, C]) bool) e
 			if first {
 				acc, first = c, false
 			} else {
-				acc = t.mergeC(acc, c)
+				acc = mergeC(acc, c)
 			}
 			return true
 		})
 		if derr != nil {
 			return false, fmt.Errorf("rdd: %s: %w", name, derr)
 		}
-		k, err := t.kc.Decode(kf)
+		k, err := kc.Decode(kf)
 		if err != nil {
 			return false, fmt.Errorf("rdd: %s: %w", name, err)
 		}

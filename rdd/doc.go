@@ -151,6 +151,14 @@
 // group), wrapping ErrBadRecord; with the session's --skip-bad-records N
 // up to N of them per job are skipped and counted instead.
 //
+// A line of TextFile is not copied for the function it is handed to: it
+// is a substring of one string per read chunk (about 1 MiB), a buffer that
+// is never written again. So a function may keep a line, as it may keep
+// any Go string, but a kept line keeps its whole chunk in memory: to keep
+// a small part of many lines, keep strings.Clone(part). The by-key
+// operations copy the string keys they hold, so a ReduceByKey over words
+// pins no chunk.
+//
 //	var events = rdd.Func(func(paths []string) *rdd.RDD[Event] { return rdd.JSONLines[Event](paths...) })
 //
 //	err := rdd.SaveAsParquet(ctx, session, events.Invoke(paths), "out/")
