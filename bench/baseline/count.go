@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -15,6 +16,11 @@ type config struct {
 	workers int // goroutines, each with its own map
 	perWork int // byte ranges per worker, for balance when one is slow
 	bufSize int // read buffer per worker; tokens may be longer
+
+	// lockThreads locks each worker goroutine to its OS thread, so that
+	// callgrind, which follows call stacks per thread, sees all of a
+	// worker's work (bench/callgrind.sh).
+	lockThreads bool
 }
 
 func defaultConfig() config {
@@ -137,6 +143,9 @@ func countFiles(paths []string, cfg config) (map[string]int, error) {
 		c := newCounter()
 		counters[w] = c
 		wg.Go(func() {
+			if cfg.lockThreads {
+				runtime.LockOSThread() // until the goroutine ends
+			}
 			buf := make([]byte, cfg.bufSize)
 			for s := range next {
 				var err error
