@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	code, err := run(os.Args[1:], os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cgreport:", err)
+		if code == 0 {
+			code = 2
+		}
+	}
+	os.Exit(code)
+}
+
+// run parses args, prints the report to w and returns the exit status: 0,
+// 1 for a check that failed, 2 for an error.
+func run(args []string, w io.Writer) (int, error) {
+	fs := flag.NewFlagSet("cgreport", flag.ContinueOnError)
+	bytes := fs.Int64("bytes", 0, "input bytes of one run")
+	words := fs.Int64("words", 0, "words (records into the map-side combine) of one run")
+	corpus := fs.String("corpus", "", "the corpus, as --record writes it into the budget")
+	sluice := fs.String("sluice", "", "callgrind output files of the Sluice runs, comma-separated")
+	baseline := fs.String("baseline", "", "callgrind output files of the baseline runs, comma-separated")
+	check := fs.String("check", "", "hold the figures to this budget file")
+	record := fs.String("record", "", "write the figures to this budget file")
+	env := fs.String("env", "", "what measured (Go, valgrind, CPU), as --record writes it into the budget")
+	callsFlag := fs.String("calls", "", "FUNC=N: every --sluice file must count N calls of FUNC")
+	tolerance := fs.Float64("tolerance", 1, "--record: the tolerance, in percent, that --check allows")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *bytes <= 0 || *words <= 0 {
+		return 2, errors.New("--bytes and --words must be positive")
+	}
+	if *check != "" && *record != "" {
+		return 2, errors.New("give --check or --record, not both")
+	}
+	if *tolerance <= 0 || *tolerance >= 100 {
+		return 2, fmt.Errorf("--tolerance %g: want a percentage above 0 and below 100", *tolerance)
+	}
+	want, err := parseCalls(*callsFlag)
+	if err != nil {
+		return 2, err
+	}
+	s, err := readRuns("sluice", *sluice, want)
+	if err != nil {
+		return 2, err
+	}
+	b, err := readRuns("baseline", *baseline, calls{})
+	if err != nil {
+		return 2, err
+	}
+	m := measured{Bytes: *bytes, Words: *words, Sluice: median(s), Baseline: median(b)}
+	printRuns(w, "sluice", s)
+	printRuns(w, "baseline", b)
+	printFigures(w, m)
+
+	switch {
+	case *record != "":
+		bud := budget{
+			Corpus: *corpus, Env: *env, Recorded: time.Now().UTC().Format("2006-01-02"),
+			Bytes: m.Bytes, Words: m.Words, Sluice: m.Sluice, Baseline: m.Baseline, Tolerance: *tolerance,
+		}
+		if err := os.WriteFile(*record, []byte(bud.String()), 0o644); err != nil {
+			return 2, err
+		}
+		fmt.Fprintf(w, "recorded %s\n", *record)
+	case *check != "":
+		data, err := os.ReadFile(*check)
+		if err != nil {
+			return 2, err
+		}
+		bud, err := parseBudget(string(data))
+		if err != nil {
+			return 2, fmt.Errorf("%s: %w", *check, err)
+		}
+		if bud.Env != "" && *env != "" && bud.Env != *env {
+			fmt.Fprintf(w, "note: the budget was recorded with %q; this is %q\n", bud.Env, *env)
+		}
+		ok, lines, err := bud.check(m)
+		if err != nil {
+			return 2, fmt.Errorf("%s: %w", *check, err)
+		}
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		if !ok {
+			return 1, nil
+		}
+	}
+	return 0, nil
+}
+
+// measured is what one invocation of the script measured.
+type measured struct {
+	Bytes, Words     int64
+	Sluice, Baseline int64 // instructions: medians of the runs
+}
+
+func printRuns(w io.Writer, name string, runs []int64) {
+	if len(runs) < 2 {
+		return
+	}
+	lo, hi := slices.Min(runs), slices.Max(runs)
+	fmt.Fprintf(w, "%-8s runs", name)
+	for _, r := range runs {
+		fmt.Fprintf(w, " %d", r)
+	}
+	fmt.Fprintf(w, " (spread %.3f%%)\n", 100*float64(hi-lo)/float64(lo))
+}
+
+func printFigures(w io.Writer, m measured) {
+	for _, p := range []struct {
+		name string
+		n    int64
+	}{{"sluice", m.Sluice}, {"baseline", m.Baseline}} {
+		fmt.Fprintf(w, "%-8s %13d instructions %8.2f per byte %8.1f per word\n",
+			p.name, p.n, float64(p.n)/float64(m.Bytes), float64(p.n)/float64(m.Words))
+	}
+	fmt.Fprintf(w, "sluice_instructions/baseline_instructions = %.2f\n", float64(m.Sluice)/float64(m.Baseline))
+}
+
+// readRuns reads the instruction totals of comma-separated callgrind
+// output files. When want is set, each file must also count at least want.N
+// calls of the function want.Fn: all of them were seen inside the
+// collection. It may count more: a goroutine that resumes in the middle of
+// want.Fn after the scheduler ran on its thread looks like a call to
+// callgrind (on a loaded machine, 2 more in 235 367 were seen).
+func readRuns(name, list string, want calls) ([]int64, error) {
+	if list == "" {
+		return nil, fmt.Errorf("no --%s files", name)
+	}
+	var runs []int64
+	for _, path := range strings.Split(list, ",") {
+		n, c, err := readOut(path, want.Fn)
+		if err != nil {
+			return nil, err
+		}
+		if want.Fn != "" && c < want.N {
+			return nil, fmt.Errorf("%s: callgrind counted %d calls of %s, want at least %d: some of the work ran where the collection did not see it (another thread?), so the count is too low; see bench/maploop/doc.go",
+				path, c, want.Fn, want.N)
+		}
+		runs = append(runs, n)
+	}
+	return runs, nil
+}
+
+// calls is a function and how often it must have been called.
+type calls struct {
+	Fn string
+	N  int64
+}
+
+// parseCalls parses FUNC=N.
+func parseCalls(s string) (calls, error) {
+	if s == "" {
+		return calls{}, nil
+	}
+	i := strings.LastIndex(s, "=")
+	if i <= 0 {
+		return calls{}, fmt.Errorf("--calls %q: want FUNC=N", s)
+	}
+	n, err := strconv.ParseInt(s[i+1:], 10, 64)
+	if err != nil || n < 0 {
+		return calls{}, fmt.Errorf("--calls %q: want FUNC=N with N a count", s)
+	}
+	return calls{s[:i], n}, nil
+}
+
+// readOut returns the instructions a callgrind output file counted (its
+// "totals:" line or, failing that, "summary:") and the calls to fn it
+// recorded (fn's recursion levels, fn'2 and so on, included). Zero
+// instructions is an error: the function the collection was toggled on
+// never ran, or has another name.
+func readOut(path, fn string) (total, fnCalls int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	var totals, summary string
+	names := map[string]string{} // compressed "(id)" -> name
+	target := false              // the last cfn= line named fn
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "totals:"):
+			totals = line[len("totals:"):]
+		case strings.HasPrefix(line, "summary:"):
+			summary = line[len("summary:"):]
+		case strings.HasPrefix(line, "cfn=") || strings.HasPrefix(line, "fn="):
+			_, v, _ := strings.Cut(line, "=")
+			name := v
+			if id, rest, ok := strings.Cut(v, " "); ok && strings.HasPrefix(id, "(") {
+				names[id], name = rest, rest
+			} else if strings.HasPrefix(v, "(") {
+				name = names[v]
+			}
+			target = line[0] == 'c' && fn != "" && (name == fn || strings.HasPrefix(name, fn+"'"))
+		case strings.HasPrefix(line, "calls="):
+			if target {
+				c, err := strconv.ParseInt(strings.Fields(line[len("calls="):])[0], 10, 64)
+				if err != nil {
+					return 0, 0, fmt.Errorf("%s: %q: %w", path, line, err)
+				}
+				fnCalls += c
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	v := totals
+	if v == "" {
+		v = summary
+	}
+	fields := strings.Fields(v)
+	if len(fields) == 0 {
+		return 0, 0, fmt.Errorf("%s: no totals: or summary: line; is it callgrind output?", path)
+	}
+	total, err = strconv.ParseInt(fields[0], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: totals %q: %w", path, fields[0], err)
+	}
+	if total <= 0 {
+		return 0, 0, fmt.Errorf("%s: callgrind counted no instructions: did the --toggle-collect function run, under that name?", path)
+	}
+	return total, fnCalls, nil
+}
+
+// median returns the median of runs, the mean of the middle two for an
+// even number.
+func median(runs []int64) int64 {
+	s := slices.Sorted(slices.Values(runs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
