@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/bench/internal/cgpin"
 )
 
 // config says how to count.
@@ -17,9 +18,9 @@ type config struct {
 	perWork int // byte ranges per worker, for balance when one is slow
 	bufSize int // read buffer per worker; tokens may be longer
 
-	// lockThreads locks each worker goroutine to its OS thread, so that
-	// callgrind, which follows call stacks per thread, sees all of a
-	// worker's work (bench/callgrind.sh).
+	// lockThreads pins each worker goroutine to its OS thread, with a
+	// stack that does not move, so that callgrind sees all of a worker's
+	// work (bench/callgrind.sh; see bench/internal/cgpin).
 	lockThreads bool
 }
 
@@ -144,7 +145,7 @@ func countFiles(paths []string, cfg config) (map[string]int, error) {
 		counters[w] = c
 		wg.Go(func() {
 			if cfg.lockThreads {
-				runtime.LockOSThread() // until the goroutine ends
+				cgpin.Pin()
 			}
 			buf := make([]byte, cfg.bufSize)
 			for s := range next {

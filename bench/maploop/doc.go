@@ -12,14 +12,14 @@
 // job: scheduler, executor, map-side combine and shuffle writer of whatever
 // engine it is built from.
 //
-// Callgrind follows call stacks per OS thread, and a goroutine that blocks
-// in a read may resume on another thread, whose stack as callgrind knows it
-// has no RunMap, so nothing more is counted. (Without the measures below,
-// two runs on the same 200 KB input counted 42.0 and 33.7 million
-// instructions.) So before the wordcount, a one-task job locks the task
-// slot's goroutine to its thread for good (the slot runs every task of the
-// session in turn), and after it a second one-task job checks that tasks
-// still run on that thread. maploop refuses to run with more than one slot
-// or out of process. bench/callgrind.sh checks the rest: callgrind must
-// count one call of tokenize per input line.
+// Callgrind follows call stacks per OS thread, and Go moves goroutines
+// between threads and stacks under it (see bench/internal/cgpin): without
+// care, two runs on the same 200 KB input counted 42.0 and 33.7 million
+// instructions. So before the wordcount, a one-task job pins the task
+// slot's goroutine to its thread for good, with a stack that does not move
+// (the slot runs every task of the session in turn), and after it a second
+// one-task job checks that tasks still run on that thread. maploop refuses
+// to run with more than one slot or out of process. bench/callgrind.sh
+// checks the rest: callgrind must count a call of tokenize for every input
+// line.
 package main

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
+	"github.com/sluicehq/sluice/bench/internal/cgpin"
 	"github.com/sluicehq/sluice/driver"
 	"github.com/sluicehq/sluice/rdd"
 )
@@ -30,13 +30,13 @@ func tokenize(line string, emit func(string)) {
 	}
 }
 
-// pin locks the goroutine that runs its one task to that goroutine's OS
-// thread, for good, and returns the thread's id; lock false only reports
-// the id.
+// pin pins the goroutine that runs its one task (the task slot's) to its
+// OS thread for good, with a stack that does not move (cgpin.Pin), and
+// returns the thread's id; lock false only reports the id.
 var pin = rdd.Func(func(lock bool) *rdd.RDD[int] {
 	return rdd.Map(rdd.Parallelize([]int{0}), func(int) int {
 		if lock {
-			runtime.LockOSThread() // never unlocked: the slot stays on this thread
+			cgpin.Pin() // never unlocked: the slot stays on this thread
 		}
 		return syscall.Gettid()
 	})
