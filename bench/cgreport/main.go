@@ -36,7 +36,8 @@ func run(args []string, w io.Writer) (int, error) {
 	check := fs.String("check", "", "hold the figures to this budget file")
 	record := fs.String("record", "", "write the figures to this budget file")
 	env := fs.String("env", "", "what measured (Go, valgrind, CPU), as --record writes it into the budget")
-	callsFlag := fs.String("calls", "", "FUNC=N: every --sluice file must count N calls of FUNC")
+	sluiceCalls := fs.String("sluice-calls", "", "FUNC=N: every --sluice file must count at least N calls of FUNC")
+	baselineCalls := fs.String("baseline-calls", "", "FUNC=N: every --baseline file must count at least N calls of FUNC")
 	tolerance := fs.Float64("tolerance", 1, "--record: the tolerance, in percent, that --check allows")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
@@ -53,15 +54,19 @@ func run(args []string, w io.Writer) (int, error) {
 	if *tolerance <= 0 || *tolerance >= 100 {
 		return 2, fmt.Errorf("--tolerance %g: want a percentage above 0 and below 100", *tolerance)
 	}
-	want, err := parseCalls(*callsFlag)
+	sWant, err := parseCalls(*sluiceCalls)
 	if err != nil {
 		return 2, err
 	}
-	s, err := readRuns("sluice", *sluice, want)
+	bWant, err := parseCalls(*baselineCalls)
 	if err != nil {
 		return 2, err
 	}
-	b, err := readRuns("baseline", *baseline, calls{})
+	s, err := readRuns("sluice", *sluice, sWant)
+	if err != nil {
+		return 2, err
+	}
+	b, err := readRuns("baseline", *baseline, bWant)
 	if err != nil {
 		return 2, err
 	}
@@ -72,6 +77,15 @@ func run(args []string, w io.Writer) (int, error) {
 
 	switch {
 	case *record != "":
+		// A budget from runs that disagree would hold later ones to noise.
+		for _, r := range []struct {
+			name string
+			runs []int64
+		}{{"sluice", s}, {"baseline", b}} {
+			if sp := spread(r.runs); sp > *tolerance/100 {
+				return 2, fmt.Errorf("not recording: the %s runs differ by %.3f%%, more than the tolerance of %g%%", r.name, 100*sp, *tolerance)
+			}
+		}
 		bud := budget{
 			Corpus: *corpus, Env: *env, Recorded: time.Now().UTC().Format("2006-01-02"),
 			Bytes: m.Bytes, Words: m.Words, Sluice: m.Sluice, Baseline: m.Baseline, Tolerance: *tolerance,
@@ -116,12 +130,17 @@ func printRuns(w io.Writer, name string, runs []int64) {
 	if len(runs) < 2 {
 		return
 	}
-	lo, hi := slices.Min(runs), slices.Max(runs)
 	fmt.Fprintf(w, "%-8s runs", name)
 	for _, r := range runs {
 		fmt.Fprintf(w, " %d", r)
 	}
-	fmt.Fprintf(w, " (spread %.3f%%)\n", 100*float64(hi-lo)/float64(lo))
+	fmt.Fprintf(w, " (spread %.3f%%)\n", 100*spread(runs))
+}
+
+// spread is (largest - smallest) / smallest.
+func spread(runs []int64) float64 {
+	lo, hi := slices.Min(runs), slices.Max(runs)
+	return float64(hi-lo) / float64(lo)
 }
 
 func printFigures(w io.Writer, m measured) {
@@ -152,7 +171,7 @@ func readRuns(name, list string, want calls) ([]int64, error) {
 			return nil, err
 		}
 		if want.Fn != "" && c < want.N {
-			return nil, fmt.Errorf("%s: callgrind counted %d calls of %s, want at least %d: some of the work ran where the collection did not see it (another thread?), so the count is too low; see bench/maploop/doc.go",
+			return nil, fmt.Errorf("%s: callgrind counted %d calls of %s, want at least %d: some of the work ran where the collection did not see it (another thread?), so the count is too low; see bench/internal/cgpin",
 				path, c, want.Fn, want.N)
 		}
 		runs = append(runs, n)
@@ -173,11 +192,11 @@ func parseCalls(s string) (calls, error) {
 	}
 	i := strings.LastIndex(s, "=")
 	if i <= 0 {
-		return calls{}, fmt.Errorf("--calls %q: want FUNC=N", s)
+		return calls{}, fmt.Errorf("%q: want FUNC=N", s)
 	}
 	n, err := strconv.ParseInt(s[i+1:], 10, 64)
 	if err != nil || n < 0 {
-		return calls{}, fmt.Errorf("--calls %q: want FUNC=N with N a count", s)
+		return calls{}, fmt.Errorf("%q: want FUNC=N with N a count", s)
 	}
 	return calls{s[:i], n}, nil
 }

@@ -136,6 +136,11 @@ func TestReadOutCalls(t *testing.T) {
 	if _, err := readRuns("sluice", p, calls{"main.tokenize", 9}); err == nil || !strings.Contains(err.Error(), "8 calls of main.tokenize, want at least 9") {
 		t.Fatalf("a missed call: %v, want an error", err)
 	}
+	var out strings.Builder
+	code, err := run([]string{"--bytes", "1", "--words", "1", "--sluice", p, "--baseline", p, "--baseline-calls", "main.tokenize=9"}, &out)
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "want at least 9") {
+		t.Fatalf("--baseline-calls with a missed call: status %d, %v", code, err)
+	}
 	for _, n := range []int64{7, 8} {
 		if _, err := readRuns("sluice", p, calls{"main.tokenize", n}); err != nil {
 			t.Fatalf("%d calls wanted: %v", n, err)
@@ -180,6 +185,11 @@ func TestRunRecordThenCheck(t *testing.T) {
 		t.Fatalf("--check of the same runs: %d, %v\n%s", code, err, out.String())
 	}
 	worse := callgrindOut(t, "totals: 2100\n")
+	out.Reset()
+	code, err = run([]string{"--bytes", "100", "--words", "10", "--sluice", s1 + "," + worse, "--baseline", b1, "--record", bud}, &out)
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "not recording") {
+		t.Fatalf("--record of runs 5%% apart: %d, %v, want a refusal", code, err)
+	}
 	out.Reset()
 	code, err = run([]string{"--bytes", "100", "--words", "10", "--sluice", worse, "--baseline", b1, "--check", bud}, &out)
 	if code != 1 || err != nil || !strings.Contains(out.String(), "FAIL") {
