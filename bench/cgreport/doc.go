@@ -6,9 +6,17 @@
 //	cgreport --bytes N --words N --sluice a.out[,b.out] --baseline c.out[,d.out]
 //	cgreport ... --check bench/callgrind.budget
 //	cgreport ... --record bench/callgrind.budget --env "go1.26.8 valgrind-3.19.0 ..."
+//	cgreport ... --sluice-window PARTS --sluice-window-start FN --sluice-window-end FN
 //
 // Each program's figure is the median of its runs' totals; the spread of
 // the runs is printed with it, so a reader sees how repeatable they were.
+//
+// A count made with --toggle-collect depends on callgrind's view of the
+// call stack, which Go's stack switches can cut short (bench/internal/cgpin).
+// --sluice-window and --baseline-window cross-check it against a run that
+// collected everything, one file per thread, cut at entries to the given
+// functions (--dump-before); the two must agree within the tolerance, or
+// cgreport fails (exit status 2).
 //
 // --check fails (exit status 1) when the Sluice count is more than the
 // budget's tolerance above the recorded one. The baseline's count is the

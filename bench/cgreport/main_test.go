@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,71 +93,95 @@ func callgrindOut(t *testing.T, totals string) string {
 	return p
 }
 
-func TestReadOut(t *testing.T) {
-	n, _, err := readOut(callgrindOut(t, "summary: 42\ntotals: 42\n"), "")
+func TestReadTotal(t *testing.T) {
+	n, err := readTotal(callgrindOut(t, "summary: 42\ntotals: 42\n"))
 	if err != nil || n != 42 {
-		t.Fatalf("readOut = %d, %v; want 42", n, err)
+		t.Fatalf("readTotal = %d, %v; want 42", n, err)
 	}
-	if _, _, err := readOut(callgrindOut(t, "totals: 0\n"), ""); err == nil || !strings.Contains(err.Error(), "toggle-collect") {
+	if _, err := readTotal(callgrindOut(t, "totals: 0\n")); err == nil || !strings.Contains(err.Error(), "toggle-collect") {
 		t.Fatalf("zero instructions: %v, want an error naming --toggle-collect", err)
 	}
-	if _, _, err := readOut(callgrindOut(t, ""), ""); err == nil {
+	if _, err := readTotal(callgrindOut(t, "")); err == nil {
 		t.Fatal("no totals line: no error")
 	}
 }
 
-// calledTwice is callgrind output, with compressed names as callgrind
-// writes them, in which main.tokenize is called 3+4 times from two
-// callers and once more from a recursion level, and main.tokenizeMore,
-// whose name it prefixes, 100 times.
-const calledTwice = `fn=(1) main.a
-cfn=(2) main.tokenize
-calls=3 +6
-5 10
-cfn=(3) main.tokenizeMore
-calls=100 +1
-5 10
-fn=(4) main.b
-cfn=(2)
-calls=4 -2
-7 20
-cfn=(5) main.tokenize'2
-calls=1 0
-7 1
-fn=(2)
-3 5
-totals: 46
-`
-
-func TestReadOutCalls(t *testing.T) {
-	p := callgrindOut(t, calledTwice)
-	n, c, err := readOut(p, "main.tokenize")
-	if err != nil || n != 46 || c != 8 {
-		t.Fatalf("readOut = %d instructions, %d calls, %v; want 46, 8", n, c, err)
-	}
-	if _, err := readRuns("sluice", p, calls{"main.tokenize", 9}); err == nil || !strings.Contains(err.Error(), "8 calls of main.tokenize, want at least 9") {
-		t.Fatalf("a missed call: %v, want an error", err)
-	}
-	var out strings.Builder
-	code, err := run([]string{"--bytes", "1", "--words", "1", "--sluice", p, "--baseline", p, "--baseline-calls", "main.tokenize=9"}, &out)
-	if code != 2 || err == nil || !strings.Contains(err.Error(), "want at least 9") {
-		t.Fatalf("--baseline-calls with a missed call: status %d, %v", code, err)
-	}
-	for _, n := range []int64{7, 8} {
-		if _, err := readRuns("sluice", p, calls{"main.tokenize", n}); err != nil {
-			t.Fatalf("%d calls wanted: %v", n, err)
+// writeParts writes part files as callgrind --separate-threads=yes with
+// --dump-before writes them: PREFIX.PART-THREAD, a trigger naming the
+// function whose entry ended the part (none for the last, at exit).
+func writeParts(t *testing.T, parts []part) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for _, p := range parts {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# callgrind format\nversion: 1\npart: %d\nthread: %d\n\ndesc: I1 cache: \n", p.n, p.thread)
+		if p.trigger != "" {
+			fmt.Fprintf(&b, "desc: Trigger: --dump-before=%s\n", p.trigger)
+		} else {
+			b.WriteString("desc: Trigger: Program termination\n")
 		}
+		fmt.Fprintf(&b, "events: Ir\nfn=(1) f\n0 %d\ntotals: %d\n", p.total, p.total)
+		path := filepath.Join(dir, fmt.Sprintf("w.out.%d-%02d", p.n, p.thread))
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	return files
+}
+
+func TestWindow(t *testing.T) {
+	const runMap, runResult = "rdd.(*graph).RunMap", "rdd.(*graph).RunResult"
+	// Thread 3 is the task slot: a pinning job, two map tasks, two reduce
+	// tasks. Thread 1 ran the driver at the same time.
+	var parts []part
+	for i, c := range []struct {
+		trigger     string
+		slot, other int64
+	}{
+		{runResult, 400, 9000}, // the pinning job starts
+		{runMap, 600, 50},      // map task 1 starts
+		{runMap, 888, 70},      // map task 2 starts
+		{runResult, 828, 80},   // reduce task 1 starts
+		{runResult, 442, 10},   // reduce task 2 starts
+		{"", 443, 5},           // exit
+	} {
+		parts = append(parts, part{n: i + 1, thread: 3, total: c.slot, trigger: c.trigger},
+			part{n: i + 1, thread: 1, total: c.other, trigger: c.trigger})
+	}
+	files := writeParts(t, parts)
+	slices.Reverse(files) // in no particular order
+	n, err := window{Files: files, Start: runMap, End: runResult}.count()
+	if err != nil || n != 888+828 {
+		t.Fatalf("window = %d, %v; want %d", n, err, 888+828)
+	}
+	n, err = window{Files: files, Start: runMap}.count()
+	if err != nil || n != 888+828+442+443 {
+		t.Fatalf("window to the end = %d, %v; want %d", n, err, 888+828+442+443)
+	}
+	if _, err := (window{Files: files, Start: "main.other"}).count(); err == nil {
+		t.Fatal("a start function that triggered no dump: no error")
+	}
+	if _, err := (window{Files: []string{callgrindOut(t, "totals: 5\n")}, Start: runMap}).count(); err == nil || !strings.Contains(err.Error(), "--separate-threads") {
+		t.Fatalf("a file without parts: %v", err)
 	}
 }
 
-func TestParseCalls(t *testing.T) {
-	c, err := parseCalls("github.com/x/y.(*g).f=12")
-	if err != nil || c != (calls{"github.com/x/y.(*g).f", 12}) {
-		t.Fatalf("parseCalls = %+v, %v", c, err)
-	}
-	for _, bad := range []string{"f", "=3", "f=x", "f=-1"} {
-		if _, err := parseCalls(bad); err == nil {
-			t.Errorf("parseCalls(%q): no error", bad)
+func TestCrossCheck(t *testing.T) {
+	for _, c := range []struct {
+		count, win int64
+		ok         bool
+	}{
+		{1000, 1000, true},
+		{999, 1000, true},  // the window holds a little more
+		{1009, 1000, true}, // noise between the two runs
+		{989, 1000, false}, // the collection missed work
+		{1011, 1000, false},
+	} {
+		_, err := crossCheck("sluice", c.count, c.win, 0.01)
+		if (err == nil) != c.ok {
+			t.Errorf("crossCheck(%d, %d): %v, want ok %v", c.count, c.win, err, c.ok)
 		}
 	}
 }

@@ -6,11 +6,10 @@
 //		maploop --parallelism 1 --output DIR FILE...
 //
 // The lineage is examples/wordcount's: TextFile, a FlatMap over
-// strings.FieldsSeq (a named function here, tokenize, where the example
-// has a literal), a Map to (word, 1) and ReduceByKey with +. It runs through
-// driver.Main in local mode, so its map tasks take the path of any local
-// job: scheduler, executor, map-side combine and shuffle writer of whatever
-// engine it is built from.
+// strings.FieldsSeq, a Map to (word, 1) and ReduceByKey with +. It runs
+// through driver.Main in local mode, so its map tasks take the path of any
+// local job: scheduler, executor, map-side combine and shuffle writer of
+// whatever engine it is built from.
 //
 // Callgrind follows call stacks per OS thread, and Go moves goroutines
 // between threads and stacks under it (see bench/internal/cgpin): without
@@ -20,6 +19,7 @@
 // (the slot runs every task of the session in turn), and after it a second
 // one-task job checks that tasks still run on that thread. maploop refuses
 // to run with more than one slot or out of process. bench/callgrind.sh
-// checks the rest: callgrind must count a call of tokenize for every input
-// line.
+// cross-checks the count against a run that collects everything the
+// pinned thread ran between the first map task's start and the first
+// result task's.
 package main

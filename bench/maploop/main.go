@@ -21,9 +21,8 @@ var wordCount = rdd.Func(func(paths []string) *rdd.RDD[rdd.Pair[string, int64]] 
 	return rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b })
 })
 
-// tokenize is examples/wordcount's FlatMap function, named so that
-// bench/callgrind.sh can count its calls: one per input line, all inside
-// the collection, or the count missed work.
+// tokenize is examples/wordcount's FlatMap function (a literal there),
+// named so that profiles name it.
 func tokenize(line string, emit func(string)) {
 	for w := range strings.FieldsSeq(line) {
 		emit(w)
