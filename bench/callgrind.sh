@@ -79,7 +79,7 @@ else
 	echo "== generating $corpus"
 	bin/gencorpus --size "$SIZE" --seed "$SEED" --vocab "$VOCAB" --out "$corpus"
 fi
-bytes=$(stat -c %s "$corpus")
+bytes=$(stat -L -c %s "$corpus") # -L: the corpus may be a symlink to a shared copy
 
 # One thread runs Go code, nothing preempts it asynchronously and no garbage
 # collection runs: the collector's work and its write barriers depend on
