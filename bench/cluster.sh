@@ -12,7 +12,7 @@ go build -o bin/ ./cmd/... ./examples/... ./bench/gencorpus
 mkdir -p bench/out
 corpus=bench/out/corpus-$SIZE-seed$SEED-vocab$VOCAB.txt
 [ -f "$corpus" ] || bin/gencorpus --size "$SIZE" --seed "$SEED" --vocab "$VOCAB" --out "$corpus"
-bytes=$(stat -c %s "$corpus")
+bytes=$(stat -L -c %s "$corpus") # -L: the corpus may be a symlink to a shared copy
 work=$(mktemp -d)
 upout=$work/up.out
 cleanup() {

@@ -39,7 +39,7 @@ if [[ ! -f $corpus ]]; then
 	echo "== generating $corpus"
 	bin/gencorpus --size "$SIZE" --seed "$SEED" --vocab "$VOCAB" --out "$corpus"
 fi
-bytes=$(stat -c %s "$corpus")
+bytes=$(stat -L -c %s "$corpus") # -L: the corpus may be a symlink to a shared copy
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/s3/data/bench/in" "$work/s3/meta"

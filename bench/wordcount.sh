@@ -54,7 +54,7 @@ else
 	echo "== generating $corpus"
 	bin/gencorpus --size "$SIZE" --seed "$SEED" --vocab "$VOCAB" --out "$corpus"
 fi
-bytes=$(stat -c %s "$corpus")
+bytes=$(stat -L -c %s "$corpus") # -L: the corpus may be a symlink to a shared copy
 cat "$corpus" >/dev/null # both programs start from the page cache
 
 timer=/usr/bin/time

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/bench/internal/cgpin"
 )
 
 // config says how to count.
@@ -15,6 +17,11 @@ type config struct {
 	workers int // goroutines, each with its own map
 	perWork int // byte ranges per worker, for balance when one is slow
 	bufSize int // read buffer per worker; tokens may be longer
+
+	// lockThreads pins each worker goroutine to its OS thread, with a
+	// stack that does not move, so that callgrind sees all of a worker's
+	// work (bench/callgrind.sh; see bench/internal/cgpin).
+	lockThreads bool
 }
 
 func defaultConfig() config {
@@ -137,6 +144,9 @@ func countFiles(paths []string, cfg config) (map[string]int, error) {
 		c := newCounter()
 		counters[w] = c
 		wg.Go(func() {
+			if cfg.lockThreads {
+				cgpin.Pin()
+			}
 			buf := make([]byte, cfg.bufSize)
 			for s := range next {
 				var err error

@@ -22,9 +22,10 @@ func main() {
 func run() error {
 	cfg := defaultConfig()
 	flag.IntVar(&cfg.workers, "workers", cfg.workers, "counting goroutines")
+	flag.BoolVar(&cfg.lockThreads, "lock-threads", false, "lock each counting goroutine to its OS thread (for callgrind: bench/callgrind.sh)")
 	output := flag.String("output", "", "write DIR/part-00000 with all counts instead of printing the top 20")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: baseline [--workers N] [--output DIR] FILE...")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: baseline [--workers N] [--lock-threads] [--output DIR] FILE...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
