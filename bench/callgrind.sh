@@ -82,7 +82,8 @@ fi
 bytes=$(stat -L -c %s "$corpus") # -L: the corpus may be a symlink to a shared copy
 
 # One thread runs Go code, nothing preempts it asynchronously and no garbage
-# collection runs: the collector's work and its write barriers depend on
+# collection runs (GOGC=off; GOMEMLIMIT=off also keeps the driver from
+# setting its soft limit from --memory, which would start collections): the collector's work and its write barriers depend on
 # timing, and would make the counts vary from run to run.
 # grind NAME OUT VALGRIND-OPTION... -- COMMAND...
 grind() {
@@ -93,7 +94,7 @@ grind() {
 		shift
 	done
 	shift
-	GOGC=off GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 \
+	GOGC=off GOMEMLIMIT=off GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 \
 		valgrind --tool=callgrind "${opts[@]}" --callgrind-out-file="$out" "$@" \
 		>"$work/stdout.txt" 2>"$work/stderr.txt" || {
 		tail -n 20 "$work/stderr.txt" >&2
