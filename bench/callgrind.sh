@@ -4,7 +4,7 @@
 # of the hand-written baseline's counting core on the same corpus, under
 # valgrind's callgrind, and print instructions per input byte and per word
 # of each and their ratio. Counts hardly move with the machine's load, so a
-# change in them is a change in the code: see bench/callgrind.md.
+# change in them is a change in the code: see "Instruction counts" in BENCHMARKS.md.
 #
 #   bench/callgrind.sh            # measure and print
 #   bench/callgrind.sh --check    # also hold sluice to bench/callgrind.budget; exit 1 over it

@@ -37,15 +37,17 @@
 // tables and sort buffers (by their allocated capacity) spill sorted runs
 // to disk before passing it. A process that runs tasks (local mode's
 // driver, an executor) also holds the Go heap to --memory × its slots plus
-// 24 MiB, as a soft limit (debug.SetMemoryLimit) that rises only with a
+// 24 MiB less what the sorter maps outside the heap for its arenas, as a
+// soft limit (debug.SetMemoryLimit) that rises only with a
 // live heap above it (cached partitions, collected results), unless
 // GOMEMLIMIT is set or the program set a limit itself. The process's peak
 // resident memory then stays within --memory × slots + 64 MiB: the 24 MiB
 // of heap room, the binary's own resident pages (about 21 MiB) and a
 // margin. Measured on two slots: sortlines and sort with --memory 64MiB
-// on 256 MiB of input peak at 165 to 170 MiB. Merge and stream buffers
-// (block readers and writers, 1 MiB input reads, a reducer's fetches
-// ahead, at most 8 MiB) are in the 64 MiB, not in --memory.
+// on 256 MiB of input peak at 165 to 181 MiB. The sorter's arrays, the
+// open runs' read buffers while merging included, are in --memory; stream
+// buffers (block readers and writers, 1 MiB input reads, a reducer's
+// fetches ahead, at most 8 MiB) are in the 64 MiB.
 //
 // Reliable checkpoints (rdd.RDD.Checkpoint) go under --checkpoint-dir or
 // the directory Session.SetCheckpointDir sets.
