@@ -1,7 +1,8 @@
 // Command sortlines sorts the lines of text files, as Hadoop's Sort example
 // does: every line goes through the shuffle, range-partitioned by a seeded
 // sample, so the part files concatenated in order hold all lines in byte
-// order.
+// order: byte for byte what LC_ALL=C sort writes (a "\r" before "\n" stays
+// part of its line).
 //
 //	sortlines [flags] --output DIR INPUT...
 //
@@ -21,7 +22,10 @@ import (
 // sortLines builds the lineage: each line becomes a key with an empty
 // value, and SortByKey orders them across partitions.
 var sortLines = rdd.Func(func(paths []string) *rdd.RDD[string] {
-	keyed := rdd.Map(rdd.TextFile(paths...), func(line string) rdd.Pair[string, bool] { return rdd.KV(line, false) })
+	// KeepCR: a "\r" before "\n" is part of the line, as for LC_ALL=C sort,
+	// so the output holds the input's bytes, only reordered.
+	lines := rdd.TextFileWith(rdd.TextOptions{KeepCR: true}, paths...)
+	keyed := rdd.Map(lines, func(line string) rdd.Pair[string, bool] { return rdd.KV(line, false) })
 	return rdd.Keys(rdd.SortByKey(keyed))
 })
 

@@ -33,6 +33,12 @@ func TestSortsLines(t *testing.T) {
 		var b strings.Builder
 		for range 20000 {
 			l := fmt.Sprintf("%x %d", rng.Uint64()>>rng.IntN(60), rng.IntN(100))
+			switch rng.IntN(50) {
+			case 0: // a CRLF line end: the "\r" is part of the line, as for sort
+				l += "\r"
+			case 1:
+				l = "\r" + l
+			}
 			lines = append(lines, l)
 			b.WriteString(l + "\n")
 		}
