@@ -293,12 +293,16 @@ func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context
 	// only the encoding; another partitioner is user code, which may keep
 	// the key, so it gets a copy.
 	view := func(raw []byte) K {
-		if rk.str {
-			var k K
+		var k K
+		switch {
+		case rk.str:
 			*(*string)(unsafe.Pointer(&k)) = unsafe.String(unsafe.SliceData(raw), len(raw))
-			return k
+		case rk.fixed > 0:
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&k)), rk.fixed), raw)
+		default:
+			k = rk.fromWord(binary.LittleEndian.Uint64(raw))
 		}
-		return rk.fromWord(binary.LittleEndian.Uint64(raw))
+		return k
 	}
 	encodeKey := func(dst, raw []byte) []byte { return kc.Append(dst, view(raw)) }
 	var partOf func(raw, kb []byte) (int, error)
@@ -326,6 +330,15 @@ func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context
 	if rk.str {
 		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
 			addErr = t.addString(*(*string)(unsafe.Pointer(&p.Key)), p.Value)
+			return addErr == nil
+		})
+	} else if rk.fixed > 0 {
+		// The key's bytes go through a scratch buffer: addString copies
+		// them before it returns, and p.Key stays on the stack.
+		kb := make([]byte, rk.fixed)
+		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			copy(kb, unsafe.Slice((*byte)(unsafe.Pointer(&p.Key)), rk.fixed))
+			addErr = t.addString(unsafe.String(unsafe.SliceData(kb), len(kb)), p.Value)
 			return addErr == nil
 		})
 	} else {

@@ -466,13 +466,40 @@ func (s *spillTable[X, C]) close() {
 
 // rawKey says how a map-side combine keys K in a combTable without
 // encoding it: a string kind by its bytes, an integer kind by its value
-// as a word. Both are one-to-one, so keys the table tells apart are keys
-// Go tells apart; the reduce side groups by the canonical encoding, as
-// the partitioner does.
+// as a word, a fixed-size key (bools, and arrays and structs of integers
+// and bools with no padding) by the fixed bytes of its memory. Each is
+// one-to-one, so keys the table tells apart are keys Go tells apart; the
+// reduce side groups by the canonical encoding, as the partitioner does.
 type rawKey[K any] struct {
 	str      bool
+	fixed    int // the size of K, for a fixed-size key
 	word     func(*K) uint64
 	fromWord func(uint64) K
+}
+
+// rawBytesEqual reports whether values of t are equal exactly when their
+// memory is: no pointers, floats (+0 == -0, NaN != NaN), interfaces or
+// strings, no padding and no blank fields (which == ignores), at any
+// depth.
+func rawBytesEqual(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	case reflect.Array:
+		return rawBytesEqual(t.Elem())
+	case reflect.Struct:
+		var sum uintptr
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Name == "_" || f.Offset != sum || !rawBytesEqual(f.Type) {
+				return false
+			}
+			sum += f.Type.Size()
+		}
+		return sum == t.Size()
+	}
+	return false
 }
 
 // rawKeyOf returns K's raw keying, or false for the other kinds (which
@@ -501,6 +528,9 @@ func rawKeyOf[K any]() (rawKey[K], bool) {
 			word:     func(k *K) uint64 { return uint64(*(*uint8)(unsafe.Pointer(k))) },
 			fromWord: func(w uint64) (k K) { *(*uint8)(unsafe.Pointer(&k)) = uint8(w); return k },
 		}, true
+	}
+	if t := reflect.TypeFor[K](); t.Size() > 0 && rawBytesEqual(t) {
+		return rawKey[K]{fixed: int(t.Size())}, true
 	}
 	return rawKey[K]{}, false
 }
