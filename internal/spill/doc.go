@@ -9,7 +9,7 @@
 // sorted (radix by partition and key byte, then 8-byte key prefixes) and
 // written to a run file in block format. Iter sorts what is left in memory
 // and merges it with every run through a loser tree, streaming each run from
-// disk; the runs' read buffers are charged to the budget while merging.
+// disk (advised as read sequentially, for the kernel's larger readahead); the runs' read buffers are charged to the budget while merging.
 // Keys and values the Iterator returns are valid until Close.
 //
 // The order is total and repeatable: ascending partition, then (with ByKey)

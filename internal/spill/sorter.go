@@ -702,6 +702,7 @@ func (s *Sorter) openRuns(paths []string, extra int) ([]source, error) {
 			}
 			return nil, fmt.Errorf("spill: opening run: %w", err)
 		}
+		readAhead(f)
 		srcs = append(srcs, source{path: path, f: f, br: block.NewReader(f)})
 	}
 	return srcs, nil
