@@ -135,7 +135,6 @@ func combineByKey[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg A
 // the combiners by target and merges them on the reduce side.
 func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], agg Aggregator[V, C], target Partitioner[K], kc codec.Codec[K], cc codec.Codec[C]) *RDD[Pair[K, C]] {
 	s := &shuffleDep{parent: r.n, parts: target.NumPartitions(), partitioner: target}
-	partOf := partitionFunc(target)
 	mergeBytes := func(a, b []byte) ([]byte, error) {
 		ca, err := cc.Decode(a)
 		if err != nil {
@@ -147,118 +146,9 @@ func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], ag
 		}
 		return cc.Append(nil, agg.MergeCombiners(ca, cb)), nil
 	}
-	rk, raw := rawKeyOf[K]()
+	rk := rawKeyOf[K]()
 	s.runMap = func(ctx context.Context, tc *task.Context, mapPart int) error {
-		if raw {
-			return combineMapRaw(ctx, tc, s, r, mapPart, agg, rk, kc, cc, target, mergeBytes)
-		}
-		half := memoryOf(tc) / 2
-		// The table holds each key's combiner and first-seen rank: ranks
-		// make the output deterministic without sorting, and reading them
-		// back walks the table in memory order instead of probing it.
-		// idx maps a key to its first-seen rank; vals holds combiners by
-		// rank. Frequent keys are seen first, so their combiners sit
-		// together at the front of vals and stay in cache.
-		idx := make(map[K]int32, s.sizeHint.Load())
-		var keys []K
-		var vals []C
-		defer func() {
-			if n := int64(len(idx)); n > s.sizeHint.Load() {
-				s.sizeHint.Store(n)
-			}
-		}()
-		var (
-			mem     int64
-			so      *spill.Sorter
-			kb, vb  []byte
-			dumpErr error
-		)
-		defer func() {
-			if so != nil {
-				closeSorter(tc, so)
-			}
-		}()
-		ranked := func() ([]K, []C) { return keys, vals }
-		// dump moves the table into the sorter, which spills sorted runs.
-		dump := func() error {
-			if so == nil {
-				var err error
-				if so, err = newSorter(tc, half, true); err != nil {
-					return err
-				}
-			}
-			for i, k := range keys {
-				kb = kc.Append(kb[:0], k)
-				vb = cc.Append(vb[:0], vals[i])
-				p := partOf(k, kb)
-				if p < 0 || p >= s.parts {
-					return partitionRangeError(target, p, s.parts)
-				}
-				if err := so.Add(p, kb, vb); err != nil {
-					return err
-				}
-			}
-			s.sizeHint.Store(int64(len(idx)))
-			clear(idx)
-			clear(keys)
-			clear(vals)
-			keys, vals, mem = keys[:0], vals[:0], 0
-			return nil
-		}
-		var zeroC C
-		entry := int64(48) + sizeOf(zeroC)
-		grows := growable[C]()
-		err := r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
-			if i, ok := idx[p.Key]; ok {
-				if grows {
-					mem -= sizeOf(vals[i])
-				}
-				vals[i] = agg.MergeValue(vals[i], p.Value)
-				if grows {
-					if mem += sizeOf(vals[i]); mem > half {
-						dumpErr = dump()
-						return dumpErr == nil
-					}
-				}
-				return true
-			}
-			k := cloneKey(p.Key)
-			c := cloneKey(agg.Create(p.Value))
-			idx[k] = int32(len(keys))
-			keys, vals = append(keys, k), append(vals, c)
-			mem += entry + sizeOf(k)
-			if grows {
-				mem += sizeOf(c) - sizeOf(zeroC) // entry counted the zero value
-			}
-			if mem > half {
-				dumpErr = dump()
-				return dumpErr == nil
-			}
-			return true
-		})
-		if err == nil {
-			err = dumpErr
-		}
-		if err != nil {
-			return err
-		}
-		if so == nil {
-			keys, vals := ranked()
-			return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error {
-				return writeTable(w, s.parts, len(keys),
-					func(dst []byte, i int) []byte { return kc.Append(dst, keys[i]) },
-					func(dst []byte, i int) []byte { return cc.Append(dst, vals[i]) },
-					func(i int, kb []byte) int { return partOf(keys[i], kb) })
-			})
-		}
-		if err := dump(); err != nil {
-			return err
-		}
-		it, err := so.Iter()
-		if err != nil {
-			return err
-		}
-		return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, mergeBytes) })
+		return combineMap(ctx, tc, s, r, mapPart, agg, rk, kc, cc, target, mergeBytes)
 	}
 
 	identity := func(c C) C { return c }
@@ -282,36 +172,52 @@ func combineShuffled[K comparable, V, C any](name string, r *RDD[Pair[K, V]], ag
 	}, &dep{parent: r.n, shuffle: s})
 }
 
-// combineMapRaw is the map side of combineShuffled for the keys that a
-// combTable holds as they are (rawKeyOf): no encoding per record, one
-// hash per record, and a partition hash per distinct key when the table
-// is written.
-func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context, s *shuffleDep, r *RDD[Pair[K, V]], mapPart int,
+// combineMap is the map side of combineShuffled: each key's combiner in
+// a combTable, keyed as rawKeyOf says (a string, integer or fixed-size key
+// as it is, with no encoding per record; any other by its canonical
+// encoding), one hash per record, a partition hash per distinct key when
+// the table is written, and sorted runs when it outgrows half the task's
+// memory.
+func combineMap[K comparable, V, C any](ctx context.Context, tc *task.Context, s *shuffleDep, r *RDD[Pair[K, V]], mapPart int,
 	agg Aggregator[V, C], rk rawKey[K], kc codec.Codec[K], cc codec.Codec[C], target Partitioner[K], mergeBytes func(a, b []byte) ([]byte, error)) error {
 	// view makes a K of a table's key bytes, sharing them when K is a
 	// string: for encoding, and for the hash partitioner, which reads
 	// only the encoding; another partitioner is user code, which may keep
 	// the key, so it gets a copy.
-	view := func(raw []byte) K {
+	// A key held by its encoding is decoded for a partitioner that is not
+	// the hash partitioner: once per distinct key, when the table is
+	// written.
+	view := func(raw []byte) (K, error) {
 		var k K
 		switch {
 		case rk.str:
 			*(*string)(unsafe.Pointer(&k)) = unsafe.String(unsafe.SliceData(raw), len(raw))
 		case rk.fixed > 0:
 			copy(unsafe.Slice((*byte)(unsafe.Pointer(&k)), rk.fixed), raw)
-		default:
+		case rk.word != nil:
 			k = rk.fromWord(binary.LittleEndian.Uint64(raw))
+		default:
+			return kc.Decode(raw)
 		}
-		return k
+		return k, nil
 	}
-	encodeKey := func(dst, raw []byte) []byte { return kc.Append(dst, view(raw)) }
+	encodeKey := func(dst, raw []byte) []byte {
+		k, _ := view(raw) // a raw key: no error
+		return kc.Append(dst, k)
+	}
+	if rk.encoded() {
+		encodeKey = keyBytes
+	}
 	var partOf func(raw, kb []byte) (int, error)
 	if h, ok := target.(HashPartitioner[K]); ok {
 		n := h.N
 		partOf = func(_, kb []byte) (int, error) { return hashPart(kb, n), nil }
 	} else {
 		partOf = func(raw, kb []byte) (int, error) {
-			k := view(raw)
+			k, err := view(raw)
+			if err != nil {
+				return 0, err
+			}
 			if rk.str {
 				*(*string)(unsafe.Pointer(&k)) = string(raw)
 			}
@@ -341,9 +247,16 @@ func combineMapRaw[K comparable, V, C any](ctx context.Context, tc *task.Context
 			addErr = t.addString(unsafe.String(unsafe.SliceData(kb), len(kb)), p.Value)
 			return addErr == nil
 		})
-	} else {
+	} else if rk.word != nil {
 		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
 			addErr = t.addWord(rk.word(&p.Key), p.Value)
+			return addErr == nil
+		})
+	} else {
+		var kb []byte
+		err = r.iterate(ctx, tc, mapPart, func(p Pair[K, V]) bool {
+			kb = kc.Append(kb[:0], p.Key)
+			addErr = t.addString(unsafe.String(unsafe.SliceData(kb), len(kb)), p.Value)
 			return addErr == nil
 		})
 	}

@@ -464,10 +464,11 @@ func (s *spillTable[X, C]) close() {
 	}
 }
 
-// rawKey says how a map-side combine keys K in a combTable without
-// encoding it: a string kind by its bytes, an integer kind by its value
-// as a word, a fixed-size key (bools, and arrays and structs of integers
-// and bools with no padding) by the fixed bytes of its memory. Each is
+// rawKey says how a map-side combine keys K in a combTable: a string kind
+// by its bytes, an integer kind by its value as a word, a fixed-size key
+// (bools, and arrays and structs of integers and bools with no padding)
+// by the fixed bytes of its memory, each without encoding it; any other
+// key by its canonical encoding (the zero rawKey). The first three are
 // one-to-one, so keys the table tells apart are keys Go tells apart; the
 // reduce side groups by the canonical encoding, as the partitioner does.
 type rawKey[K any] struct {
@@ -476,6 +477,9 @@ type rawKey[K any] struct {
 	word     func(*K) uint64
 	fromWord func(uint64) K
 }
+
+// encoded reports whether keys are held by their canonical encoding.
+func (rk rawKey[K]) encoded() bool { return !rk.str && rk.fixed == 0 && rk.word == nil }
 
 // rawBytesEqual reports whether values of t are equal exactly when their
 // memory is: no pointers, floats (+0 == -0, NaN != NaN), interfaces or
@@ -502,37 +506,36 @@ func rawBytesEqual(t reflect.Type) bool {
 	return false
 }
 
-// rawKeyOf returns K's raw keying, or false for the other kinds (which
-// map-side combines key in a Go map).
-func rawKeyOf[K any]() (rawKey[K], bool) {
+// rawKeyOf returns how a map-side combine keys K.
+func rawKeyOf[K any]() rawKey[K] {
 	switch reflect.TypeFor[K]().Kind() {
 	case reflect.String:
-		return rawKey[K]{str: true}, true
+		return rawKey[K]{str: true}
 	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
 		return rawKey[K]{
 			word:     func(k *K) uint64 { return *(*uint64)(unsafe.Pointer(k)) },
 			fromWord: func(w uint64) (k K) { *(*uint64)(unsafe.Pointer(&k)) = w; return k },
-		}, true
+		}
 	case reflect.Int32, reflect.Uint32:
 		return rawKey[K]{
 			word:     func(k *K) uint64 { return uint64(*(*uint32)(unsafe.Pointer(k))) },
 			fromWord: func(w uint64) (k K) { *(*uint32)(unsafe.Pointer(&k)) = uint32(w); return k },
-		}, true
+		}
 	case reflect.Int16, reflect.Uint16:
 		return rawKey[K]{
 			word:     func(k *K) uint64 { return uint64(*(*uint16)(unsafe.Pointer(k))) },
 			fromWord: func(w uint64) (k K) { *(*uint16)(unsafe.Pointer(&k)) = uint16(w); return k },
-		}, true
+		}
 	case reflect.Int8, reflect.Uint8:
 		return rawKey[K]{
 			word:     func(k *K) uint64 { return uint64(*(*uint8)(unsafe.Pointer(k))) },
 			fromWord: func(w uint64) (k K) { *(*uint8)(unsafe.Pointer(&k)) = uint8(w); return k },
-		}, true
+		}
 	}
 	if t := reflect.TypeFor[K](); t.Size() > 0 && rawBytesEqual(t) {
-		return rawKey[K]{fixed: int(t.Size())}, true
+		return rawKey[K]{fixed: int(t.Size())}
 	}
-	return rawKey[K]{}, false
+	return rawKey[K]{}
 }
 
 // write writes the table to a shuffle writer, partition by partition,

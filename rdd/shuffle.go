@@ -275,56 +275,6 @@ func plainMap[T any](ctx context.Context, tc *task.Context, s *shuffleDep, paren
 	return writeMapOutput(ctx, tc, s, func(w task.ShuffleWriter) error { return writeSorted(it, w, nil) })
 }
 
-// writeTable writes a combined table that fit in memory: partition by
-// partition, each in the keys' first-seen order. A counting sort by
-// partition is all the ordering it needs.
-func writeTable(w task.ShuffleWriter, parts, n int, appendKey, appendVal func([]byte, int) []byte, partOf func(i int, kb []byte) int) error {
-	var buf []byte
-	ends := make([]int, 2*n) // end of key i, end of value i
-	part := make([]int32, n)
-	count := make([]int, parts+1)
-	for i := range n {
-		start := len(buf)
-		buf = appendKey(buf, i)
-		p := partOf(i, buf[start:])
-		if p < 0 || p >= parts {
-			return fmt.Errorf("rdd: a partitioner sent a key to partition %d; it has partitions 0 to %d", p, parts-1)
-		}
-		part[i] = int32(p)
-		count[p+1]++
-		ends[2*i] = len(buf)
-		buf = appendVal(buf, i)
-		ends[2*i+1] = len(buf)
-	}
-	for p := 1; p <= parts; p++ {
-		count[p] += count[p-1]
-	}
-	order := make([]int32, n)
-	for i, p := range part {
-		order[count[p]] = int32(i)
-		count[p]++
-	}
-	cur := -1
-	for _, i := range order {
-		if p := int(part[i]); p != cur {
-			if err := w.Partition(p); err != nil {
-				return err
-			}
-			cur = p
-		}
-		start := 0
-		if i > 0 {
-			start = ends[2*i-1]
-		}
-		w.Frame(buf[start:ends[2*i]])
-		w.Frame(buf[ends[2*i]:ends[2*i+1]])
-		if err := w.EndRecord(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // sortedInput sorts partition part of one or more sources (shuffles, or
 // parents already partitioned alike) by key bytes on disk if need be, and
 // hands f the sorted stream. With several sources (a join) each key gets
