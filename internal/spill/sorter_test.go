@@ -436,27 +436,33 @@ func BenchmarkSort(b *testing.B) {
 			b.SetBytes(raw)
 			b.ReportAllocs()
 			for b.Loop() {
-				s, err := NewSorter(Config{Dir: dir, Budget: budget, Codec: block.S2, ByKey: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i, k := range keys {
-					if err := s.Add(i%200, k, val); err != nil {
-						b.Fatal(err)
-					}
-				}
-				it, err := s.Iter()
-				if err != nil {
-					b.Fatal(err)
-				}
-				for it.Next() {
-				}
-				if err := it.Err(); err != nil {
-					b.Fatal(err)
-				}
-				s.Close()
+				sortOnce(b, Config{Dir: dir, Budget: budget, Codec: block.S2, ByKey: true}, keys, val, 200)
 			}
 		})
+	}
+}
+
+// sortOnce sorts keys, each with val, record i in partition i%parts, and
+// reads the result through.
+func sortOnce(b *testing.B, cfg Config, keys [][]byte, val []byte, parts int) {
+	s, err := NewSorter(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i, k := range keys {
+		if err := s.Add(i%parts, k, val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	it, err := s.Iter()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for it.Next() {
+	}
+	if err := it.Err(); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -548,25 +554,7 @@ func BenchmarkSortLines(b *testing.B) {
 				dir := b.TempDir()
 				b.SetBytes(raw)
 				for b.Loop() {
-					s, err := NewSorter(Config{Dir: dir, Budget: budget, ByKey: true})
-					if err != nil {
-						b.Fatal(err)
-					}
-					for _, l := range in.lines {
-						if err := s.Add(0, l, nil); err != nil {
-							b.Fatal(err)
-						}
-					}
-					it, err := s.Iter()
-					if err != nil {
-						b.Fatal(err)
-					}
-					for it.Next() {
-					}
-					if err := it.Err(); err != nil {
-						b.Fatal(err)
-					}
-					s.Close()
+					sortOnce(b, Config{Dir: dir, Budget: budget, ByKey: true}, in.lines, nil, 1)
 				}
 			})
 		}
